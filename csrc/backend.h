@@ -1,0 +1,94 @@
+// Device/backend interface. Every backend (cpu, vulkan, cuda) implements Backend; kernels are
+// looked up by op id (csrc/ops.h). Errors are returned as strings, never thrown across N-API.
+#pragma once
+#include <cstddef>
+#include <cstdint>
+#include <string>
+
+#include "dtype.h"
+#include "ops.h"
+
+namespace et {
+
+constexpr int kMaxDims = 8;
+constexpr int kMaxArgs = 12;
+constexpr int kMaxParams = 16;
+
+class Backend;
+
+// A device allocation. `ptr` is host-addressable on CPU; other backends keep their handle in `impl`.
+struct Buffer {
+  Backend* backend = nullptr;
+  void* ptr = nullptr;
+  void* impl = nullptr;
+  size_t bytes = 0;      // bytes requested
+  size_t capacity = 0;   // bytes actually reserved (allocator size class)
+};
+
+// A strided view of a buffer. offset/strides are in elements.
+struct View {
+  Buffer* buf = nullptr;
+  int dtype = ET_F32;
+  int ndim = 0;
+  int64_t offset = 0;
+  int64_t shape[kMaxDims] = {};
+  int64_t strides[kMaxDims] = {};
+
+  int64_t numel() const {
+    int64_t n = 1;
+    for (int i = 0; i < ndim; ++i) n *= shape[i];
+    return n;
+  }
+  bool contiguous() const {
+    int64_t s = 1;
+    for (int i = ndim - 1; i >= 0; --i) {
+      if (shape[i] != 1 && strides[i] != s) return false;
+      s *= shape[i];
+    }
+    return true;
+  }
+  // host pointer to element `offset` (CPU buffers only)
+  template <class T>
+  T* data() const { return reinterpret_cast<T*>(static_cast<char*>(buf->ptr) + offset * dtype_size(dtype)); }
+};
+
+// One kernel invocation: t[0..n_in) inputs, t[n_in..n_in+n_out) outputs.
+struct Call {
+  int op = 0;
+  int n_in = 0;
+  int n_out = 0;
+  View t[kMaxArgs];
+  double p[kMaxParams] = {};
+  const View& in(int i) const { return t[i]; }
+  const View& out(int i) const { return t[n_in + i]; }
+};
+
+struct MemStats {
+  int64_t live_bytes = 0;
+  int64_t peak_bytes = 0;
+  int64_t live_buffers = 0;
+  int64_t cached_bytes = 0;
+};
+
+class Backend {
+ public:
+  virtual ~Backend() = default;
+  virtual const char* name() const = 0;          // "cpu", "vulkan", "cuda"
+  virtual std::string description() const = 0;   // e.g. device name and driver
+  // Returns nullptr and sets *err on failure (out of memory, device lost).
+  virtual Buffer* alloc(size_t bytes, std::string* err) = 0;
+  // Frees (or caches) the buffer; work already queued on it finishes first.
+  virtual void free(Buffer* b) = 0;
+  virtual std::string upload(Buffer* b, size_t offset, const void* src, size_t bytes) = 0;
+  virtual std::string download(Buffer* b, size_t offset, void* dst, size_t bytes) = 0;
+  virtual bool supports_op(int op) const = 0;
+  // Runs or enqueues the kernel. Returns "" on success, else a message naming the problem.
+  virtual std::string exec(const Call& c) = 0;
+  // Waits for queued work.
+  virtual std::string sync() { return ""; }
+  // Drops cached (free) allocations.
+  virtual void empty_cache() {}
+  virtual MemStats stats() const = 0;
+};
+
+}  // namespace et

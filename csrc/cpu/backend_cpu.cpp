@@ -1,0 +1,101 @@
+#include "backend_cpu.h"
+
+#include <cstdlib>
+#include <cstring>
+
+#include "../allocator.h"
+#include "cpuid.h"
+#include "kernels.h"  // KernelFn
+
+namespace et {
+
+// Defined by csrc/cpu/register_all.cpp in each per-ISA build of the kernels.
+namespace isa_generic {
+void register_all_kernels(KernelFn* t);
+}
+#if defined(ET_HAVE_AVX2)
+namespace isa_avx2 {
+void register_all_kernels(KernelFn* t);
+}
+#endif
+
+namespace {
+
+const char* g_isa = "generic";
+
+class CpuBackend : public Backend {
+ public:
+  CpuBackend()
+      : alloc_(
+            [](size_t cap, std::string* err) -> Buffer* {
+              void* p = nullptr;
+              if (posix_memalign(&p, 64, cap) != 0 || !p) {
+                *err = "cpu: out of memory allocating " + std::to_string(cap) + " bytes";
+                return nullptr;
+              }
+              auto* b = new Buffer();
+              b->ptr = p;
+              return b;
+            },
+            [](Buffer* b) {
+              std::free(b->ptr);
+              delete b;
+            }) {
+    for (auto& k : table_) k = nullptr;
+    const char* force = std::getenv("EDGETRAIN_CPU_ISA");
+    bool want_generic = force && std::strcmp(force, "generic") == 0;
+#if defined(ET_HAVE_AVX2)
+    if (!want_generic && cpu_has_avx2_fma()) {
+      isa_avx2::register_all_kernels(table_);
+      g_isa = "avx2";
+      return;
+    }
+#endif
+    (void)want_generic;
+    isa_generic::register_all_kernels(table_);
+#if defined(__ARM_NEON)
+    g_isa = "neon";
+#else
+    g_isa = "generic";
+#endif
+  }
+  ~CpuBackend() override { alloc_.empty_cache(); }
+
+  const char* name() const override { return "cpu"; }
+  std::string description() const override {
+    return std::string("host CPU, ") + std::to_string(threadpool_size()) + " threads, " + g_isa + " kernels";
+  }
+  Buffer* alloc(size_t bytes, std::string* err) override {
+    Buffer* b = alloc_.alloc(bytes, err);
+    if (b) b->backend = this;
+    return b;
+  }
+  void free(Buffer* b) override { alloc_.free(b); }
+  std::string upload(Buffer* b, size_t offset, const void* src, size_t bytes) override {
+    std::memcpy(static_cast<char*>(b->ptr) + offset, src, bytes);
+    return "";
+  }
+  std::string download(Buffer* b, size_t offset, void* dst, size_t bytes) override {
+    std::memcpy(dst, static_cast<char*>(b->ptr) + offset, bytes);
+    return "";
+  }
+  bool supports_op(int op) const override { return op >= 0 && op < OP_COUNT && table_[op] != nullptr; }
+  std::string exec(const Call& c) override {
+    KernelFn k = (c.op >= 0 && c.op < OP_COUNT) ? table_[c.op] : nullptr;
+    if (!k) return std::string(op_name(c.op)) + ": not implemented on cpu";
+    return k(c);
+  }
+  void empty_cache() override { alloc_.empty_cache(); }
+  MemStats stats() const override { return alloc_.stats(); }
+
+ private:
+  CachingAllocator alloc_;
+  KernelFn table_[OP_COUNT];
+};
+
+}  // namespace
+
+std::unique_ptr<Backend> cpu_backend_create() { return std::unique_ptr<Backend>(new CpuBackend()); }
+const char* cpu_isa() { return g_isa; }
+
+}  // namespace et

@@ -1,0 +1,6 @@
+#pragma once
+
+namespace et {
+// True when the running CPU (and OS) can execute the AVX2+FMA+F16C kernel set.
+bool cpu_has_avx2_fma();
+}

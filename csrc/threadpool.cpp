@@ -1,0 +1,153 @@
+#include "threadpool.h"
+
+#include <algorithm>
+#include <atomic>
+#include <condition_variable>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+namespace et {
+namespace {
+
+// Workers sleep on a condition variable between jobs and spin briefly after one,
+// since kernels tend to arrive back to back.
+struct Pool {
+  std::vector<std::thread> workers;
+  std::mutex mu;
+  std::condition_variable cv;
+  std::condition_variable done_cv;
+  const std::function<void(int, int)>* job = nullptr;
+  int job_threads = 0;
+  std::atomic<uint64_t> generation{0};
+  std::atomic<int> remaining{0};
+  bool stop = false;
+  int size = 1;
+
+  void start(int n) {
+    size = std::max(1, n);
+    for (int i = 1; i < size; ++i) workers.emplace_back([this, i] { loop(i); });
+  }
+  void shutdown() {
+    {
+      std::lock_guard<std::mutex> lk(mu);
+      stop = true;
+      generation++;
+    }
+    cv.notify_all();
+    for (auto& w : workers) w.join();
+    workers.clear();
+    stop = false;
+  }
+  void loop(int id) {
+    uint64_t seen = 0;
+    for (;;) {
+      const std::function<void(int, int)>* j = nullptr;
+      int nt = 0;
+      // brief spin before sleeping
+      for (int spin = 0; spin < 20000 && generation.load(std::memory_order_acquire) == seen; ++spin) {
+#if defined(__x86_64__) || defined(__i386__)
+        __builtin_ia32_pause();
+#endif
+      }
+      {
+        std::unique_lock<std::mutex> lk(mu);
+        cv.wait(lk, [&] { return generation.load() != seen; });
+        seen = generation.load();
+        if (stop) return;
+        j = job;
+        nt = job_threads;
+      }
+      if (j && id < nt) {
+        (*j)(id, nt);
+        if (remaining.fetch_sub(1, std::memory_order_acq_rel) == 1) {
+          std::lock_guard<std::mutex> lk(mu);
+          done_cv.notify_one();
+        }
+      }
+    }
+  }
+  void run(int nt, const std::function<void(int, int)>& fn) {
+    nt = std::max(1, std::min(nt, size));
+    if (nt == 1) {
+      fn(0, 1);
+      return;
+    }
+    {
+      std::lock_guard<std::mutex> lk(mu);
+      job = &fn;
+      job_threads = nt;
+      remaining.store(nt - 1);
+      generation++;
+    }
+    cv.notify_all();
+    fn(0, nt);
+    // spin first: most kernels finish within microseconds of each other
+    for (int spin = 0; spin < 200000 && remaining.load(std::memory_order_acquire) != 0; ++spin) {
+#if defined(__x86_64__) || defined(__i386__)
+      __builtin_ia32_pause();
+#endif
+    }
+    std::unique_lock<std::mutex> lk(mu);
+    done_cv.wait(lk, [&] { return remaining.load() == 0; });
+    job = nullptr;
+  }
+};
+
+Pool& pool() {
+  static Pool* p = [] {
+    auto* q = new Pool();
+    unsigned hc = std::thread::hardware_concurrency();
+    q->start(hc ? int(hc) : 1);
+    return q;
+  }();
+  return *p;
+}
+
+thread_local bool in_parallel = false;
+
+}  // namespace
+
+int threadpool_size() { return pool().size; }
+
+void threadpool_set_size(int n) {
+  if (n <= 0) {
+    unsigned hc = std::thread::hardware_concurrency();
+    n = hc ? int(hc) : 1;
+  }
+  Pool& p = pool();
+  if (n == p.size) return;
+  p.shutdown();
+  p.start(n);
+}
+
+void parallel_run(int nthreads, const std::function<void(int, int)>& fn) {
+  if (in_parallel || nthreads <= 1) {
+    fn(0, 1);
+    return;
+  }
+  std::function<void(int, int)> wrapped = [&](int t, int n) {
+    bool prev = in_parallel;
+    in_parallel = true;
+    fn(t, n);
+    in_parallel = prev;
+  };
+  pool().run(nthreads, wrapped);
+}
+
+void parallel_for(int64_t n, int64_t grain, const std::function<void(int64_t, int64_t)>& fn) {
+  if (n <= 0) return;
+  grain = std::max<int64_t>(1, grain);
+  int64_t max_chunks = (n + grain - 1) / grain;
+  int nt = int(std::min<int64_t>(threadpool_size(), max_chunks));
+  if (nt <= 1 || in_parallel) {
+    fn(0, n);
+    return;
+  }
+  parallel_run(nt, [&](int t, int T) {
+    int64_t b = n * t / T, e = n * (t + 1) / T;
+    if (b < e) fn(b, e);
+  });
+}
+
+}  // namespace et
