@@ -1,7 +1,52 @@
+// Batched matmul over strided operands: a [..., M, K], b [..., K, N] -> out [..., M, N].
+#include "gemm.h"
 #include "kernels.h"
 
 namespace et {
 namespace ET_ISA {
-void register_matmul(KernelFn*) {}
+namespace {
+
+std::string k_matmul(const Call& c) {
+  const View& a = c.in(0);
+  const View& b = c.in(1);
+  const View& y = c.out(0);
+  const int n = y.ndim;
+  const int64_t M = y.shape[n - 2], N = y.shape[n - 1], K = a.shape[n - 1];
+  int64_t batch = 1;
+  for (int d = 0; d < n - 2; ++d) batch *= y.shape[d];
+  const float* ap = a.data<float>();
+  const float* bp = b.data<float>();
+  float* yp = y.data<float>();
+  auto offsets = [&](int64_t bi, int64_t* oa, int64_t* ob) {
+    *oa = 0;
+    *ob = 0;
+    for (int d = n - 3; d >= 0; --d) {
+      int64_t i = bi % y.shape[d];
+      bi /= y.shape[d];
+      *oa += i * a.strides[d];
+      *ob += i * b.strides[d];
+    }
+  };
+  auto one = [&](int64_t bi, int threads) {
+    int64_t oa, ob;
+    offsets(bi, &oa, &ob);
+    gemm_f32(M, N, K, 1.f, ap + oa, a.strides[n - 2], a.strides[n - 1], bp + ob, b.strides[n - 2], b.strides[n - 1], 0.f,
+             yp + bi * M * N, N, threads);
+  };
+  // Many small matrices: one per thread. Few large ones: threads inside each GEMM.
+  if (batch >= 2 * threadpool_size() && M * N * K < (int64_t(1) << 21)) {
+    parallel_for(batch, 1, [&](int64_t b0, int64_t b1) {
+      for (int64_t bi = b0; bi < b1; ++bi) one(bi, 1);
+    });
+  } else {
+    for (int64_t bi = 0; bi < batch; ++bi) one(bi, threadpool_size());
+  }
+  return "";
+}
+
+}  // namespace
+
+void register_matmul(KernelFn* t) { t[OP_MATMUL] = k_matmul; }
+
 }  // namespace ET_ISA
 }  // namespace et

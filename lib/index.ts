@@ -1,0 +1,16 @@
+/**
+ * edgetrain: tensors and autograd for TypeScript over native CPU/Vulkan kernels.
+ * @packageDocumentation
+ */
+import './methods.js';
+
+export { Tensor } from './tensor.js';
+export * from './ops/index.js';
+export * from './errors.js';
+export type { DType } from './dtype.js';
+export { tidy, keep } from './scope.js';
+export { noGrad, enableGrad, isGradEnabled } from './autograd/engine.js';
+export { detach, valueAndGrad, checkpoint } from './autograd/functional.js';
+export { devices, memory, emptyCache, setDefaultDevice, getDefaultDevice, getThreads, setThreads } from './device.js';
+export { manualSeed } from './random.js';
+export * as functional from './functional.js';

@@ -1,0 +1,69 @@
+// Loads the compiled addon: build/Release (from-source builds) or prebuilds/ (node-gyp-build).
+import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
+import { existsSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+
+export interface NativeDevice {
+  name: string;
+  available: boolean;
+  description?: string;
+  reason?: string;
+}
+export interface NativeMem {
+  liveBytes: number;
+  peakBytes: number;
+  liveBuffers: number;
+  cachedBytes: number;
+}
+/** Opaque device buffer handle (an N-API external). */
+export type Handle = { readonly __handle: unique symbol };
+
+export interface Addon {
+  alloc(device: string, bytes: number): Handle;
+  free(h: Handle): void;
+  upload(h: Handle, byteOffset: number, data: ArrayBufferView): void;
+  download(h: Handle, byteOffset: number, bytes: number): ArrayBuffer;
+  setMeta(meta: Float64Array): number;
+  exec(...handles: Handle[]): void;
+  supportsOp(device: string, op: number): boolean;
+  opNames(): string[];
+  metaSize: number;
+  devices(): NativeDevice[];
+  memory(): Record<string, NativeMem>;
+  emptyCache(device: string): void;
+  sync(device: string): void;
+  getThreads(): number;
+  setThreads(n: number): void;
+  cpuIsa(): string;
+}
+
+function packageRoot(): string {
+  // Works from lib/native (tests via vitest) and from dist/ (bundled).
+  let dir = typeof __dirname !== 'undefined' ? __dirname : dirname(fileURLToPath(import.meta.url));
+  for (let i = 0; i < 5; i++) {
+    if (existsSync(join(dir, 'package.json')) && existsSync(join(dir, 'CMakeLists.txt'))) return dir;
+    dir = dirname(dir);
+  }
+  throw new Error('edgetrain: cannot find the package root to load the native addon');
+}
+
+function load(): Addon {
+  const root = packageRoot();
+  const req = createRequire(join(root, 'package.json'));
+  // EDGETRAIN_ADDON points at another build of the addon (development, cross builds).
+  const override = process.env.EDGETRAIN_ADDON;
+  if (override) return req(override) as Addon;
+  const built = join(root, 'build', 'Release', 'edgetrain.node');
+  if (existsSync(built)) return req(built) as Addon;
+  try {
+    return (req('node-gyp-build') as (d: string) => Addon)(root);
+  } catch (e) {
+    throw new Error(
+      `edgetrain: the native addon is not built (${(e as Error).message}). Run \`npm rebuild edgetrain\` ` +
+        'or, in a checkout, `npm run build:native`.',
+    );
+  }
+}
+
+export const native: Addon = load();

@@ -1,0 +1,10 @@
+// Every op, by family. Each family file holds forwards and their gradients together.
+export * from './creation.js';
+export * from './copy.js';
+export * from './shape.js';
+export * from './unary.js';
+export * from './binary.js';
+export * from './compare.js';
+export * from './reduce.js';
+export * from './matmul.js';
+export * from './softmax.js';

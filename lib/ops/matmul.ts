@@ -1,0 +1,104 @@
+// matmul with PyTorch's rules: 1-D operands, batched operands with broadcast batch dims, and
+// transposed operands passed to the kernel as strides (no copy).
+import { ShapeError } from '../errors.js';
+import { record } from '../autograd/engine.js';
+import { runKernel } from '../native/run.js';
+import type { Tensor } from '../tensor.js';
+import { sumToShape } from './reduce.js';
+import { reshape, transpose, squeeze, unsqueeze } from './shape.js';
+import { broadcastShapes, broadcastStrides, expectDType, fmt } from './util.js';
+
+// The kernel needs a unit stride in one of the last two dims of each operand.
+function kernelReady(t: Tensor): Tensor {
+  const n = t.ndim;
+  const ok = t.strides[n - 1] === 1 || t.strides[n - 2] === 1 || t.shape[n - 1] === 1 || t.shape[n - 2] === 1;
+  return ok ? t.view(t.shape, t.strides, t.offset, { internal: true }) : t.contiguousCopy();
+}
+
+function fixUnit(t: Tensor): Tensor {
+  // Size-1 dims may carry any stride; give them one the kernel accepts.
+  const n = t.ndim;
+  const st = [...t.strides];
+  if (t.shape[n - 1] === 1 && st[n - 2] !== 1) st[n - 1] = 1;
+  else if (t.shape[n - 2] === 1 && st[n - 1] !== 1) st[n - 2] = 1;
+  return st.every((s, i) => s === t.strides[i]) ? t : t.view(t.shape, st, t.offset, { internal: true });
+}
+
+/** a [..., M, K] . b [..., K, N] -> [..., M, N] with broadcast batch dims. */
+function mm(a: Tensor, b: Tensor): Tensor {
+  const M = a.shape[a.ndim - 2]!;
+  const K = a.shape[a.ndim - 1]!;
+  const N = b.shape[b.ndim - 1]!;
+  if (b.shape[b.ndim - 2] !== K)
+    throw new ShapeError(`matmul: inner dims differ: ${fmt(a.shape)} @ ${fmt(b.shape)} (${K} vs ${b.shape[b.ndim - 2]})`);
+  const batch = broadcastShapes('matmul', a.shape.slice(0, -2), b.shape.slice(0, -2));
+  const ar = kernelReady(a);
+  const br = kernelReady(b);
+  const av = fixUnit(ar.view([...batch, M, K], broadcastStrides('matmul', ar, [...batch, M, K]), ar.offset, { internal: true }));
+  const bv = fixUnit(br.view([...batch, K, N], broadcastStrides('matmul', br, [...batch, K, N]), br.offset, { internal: true }));
+  let y: Tensor;
+  try {
+    y = runKernel('matmul', [av, bv], [{ shape: [...batch, M, N], dtype: 'float32' }])[0]!;
+  } finally {
+    for (const t of new Set([ar, br, av, bv])) t.dispose();
+  }
+  record('matmul', [a, b], [y], [a, b], ([dy], [as, bs], needs) => {
+    let da: Tensor | null = null;
+    let db: Tensor | null = null;
+    if (needs[0]) {
+      const bt = transpose(bs!);
+      const full = mm(dy!, bt);
+      da = sumToShape(full, a.shape);
+      bt.dispose();
+      full.dispose();
+    }
+    if (needs[1]) {
+      const at = transpose(as!);
+      const full = mm(at, dy!);
+      db = sumToShape(full, b.shape);
+      at.dispose();
+      full.dispose();
+    }
+    return [da, db];
+  });
+  return y;
+}
+
+/** Matrix product with PyTorch's matmul semantics (1-D, 2-D and batched, broadcasting batch dims). */
+export function matmul(a: Tensor, b: Tensor): Tensor {
+  a.assertLive('matmul');
+  b.assertLive('matmul');
+  expectDType('matmul', a, 'float32');
+  expectDType('matmul', b, 'float32');
+  if (a.ndim === 0 || b.ndim === 0) throw new ShapeError(`matmul: operands must have rank >= 1, got ${fmt(a.shape)} and ${fmt(b.shape)}`);
+  const tmp: Tensor[] = [];
+  let x = a;
+  let w = b;
+  if (a.ndim === 1) tmp.push((x = unsqueeze(a, 0)));
+  if (b.ndim === 1) tmp.push((w = unsqueeze(b, 1)));
+  // [..., M, K] @ [K, N]: fold the batch into M so the kernel runs one large GEMM.
+  let folded = false;
+  const lead = x.shape.slice(0, -1);
+  if (w.ndim === 2 && x.ndim > 2) {
+    tmp.push((x = reshape(x, [-1, x.shape[x.ndim - 1]!])));
+    folded = true;
+  }
+  let y = mm(x, w);
+  if (folded) {
+    const r = reshape(y, [...lead, y.shape[1]!]);
+    y.dispose();
+    y = r;
+  }
+  if (b.ndim === 1) {
+    const r = squeeze(y, -1);
+    y.dispose();
+    y = r;
+  }
+  if (a.ndim === 1) {
+    const r = squeeze(y, a.ndim === 1 && b.ndim === 1 ? 0 : -2);
+    y.dispose();
+    y = r;
+  }
+  for (const t of tmp) t.dispose();
+  return y;
+}
