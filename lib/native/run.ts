@@ -67,7 +67,8 @@ export function runKernel(
     }
   }
   if (device === undefined) throw new DeviceError(`${op}: no device given`);
-  if (!supports(device, op)) throw new DeviceError(`${op} is not implemented on ${device} yet; move the tensors to cpu with .to('cpu')`);
+  if (!supports(device, op))
+    throw new DeviceError(`${op} is not implemented on ${device}${device === 'cpu' ? '' : "; move the tensors with .to('cpu')"}`);
   const outputs = into ? [...into] : outs.map((o) => Tensor.empty(o.shape, o.dtype, device!));
   let allEmpty = outputs.length > 0;
   for (const o of outputs) if (o.numel > 0) allEmpty = false;

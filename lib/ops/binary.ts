@@ -6,7 +6,7 @@ import { Tensor } from '../tensor.js';
 import { full } from './creation.js';
 import { gt, eq } from './compare.js';
 import { sumToShape } from './reduce.js';
-import { broadcastShapes, broadcastStrides, expectDType, expectFinite } from './util.js';
+import { broadcastShapes, broadcastStrides, expectDType } from './util.js';
 
 export type Operand = Tensor | number;
 
@@ -33,8 +33,7 @@ export function elementwise(op: Parameters<typeof runKernel>[0], xs: Tensor[], d
 export function affine(x: Tensor, scale: number, shift: number): Tensor {
   x.assertLive('affine');
   expectDType('affine', x, 'float32');
-  expectFinite('affine', 'scale', scale);
-  expectFinite('affine', 'shift', shift);
+  // non-finite scalars are allowed (x + -Infinity is a valid mask), as in PyTorch
   const y = runKernel('affine', [x], [{ shape: x.shape, dtype: 'float32' }], [scale, shift])[0]!;
   record('affine', [x], [y], [], ([dy]) => [scale === 1 ? dy!.view(dy!.shape, dy!.strides, dy!.offset) : affine(dy!, scale, 0)]);
   return y;

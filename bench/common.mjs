@@ -1,0 +1,49 @@
+// Shared bench helpers: medians, the machine's FMA peak, running the PyTorch peer.
+import { execFileSync } from 'node:child_process';
+import { readFileSync, existsSync } from 'node:fs';
+import os from 'node:os';
+
+export function median(xs) {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.floor(s.length / 2)];
+}
+
+/** Times fn (ms) `reps` times after `warm` warm-up calls; returns the median. */
+export function timeMs(fn, reps = 10, warm = 2) {
+  for (let i = 0; i < warm; i++) fn();
+  const t = [];
+  for (let i = 0; i < reps; i++) {
+    const t0 = performance.now();
+    fn();
+    t.push(performance.now() - t0);
+  }
+  return median(t);
+}
+
+/**
+ * Single-precision FMA peak: cores x 2 FMA units x 8 lanes (AVX2) x 2 flops x clock. The clock is
+ * /proc/cpuinfo's "cpu MHz" (the nominal rate this VM reports).
+ */
+export function fmaPeak(threads) {
+  let mhz = 0;
+  try {
+    const m = /cpu MHz\s*:\s*([\d.]+)/.exec(readFileSync('/proc/cpuinfo', 'utf8'));
+    if (m) mhz = parseFloat(m[1]);
+  } catch {}
+  if (!mhz) mhz = os.cpus()[0]?.speed ?? 0;
+  const gflops = threads * 2 * 8 * 2 * (mhz / 1000);
+  return { gflops, text: `${threads} cores x 2 FMA units x 8 lanes x 2 flop x ${(mhz / 1000).toFixed(2)} GHz = ${gflops.toFixed(1)} GFLOP/s` };
+}
+
+export const TORCH_PY = '/usr/bin/python3';
+
+/** Runs a PyTorch peer script; returns its JSON lines, or null (with the reason) when torch is absent. */
+export function runTorch(script, args) {
+  if (!existsSync(TORCH_PY)) return { error: `${TORCH_PY} not found` };
+  try {
+    const out = execFileSync(TORCH_PY, [script, ...args.map(String)], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+    return { lines: out.trim().split('\n').filter(Boolean).map((l) => JSON.parse(l)) };
+  } catch (e) {
+    return { error: `PyTorch peer failed (install Debian python3-torch and libopenblas0-pthread): ${String(e.stderr || e.message).slice(0, 300)}` };
+  }
+}
