@@ -1,0 +1,166 @@
+// VulkanBackend: construction, buffers, transfers and synchronisation.
+#include "backend_vulkan.h"
+
+#include <cstring>
+
+#include "vk_backend.h"
+
+namespace et {
+namespace vk {
+
+namespace {
+Buffer* wrap(DeviceBuffer* db) {
+  auto* b = new Buffer();
+  b->impl = db;
+  b->ptr = nullptr;
+  return b;
+}
+}  // namespace
+
+VulkanBackend::VulkanBackend(std::unique_ptr<Context> ctx)
+    : ctx_(std::move(ctx)),
+      alloc_(
+          [this](size_t cap, std::string* err) -> Buffer* {
+            DeviceBuffer* db = create_buffer(*ctx_, cap, MemKind::Device, err);
+            return db ? wrap(db) : nullptr;
+          },
+          [this](Buffer* b) {
+            destroy_buffer(*ctx_, dev(b));
+            delete b;
+          }),
+      staging_(
+          [this](size_t cap, std::string* err) -> Buffer* {
+            DeviceBuffer* db = create_buffer(*ctx_, cap, MemKind::Staging, err);
+            return db ? wrap(db) : nullptr;
+          },
+          [this](Buffer* b) {
+            destroy_buffer(*ctx_, dev(b));
+            delete b;
+          }) {}
+
+VulkanBackend::~VulkanBackend() {
+  stream_.reset();  // waits for the device, runs deferred frees
+  alloc_.empty_cache();
+  staging_.empty_cache();
+  pipes_.reset();
+}
+
+std::string VulkanBackend::init() {
+  pipes_.reset(new Pipelines(*ctx_));
+  std::string err = pipes_->init();
+  if (!err.empty()) return err;
+  stream_.reset(new Stream(*ctx_, *pipes_));
+  err = stream_->init();
+  if (!err.empty()) return err;
+  // build every pipeline now so a broken shader or driver shows up as "unavailable"
+  for (const char* s : {"copy", "elementwise", "reduce", "matmul"})
+    if (!pipes_->get(s, &err)) return err;
+  return "";
+}
+
+Buffer* VulkanBackend::alloc(size_t bytes, std::string* err) {
+  std::lock_guard<std::mutex> lk(mu_);
+  if (bytes > ctx_->max_buffer_bytes) {
+    *err = "vulkan: cannot allocate " + std::to_string(bytes) + " bytes: a tensor buffer on " +
+           ctx_->props.deviceName + " is limited to " + std::to_string(ctx_->max_buffer_bytes) +
+           " bytes (maxStorageBufferRange)";
+    return nullptr;
+  }
+  stream_->poll();
+  Buffer* b = alloc_.alloc(bytes, err);
+  if (!b && stream_->lost().empty()) {
+    // buffers freed while still in use come back once their work finishes
+    err->clear();
+    stream_->wait_all();
+    b = alloc_.alloc(bytes, err);
+  }
+  if (!b) return nullptr;
+  b->backend = this;
+  return b;
+}
+
+void VulkanBackend::free(Buffer* b) {
+  if (!b) return;
+  std::lock_guard<std::mutex> lk(mu_);
+  stream_->poll();
+  uint64_t last = dev(b)->last_use;
+  if (last > stream_->completed() && stream_->lost().empty())
+    stream_->when_done(last, [this, b] { alloc_.free(b); });
+  else
+    alloc_.free(b);
+}
+
+std::string VulkanBackend::upload(Buffer* b, size_t offset, const void* src, size_t bytes) {
+  std::lock_guard<std::mutex> lk(mu_);
+  if (!stream_->lost().empty()) return "DeviceError: upload: " + stream_->lost();
+  if (bytes == 0) return "";
+  DeviceBuffer* db = dev(b);
+  stream_->poll();
+  if (db->mapped && db->last_use <= stream_->completed()) {  // idle host-visible buffer: write directly
+    std::memcpy(static_cast<char*>(db->mapped) + offset, src, bytes);
+    return "";
+  }
+  // otherwise stage it and copy in stream order, after the work already queued on the buffer
+  std::string err;
+  Buffer* s = staging_.alloc(bytes, &err);
+  if (!s) return "OutOfMemory: upload: staging " + std::to_string(bytes) + " bytes: " + err;
+  std::memcpy(dev(s)->mapped, src, bytes);
+  err = stream_->copy(dev(s), 0, db, offset, bytes);
+  if (!err.empty()) {
+    staging_.free(s);
+    return "DeviceError: upload: " + err;
+  }
+  stream_->when_done(dev(s)->last_use, [this, s] { staging_.free(s); });
+  return "";
+}
+
+std::string VulkanBackend::download(Buffer* b, size_t offset, void* dst, size_t bytes) {
+  std::lock_guard<std::mutex> lk(mu_);
+  if (!stream_->lost().empty()) return "DeviceError: download: " + stream_->lost();
+  if (bytes == 0) return "";
+  DeviceBuffer* db = dev(b);
+  if (db->mapped) {
+    std::string err = stream_->wait(db->last_use);
+    if (!err.empty()) return "DeviceError: download: " + err;
+    std::memcpy(dst, static_cast<const char*>(db->mapped) + offset, bytes);
+    return "";
+  }
+  std::string err;
+  Buffer* s = staging_.alloc(bytes, &err);
+  if (!s) return "OutOfMemory: download: staging " + std::to_string(bytes) + " bytes: " + err;
+  err = stream_->copy(db, offset, dev(s), 0, bytes);
+  if (err.empty()) err = stream_->wait(dev(s)->last_use);
+  if (err.empty()) std::memcpy(dst, dev(s)->mapped, bytes);
+  staging_.free(s);
+  return err.empty() ? "" : "DeviceError: download: " + err;
+}
+
+std::string VulkanBackend::sync() {
+  std::lock_guard<std::mutex> lk(mu_);
+  std::string err = stream_->wait_all();
+  return err.empty() ? "" : "DeviceError: sync: " + err;
+}
+
+void VulkanBackend::empty_cache() {
+  std::lock_guard<std::mutex> lk(mu_);
+  stream_->poll();
+  alloc_.empty_cache();
+  staging_.empty_cache();
+}
+
+}  // namespace vk
+
+std::unique_ptr<Backend> vulkan_backend_create(std::string* why) {
+  std::unique_ptr<vk::Context> ctx = vk::create_context(why);
+  if (!ctx) return nullptr;
+  std::string name = ctx->props.deviceName;
+  std::unique_ptr<vk::VulkanBackend> be(new vk::VulkanBackend(std::move(ctx)));
+  std::string err = be->init();
+  if (!err.empty()) {
+    *why = "Vulkan device '" + name + "' could not be set up: " + err;
+    return nullptr;
+  }
+  return std::unique_ptr<Backend>(be.release());
+}
+
+}  // namespace et

@@ -1,0 +1,30 @@
+// Vulkan buffers: one VkBuffer + VkDeviceMemory per allocation (the CachingAllocator above
+// them makes re-allocation rare).
+#pragma once
+#include <cstdint>
+#include <string>
+
+#include "context.h"
+
+namespace et {
+namespace vk {
+
+struct DeviceBuffer {
+  VkBuffer buffer = VK_NULL_HANDLE;
+  VkDeviceMemory memory = VK_NULL_HANDLE;
+  void* mapped = nullptr;   // non-null when host-visible (coherent) and mapped
+  VkDeviceSize size = 0;
+  uint64_t last_use = 0;    // serial of the last batch that touches it (0 = never)
+};
+
+enum class MemKind {
+  Device,   // storage buffers for tensors: device-local (host-visible too on UMA devices)
+  Staging,  // host-visible coherent (cached when possible): transfers and the meta uniform blocks
+};
+
+// Returns nullptr and sets *err on failure.
+DeviceBuffer* create_buffer(const Context& c, VkDeviceSize bytes, MemKind kind, std::string* err);
+void destroy_buffer(const Context& c, DeviceBuffer* b);
+
+}  // namespace vk
+}  // namespace et

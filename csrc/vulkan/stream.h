@@ -1,0 +1,78 @@
+// The command stream: dispatches and copies are recorded into a ring of frames (command buffer
+// + fence + descriptor pool + meta arena) and submitted in batches. Every recorded frame gets a
+// serial; completed() is the newest serial whose fence has signalled, so buffers remember the
+// serial of their last use and callers can wait for (or defer work until) exactly that point.
+#pragma once
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "memory.h"
+#include "pipelines.h"
+
+namespace et {
+namespace vk {
+
+class Stream {
+ public:
+  static constexpr uint32_t kFrames = 4;
+  static constexpr uint32_t kFrameDispatches = 64;        // submit after this many dispatches,
+  static constexpr uint32_t kFrameCommands = 256;         // or this many commands,
+  static constexpr VkDeviceSize kFrameCopyBytes = 256 << 20;  // or this many staged bytes
+
+  Stream(const Context& c, const Pipelines& p) : c_(c), p_(p) {}
+  ~Stream();
+  std::string init();
+
+  // Records a dispatch; bufs[i] is bound at binding 1+i (nullptr binds a dummy). meta holds
+  // META_INTS words. Marks the buffers as used by the recording frame.
+  std::string dispatch(VkPipeline pipe, const int32_t* meta, DeviceBuffer* const bufs[4], uint32_t gx, uint32_t gy,
+                       uint32_t gz);
+  std::string copy(DeviceBuffer* src, VkDeviceSize src_off, DeviceBuffer* dst, VkDeviceSize dst_off,
+                   VkDeviceSize bytes);
+  // Submits the recording frame (if it has commands).
+  std::string flush();
+  // Submits as needed and blocks until all work up to `serial` has finished.
+  std::string wait(uint64_t serial);
+  std::string wait_all() { return wait(serial_); }
+  // Retires frames whose fences have signalled (runs their deferred callbacks).
+  void poll();
+  // Runs fn once the work up to `serial` has finished (now, if it already has).
+  void when_done(uint64_t serial, std::function<void()> fn);
+  uint64_t completed() const { return completed_; }
+  // "" while healthy; the first fatal Vulkan error (e.g. device lost) afterwards.
+  const std::string& lost() const { return lost_; }
+
+ private:
+  enum class State { Idle, Recording, InFlight };
+  struct Frame {
+    VkCommandPool pool = VK_NULL_HANDLE;
+    VkCommandBuffer cmd = VK_NULL_HANDLE;
+    VkFence fence = VK_NULL_HANDLE;
+    VkDescriptorPool dpool = VK_NULL_HANDLE;
+    DeviceBuffer* meta = nullptr;
+    uint32_t dispatches = 0, commands = 0;
+    VkDeviceSize copy_bytes = 0;
+    uint64_t serial = 0;
+    State state = State::Idle;
+    std::vector<std::function<void()>> on_done;
+  };
+
+  std::string begin();         // makes frames_[cur_] a recording frame
+  std::string retire(Frame& f);  // after its fence: run callbacks, mark idle
+  void barrier(VkCommandBuffer cmd);
+  std::string fail(std::string msg);
+
+  const Context& c_;
+  const Pipelines& p_;
+  Frame frames_[kFrames];
+  uint32_t cur_ = 0;          // frame being recorded (when its state is Recording)
+  uint64_t serial_ = 0;       // serial of the newest frame begun
+  uint64_t completed_ = 0;
+  VkDeviceSize meta_stride_ = 0;
+  DeviceBuffer* dummy_ = nullptr;
+  std::string lost_;
+};
+
+}  // namespace vk
+}  // namespace et

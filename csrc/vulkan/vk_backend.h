@@ -1,0 +1,56 @@
+// The Vulkan Backend: buffers on the device, ops recorded into the command stream.
+// backend_vulkan.cpp holds memory, transfers and sync; ops.cpp turns Calls into dispatches.
+#pragma once
+#include <memory>
+#include <mutex>
+#include <string>
+
+#include "../allocator.h"
+#include "../backend.h"
+#include "context.h"
+#include "memory.h"
+#include "pipelines.h"
+#include "stream.h"
+
+namespace et {
+namespace vk {
+
+class VulkanBackend : public Backend {
+ public:
+  explicit VulkanBackend(std::unique_ptr<Context> ctx);
+  ~VulkanBackend() override;
+  std::string init();
+
+  const char* name() const override { return "vulkan"; }
+  std::string description() const override { return ctx_->description; }
+  Buffer* alloc(size_t bytes, std::string* err) override;
+  void free(Buffer* b) override;
+  std::string upload(Buffer* b, size_t offset, const void* src, size_t bytes) override;
+  std::string download(Buffer* b, size_t offset, void* dst, size_t bytes) override;
+  bool supports_op(int op) const override;
+  std::string exec(const Call& c) override;
+  std::string sync() override;
+  void empty_cache() override;
+  MemStats stats() const override { return alloc_.stats(); }
+
+ private:
+  // ops.cpp
+  std::string exec_fill_copy(const Call& c);
+  std::string exec_elementwise(const Call& c);
+  std::string exec_sum(const Call& c);
+  std::string exec_matmul(const Call& c);
+  std::string run(const Call& c, const char* shader, const int32_t* meta, DeviceBuffer* const bufs[4], uint32_t gx,
+                  uint32_t gy, uint32_t gz);
+
+  static DeviceBuffer* dev(const Buffer* b) { return static_cast<DeviceBuffer*>(b->impl); }
+
+  std::unique_ptr<Context> ctx_;
+  std::unique_ptr<Pipelines> pipes_;
+  CachingAllocator alloc_;    // tensor buffers
+  CachingAllocator staging_;  // host-visible transfer buffers
+  std::unique_ptr<Stream> stream_;
+  mutable std::mutex mu_;
+};
+
+}  // namespace vk
+}  // namespace et
