@@ -1,5 +1,5 @@
 // The op table: the single list of kernels every backend implements (or reports as unsupported).
-// lib/native/ops.ts mirrors the names and ids; test/optable.test.ts checks that the two agree.
+// lib/native/ops.ts mirrors the names and ids; test/native.test.ts checks that the two agree.
 //
 // Conventions for every kernel call (et::Call):
 //   - inputs come first, then outputs; all live on one device.
@@ -17,7 +17,8 @@ namespace et {
   X(FILL, "fill", 0, 1)               /* p0 value */                                                    \
   /* strided copy with dtype conversion; out may be a strided view (cat writes into slices) */          \
   X(COPY, "copy", 1, 1)                                                                                 \
-  /* counter-based Philox4x32-10 streams: element i uses counter i, key = seed */                       \
+  /* counter-based Philox4x32-10: element i depends only on (key, i); the exact stream is specified \
+     at the top of csrc/cpu/random.cpp */                       \
   X(RAND_UNIFORM, "randUniform", 0, 1) /* p0 seed (<2^53), p1 low, p2 high; out f32 */                  \
   X(RAND_NORMAL, "randNormal", 0, 1)   /* p0 seed, p1 mean, p2 std; out f32 */                          \
   X(DROPOUT, "dropout", 1, 1)          /* x -> x*keep/(1-p); p0 seed, p1 p. Same seed = same mask */    \

@@ -14,3 +14,13 @@ export { detach, valueAndGrad, checkpoint } from './autograd/functional.js';
 export { devices, memory, emptyCache, setDefaultDevice, getDefaultDevice, getThreads, setThreads } from './device.js';
 export { manualSeed } from './random.js';
 export * as functional from './functional.js';
+export * as nn from './nn/index.js';
+export * as optim from './optim/index.js';
+export {
+  saveSafetensors,
+  loadSafetensors,
+  readSafetensorsHeader,
+  type SafetensorsHeader,
+  type SafetensorsEntry,
+} from './formats/safetensors.js';
+export { writeFileAtomic } from './formats/atomic.js';

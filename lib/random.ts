@@ -1,6 +1,6 @@
 // Seeds for the counter-based RNG. Every random op gets a 52-bit key; element i of its output
-// uses Philox counter i under that key, so results depend only on (seed, position): the same on
-// every device and thread count.
+// depends only on (key, i) (the Philox stream is specified in csrc/cpu/random.cpp), so results
+// are the same on every device and thread count.
 let globalSeed = 0x5eed;
 let counter = 0;
 

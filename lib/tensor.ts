@@ -214,6 +214,7 @@ export class Tensor {
 
   /** The single element of a one-element tensor, as a number. */
   item(): number {
+    this.assertLive('item');
     if (this.numel !== 1) throw new ShapeError(`item: tensor has ${this.numel} elements (shape [${this.shape}]), expected 1`);
     return this.dataSync()[0]!;
   }

@@ -9,7 +9,8 @@ import { OP, type OpName } from './ops.js';
 const HEADER = 4;
 const SLOT = 20;
 const PARAMS = 248;
-const meta = new Float64Array(native.metaSize);
+/** The shared call description exec() reads (exported for the native-level tests). */
+export const meta = new Float64Array(native.metaSize);
 native.setMeta(meta);
 
 const supportCache = new Map<string, boolean>();
@@ -23,7 +24,7 @@ function supports(device: string, op: OpName): boolean {
   return r;
 }
 
-function put(i: number, t: Tensor): void {
+function put(i: number, t: KernelArg): void {
   const b = HEADER + SLOT * i;
   meta[b] = DTYPE_ID[t.dtype];
   const nd = t.shape.length;
@@ -33,6 +34,26 @@ function put(i: number, t: Tensor): void {
     meta[b + 3 + d] = t.shape[d]!;
     meta[b + 11 + d] = t.strides[d]!;
   }
+}
+
+/**
+ * What a kernel reads: a tensor, or a lightweight view made with rawView() for temporaries
+ * (broadcast or permuted inputs) that never reach user code, so they skip the bookkeeping of a
+ * Tensor (finalizer registration, tidy tracking).
+ */
+export interface KernelArg {
+  readonly storage: Storage;
+  readonly shape: readonly number[];
+  readonly strides: readonly number[];
+  readonly offset: number;
+  readonly dtype: DType;
+  readonly device: string;
+  readonly isDisposed: boolean;
+}
+
+/** A kernel argument viewing t's storage with other geometry (valid while t is alive). */
+export function rawView(t: KernelArg, shape: readonly number[], strides: readonly number[], offset = t.offset): KernelArg {
+  return { storage: t.storage, shape, strides, offset, dtype: t.dtype, device: t.device, isDisposed: t.isDisposed };
 }
 
 export interface OutSpec {
@@ -46,10 +67,10 @@ export interface OutSpec {
  */
 export function runKernel(
   op: OpName,
-  inputs: readonly Tensor[],
+  inputs: readonly KernelArg[],
   outs: readonly OutSpec[],
   params: readonly number[] = [],
-  into?: readonly Tensor[],
+  into?: readonly KernelArg[],
 ): Tensor[] {
   let device: string | undefined;
   for (let i = 0; i < inputs.length; i++) {
@@ -69,10 +90,11 @@ export function runKernel(
   if (device === undefined) throw new DeviceError(`${op}: no device given`);
   if (!supports(device, op))
     throw new DeviceError(`${op} is not implemented on ${device}${device === 'cpu' ? '' : "; move the tensors with .to('cpu')"}`);
-  const outputs = into ? [...into] : outs.map((o) => Tensor.empty(o.shape, o.dtype, device!));
+  const fresh = into ? [] : outs.map((o) => Tensor.empty(o.shape, o.dtype, device!));
+  const outputs: readonly KernelArg[] = into ?? fresh;
   let allEmpty = outputs.length > 0;
-  for (const o of outputs) if (o.numel > 0) allEmpty = false;
-  if (allEmpty) return outputs;
+  for (const o of outputs) if (o.shape.every((d) => d !== 0)) allEmpty = false;
+  if (allEmpty) return fresh;
   meta[0] = OP[op];
   meta[1] = inputs.length;
   meta[2] = outputs.length;
@@ -89,10 +111,10 @@ export function runKernel(
   try {
     native.exec(...handles);
   } catch (e) {
-    if (!into) for (const o of outputs) o.dispose();
+    for (const o of fresh) o.dispose();
     throw fromNative(e, op);
   }
-  return outputs;
+  return fresh;
 }
 
 /** Bytes a contiguous tensor of this shape and dtype needs. */

