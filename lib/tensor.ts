@@ -186,6 +186,8 @@ export class Tensor {
           for (let i = 0; i < h.length; i++) f[i] = bf16ToF32(h[i]!);
           return f;
         }
+        default:
+          throw new Error(`data: unknown dtype ${String(src.dtype)}`);
       }
     } finally {
       if (src !== this) src.dispose();

@@ -51,7 +51,7 @@ export function checkpoint<T extends Tensor | Tensor[]>(fn: (...xs: Tensor[]) =>
   if (!isGradEnabled()) return fn(...inputs);
   const rng = getRngState();
   const out = tidy(() => noGrad(() => fn(...inputs)));
-  const outs = Array.isArray(out) ? out : [out];
+  const outs: Tensor[] = Array.isArray(out) ? out : [out as Tensor];
   record(
     'checkpoint',
     inputs,
