@@ -1,0 +1,269 @@
+// Standalone check and benchmark for gemm_f32 (scripts/gemm-check.sh builds it per ISA).
+//   gemm_test           correctness sweep against a double-precision reference; exit 1 on mismatch
+//   gemm_test --bench   GFLOP/s (median of runs) for square and LLM-sized shapes, 1 and 2 threads
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <random>
+#include <vector>
+
+#include "cpu/gemm.h"
+#include "threadpool.h"
+
+#if defined(__x86_64__) && defined(__AVX2__) && defined(__FMA__)
+#include <immintrin.h>
+#endif
+
+namespace {
+
+#define STR2(x) #x
+#define STR(x) STR2(x)
+
+struct Case {
+  int64_t M, N, K;
+  bool ta, tb;  // operand stored transposed (K x M / N x K in memory)
+  int64_t pad_a, pad_b, pad_c;  // extra leading-dimension slack
+  float alpha, beta;
+  int threads;
+  bool gen_strides;  // neither stride of A / B is 1
+};
+
+// Runs one case; returns false (and prints) on mismatch.
+bool run_case(const Case& t, std::mt19937& rng) {
+  std::uniform_real_distribution<float> U(-1.0f, 1.0f);
+  const int64_t M = t.M, N = t.N, K = t.K;
+  int64_t rsa, csa, rsb, csb;
+  size_t asz, bsz;
+  if (t.gen_strides) {
+    // Element (i,k) at i*rsa + k*csa with both strides > 1 (e.g. a strided view).
+    csa = 2;
+    rsa = 2 * K + 3 + t.pad_a;
+    csb = 3;
+    rsb = 3 * N + 1 + t.pad_b;
+    asz = size_t(std::max<int64_t>(1, M * rsa));
+    bsz = size_t(std::max<int64_t>(1, K * rsb));
+  } else {
+    if (!t.ta) {
+      rsa = K + t.pad_a;
+      csa = 1;
+      asz = size_t(std::max<int64_t>(1, M * rsa));
+    } else {
+      csa = M + t.pad_a;
+      rsa = 1;
+      asz = size_t(std::max<int64_t>(1, K * csa));
+    }
+    if (!t.tb) {
+      rsb = N + t.pad_b;
+      csb = 1;
+      bsz = size_t(std::max<int64_t>(1, K * rsb));
+    } else {
+      csb = K + t.pad_b;
+      rsb = 1;
+      bsz = size_t(std::max<int64_t>(1, N * csb));
+    }
+  }
+  const int64_t ldc = N + t.pad_c;
+  std::vector<float> A(asz), B(bsz), C(size_t(std::max<int64_t>(1, M * ldc))), C0;
+  for (auto& x : A) x = U(rng);
+  for (auto& x : B) x = U(rng);
+  for (auto& x : C) x = U(rng);
+  if (t.beta == 0.0f) {
+    // C must not be read: fill with NaN so any read poisons the result.
+    for (auto& x : C) x = std::nanf("");
+  }
+  C0 = C;
+  et::ET_ISA::gemm_f32(M, N, K, t.alpha, A.data(), rsa, csa, B.data(), rsb, csb, t.beta, C.data(), ldc,
+                       t.threads);
+  const double tol = 1e-4 * std::sqrt(double(std::max<int64_t>(K, 1))) + 1e-6;
+  for (int64_t i = 0; i < M; ++i) {
+    for (int64_t j = 0; j < ldc; ++j) {
+      const float got = C[size_t(i * ldc + j)];
+      if (j >= N) {
+        // Padding columns must be untouched (NaN compares via memcmp).
+        if (std::memcmp(&got, &C0[size_t(i * ldc + j)], sizeof(float)) != 0) {
+          std::printf("FAIL pad written M=%lld N=%lld K=%lld at (%lld,%lld)\n", (long long)M, (long long)N,
+                      (long long)K, (long long)i, (long long)j);
+          return false;
+        }
+        continue;
+      }
+      double s = 0.0, mag = 0.0;
+      for (int64_t k = 0; k < K; ++k) {
+        const double p = double(A[size_t(i * rsa + k * csa)]) * double(B[size_t(k * rsb + j * csb)]);
+        s += p;
+        mag += std::fabs(p);
+      }
+      double ref = double(t.alpha) * s;
+      double scale = std::fabs(double(t.alpha)) * mag;
+      if (t.beta != 0.0f) {
+        ref += double(t.beta) * double(C0[size_t(i * ldc + j)]);
+        scale += std::fabs(double(t.beta) * double(C0[size_t(i * ldc + j)]));
+      }
+      const double err = std::fabs(double(got) - ref);
+      if (!(err <= tol * std::max(1.0, scale))) {
+        std::printf(
+            "FAIL M=%lld N=%lld K=%lld ta=%d tb=%d gen=%d alpha=%g beta=%g threads=%d at (%lld,%lld): got %g "
+            "want %g\n",
+            (long long)M, (long long)N, (long long)K, int(t.ta), int(t.tb), int(t.gen_strides), double(t.alpha),
+            double(t.beta), t.threads, (long long)i, (long long)j, double(got), ref);
+        return false;
+      }
+    }
+  }
+  return true;
+}
+
+int run_tests() {
+  std::mt19937 rng(12345);
+  int n = 0, fails = 0;
+  auto go = [&](const Case& c) {
+    ++n;
+    if (!run_case(c, rng)) ++fails;
+  };
+  const float alphas[] = {1.0f, -0.5f, 2.0f};
+  const float betas[] = {0.0f, 1.0f, 0.75f};
+  // Exhaustive small cube incl. 1 and odd sizes around the register tiles.
+  const int64_t small[] = {1, 2, 3, 5, 6, 7, 8, 9, 12, 13, 16, 17, 23, 31, 33};
+  int idx = 0;
+  for (int64_t M : small)
+    for (int64_t N : small)
+      for (int64_t K : {int64_t(0), int64_t(1), int64_t(4), int64_t(17)}) {
+        const int v = idx++;
+        Case c{M, N, K, bool(v & 1), bool(v & 2), 0, 0, 0, alphas[v % 3], betas[(v / 3) % 3], 1 + (v & 4 ? 1 : 0),
+               false};
+        go(c);
+      }
+  // Random shapes 1..70 with every transpose combination, padding, alpha/beta, 1 and 2 threads.
+  std::uniform_int_distribution<int> D(1, 70), P(0, 5);
+  for (int r = 0; r < 400; ++r) {
+    Case c{D(rng), D(rng), D(rng), bool(r & 1), bool(r & 2), P(rng), P(rng), P(rng), alphas[r % 3],
+           betas[(r / 3) % 3], 1 + ((r >> 2) & 1), (r % 13) == 0};
+    go(c);
+  }
+  // Larger shapes crossing the KC / MC / NC block edges, GEMV shapes and a zero alpha.
+  const int64_t big[][3] = {{1, 1000, 700},   {1, 4099, 33},   {700, 1, 300},  {257, 263, 600},
+                            {200, 300, 513},  {390, 4200, 40}, {1, 17, 2048}, {3, 5000, 129},
+                            {24, 600, 300},   {25, 601, 301},  {13, 200, 1},   {500, 40, 260},
+                            {4, 1, 9},        {1, 1, 5000},    {191, 193, 257}};
+  for (int r = 0; r < int(sizeof(big) / sizeof(big[0])); ++r)
+    for (int tr = 0; tr < 4; ++tr)
+      go(Case{big[r][0], big[r][1], big[r][2], bool(tr & 1), bool(tr & 2), 1, 2, 3, alphas[r % 3], betas[(r + tr) % 3],
+              1 + (tr & 1), false});
+  go(Case{64, 64, 64, false, false, 0, 0, 0, 0.0f, 0.5f, 2, false});
+  go(Case{64, 64, 0, false, false, 0, 0, 0, 1.0f, 0.0f, 2, false});
+  go(Case{40, 50, 60, false, false, 0, 0, 0, 1.0f, 0.5f, 2, true});
+  go(Case{1, 50, 60, false, false, 0, 0, 0, 1.0f, 0.5f, 2, true});
+  go(Case{50, 1, 60, false, false, 0, 0, 0, 1.0f, 0.0f, 2, true});
+  std::printf("gemm_test [%s]: %d cases, %d failures\n", STR(ET_ISA), n, fails);
+  return fails ? 1 : 0;
+}
+
+// ---------------------------------------------------------------------------------------------
+
+double now() {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
+}
+
+// Core clock from a dependent FMA chain (4-cycle latency on Zen 2-4 and Skylake-class cores).
+double measure_ghz() {
+#if defined(__x86_64__) && defined(__AVX2__) && defined(__FMA__)
+  __m256 x = _mm256_set1_ps(1.0f);
+  const __m256 m = _mm256_set1_ps(0.999999f), ad = _mm256_set1_ps(1e-7f);
+  const long n = 100000000;
+  double best = 0;
+  for (int r = 0; r < 3; ++r) {
+    const double t0 = now();
+    for (long i = 0; i < n; ++i) {
+      x = _mm256_fmadd_ps(x, m, ad);
+      __asm__ volatile("" : "+x"(x));
+    }
+    best = std::max(best, n * 4.0 / (now() - t0) / 1e9);
+  }
+  volatile float sink = _mm256_cvtss_f32(x);
+  (void)sink;
+  return best;
+#else
+  return 0.0;
+#endif
+}
+
+int run_bench(int argc, char** argv) {
+  struct S {
+    int64_t M, K, N;
+    bool ta, tb;
+  };
+  std::vector<S> shapes;
+  // Optional shape list: MxKxN with an optional "At" / "Bt" / "AtBt" suffix.
+  for (int i = 0; i < argc; ++i) {
+    long long m = 0, k = 0, n = 0;
+    if (std::sscanf(argv[i], "%lldx%lldx%lld", &m, &k, &n) == 3)
+      shapes.push_back({m, k, n, std::strstr(argv[i], "At") != nullptr, std::strstr(argv[i], "Bt") != nullptr});
+  }
+  if (shapes.empty()) {
+  for (int64_t n : {256, 384, 512, 768, 1024, 1536, 2048}) shapes.push_back({n, n, n, false, false});
+  shapes.push_back({512, 2048, 2048, false, false});
+  shapes.push_back({512, 2048, 5632, false, false});
+  shapes.push_back({512, 2048, 2048, true, false});
+  shapes.push_back({512, 2048, 2048, false, true});
+  shapes.push_back({512, 2048, 5632, false, true});
+  shapes.push_back({512, 2048, 5632, true, true});
+  shapes.push_back({1, 2048, 5632, false, false});
+  shapes.push_back({1, 2048, 5632, false, true});
+  shapes.push_back({16, 2048, 2048, false, true});
+  }
+  const double ghz = measure_ghz();
+  const int cores = et::threadpool_size();
+  // 2 FMA pipes x 8 fp32 lanes x 2 flops per core per cycle (AVX2).
+  const double peak1 = 2 * 8 * 2 * ghz;
+  std::printf("ISA %s, clock %.2f GHz (dependent-FMA chain), peak %.1f GFLOP/s/core, %.1f on 2 cores\n",
+              STR(ET_ISA), ghz, peak1, 2 * peak1);
+  // Medians; "best" is the fastest 2-thread sample (the median is sensitive to other load on a
+  // 2-core machine).
+  std::printf("%-28s %10s %10s %7s %10s\n", "shape (MxKxN)", "1 thread", "2 threads", "%peak2", "2t best");
+  std::mt19937 rng(1);
+  std::uniform_real_distribution<float> U(-1.0f, 1.0f);
+  for (const S& s : shapes) {
+    std::vector<float> A(size_t(s.M * s.K)), B(size_t(s.K * s.N)), C(size_t(s.M * s.N));
+    for (auto& x : A) x = U(rng);
+    for (auto& x : B) x = U(rng);
+    const int64_t rsa = s.ta ? 1 : s.K, csa = s.ta ? s.M : 1;
+    const int64_t rsb = s.tb ? 1 : s.N, csb = s.tb ? s.K : 1;
+    const double flops = 2.0 * double(s.M) * double(s.N) * double(s.K);
+    double g[2] = {0, 0}, best2 = 0;
+    for (int th = 1; th <= 2; ++th) {
+      if (th > cores) break;
+      auto call = [&] {
+        et::ET_ISA::gemm_f32(s.M, s.N, s.K, 1.0f, A.data(), rsa, csa, B.data(), rsb, csb, 0.0f, C.data(), s.N, th);
+      };
+      call();
+      // Repeat each timed sample up to ~0.1 s of work so small shapes are not timer-bound.
+      const int reps = std::max(1, int(2e9 / flops / th));
+      std::vector<double> ts;
+      for (int r = 0; r < 9; ++r) {
+        const double t0 = now();
+        for (int q = 0; q < reps; ++q) call();
+        ts.push_back((now() - t0) / reps);
+      }
+      std::sort(ts.begin(), ts.end());
+      g[th - 1] = flops / ts[ts.size() / 2] / 1e9;
+      if (th == 2) best2 = flops / ts[0] / 1e9;
+    }
+    char name[64];
+    std::snprintf(name, sizeof name, "%lldx%lldx%lld%s%s", (long long)s.M, (long long)s.K, (long long)s.N,
+                  s.ta ? " At" : "", s.tb ? " Bt" : "");
+    std::printf("%-28s %10.1f %10.1f %6.0f%% %10.1f\n", name, g[0], g[1], ghz > 0 ? 100.0 * g[1] / (2 * peak1) : 0.0,
+                best2);
+    std::fflush(stdout);
+  }
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  if (argc > 1 && std::strcmp(argv[1], "--bench") == 0) return run_bench(argc - 2, argv + 2);
+  return run_tests();
+}
