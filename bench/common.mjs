@@ -1,7 +1,6 @@
 // Shared bench helpers: medians, the machine's FMA peak, running the PyTorch peer.
 import { execFileSync } from 'node:child_process';
-import { readFileSync, existsSync } from 'node:fs';
-import os from 'node:os';
+import { existsSync } from 'node:fs';
 
 export function median(xs) {
   const s = [...xs].sort((a, b) => a - b);
@@ -21,18 +20,12 @@ export function timeMs(fn, reps = 10, warm = 2) {
 }
 
 /**
- * Single-precision FMA peak: cores x 2 FMA units x 8 lanes (AVX2) x 2 flops x clock. The clock is
- * /proc/cpuinfo's "cpu MHz" (the nominal rate this VM reports).
+ * Single-precision FMA peak: threads x 2 FMA units x 8 lanes (AVX2) x 2 flops x clock, with the
+ * clock measured now by the addon (a dependent-add chain runs at one add per cycle).
  */
-export function fmaPeak(threads) {
-  let mhz = 0;
-  try {
-    const m = /cpu MHz\s*:\s*([\d.]+)/.exec(readFileSync('/proc/cpuinfo', 'utf8'));
-    if (m) mhz = parseFloat(m[1]);
-  } catch {}
-  if (!mhz) mhz = os.cpus()[0]?.speed ?? 0;
-  const gflops = threads * 2 * 8 * 2 * (mhz / 1000);
-  return { gflops, text: `${threads} cores x 2 FMA units x 8 lanes x 2 flop x ${(mhz / 1000).toFixed(2)} GHz = ${gflops.toFixed(1)} GFLOP/s` };
+export function fmaPeak(threads, clockGhz) {
+  const gflops = threads * 2 * 8 * 2 * clockGhz;
+  return { gflops, text: `${threads} cores x 2 FMA units x 8 lanes x 2 flop x ${clockGhz.toFixed(2)} GHz (measured) = ${gflops.toFixed(1)} GFLOP/s` };
 }
 
 export const TORCH_PY = '/usr/bin/python3';

@@ -36,7 +36,7 @@ function ours([M, K, N, ta, tb]) {
   return (2 * M * N * K) / (median(t) / 1e3) / 1e9;
 }
 
-const peak = fmaPeak(threads);
+const peak = fmaPeak(threads, et.cpuInfo().clockGhz);
 console.log(`f32 matmul, ${threads} threads; FMA peak assumed: ${peak.text}`);
 const torch = runTorch('bench/peers/torch_matmul.py', [threads, JSON.stringify(shapes)]);
 if (torch.error) console.log(`(no PyTorch figures: ${torch.error})`);

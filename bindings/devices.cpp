@@ -2,6 +2,7 @@
 #include <string>
 
 #include "../csrc/cpu/backend_cpu.h"
+#include "../csrc/cpu/cpuid.h"
 #include "../csrc/device.h"
 #include "../csrc/threadpool.h"
 #include "common.h"
@@ -73,6 +74,8 @@ Napi::Value CpuIsa(const Napi::CallbackInfo& info) {
   return Napi::String::New(info.Env(), et::cpu_isa());
 }
 
+Napi::Value CpuClockGhz(const Napi::CallbackInfo& info) { return Napi::Number::New(info.Env(), et::cpu_clock_ghz()); }
+
 }  // namespace
 
 void init_devices(Napi::Env env, Napi::Object exports) {
@@ -83,6 +86,7 @@ void init_devices(Napi::Env env, Napi::Object exports) {
   exports.Set("getThreads", Napi::Function::New(env, GetThreads));
   exports.Set("setThreads", Napi::Function::New(env, SetThreads));
   exports.Set("cpuIsa", Napi::Function::New(env, CpuIsa));
+  exports.Set("cpuClockGhz", Napi::Function::New(env, CpuClockGhz));
 }
 
 }  // namespace etb

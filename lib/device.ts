@@ -69,3 +69,16 @@ export function getThreads(): number {
 export function setThreads(n: number): void {
   native.setThreads(n);
 }
+
+export interface CpuInfo {
+  /** Kernel set in use: 'avx2', 'neon' or 'generic'. */
+  isa: string;
+  threads: number;
+  /** Clock measured now with a dependent-add chain, in GHz (takes ~0.2 s; 0 if unmeasurable). */
+  clockGhz: number;
+}
+
+/** What the CPU backend runs on. */
+export function cpuInfo(): CpuInfo {
+  return { isa: native.cpuIsa(), threads: native.getThreads(), clockGhz: native.cpuClockGhz() };
+}

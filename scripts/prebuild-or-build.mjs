@@ -33,7 +33,7 @@ const r = spawnSync(process.execPath, [cmakeJs, 'compile', '--CDCMAKE_BUILD_TYPE
 if (r.status !== 0) {
   console.error(
     'edgetrain: building the native addon failed. It needs cmake >= 3.18 and a C++17 compiler ' +
-      '(Debian/Ubuntu: apt install cmake g++; Termux: pkg install cmake clang).',
+      '(Debian/Ubuntu: apt install cmake g++ make; Termux: pkg install cmake clang make).',
   );
   process.exit(r.status ?? 1);
 }

@@ -53,7 +53,7 @@ class CpuBackend : public Backend {
 #endif
     (void)want_generic;
     isa_generic::register_all_kernels(table_);
-#if defined(__ARM_NEON)
+#if defined(__ARM_NEON) && defined(__aarch64__)
     g_isa = "neon";
 #else
     g_isa = "generic";

@@ -24,3 +24,36 @@ bool cpu_has_avx2_fma() {
 }
 
 }  // namespace et
+
+#include <chrono>
+#include <cstdint>
+
+namespace et {
+
+// A chain of dependent integer adds retires one add per cycle on every current core, so its
+// rate is the clock the core actually runs at (boost included), which /proc/cpuinfo may not say.
+double cpu_clock_ghz() {
+  constexpr int64_t kIters = 20000000;
+  double best = 0;
+  for (int rep = 0; rep < 3; ++rep) {
+    uint64_t x = 0;
+    auto t0 = std::chrono::steady_clock::now();
+    for (int64_t i = 0; i < kIters; ++i) {
+#if defined(__x86_64__) || defined(__i386__)
+      __asm__ volatile("add $1, %0\n\tadd $1, %0\n\tadd $1, %0\n\tadd $1, %0\n\t"
+                       "add $1, %0\n\tadd $1, %0\n\tadd $1, %0\n\tadd $1, %0" : "+r"(x));
+#elif defined(__aarch64__)
+      __asm__ volatile("add %0, %0, #1\n\tadd %0, %0, #1\n\tadd %0, %0, #1\n\tadd %0, %0, #1\n\t"
+                       "add %0, %0, #1\n\tadd %0, %0, #1\n\tadd %0, %0, #1\n\tadd %0, %0, #1" : "+r"(x));
+#else
+      return 0;
+#endif
+    }
+    double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    double ghz = 8.0 * double(kIters) / s / 1e9;
+    if (ghz > best) best = ghz;
+  }
+  return best;
+}
+
+}  // namespace et

@@ -17,7 +17,7 @@
 #if defined(__AVX2__) && defined(__FMA__)
 #include <immintrin.h>
 #define ET_GEMM_AVX2 1
-#elif defined(__ARM_NEON)
+#elif defined(__ARM_NEON) && defined(__aarch64__)
 #include <arm_neon.h>
 #define ET_GEMM_NEON 1
 #endif

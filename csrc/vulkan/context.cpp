@@ -52,6 +52,8 @@ const char* loader_name() {
   return "vulkan-1.dll";
 #elif defined(__APPLE__)
   return "libvulkan.1.dylib";
+#elif defined(__ANDROID__)
+  return "libvulkan.so";
 #else
   return "libvulkan.so.1";
 #endif

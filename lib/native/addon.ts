@@ -36,6 +36,7 @@ export interface Addon {
   getThreads(): number;
   setThreads(n: number): void;
   cpuIsa(): string;
+  cpuClockGhz(): number;
 }
 
 function packageRoot(): string {
