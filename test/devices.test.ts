@@ -38,6 +38,16 @@ describe('devices', () => {
     expect(x.grad!.toArray()).toEqual([[2, 4], [6, 8]]);
   });
 
+  test('random tensors hold the same numbers on every device', () => {
+    if (!vulkan.available) return;
+    const a = et.randn([257], { seed: 3 });
+    const b = et.randn([257], { seed: 3, device: 'vulkan' });
+    expect(b.device).toBe('vulkan');
+    expect(Array.from(b.dataSync())).toEqual(Array.from(a.dataSync()));
+    const u = et.rand([33], { seed: 4, device: 'vulkan', low: -2, high: 2 });
+    expect(Array.from(u.dataSync())).toEqual(Array.from(et.rand([33], { seed: 4, low: -2, high: 2 }).dataSync()));
+  });
+
   test('setDefaultDevice decides where new tensors go; an absent device is refused', () => {
     expect(() => et.setDefaultDevice('cuda')).toThrow(et.DeviceError);
     expect(et.getDefaultDevice()).toBe('cpu');

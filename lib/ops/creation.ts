@@ -4,6 +4,8 @@ import { ShapeError, fromNative } from '../errors.js';
 import { resolveDevice } from '../device.js';
 import { native } from '../native/addon.js';
 import { runKernel } from '../native/run.js';
+import { OP } from '../native/ops.js';
+import { to } from './copy.js';
 import { nextSeed, seedKey } from '../random.js';
 import { Tensor } from '../tensor.js';
 import { checkShape, expectFinite, fmt, prod } from './util.js';
@@ -154,6 +156,18 @@ function randomKey(opts: RandomOptions | undefined, op: string): number {
   return seedKey(opts.seed);
 }
 
+// A device without the random kernels gets the CPU's numbers uploaded: the stream is defined by
+// (key, index), so the values are the same wherever they are made.
+function randomOn(device: string, shape: number[], op: 'randNormal' | 'randUniform', params: number[]): Tensor {
+  const where = native.supportsOp(device, OP[op]) ? device : 'cpu';
+  const t = Tensor.empty(shape, 'float32', where);
+  runKernel(op, [], [], params, [t]);
+  if (where === device) return t;
+  const moved = to(t, device);
+  t.dispose();
+  return moved;
+}
+
 /** Standard normal samples scaled by `std` and shifted by `mean` (Philox + Box-Muller). */
 export function randn(shape: readonly number[], opts?: RandomOptions & { mean?: number; std?: number }): Tensor {
   const s = checkShape('randn', shape);
@@ -161,8 +175,7 @@ export function randn(shape: readonly number[], opts?: RandomOptions & { mean?: 
   const std = opts?.std ?? 1;
   expectFinite('randn', 'mean', mean);
   expectFinite('randn', 'std', std);
-  const t = Tensor.empty(s, 'float32', resolveDevice(opts?.device, 'randn'));
-  runKernel('randNormal', [], [], [randomKey(opts, 'randn'), mean, std], [t]);
+  const t = randomOn(resolveDevice(opts?.device, 'randn'), s, 'randNormal', [randomKey(opts, 'randn'), mean, std]);
   if (opts?.requiresGrad) t.requiresGrad = true;
   return t;
 }
@@ -174,8 +187,7 @@ export function rand(shape: readonly number[], opts?: RandomOptions & { low?: nu
   const high = opts?.high ?? 1;
   expectFinite('rand', 'low', low);
   expectFinite('rand', 'high', high);
-  const t = Tensor.empty(s, 'float32', resolveDevice(opts?.device, 'rand'));
-  runKernel('randUniform', [], [], [randomKey(opts, 'rand'), low, high], [t]);
+  const t = randomOn(resolveDevice(opts?.device, 'rand'), s, 'randUniform', [randomKey(opts, 'rand'), low, high]);
   if (opts?.requiresGrad) t.requiresGrad = true;
   return t;
 }
