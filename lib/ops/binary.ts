@@ -32,7 +32,8 @@ export const mulScalar = (x: Tensor, c: number): Tensor => affine(x, c, 0);
 export const addScalar = (x: Tensor, c: number): Tensor => affine(x, 1, c);
 export const neg = (x: Tensor): Tensor => affine(x, -1, 0);
 
-function asTensor(v: Operand, like: Tensor): Tensor {
+/** A number operand as a 0-d tensor on `like`'s device (the caller disposes it). */
+export function asTensor(v: Operand, like: Tensor): Tensor {
   return v instanceof Tensor ? v : full([], v, { device: like.device });
 }
 

@@ -1,13 +1,12 @@
 // Comparisons (broadcasting, number operands allowed) -> uint8 masks; not differentiable.
 import { Tensor } from '../tensor.js';
-import { elementwise, type Operand } from './binary.js';
-import { full } from './creation.js';
+import { asTensor, elementwise, type Operand } from './binary.js';
 import { expectDType } from './util.js';
 
 function compare(op: 'gt' | 'ge' | 'lt' | 'le' | 'eq' | 'ne', a: Operand, b: Operand): Tensor {
   const like = a instanceof Tensor ? a : (b as Tensor);
-  const at = a instanceof Tensor ? a : full([], a, { device: like.device });
-  const bt = b instanceof Tensor ? b : full([], b, { device: like.device });
+  const at = asTensor(a, like);
+  const bt = asTensor(b, like);
   try {
     expectDType(op, at, 'float32');
     expectDType(op, bt, 'float32');
