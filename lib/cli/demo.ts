@@ -49,8 +49,12 @@ export async function runDemo(opts: { steps: number; device?: string; seed: numb
   if (opts.device) et.setDefaultDevice(opts.device);
   const device = et.getDefaultDevice();
   et.manualSeed(opts.seed);
-  const text = mobyDick(3);
-  const { ids, alphabet } = encodeChars(text);
+  const text = mobyDick(20);
+  const { ids: all, alphabet } = encodeChars(text);
+  // the last tenth is held out: its loss shows learning, not memorising
+  const split = Math.floor(all.length * 0.9);
+  const ids = all.subarray(0, split);
+  const heldOut = all.subarray(split);
   const context = 16;
   const batch = 64;
   const model = new CharLM({ vocab: alphabet.length, context, seed: opts.seed, device });
@@ -58,10 +62,14 @@ export async function runDemo(opts: { steps: number; device?: string; seed: numb
   const sched = new et.optim.LRScheduler(opt, et.optim.warmupCosine({ warmupSteps: 20, totalSteps: opts.steps, minLrRatio: 0.1 }));
   const rng = seededRng(opts.seed);
   console.log(
-    `edgetrain demo: character-level model (${model.numParameters().toLocaleString()} parameters) on Moby-Dick ch. 1-3 ` +
-      `(${ids.length.toLocaleString()} chars, ${alphabet.length} symbols), device ${device}, AdamW, ${opts.steps} steps`,
+    `edgetrain demo: character-level model (${model.numParameters().toLocaleString()} parameters) on Moby-Dick ch. 1-20 ` +
+      `(${ids.length.toLocaleString()} chars for training, ${heldOut.length.toLocaleString()} held out, ${alphabet.length} symbols), device ${device}, AdamW, ${opts.steps} steps`,
   );
   console.log(`a model that knows nothing scores ln(${alphabet.length}) = ${Math.log(alphabet.length).toFixed(3)}`);
+  const evalBatches = [0, 1, 2, 3].map(() => sampleBatch(heldOut, context, 256, seededRng(opts.seed + 99), device));
+  const heldOutLoss = () =>
+    et.noGrad(() => evalBatches.reduce((s, b) => s + et.tidy(() => et.crossEntropy(model.forward(b.x), b.y).item()), 0) / evalBatches.length);
+  const before = heldOutLoss();
   const t0 = performance.now();
   let avg = 0;
   for (let step = 1; step <= opts.steps; step++) {
@@ -71,13 +79,18 @@ export async function runDemo(opts: { steps: number; device?: string; seed: numb
     y.dispose();
     sched.step();
     avg = step === 1 ? loss : 0.9 * avg + 0.1 * loss;
-    if (step === 1 || step % 25 === 0 || step === opts.steps) {
+    if (step === 1 || step % 250 === 0 || step === opts.steps) {
       const sec = (performance.now() - t0) / 1000;
       console.log(
         `step ${String(step).padStart(4)}  loss ${loss.toFixed(3)}  (avg ${avg.toFixed(3)})  lr ${opt.paramGroups[0]!.lr.toExponential(2)}  ` +
           `${Math.round((step * batch) / sec)} samples/s`,
       );
     }
+  }
+  console.log(`held-out loss: ${before.toFixed(3)} before training, ${heldOutLoss().toFixed(3)} after`);
+  for (const b of evalBatches) {
+    b.x.dispose();
+    b.y.dispose();
   }
   const prompt = [...'Call me Ishmael. '].map((c) => alphabet.indexOf(c));
   console.log(`\nsample: Call me Ishmael. ${sample(model, alphabet, prompt.slice(-context), 160, rng, device)}`);

@@ -10,7 +10,7 @@ program.name('edgetrain').description('Tensors, autograd and fine-tuning for Typ
 program
   .command('demo')
   .description('train a small character-level language model with the autograd API and show the loss falling')
-  .option('--steps <n>', 'training steps', (v) => parseInt(v, 10), 800)
+  .option('--steps <n>', 'training steps', (v) => parseInt(v, 10), 3000)
   .option('--device <name>', 'device to train on (cpu, vulkan)')
   .option('--seed <n>', 'random seed', (v) => parseInt(v, 10), 0)
   .action(async (opts) => {
