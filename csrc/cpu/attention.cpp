@@ -25,12 +25,9 @@
 #include <limits>
 #include <vector>
 
+#include "fastmath.h"
 #include "gemm.h"
 #include "kernels.h"
-
-#if defined(__AVX2__) && defined(__FMA__)
-#include <immintrin.h>
-#endif
 
 namespace et {
 namespace ET_ISA {
@@ -45,34 +42,13 @@ inline float exp_shift_sum(float* p, int64_t n, float m) {
   int64_t j = 0;
   float sum = 0.f;
 #if defined(__AVX2__) && defined(__FMA__)
-  // Cephes-style expf: 2^n * poly(r), r = x - n ln2, |r| <= ln2/2 (about 1 ulp).
   const __m256 vm = _mm256_set1_ps(m);
-  const __m256 hi = _mm256_set1_ps(88.3762626647949f);
   const __m256 lo = _mm256_set1_ps(kExpLo);
-  const __m256 log2e = _mm256_set1_ps(1.44269504088896341f);
-  const __m256 c1 = _mm256_set1_ps(0.693359375f);
-  const __m256 c2 = _mm256_set1_ps(-2.12194440e-4f);
-  const __m256 half = _mm256_set1_ps(0.5f);
-  const __m256 one = _mm256_set1_ps(1.f);
   __m256 acc = _mm256_setzero_ps();
   for (; j + 8 <= n; j += 8) {
-    __m256 x = _mm256_sub_ps(_mm256_loadu_ps(p + j), vm);
-    const __m256 keep = _mm256_cmp_ps(x, lo, _CMP_GT_OQ);
-    x = _mm256_min_ps(_mm256_max_ps(x, lo), hi);
-    __m256 fx = _mm256_floor_ps(_mm256_fmadd_ps(x, log2e, half));
-    x = _mm256_fnmadd_ps(fx, c1, x);
-    x = _mm256_fnmadd_ps(fx, c2, x);
-    const __m256 z = _mm256_mul_ps(x, x);
-    __m256 y = _mm256_set1_ps(1.9875691500E-4f);
-    y = _mm256_fmadd_ps(y, x, _mm256_set1_ps(1.3981999507E-3f));
-    y = _mm256_fmadd_ps(y, x, _mm256_set1_ps(8.3334519073E-3f));
-    y = _mm256_fmadd_ps(y, x, _mm256_set1_ps(4.1665795894E-2f));
-    y = _mm256_fmadd_ps(y, x, _mm256_set1_ps(1.6666665459E-1f));
-    y = _mm256_fmadd_ps(y, x, _mm256_set1_ps(5.0000001201E-1f));
-    y = _mm256_fmadd_ps(y, z, _mm256_add_ps(x, one));
-    const __m256i e = _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvttps_epi32(fx), _mm256_set1_epi32(127)), 23);
-    y = _mm256_mul_ps(y, _mm256_castsi256_ps(e));
-    y = _mm256_and_ps(y, keep);
+    const __m256 x = _mm256_sub_ps(_mm256_loadu_ps(p + j), vm);
+    // at or below the clamp (masked -inf scores) the weight is exactly 0
+    const __m256 y = _mm256_and_ps(exp8(x), _mm256_cmp_ps(x, lo, _CMP_GT_OQ));
     _mm256_storeu_ps(p + j, y);
     acc = _mm256_add_ps(acc, y);
   }

@@ -5,11 +5,8 @@
 #include <mutex>
 #include <vector>
 
+#include "fastmath.h"
 #include "kernels.h"
-
-#if defined(__AVX2__) && defined(__FMA__)
-#include <immintrin.h>
-#endif
 
 namespace et {
 namespace ET_ISA {
@@ -133,25 +130,11 @@ constexpr int64_t kGrain = 16384;
 inline float sigm(float v) { return 1.f / (1.f + std::exp(-v)); }
 
 #if defined(__AVX2__) && defined(__FMA__)
-// 8 x sigmoid(v) = 1 / (1 + exp(-v)); Cephes-style expf (about 1 ulp), exp(-v) clamped to
-// [exp(-87.3), exp(88.4)] so the result saturates to 0 / 1 instead of producing NaN.
+// 8 x sigmoid(v) = 1 / (1 + exp(-v)); exp8 clamps, so the result saturates to 0 / 1 instead of
+// producing NaN.
 inline __m256 sigm8(__m256 v) {
-  __m256 x = _mm256_sub_ps(_mm256_setzero_ps(), v);
-  x = _mm256_min_ps(_mm256_max_ps(x, _mm256_set1_ps(-87.33654f)), _mm256_set1_ps(88.3762626647949f));
-  const __m256 fx = _mm256_floor_ps(_mm256_fmadd_ps(x, _mm256_set1_ps(1.44269504088896341f), _mm256_set1_ps(0.5f)));
-  x = _mm256_fnmadd_ps(fx, _mm256_set1_ps(0.693359375f), x);
-  x = _mm256_fnmadd_ps(fx, _mm256_set1_ps(-2.12194440e-4f), x);
-  const __m256 z = _mm256_mul_ps(x, x);
-  __m256 y = _mm256_set1_ps(1.9875691500E-4f);
-  y = _mm256_fmadd_ps(y, x, _mm256_set1_ps(1.3981999507E-3f));
-  y = _mm256_fmadd_ps(y, x, _mm256_set1_ps(8.3334519073E-3f));
-  y = _mm256_fmadd_ps(y, x, _mm256_set1_ps(4.1665795894E-2f));
-  y = _mm256_fmadd_ps(y, x, _mm256_set1_ps(1.6666665459E-1f));
-  y = _mm256_fmadd_ps(y, x, _mm256_set1_ps(5.0000001201E-1f));
-  y = _mm256_fmadd_ps(y, z, _mm256_add_ps(x, _mm256_set1_ps(1.f)));
-  const __m256i e = _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvttps_epi32(fx), _mm256_set1_epi32(127)), 23);
-  y = _mm256_mul_ps(y, _mm256_castsi256_ps(e));
-  return _mm256_div_ps(_mm256_set1_ps(1.f), _mm256_add_ps(_mm256_set1_ps(1.f), y));
+  const __m256 e = exp8(_mm256_sub_ps(_mm256_setzero_ps(), v));
+  return _mm256_div_ps(_mm256_set1_ps(1.f), _mm256_add_ps(_mm256_set1_ps(1.f), e));
 }
 #endif
 
