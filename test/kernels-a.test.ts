@@ -3,6 +3,7 @@
 // gradients against central differences, errors by class, and thread-count independence.
 import { afterAll, describe, expect, test } from 'vitest';
 import * as et from '../lib/index.js';
+import { numel, randData, randInts } from './helpers/data.js';
 import { runKernel } from '../lib/native/run.js';
 import { seedKey } from '../lib/random.js';
 
@@ -10,33 +11,6 @@ type Tensor = et.Tensor;
 const { crossEntropy, embedding, dropout } = et;
 
 // ---- helpers ----
-
-function rng(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
-const numel = (shape: readonly number[]) => shape.reduce((a, b) => a * b, 1);
-
-function randData(shape: readonly number[], seed: number, lo = -1, hi = 1): Float32Array {
-  const r = rng(seed);
-  const a = new Float32Array(numel(shape));
-  for (let i = 0; i < a.length; i++) a[i] = lo + (hi - lo) * r();
-  return a;
-}
-
-function randInts(n: number, seed: number, lo: number, hi: number): Int32Array {
-  const r = rng(seed);
-  const a = new Int32Array(n);
-  for (let i = 0; i < n; i++) a[i] = lo + Math.floor((hi - lo) * r());
-  return a;
-}
 
 const mk = (data: Float32Array, shape: readonly number[], requiresGrad = false): Tensor =>
   et.tensor(data, [...shape], { requiresGrad });

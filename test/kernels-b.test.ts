@@ -2,6 +2,7 @@
 // forwards against float64 references written here, gradients against central differences.
 import { describe, expect, test } from 'vitest';
 import * as et from '../lib/index.js';
+import { randData, rng } from './helpers/data.js';
 import { layerNorm, rmsNorm } from '../lib/ops/norm.js';
 import { rope, type RopeOptions } from '../lib/ops/rope.js';
 import { swiglu } from '../lib/ops/swiglu.js';
@@ -10,26 +11,6 @@ import { scaledDotProductAttention as sdpa, type AttentionOptions } from '../lib
 type Tensor = et.Tensor;
 
 // ---- helpers ----
-
-function rng(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
-const numel = (shape: readonly number[]) => shape.reduce((a, b) => a * b, 1);
-
-function randData(shape: readonly number[], seed: number, lo = -1, hi = 1): Float32Array {
-  const r = rng(seed);
-  const a = new Float32Array(numel(shape));
-  for (let i = 0; i < a.length; i++) a[i] = lo + (hi - lo) * r();
-  return a;
-}
 
 function mk(data: Float32Array, shape: readonly number[], requiresGrad = false): Tensor {
   return et.tensor(data, [...shape], { requiresGrad });
