@@ -2,6 +2,7 @@
 #include <string>
 
 #include "../csrc/device.h"
+#include "../csrc/mapped_file.h"
 #include "common.h"
 
 namespace etb {
@@ -18,6 +19,7 @@ void release_handle(napi_env env, BufferHandle* h) {
   if (!h->buf) return;
   h->backend->free(h->buf);
   h->buf = nullptr;
+  if (!h->counted) return;
   int64_t change;
   napi_adjust_external_memory(env, -int64_t(h->bytes), &change);
 }
@@ -106,6 +108,31 @@ Napi::Value Download(const Napi::CallbackInfo& info) {
   return ab;
 }
 
+// mapFile(path) -> { handle, bytes }: the file's bytes as a CPU buffer, mapped, not copied.
+Napi::Value MapFile(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (!info[0].IsString()) {
+    Napi::TypeError::New(env, "mapFile: expected a path").ThrowAsJavaScriptException();
+    return env.Undefined();
+  }
+  std::string why;
+  et::Backend* cpu = et::device_backend("cpu", &why);
+  et::Buffer* b = et::map_file(cpu, info[0].As<Napi::String>().Utf8Value(), &why);
+  if (!b) {
+    Napi::Error::New(env, "FormatError: " + why).ThrowAsJavaScriptException();
+    return env.Undefined();
+  }
+  // File-backed pages: not reported to V8 as external memory (the OS can drop them at will).
+  auto* h = new BufferHandle{b, cpu, b->bytes, false};
+  Napi::Object o = Napi::Object::New(env);
+  o.Set("handle", Napi::External<BufferHandle>::New(env, h, [](Napi::Env e, BufferHandle* hh) {
+          release_handle(e, hh);
+          delete hh;
+        }));
+  o.Set("bytes", double(b->bytes));
+  return o;
+}
+
 }  // namespace
 
 void init_buffer(Napi::Env env, Napi::Object exports) {
@@ -113,6 +140,7 @@ void init_buffer(Napi::Env env, Napi::Object exports) {
   exports.Set("free", Napi::Function::New(env, Free));
   exports.Set("upload", Napi::Function::New(env, Upload));
   exports.Set("download", Napi::Function::New(env, Download));
+  exports.Set("mapFile", Napi::Function::New(env, MapFile));
 }
 
 }  // namespace etb

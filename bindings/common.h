@@ -11,6 +11,7 @@ struct BufferHandle {
   et::Buffer* buf = nullptr;
   et::Backend* backend = nullptr;
   size_t bytes = 0;
+  bool counted = true;  // reported to V8 with napi_adjust_external_memory (mapped files are not)
 };
 
 // Returns the handle behind a JS value, or throws a JS TypeError and returns nullptr.

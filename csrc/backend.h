@@ -23,6 +23,8 @@ struct Buffer {
   void* impl = nullptr;
   size_t bytes = 0;      // bytes requested
   size_t capacity = 0;   // bytes actually reserved (allocator size class)
+  // Set for memory the allocator does not own (a mapped file): free() calls it instead.
+  void (*release)(Buffer*) = nullptr;
 };
 
 // A strided view of a buffer. offset/strides are in elements.

@@ -70,7 +70,10 @@ class CpuBackend : public Backend {
     if (b) b->backend = this;
     return b;
   }
-  void free(Buffer* b) override { alloc_.free(b); }
+  void free(Buffer* b) override {
+    if (b && b->release) return b->release(b);
+    alloc_.free(b);
+  }
   std::string upload(Buffer* b, size_t offset, const void* src, size_t bytes) override {
     std::memcpy(static_cast<char*>(b->ptr) + offset, src, bytes);
     return "";

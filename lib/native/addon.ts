@@ -24,6 +24,7 @@ export interface Addon {
   free(h: Handle): void;
   upload(h: Handle, byteOffset: number, data: ArrayBufferView): void;
   download(h: Handle, byteOffset: number, bytes: number): ArrayBuffer;
+  mapFile(path: string): { handle: Handle; bytes: number };
   setMeta(meta: Float64Array): number;
   exec(...handles: Handle[]): void;
   supportsOp(device: string, op: number): boolean;
