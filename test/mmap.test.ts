@@ -32,6 +32,23 @@ describe('mapFile', () => {
     t.dispose();
   });
 
+  test('loadSafetensors maps on cpu (no copy) unless told not to', () => {
+    const path = join(dir, 'model.safetensors');
+    const a = et.randn([64, 32], { seed: 1 });
+    const b = et.randn([7], { seed: 2 }).cast('float16');
+    et.saveSafetensors(path, { a, b });
+    const base = et.memory().cpu!.liveBytes;
+    const mapped = et.loadSafetensors(path);
+    expect(et.memory().cpu!.liveBytes).toBe(base);
+    const copied = et.loadSafetensors(path, { mmap: false });
+    expect(et.memory().cpu!.liveBytes).toBe(base + 64 * 32 * 4 + 7 * 2);
+    for (const r of [mapped, copied]) {
+      expect(Array.from(r.tensors.get('a')!.dataSync())).toEqual(Array.from(a.dataSync()));
+      expect(r.tensors.get('b')!.dtype).toBe('float16');
+      expect(Array.from(r.tensors.get('b')!.dataSync())).toEqual(Array.from(b.dataSync()));
+    }
+  });
+
   test('out-of-range, misaligned and missing files are FormatErrors', () => {
     const path = join(dir, 'small.safetensors');
     et.saveSafetensors(path, { a: et.ones([4]) });

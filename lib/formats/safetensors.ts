@@ -3,6 +3,7 @@
 // { string: string } }, then the raw little-endian tensor bytes. Files come from anywhere, so
 // every header field is checked against the file before a byte of tensor data is trusted.
 import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
+import { type MappedFile, mapFile } from './mmap.js';
 import { type DType, DTYPE_SIZE } from '../dtype.js';
 import { DisposedError, FormatError, ValueError, fromNative } from '../errors.js';
 import { resolveDevice } from '../device.js';
@@ -46,6 +47,11 @@ export interface LoadSafetensorsOptions {
   device?: string;
   /** Loads only the tensors this returns true for (the others' bytes are never read). */
   filter?: (name: string) => boolean;
+  /**
+   * On cpu, map the file and let tensors view its bytes in place instead of copying them
+   * (default true on cpu; writes to such tensors stay private to the process).
+   */
+  mmap?: boolean;
 }
 
 function fail(path: string, field: string, offset: number, what: string): never {
@@ -170,10 +176,17 @@ export function loadSafetensors(path: string, opts?: LoadSafetensorsOptions): { 
   const device = resolveDevice(opts?.device, 'loadSafetensors');
   const fd = openSync(path, 'r');
   const tensors = new Map<string, Tensor>();
+  let mapped: MappedFile | undefined;
   try {
     const header = parseHeader(fd, path);
+    if (device === 'cpu' && (opts?.mmap ?? true)) mapped = mapFile(path);
     for (const e of header.entries) {
       if (opts?.filter && !opts.filter(e.name)) continue;
+      const at = header.dataStart + e.dataOffsets[0];
+      if (mapped && at % DTYPE_SIZE[e.dtype] === 0) {
+        tensors.set(e.name, mapped.tensor(at, e.shape, e.dtype));
+        continue;
+      }
       const t = Tensor.empty(e.shape, e.dtype, device);
       tensors.set(e.name, t);
       const [begin, end] = e.dataOffsets;
@@ -194,6 +207,7 @@ export function loadSafetensors(path: string, opts?: LoadSafetensorsOptions): { 
     for (const t of tensors.values()) t.dispose();
     throw err;
   } finally {
+    mapped?.close(); // the tensors keep the mapping alive
     closeSync(fd);
   }
 }
