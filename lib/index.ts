@@ -24,3 +24,5 @@ export {
   type SafetensorsEntry,
 } from './formats/safetensors.js';
 export { writeFileAtomic } from './formats/atomic.js';
+export { loadSafetensorsModel, saveSafetensorsModel } from './formats/safetensors-sharded.js';
+export { mapFile, MappedFile } from './formats/mmap.js';
