@@ -26,3 +26,27 @@ export {
 export { writeFileAtomic } from './formats/atomic.js';
 export { loadSafetensorsModel, saveSafetensorsModel } from './formats/safetensors-sharded.js';
 export { mapFile, MappedFile } from './formats/mmap.js';
+export {
+  readGGUFHeader,
+  loadGGUF,
+  loadGGUFTensor,
+  writeGGUF,
+  gguf,
+  GGUFTyped,
+  GGML_TYPES,
+  GGML_TYPE_BY_NAME,
+  GGUFValueType,
+  type GGUFHeader,
+  type GGUFTensorInfo,
+  type GGUFValue,
+  type GGUFArray,
+  type GGUFWritable,
+  type GGUFTypeName,
+  type GGUFScalarTypeName,
+  type GGMLTypeInfo,
+  type WriteGGUFOptions,
+  type LoadGGUFOptions,
+  type LoadGGUFTensorOptions,
+} from './formats/gguf.js';
+export * from './tokenizer/index.js';
+export { loadGGUFTokenizer, loadTokenizer } from './tokenizer/gguf.js';
