@@ -50,3 +50,4 @@ export {
 } from './formats/gguf.js';
 export * from './tokenizer/index.js';
 export { loadGGUFTokenizer, loadTokenizer } from './tokenizer/gguf.js';
+export * as models from './models/index.js';

@@ -100,6 +100,20 @@ describe('autograd', () => {
     ck.gw.forEach((v, i) => expect(v).toBeCloseTo(plain.gw[i]!, 5));
   });
 
+  test('checkpoint still works when its input was disposed before backward (as tidy does)', () => {
+    const w = et.randn([4, 4], { seed: 11, requiresGrad: true });
+    const x = et.randn([2, 4], { seed: 12, requiresGrad: true });
+    const y = et.tidy(() => {
+      const h = et.tanh(x); // an intermediate the scope disposes
+      return et.checkpoint((t: et.Tensor) => et.matmul(t, w), h);
+    });
+    y.sum().backward();
+    const ref = et.tanh(x.detach());
+    const dw = et.matmul(ref.transpose(), et.ones([2, 4]));
+    Array.from(w.grad!.dataSync()).forEach((v, i) => expect(v).toBeCloseTo(dw.dataSync()[i]!, 5));
+    expect(x.grad).not.toBeNull();
+  });
+
   test('checkpoint keeps less alive between forward and backward', () => {
     const w = et.randn([64, 64], { seed: 3, requiresGrad: true });
     const x = et.randn([256, 64], { seed: 4, requiresGrad: true });

@@ -52,18 +52,19 @@ export function checkpoint<T extends Tensor | Tensor[]>(fn: (...xs: Tensor[]) =>
   const rng = getRngState();
   const out = tidy(() => noGrad(() => fn(...inputs)));
   const outs: Tensor[] = Array.isArray(out) ? out : [out as Tensor];
+  // inputs are saved (aliased) so the caller may dispose them before backward, as tidy does
   record(
     'checkpoint',
     inputs,
     outs,
-    [],
-    (dys) => {
+    inputs,
+    (dys, saved) => {
       const now = getRngState();
       setRngState(rng);
-      const leaves = inputs.map((x) => {
+      const leaves = saved.map((x, i) => {
         const d = detach(x);
         untrack(d);
-        d.requiresGrad = x.requiresGrad;
+        d.requiresGrad = inputs[i]!.requiresGrad;
         return d;
       });
       try {

@@ -1,0 +1,203 @@
+// Hyper-parameters of the Llama-family decoder (Llama 2/3.x, TinyLlama, SmolLM, Mistral, Qwen2/2.5,
+// Qwen3), read from a Hugging Face config.json, and the rotary frequencies they imply.
+import { FormatError, ValueError } from '../errors.js';
+
+/** Llama 3.1-style rope scaling: per-frequency interpolation between long and short wavelengths. */
+export interface Llama3RopeScaling {
+  type: 'llama3';
+  factor: number;
+  lowFreqFactor: number;
+  highFreqFactor: number;
+  originalMaxPositionEmbeddings: number;
+}
+
+/** Linear position interpolation: every angle divided by `factor`. */
+export interface LinearRopeScaling {
+  type: 'linear';
+  factor: number;
+}
+
+export type RopeScaling = Llama3RopeScaling | LinearRopeScaling;
+
+/** The decoder's shape and conventions. Sizes are positive integers. */
+export interface LlamaConfig {
+  /** Which family the config came from (names only; behaviour follows the flags below). */
+  architecture: 'llama' | 'mistral' | 'qwen2' | 'qwen3';
+  vocabSize: number;
+  hiddenSize: number;
+  intermediateSize: number;
+  numLayers: number;
+  numHeads: number;
+  /** Key/value heads (grouped-query attention); numHeads must be a multiple. */
+  numKvHeads: number;
+  /** Per-head dim; hiddenSize / numHeads unless given (Qwen3 sets it independently). */
+  headDim: number;
+  rmsNormEps: number;
+  ropeTheta: number;
+  ropeScaling: RopeScaling | null;
+  /** lm_head shares model.embed_tokens.weight. */
+  tieWordEmbeddings: boolean;
+  /** q/k/v projections have a bias (Qwen2); o_proj never does. */
+  attentionBias: boolean;
+  /** Per-head RMSNorm on q and k before rope (Qwen3). */
+  qkNorm: boolean;
+  /** Sliding-window attention (Mistral): query i sees keys j with i - window < j <= i. null: full causal. */
+  slidingWindow: number | null;
+  maxPositionEmbeddings: number;
+  bosTokenId: number | null;
+  /** End-of-sequence ids (config.json may list several). */
+  eosTokenIds: number[];
+}
+
+/** Fields of LlamaConfig that have defaults. */
+type Defaulted = 'slidingWindow' | 'architecture' | 'headDim' | 'rmsNormEps' | 'ropeTheta' | 'ropeScaling' | 'tieWordEmbeddings' | 'attentionBias' | 'qkNorm' | 'maxPositionEmbeddings' | 'bosTokenId' | 'eosTokenIds' | 'numKvHeads';
+
+export type LlamaConfigInit = Omit<LlamaConfig, Defaulted> & Partial<Pick<LlamaConfig, Defaulted>>;
+
+function posInt(name: string, v: unknown): number {
+  if (typeof v !== 'number' || !Number.isInteger(v) || v <= 0) throw new ValueError(`LlamaConfig: ${name} must be a positive integer, got ${String(v)}`);
+  return v;
+}
+
+function posNum(name: string, v: unknown): number {
+  if (typeof v !== 'number' || !Number.isFinite(v) || v <= 0) throw new ValueError(`LlamaConfig: ${name} must be a positive number, got ${String(v)}`);
+  return v;
+}
+
+/** Fills defaults and checks a config (sizes, head counts, rope scaling). */
+export function llamaConfig(init: LlamaConfigInit): LlamaConfig {
+  const c: LlamaConfig = {
+    architecture: init.architecture ?? 'llama',
+    vocabSize: posInt('vocabSize', init.vocabSize),
+    hiddenSize: posInt('hiddenSize', init.hiddenSize),
+    intermediateSize: posInt('intermediateSize', init.intermediateSize),
+    numLayers: posInt('numLayers', init.numLayers),
+    numHeads: posInt('numHeads', init.numHeads),
+    numKvHeads: 0,
+    headDim: 0,
+    rmsNormEps: init.rmsNormEps ?? 1e-6,
+    ropeTheta: init.ropeTheta ?? 10000,
+    ropeScaling: init.ropeScaling ?? null,
+    tieWordEmbeddings: init.tieWordEmbeddings ?? false,
+    attentionBias: init.attentionBias ?? false,
+    qkNorm: init.qkNorm ?? false,
+    slidingWindow: init.slidingWindow ?? null,
+    maxPositionEmbeddings: init.maxPositionEmbeddings ?? 2048,
+    bosTokenId: init.bosTokenId ?? null,
+    eosTokenIds: init.eosTokenIds ?? [],
+  };
+  c.numKvHeads = posInt('numKvHeads', init.numKvHeads ?? c.numHeads);
+  if (c.numHeads % c.numKvHeads !== 0)
+    throw new ValueError(`LlamaConfig: numHeads (${c.numHeads}) must be a multiple of numKvHeads (${c.numKvHeads})`);
+  if (init.headDim === undefined && c.hiddenSize % c.numHeads !== 0)
+    throw new ValueError(`LlamaConfig: hiddenSize (${c.hiddenSize}) is not a multiple of numHeads (${c.numHeads}); give headDim`);
+  c.headDim = posInt('headDim', init.headDim ?? c.hiddenSize / c.numHeads);
+  if (c.headDim % 2 !== 0) throw new ValueError(`LlamaConfig: headDim must be even for rope, got ${c.headDim}`);
+  if (typeof c.rmsNormEps !== 'number' || !Number.isFinite(c.rmsNormEps) || c.rmsNormEps < 0)
+    throw new ValueError(`LlamaConfig: rmsNormEps must be a finite number >= 0, got ${String(c.rmsNormEps)}`);
+  posNum('ropeTheta', c.ropeTheta);
+  posInt('maxPositionEmbeddings', c.maxPositionEmbeddings);
+  if (c.slidingWindow !== null) posInt('slidingWindow', c.slidingWindow);
+  const rs = c.ropeScaling;
+  if (rs) {
+    posNum('ropeScaling.factor', rs.factor);
+    if (rs.type === 'llama3') {
+      posNum('ropeScaling.lowFreqFactor', rs.lowFreqFactor);
+      posNum('ropeScaling.highFreqFactor', rs.highFreqFactor);
+      posNum('ropeScaling.originalMaxPositionEmbeddings', rs.originalMaxPositionEmbeddings);
+      if (rs.highFreqFactor <= rs.lowFreqFactor)
+        throw new ValueError(`LlamaConfig: llama3 rope scaling needs highFreqFactor > lowFreqFactor, got ${rs.highFreqFactor} <= ${rs.lowFreqFactor}`);
+    } else if (rs.type !== 'linear') throw new ValueError(`LlamaConfig: unsupported rope scaling type '${String((rs as { type: unknown }).type)}'`);
+  }
+  for (const id of c.eosTokenIds) if (!Number.isInteger(id) || id < 0) throw new ValueError(`LlamaConfig: eos token id ${id} is not a non-negative integer`);
+  return c;
+}
+
+const SUPPORTED = ['llama', 'mistral', 'qwen2', 'qwen3'] as const;
+
+/**
+ * The config of an HF `config.json` (parsed) for model_type llama, mistral, qwen2 or qwen3.
+ * Rope scaling of type 'linear' and 'llama3' is supported ('default' means none); others
+ * (yarn, dynamic, longrope) throw. Mistral's sliding_window is applied; Qwen2's use_sliding_window
+ * (off in released Qwen2/2.5 models, and per-layer there) throws when on.
+ */
+export function configFromHF(json: Record<string, unknown>): LlamaConfig {
+  const type = json.model_type;
+  if (typeof type !== 'string' || !(SUPPORTED as readonly string[]).includes(type))
+    throw new FormatError(`configFromHF: unsupported model_type ${JSON.stringify(type)} (supported: ${SUPPORTED.join(', ')})`);
+  const arch = type as LlamaConfig['architecture'];
+  const need = (k: string): unknown => {
+    if (json[k] === undefined || json[k] === null) throw new FormatError(`configFromHF: config.json (model_type ${type}) has no '${k}'`);
+    return json[k];
+  };
+  if (json.mlp_bias === true) throw new FormatError(`configFromHF: mlp_bias = true is not supported`);
+  if (json.use_sliding_window === true) throw new FormatError(`configFromHF: use_sliding_window = true (${type}) is not supported`);
+  const sw = arch === 'mistral' && typeof json.sliding_window === 'number' ? json.sliding_window : null;
+  let ropeScaling: RopeScaling | null = null;
+  const rsj = json.rope_scaling as Record<string, unknown> | null | undefined;
+  if (rsj && typeof rsj === 'object') {
+    const kind = (rsj.rope_type ?? rsj.type) as unknown;
+    const num = (k: string): number => {
+      const v = rsj[k];
+      if (typeof v !== 'number') throw new FormatError(`configFromHF: rope_scaling (${String(kind)}) has no numeric '${k}'`);
+      return v;
+    };
+    if (kind === 'llama3')
+      ropeScaling = {
+        type: 'llama3',
+        factor: num('factor'),
+        lowFreqFactor: num('low_freq_factor'),
+        highFreqFactor: num('high_freq_factor'),
+        originalMaxPositionEmbeddings: num('original_max_position_embeddings'),
+      };
+    else if (kind === 'linear') ropeScaling = { type: 'linear', factor: num('factor') };
+    else if (kind !== 'default') throw new FormatError(`configFromHF: rope_scaling type ${JSON.stringify(kind)} is not supported (supported: linear, llama3)`);
+  }
+  const eos = json.eos_token_id;
+  const eosTokenIds = Array.isArray(eos) ? (eos as number[]) : typeof eos === 'number' ? [eos] : [];
+  const opt = <T>(k: string, d: T): T => (json[k] === undefined || json[k] === null ? d : (json[k] as T));
+  return llamaConfig({
+    architecture: arch,
+    vocabSize: need('vocab_size') as number,
+    hiddenSize: need('hidden_size') as number,
+    intermediateSize: need('intermediate_size') as number,
+    numLayers: need('num_hidden_layers') as number,
+    numHeads: need('num_attention_heads') as number,
+    numKvHeads: opt<number | undefined>('num_key_value_heads', undefined),
+    headDim: opt<number | undefined>('head_dim', undefined),
+    rmsNormEps: opt('rms_norm_eps', 1e-6),
+    ropeTheta: opt('rope_theta', 10000),
+    ropeScaling,
+    // LlamaConfig, MistralConfig, Qwen2Config and Qwen3Config all default it to false
+    tieWordEmbeddings: opt('tie_word_embeddings', false),
+    attentionBias: arch === 'qwen2' ? true : opt('attention_bias', false),
+    qkNorm: arch === 'qwen3',
+    slidingWindow: sw,
+    maxPositionEmbeddings: opt('max_position_embeddings', 2048),
+    bosTokenId: typeof json.bos_token_id === 'number' ? json.bos_token_id : null,
+    eosTokenIds,
+  });
+}
+
+/**
+ * Inverse rotary frequencies for pair i of a head: theta^(-2i / headDim), adjusted by the rope
+ * scaling (linear divides all by factor; llama3 divides the long wavelengths by factor, keeps
+ * the short ones and interpolates between). Float64, length headDim / 2.
+ */
+export function ropeInvFreq(c: Pick<LlamaConfig, 'headDim' | 'ropeTheta' | 'ropeScaling'>): Float64Array {
+  const D = c.headDim;
+  const inv = new Float64Array(D / 2);
+  for (let i = 0; i < D / 2; i++) inv[i] = 1 / Math.pow(c.ropeTheta, (2 * i) / D);
+  const rs = c.ropeScaling;
+  if (!rs) return inv;
+  if (rs.type === 'linear') return inv.map((f) => f / rs.factor);
+  const lowWl = rs.originalMaxPositionEmbeddings / rs.lowFreqFactor;
+  const highWl = rs.originalMaxPositionEmbeddings / rs.highFreqFactor;
+  return inv.map((f) => {
+    const wl = (2 * Math.PI) / f;
+    if (wl < highWl) return f;
+    if (wl > lowWl) return f / rs.factor;
+    const s = (rs.originalMaxPositionEmbeddings / wl - rs.lowFreqFactor) / (rs.highFreqFactor - rs.lowFreqFactor);
+    return (1 - s) * (f / rs.factor) + s * f;
+  });
+}

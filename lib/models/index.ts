@@ -1,0 +1,24 @@
+// Llama-family decoders (Llama 2/3.x, TinyLlama, SmolLM, Mistral, Qwen2/2.5, Qwen3) and generation.
+export {
+  type LlamaConfig,
+  type LlamaConfigInit,
+  type RopeScaling,
+  type Llama3RopeScaling,
+  type LinearRopeScaling,
+  llamaConfig,
+  configFromHF,
+  ropeInvFreq,
+} from './config.js';
+export {
+  LlamaModel,
+  LlamaBackbone,
+  LlamaDecoderLayer,
+  LlamaAttention,
+  LlamaMLP,
+  KVCache,
+  type KVCacheOptions,
+  type LlamaForwardOptions,
+  type LlamaModelOptions,
+} from './llama.js';
+export { generate, sampleToken, seededRandom, type GenerateOptions, type GenerateResult, type SamplingOptions } from './generate.js';
+export { loadHFModel } from './hf.js';
