@@ -3,6 +3,7 @@
 import { Command } from 'commander';
 import { runDemo } from './demo.js';
 import { runDoctor } from './doctor.js';
+import { inspectLines } from './inspect.js';
 
 const program = new Command();
 program.name('edgetrain').description('Tensors, autograd and fine-tuning for TypeScript on the hardware you own');
@@ -21,6 +22,13 @@ program
   .command('doctor')
   .description('list devices and, for those that are missing, why')
   .action(() => runDoctor());
+
+program
+  .command('inspect <file>')
+  .description('show what a .gguf or .safetensors file holds: architecture, sizes, tensor types, tokenizer, chat template')
+  .action((file: string) => {
+    for (const line of inspectLines(file)) console.log(line);
+  });
 
 program.parseAsync(process.argv).catch((e: Error) => {
   console.error(`edgetrain: ${e.message}`);

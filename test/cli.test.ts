@@ -1,0 +1,33 @@
+// The CLI's inspect command on real files.
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { describe, expect, test } from 'vitest';
+import * as et from '../lib/index.js';
+import { inspectLines } from '../lib/cli/inspect.js';
+
+const shared = process.env.EDGETRAIN_SHARED ?? resolve(new URL('..', import.meta.url).pathname, '../shared');
+
+describe('edgetrain inspect', () => {
+  test('a GGUF written by llama.cpp: architecture, sizes, tensor types, tokenizer', () => {
+    const text = inspectLines(join(shared, 'quant/tiny-llama-Q4_K_M.gguf')).join('\n');
+    expect(text).toMatch(/GGUF v3, .* architecture llama, 21 tensors, 3\.67M parameters/);
+    expect(text).toMatch(/tensor types: .*Q4_K x13/);
+    expect(text).toMatch(/llama\.block_count = 2/);
+    expect(text).toMatch(/tokenizer: llama \(default\), 4096 tokens, bos 1, eos 2/);
+    expect(text).toMatch(/token_embd\.weight\s+Q4_K\s+\[4096, 256\]/);
+  });
+
+  test('a safetensors file', () => {
+    const p = join(mkdtempSync(join(tmpdir(), 'et-inspect-')), 'm.safetensors');
+    et.saveSafetensors(p, { 'w.weight': et.ones([3, 5]), b: et.zeros([5]).cast('float16') }, { format: 'pt' });
+    const text = inspectLines(p).join('\n');
+    expect(text).toMatch(/safetensors, .* 2 tensors, 20 parameters/);
+    expect(text).toMatch(/F32 x1, F16 x1/);
+    expect(text).toMatch(/metadata format = "pt"/);
+  });
+
+  test('anything else is a FormatError', () => {
+    expect(() => inspectLines('model.bin')).toThrow(et.FormatError);
+  });
+});
