@@ -3,3 +3,4 @@
 export { Tokenizer, TokenStreamDecoder, cleanSpaces, type EncodeOptions, type DecodeOptions } from './tokenizer.js';
 export { type Vocab, TokenType, vocabFromGGUFMetadata } from './vocab.js';
 export { EOG_TEXTS } from './attrs.js';
+export { ChatTemplate, renderChatWithSpans, type ChatMessage, type ChatTemplateOptions, type MessageSpan, type RenderedChat } from './chat.js';

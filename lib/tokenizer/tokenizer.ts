@@ -15,6 +15,12 @@ export interface EncodeOptions {
    * User-defined tokens are always recognised, as llama.cpp and HF tokenizers do.
    */
   parseSpecial?: boolean;
+  /**
+   * SentencePiece vocabularies: whether text at the very start gets the space prefix, as fresh
+   * text does (default true). False for a piece that continues earlier text mid-sentence, so
+   * encoding a text in pieces gives the ids of encoding it whole.
+   */
+  prefixSpace?: boolean;
 }
 
 export interface DecodeOptions {
@@ -167,7 +173,7 @@ export class Tokenizer {
     if (addSpecial && this.addBos && this.bos !== undefined) out.push(this.bos);
     const frags = this.partition(text, opts.parseSpecial ?? false);
     if (this.spm) {
-      let prevSpecial = true; // the first piece of text gets the space prefix, as does text after a special token
+      let prevSpecial = opts.prefixSpace ?? true; // fresh text gets the space prefix, as does text after a special token
       for (const f of frags) {
         if (typeof f === 'number') {
           out.push(f);
