@@ -51,3 +51,4 @@ export {
 export * from './tokenizer/index.js';
 export { loadGGUFTokenizer, loadTokenizer } from './tokenizer/gguf.js';
 export * as models from './models/index.js';
+export { loadModel } from './models/load.js';

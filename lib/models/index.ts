@@ -22,3 +22,6 @@ export {
 } from './llama.js';
 export { generate, sampleToken, seededRandom, type GenerateOptions, type GenerateResult, type SamplingOptions } from './generate.js';
 export { loadHFModel } from './hf.js';
+export { configFromGGUF, ggufToHFName, hfToGGUFName, permuteQK, ggufStateDict, checkGGUFTensors, GGUF_ARCHITECTURES, type GGUFTensorShapes } from './gguf.js';
+export { loadModel, loadGGUFModel, type LoadModelOptions, type LoadedModel } from './load.js';
+export { makeTinyModel, type TinyModelOptions, type TinyModelFiles } from './tiny.js';

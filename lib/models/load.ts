@@ -1,0 +1,73 @@
+// One entry point for model files: a .gguf file (weights and tokenizer) or a Hugging Face folder.
+import { readFileSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import { FormatError, ValueError } from '../errors.js';
+import { loadGGUF, readGGUFHeader } from '../formats/gguf.js';
+import type { Tensor } from '../tensor.js';
+import { Tokenizer } from '../tokenizer/tokenizer.js';
+import { configFromHF, type LlamaConfig } from './config.js';
+import { checkGGUFTensors, configFromGGUF, ggufStateDict, ggufToHFName } from './gguf.js';
+import { loadHFModel } from './hf.js';
+import { LlamaModel } from './llama.js';
+
+export interface LoadModelOptions {
+  /** Device for the model's weights (default: the default device). */
+  device?: string;
+}
+
+export interface LoadedModel {
+  model: LlamaModel;
+  /** The GGUF-embedded tokenizer; undefined for HF folders (tokenizer.json is not wired in here yet). */
+  tokenizer?: Tokenizer;
+  config: LlamaConfig;
+}
+
+/** A LlamaModel from a GGUF file (F32/F16/BF16 tensors) with its embedded tokenizer. */
+export function loadGGUFModel(path: string, opts?: LoadModelOptions): LoadedModel {
+  const header = readGGUFHeader(path);
+  const config = configFromGGUF(header.metadata, header.tensors);
+  checkGGUFTensors(header, config);
+  const tokenizer = header.metadata.has('tokenizer.ggml.tokens') ? Tokenizer.fromGGUFMetadata(header.metadata) : undefined;
+  const model = new LlamaModel(config, { device: opts?.device });
+  // tensors map the file in place on cpu; loadStateDict copies them into the model's float32 parameters
+  const { tensors } = loadGGUF(path, { device: 'cpu', filter: (n) => ggufToHFName(n) !== undefined });
+  let sd: Map<string, Tensor> | undefined;
+  try {
+    sd = ggufStateDict(tensors, config);
+    model.loadStateDict(sd);
+  } catch (e) {
+    model.dispose();
+    throw e;
+  } finally {
+    for (const t of tensors.values()) if (!t.isDisposed) t.dispose();
+    if (sd) for (const t of sd.values()) if (!t.isDisposed) t.dispose();
+  }
+  return { model, tokenizer, config };
+}
+
+/**
+ * Opens a model: a `.gguf` file (config from its metadata, weights, embedded tokenizer) or a
+ * Hugging Face folder (config.json + *.safetensors; tokenizer left undefined for now).
+ */
+export async function loadModel(path: string, opts?: LoadModelOptions): Promise<LoadedModel> {
+  let st;
+  try {
+    st = statSync(path);
+  } catch {
+    throw new ValueError(`loadModel: ${path} does not exist`);
+  }
+  if (st.isDirectory()) {
+    let json: Record<string, unknown>;
+    try {
+      json = JSON.parse(readFileSync(join(path, 'config.json'), 'utf8')) as Record<string, unknown>;
+    } catch (e) {
+      throw new FormatError(`loadModel: cannot read ${join(path, 'config.json')}: ${(e as Error).message}`);
+    }
+    const config = configFromHF(json);
+    const model = loadHFModel(path, { device: opts?.device });
+    return { model, config, tokenizer: undefined };
+  }
+  if (path.endsWith('.gguf')) return loadGGUFModel(path, opts);
+  throw new ValueError(`loadModel: ${path}: expected a .gguf file or a Hugging Face folder (config.json + safetensors)`);
+}
+

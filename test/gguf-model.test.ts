@@ -1,0 +1,141 @@
+// Models from GGUF files: config from metadata, GGUF -> HF names, llama.cpp's Q/K permutation
+// undone (GGUF and safetensors of the same tiny model give identical logits), a llama.cpp-written
+// file, the embedded tokenizer, and bad files as typed errors.
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import * as et from '../lib/index.js';
+import { configFromGGUF, generate, loadModel, makeTinyModel, permuteQK, type TinyModelFiles } from '../lib/models/index.js';
+
+const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
+const SHARED = process.env.EDGETRAIN_SHARED ?? join(ROOT, '..', 'shared');
+const F16 = join(SHARED, 'quant', 'tiny-llama-f16.gguf');
+const VOCAB = (n: string) => join(SHARED, 'vocab', `ggml-vocab-${n}.gguf`);
+
+let dir: string;
+const made: Record<string, TinyModelFiles> = {};
+
+beforeAll(() => {
+  dir = mkdtempSync(join(tmpdir(), 'et-gguf-model-'));
+  made.llama = makeTinyModel(join(dir, 'llama'), { architecture: 'llama', vocabFile: VOCAB('llama-spm'), seed: 1 });
+  made.qwen2 = makeTinyModel(join(dir, 'qwen2'), { architecture: 'qwen2', vocabFile: VOCAB('qwen2'), seed: 2, tieWordEmbeddings: true });
+  made.qwen3 = makeTinyModel(join(dir, 'qwen3'), { architecture: 'qwen3', vocabFile: VOCAB('llama-bpe'), seed: 3, headDim: 32 });
+});
+afterAll(() => {
+  if (dir) rmSync(dir, { recursive: true, force: true });
+});
+
+const logitsOf = (model: et.models.LlamaModel, ids: number[]) =>
+  et.noGrad(() => et.tidy(() => Float32Array.from(model.forward(et.tensor(Int32Array.from(ids), [1, ids.length])).dataSync())));
+
+const maxAbsDiff = (a: Float32Array, b: Float32Array) => {
+  expect(a.length).toBe(b.length);
+  let m = 0;
+  for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i]! - b[i]!));
+  return m;
+};
+
+describe('tiny models: GGUF and safetensors of the same weights', () => {
+  test.each(['llama', 'qwen2', 'qwen3'])('%s: f32 GGUF, f16 GGUF and HF folder give identical logits', async (arch) => {
+    const f = made[arch]!;
+    const hf = await loadModel(f.hfDir!);
+    const g32 = await loadModel(f.ggufF32!);
+    const g16 = await loadModel(f.ggufF16!);
+    expect(hf.tokenizer).toBeUndefined();
+    expect(g32.tokenizer).toBeDefined();
+    expect(g32.config).toEqual(hf.config.architecture === g32.config.architecture ? { ...hf.config, bosTokenId: g32.config.bosTokenId, eosTokenIds: g32.config.eosTokenIds } : hf.config);
+    const ids = g32.tokenizer!.encode('The quick brown fox jumps over the lazy dog.', { addSpecial: true });
+    expect(ids.length).toBeGreaterThan(5);
+    const a = logitsOf(hf.model, ids);
+    const b = logitsOf(g32.model, ids);
+    const c = logitsOf(g16.model, ids);
+    expect(maxAbsDiff(a, b)).toBe(0);
+    expect(maxAbsDiff(a, c)).toBe(0);
+    for (const m of [hf, g32, g16]) m.model.dispose();
+  });
+
+  test('permuteQK: inverse undoes the llama.cpp permutation, which is not the identity', () => {
+    et.tidy(() => {
+      const w = et.tensor(Float32Array.from({ length: 4 * 8 * 3 }, (_, i) => i), [32, 3]);
+      const p = permuteQK(w, 4);
+      expect(Array.from(p.dataSync())).not.toEqual(Array.from(w.dataSync()));
+      // head 0, rows: HF [0..7] -> GGUF [0,4,1,5,2,6,3,7]
+      const rows = Array.from(p.dataSync()).filter((_, i) => i % 3 === 0).map((v) => v / 3);
+      expect(rows.slice(0, 8)).toEqual([0, 4, 1, 5, 2, 6, 3, 7]);
+      expect(Array.from(permuteQK(p, 4, true).dataSync())).toEqual(Array.from(w.dataSync()));
+    });
+  });
+});
+
+describe('a GGUF written by llama.cpp', () => {
+  test('tiny-llama-f16.gguf loads, tokenizes and generates', async () => {
+    expect(existsSync(F16), `${F16} is missing (set EDGETRAIN_SHARED)`).toBe(true);
+    const { model, tokenizer, config } = await loadModel(F16);
+    expect(config).toMatchObject({ architecture: 'llama', hiddenSize: 256, numLayers: 2, numHeads: 4, numKvHeads: 2, intermediateSize: 768, vocabSize: 4096, tieWordEmbeddings: false, ropeTheta: 10000 });
+    const ids = tokenizer!.encode('Hello world, this is a test.', { addSpecial: true });
+    expect(ids[0]).toBe(1); // BOS of the Llama 2 vocabulary
+    expect(tokenizer!.decode(ids.slice(1))).toBe('Hello world, this is a test.');
+    const logits = logitsOf(model, ids);
+    expect(logits.length).toBe(ids.length * 4096);
+    expect(logits.every(Number.isFinite)).toBe(true);
+    const out: number[] = [];
+    for await (const t of generate(model, ids, { maxTokens: 8, temperature: 0, stopTokens: [] })) out.push(t);
+    expect(out).toHaveLength(8);
+    model.dispose();
+  });
+
+  test('quantized files are refused with a typed error naming the type', async () => {
+    const q = join(SHARED, 'quant', 'tiny-llama-Q8_0.gguf');
+    await expect(loadModel(q)).rejects.toThrow(et.DTypeError);
+    await expect(loadModel(q)).rejects.toThrow(/Q8_0.*not supported/);
+  });
+});
+
+describe('bad files', () => {
+  const rewrite = (src: string, dst: string, edit: (meta: Map<string, et.GGUFWritable>, tensors: { name: string; tensor: et.Tensor }[]) => void) => {
+    const h = et.readGGUFHeader(src);
+    const { tensors } = et.loadGGUF(src);
+    const meta = new Map<string, et.GGUFWritable>();
+    for (const [k, v] of h.metadata) meta.set(k, et.gguf.typed(h.metadataTypes.get(k)!, v));
+    const list = [...tensors].map(([name, tensor]) => ({ name, tensor }));
+    edit(meta, list);
+    et.writeGGUF(dst, { metadata: meta, tensors: list });
+    for (const t of tensors.values()) t.dispose();
+    return dst;
+  };
+
+  test('unknown architecture', async () => {
+    const p = rewrite(made.llama!.ggufF32!, join(dir, 'arch.gguf'), (m) => {
+      m.set('general.architecture', et.gguf.str('mamba'));
+    });
+    await expect(loadModel(p)).rejects.toThrow(et.FormatError);
+    await expect(loadModel(p)).rejects.toThrow(/unsupported architecture 'mamba'/);
+  });
+
+  test('vocabulary / embedding size mismatch', async () => {
+    const p = rewrite(made.llama!.ggufF32!, join(dir, 'vocab.gguf'), (m) => {
+      for (const k of ['tokens', 'scores', 'token_type']) {
+        const key = `tokenizer.ggml.${k}`;
+        const v = (m.get(key) as et.GGUFTyped).value as ArrayLike<unknown>;
+        m.set(key, et.gguf.arr((m.get(key) as et.GGUFTyped).elem!, Array.from(v).slice(0, 1000)));
+      }
+    });
+    await expect(loadModel(p)).rejects.toThrow(et.FormatError);
+    await expect(loadModel(p)).rejects.toThrow(/vocabulary size 1000 .* token_embd.weight rows 32000/);
+  });
+
+  test('missing tensor', async () => {
+    const p = rewrite(made.llama!.ggufF32!, join(dir, 'missing.gguf'), (_m, list) => {
+      list.splice(list.findIndex((t) => t.name === 'blk.1.ffn_up.weight'), 1);
+    });
+    await expect(loadModel(p)).rejects.toThrow(et.FormatError);
+    await expect(loadModel(p)).rejects.toThrow(/missing tensor 'blk\.1\.ffn_up\.weight'/);
+  });
+
+  test('configFromGGUF without metadata keys names the key', () => {
+    expect(() => configFromGGUF(new Map([['general.architecture', 'llama']]))).toThrow(/llama\.embedding_length/);
+    expect(() => configFromGGUF(new Map())).toThrow(/general\.architecture/);
+  });
+});
