@@ -5,6 +5,8 @@ import { join, resolve } from 'node:path';
 import { describe, expect, test } from 'vitest';
 import * as et from '../lib/index.js';
 import { inspectLines } from '../lib/cli/inspect.js';
+import { runGenerate } from '../lib/cli/generate.js';
+import { makeTinyModel } from '../lib/models/tiny.js';
 
 const shared = process.env.EDGETRAIN_SHARED ?? resolve(new URL('..', import.meta.url).pathname, '../shared');
 
@@ -29,5 +31,28 @@ describe('edgetrain inspect', () => {
 
   test('anything else is a FormatError', () => {
     expect(() => inspectLines('model.bin')).toThrow(et.FormatError);
+  });
+});
+
+describe('edgetrain generate', () => {
+  test('streams the same text greedy decoding gives, piece by piece', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'et-gen-'));
+    const files = makeTinyModel(dir, { vocabFile: join(shared, 'vocab/ggml-vocab-llama-spm.gguf') });
+    const pieces: string[] = [];
+    const r = await runGenerate({ model: files.ggufF32!, prompt: 'Once upon a time', maxTokens: 12, temperature: 0 }, (s) => pieces.push(s));
+    const { model, tokenizer } = await et.loadModel(files.ggufF32!);
+    const ids = tokenizer!.encode('Once upon a time', { addSpecial: true });
+    const expected: number[] = [];
+    for await (const id of et.models.generate(model, ids, { maxTokens: 12, temperature: 0 })) expected.push(id);
+    expect(r.tokens).toEqual(expected);
+    expect(pieces.join('')).toBe(r.text);
+    expect(r.text).toBe(tokenizer!.decode(expected));
+    expect(r.tokens.length).toBeGreaterThan(0);
+  });
+
+  test('a model file without a readable tokenizer is refused clearly', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'et-gen-'));
+    const files = makeTinyModel(dir, { vocabFile: join(shared, 'vocab/ggml-vocab-llama-spm.gguf') });
+    await expect(runGenerate({ model: files.hfDir!, prompt: 'x', maxTokens: 2, temperature: 0 }, () => {})).rejects.toThrow(/has no tokenizer/);
   });
 });

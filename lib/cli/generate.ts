@@ -1,0 +1,52 @@
+// `edgetrain generate --model <file> --prompt ...`: streams text as the model produces it.
+import { ValueError } from '../errors.js';
+import { generate, type GenerateResult } from '../models/generate.js';
+import { loadModel } from '../models/load.js';
+
+export interface GenerateCliOptions {
+  model: string;
+  prompt: string;
+  maxTokens: number;
+  temperature: number;
+  topK?: number;
+  topP?: number;
+  minP?: number;
+  repeatPenalty?: number;
+  seed?: number;
+  stop?: string[];
+  /** Add BOS as the vocabulary says (default true). */
+  bos?: boolean;
+}
+
+/** Generates from a prompt, writing each piece of text as it is decoded; returns the result. */
+export async function runGenerate(o: GenerateCliOptions, write: (s: string) => void): Promise<GenerateResult & { text: string }> {
+  const { model, tokenizer } = await loadModel(o.model);
+  if (!tokenizer) throw new ValueError(`generate: ${o.model} has no tokenizer this version can read (use a .gguf file)`);
+  const ids = tokenizer.encode(o.prompt, { addSpecial: o.bos ?? true });
+  const dec = tokenizer.decoder();
+  const it = generate(model, ids, {
+    maxTokens: o.maxTokens,
+    temperature: o.temperature,
+    topK: o.topK,
+    topP: o.topP,
+    minP: o.minP,
+    repetitionPenalty: o.repeatPenalty,
+    seed: o.seed,
+    stop: o.stop,
+    decode: (t) => tokenizer.decode(t),
+  });
+  let text = '';
+  for (;;) {
+    const r = await it.next();
+    if (r.done) {
+      const tail = dec.flush();
+      text += tail;
+      write(tail);
+      model.dispose();
+      return { ...r.value, text };
+    }
+    const piece = dec.push(r.value);
+    text += piece;
+    write(piece);
+  }
+}
