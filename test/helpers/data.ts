@@ -1,7 +1,7 @@
 // Seeded host data for kernel tests.
-import { seededRng } from '../../lib/cli/charlm.js';
+import { seededRandom } from '../../lib/random.js';
 
-export const rng = seededRng;
+export const rng = seededRandom;
 
 export const numel = (shape: readonly number[]): number => shape.reduce((a, b) => a * b, 1);
 
