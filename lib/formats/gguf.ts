@@ -5,7 +5,7 @@
 // Files come from anywhere and can be many gigabytes, so the header is read through a small
 // window that moves along the file (never the whole file), and every count and length is checked
 // against the bytes that remain before anything is allocated for it.
-import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
+import { closeSync, fstatSync, openSync } from 'node:fs';
 import { isUtf8 } from 'node:buffer';
 import { type DType, DTYPE_SIZE } from '../dtype.js';
 import { DTypeError, DisposedError, FormatError, ShapeError, ValueError, fromNative } from '../errors.js';
@@ -13,6 +13,7 @@ import { resolveDevice } from '../device.js';
 import { native } from '../native/addon.js';
 import { Tensor } from '../tensor.js';
 import { writeFileAtomic } from './atomic.js';
+import { readExact } from './read.js';
 import { type MappedFile, mapFile } from './mmap.js';
 import { tensorBytes } from './safetensors.js';
 import {
@@ -111,13 +112,8 @@ function fail(path: string, field: string, offset: number, what: string): never 
   throw new FormatError(`GGUF ${path}: ${field} (byte offset ${offset}): ${what}`);
 }
 
-function readExact(fd: number, buf: Uint8Array, position: number, path: string, field: string): void {
-  let done = 0;
-  while (done < buf.byteLength) {
-    const n = readSync(fd, buf, done, buf.byteLength - done, position + done);
-    if (n === 0) fail(path, field, position + done, `file ends early (wanted ${buf.byteLength - done} more bytes)`);
-    done += n;
-  }
+function read(fd: number, buf: Uint8Array, position: number, path: string, field: string): void {
+  readExact(fd, buf, position, (offset, what) => fail(path, field, offset, what));
 }
 
 /** Sequential reads over a window of the file that is refilled as the position moves past it. */
@@ -147,7 +143,7 @@ class Cursor {
       this.buf = Buffer.allocUnsafeSlow(size);
       this.view = new DataView(this.buf.buffer, this.buf.byteOffset, size);
     }
-    readExact(this.fd, this.buf.subarray(0, size), this.pos, this.path, label(field, index));
+    read(this.fd, this.buf.subarray(0, size), this.pos, this.path, label(field, index));
     this.winStart = this.pos;
     this.winLen = size;
     return 0;
@@ -478,7 +474,7 @@ function readTensorData(fd: number, header: GGUFHeader, info: GGUFTensorInfo, t:
   if (info.typeName === 'I8' || info.typeName === 'I16') {
     // edgetrain has no 8/16-bit integer dtype: widen to int32 on the host
     const raw = new Uint8Array(info.bytes);
-    readExact(fd, raw, info.offset, path, field);
+    read(fd, raw, info.offset, path, field);
     const src = info.typeName === 'I8' ? new Int8Array(raw.buffer) : new Int16Array(raw.buffer);
     native.upload(t.storage.handle, 0, Int32Array.from(src));
     return;
@@ -487,7 +483,7 @@ function readTensorData(fd: number, header: GGUFHeader, info: GGUFTensorInfo, t:
   for (let off = 0; off < info.bytes; off += READ_PIECE) {
     const n = Math.min(READ_PIECE, info.bytes - off);
     const view = n === piece.byteLength ? piece : piece.subarray(0, n);
-    readExact(fd, view, info.offset + off, path, field);
+    read(fd, view, info.offset + off, path, field);
     native.upload(t.storage.handle, off, view);
   }
 }

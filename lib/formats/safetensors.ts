@@ -2,7 +2,7 @@
 // length, a JSON header { name: { dtype, shape, data_offsets: [begin, end) }, "__metadata__":
 // { string: string } }, then the raw little-endian tensor bytes. Files come from anywhere, so
 // every header field is checked against the file before a byte of tensor data is trusted.
-import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
+import { closeSync, fstatSync, openSync } from 'node:fs';
 import { type MappedFile, mapFile } from './mmap.js';
 import { type DType, DTYPE_SIZE } from '../dtype.js';
 import { DisposedError, FormatError, ValueError, fromNative } from '../errors.js';
@@ -10,6 +10,7 @@ import { resolveDevice } from '../device.js';
 import { native } from '../native/addon.js';
 import { Tensor } from '../tensor.js';
 import { writeFileAtomic } from './atomic.js';
+import { readExact } from './read.js';
 
 const TO_FILE: Record<DType, string> = { float32: 'F32', float16: 'F16', bfloat16: 'BF16', int32: 'I32', uint8: 'U8' };
 const FROM_FILE: Record<string, DType> = { F32: 'float32', F16: 'float16', BF16: 'bfloat16', I32: 'int32', U8: 'uint8', BOOL: 'uint8' };
@@ -58,20 +59,15 @@ function fail(path: string, field: string, offset: number, what: string): never 
   throw new FormatError(`safetensors ${path}: ${field} (byte offset ${offset}): ${what}`);
 }
 
-function readExact(fd: number, buf: Uint8Array, position: number, path: string, field: string): void {
-  let done = 0;
-  while (done < buf.byteLength) {
-    const n = readSync(fd, buf, done, buf.byteLength - done, position + done);
-    if (n === 0) fail(path, field, position + done, `file ends early (wanted ${buf.byteLength - done} more bytes)`);
-    done += n;
-  }
+function read(fd: number, buf: Uint8Array, position: number, path: string, field: string): void {
+  readExact(fd, buf, position, (offset, what) => fail(path, field, offset, what));
 }
 
 function parseHeader(fd: number, path: string): SafetensorsHeader {
   const fileSize = fstatSync(fd).size;
   if (fileSize < 8) fail(path, 'header length', 0, `file is ${fileSize} bytes, too short for the 8-byte header length`);
   const lenBuf = new Uint8Array(8);
-  readExact(fd, lenBuf, 0, path, 'header length');
+  read(fd, lenBuf, 0, path, 'header length');
   const len = new DataView(lenBuf.buffer).getBigUint64(0, true);
   if (len > BigInt(fileSize - 8))
     fail(path, 'header length', 0, `header of ${len} bytes runs beyond the end of the file (${fileSize} bytes)`);
@@ -80,7 +76,7 @@ function parseHeader(fd: number, path: string): SafetensorsHeader {
   const dataStart = 8 + n;
   const dataSize = fileSize - dataStart;
   const hbuf = new Uint8Array(n);
-  readExact(fd, hbuf, 8, path, 'header');
+  read(fd, hbuf, 8, path, 'header');
   let text: string;
   try {
     text = new TextDecoder('utf-8', { fatal: true }).decode(hbuf);
@@ -194,7 +190,7 @@ export function loadSafetensors(path: string, opts?: LoadSafetensorsOptions): { 
       for (let off = begin; off < end; off += READ_PIECE) {
         const n = Math.min(READ_PIECE, end - off);
         const view = n === piece.byteLength ? piece : piece.subarray(0, n);
-        readExact(fd, view, header.dataStart + off, path, `tensor '${e.name}' data`);
+        read(fd, view, header.dataStart + off, path, `tensor '${e.name}' data`);
         try {
           native.upload(t.storage.handle, off - begin, view);
         } catch (err) {
