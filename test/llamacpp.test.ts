@@ -4,15 +4,17 @@
 // log-probabilities (node-llama-cpp exposes probabilities, not raw logits: we compare
 // log-softmax, which is the logits up to a per-row constant) and a 32-token greedy continuation.
 //
-// node-llama-cpp is not a dependency: it is imported from EDGETRAIN_NODE_LLAMA_CPP (a path to
-// its dist/index.js) or as 'node-llama-cpp'; when neither imports, the suite is skipped.
+// node-llama-cpp (pinned 3.21.1) is a dev dependency: a missing or unloadable copy fails the suite.
+// EDGETRAIN_NODE_LLAMA_CPP may point at another copy's dist/index.js. llama.cpp runs on one
+// thread: on a 2-core machine its default thread count spins against vitest's workers and makes
+// each token ~300x slower, with the same results.
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import * as et from '../lib/index.js';
-import { generate, loadModel, makeTinyModel, type LoadedModel } from '../lib/models/index.js';
+import { generate, loadModel, makeTinyModel, type LoadedModel, type TinyModelOptions } from '../lib/models/index.js';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const SHARED = process.env.EDGETRAIN_SHARED ?? join(ROOT, '..', 'shared');
@@ -20,10 +22,13 @@ const VOCAB = (n: string) => join(SHARED, 'vocab', `ggml-vocab-${n}.gguf`);
 
 /**
  * Tolerance on next-token log-probabilities, as a fraction of our logit range (max - min).
- * llama.cpp keeps the KV cache in f16, which alone moves logits by ~2e-4 of the range on our tiny
- * models and ~1e-3 on tiny-llama-f16.gguf (heavy-tailed weights, larger activations).
+ * llama.cpp keeps the KV cache in f16 and rounds activations to f16 before F16-weight matmuls:
+ * together ~1.2e-4..2.9e-4 of the range on f32 files and up to ~5.7e-4 on f16 ones. Its flash
+ * attention (on by default) also accumulates in f16 and doubles that, so it is turned off here.
  */
-const REL_TOL = 2e-3;
+const REL_TOL = 1e-3;
+
+const LOG_FLT_MIN = Math.log(1.1754944e-38);
 
 const spec = process.env.EDGETRAIN_NODE_LLAMA_CPP ?? 'node-llama-cpp';
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
@@ -34,11 +39,6 @@ try {
 } catch (e) {
   importError = (e as Error).message;
 }
-if (!nlc)
-  console.warn(
-    `llamacpp.test: node-llama-cpp is not importable (${spec}: ${importError.split('\n')[0]}); skipping the llama.cpp comparison. ` +
-      `Set EDGETRAIN_NODE_LLAMA_CPP=/path/to/node_modules/node-llama-cpp/dist/index.js to run it.`,
-  );
 
 const PROMPTS = ['The quick brown fox jumps over the lazy dog.', 'Hello world! 1234 numbers, and émojis 🙂 too', '  leading spaces\nand a second line\tand a tab'];
 
@@ -46,17 +46,23 @@ let dir = '';
 const files: [string, string][] = [];
 
 beforeAll(() => {
-  if (!nlc) return;
   dir = mkdtempSync(join(tmpdir(), 'et-llamacpp-'));
   files.push(['tiny-llama-f16.gguf (llama.cpp)', join(SHARED, 'quant', 'tiny-llama-f16.gguf')]);
-  const m = [
-    makeTinyModel(join(dir, 'llama'), { architecture: 'llama', vocabFile: VOCAB('llama-spm'), seed: 11, formats: ['gguf-f32', 'gguf-f16'] }),
-    makeTinyModel(join(dir, 'qwen2'), { architecture: 'qwen2', vocabFile: VOCAB('qwen2'), seed: 12, tieWordEmbeddings: true, formats: ['gguf-f32', 'gguf-f16'] }),
-    makeTinyModel(join(dir, 'qwen3'), { architecture: 'qwen3', vocabFile: VOCAB('llama-bpe'), seed: 13, headDim: 32, formats: ['gguf-f32', 'gguf-f16'] }),
+  // Two shapes per architecture: grouped-query vs multi-head attention, tied vs untied output,
+  // head dims 16..48, rope bases 1e4..1e6, and each of the SPM / BPE vocabularies.
+  const models: [string, TinyModelOptions][] = [
+    ['llama a', { architecture: 'llama', vocabFile: VOCAB('llama-spm'), seed: 11 }],
+    ['llama b', { architecture: 'llama', vocabFile: VOCAB('llama-bpe'), seed: 21, hiddenSize: 96, numHeads: 6, numKvHeads: 6, numLayers: 3, intermediateSize: 160, tieWordEmbeddings: true, ropeTheta: 500000 }],
+    ['llama c', { architecture: 'llama', vocabFile: VOCAB('phi-3'), seed: 31, hiddenSize: 64, numHeads: 4, numKvHeads: 1, numLayers: 1, intermediateSize: 96 }],
+    ['qwen2 a', { architecture: 'qwen2', vocabFile: VOCAB('qwen2'), seed: 12, tieWordEmbeddings: true }],
+    ['qwen2 b', { architecture: 'qwen2', vocabFile: VOCAB('qwen2'), seed: 22, hiddenSize: 96, numHeads: 2, numKvHeads: 1, numLayers: 3, intermediateSize: 192, ropeTheta: 1000000 }],
+    ['qwen3 a', { architecture: 'qwen3', vocabFile: VOCAB('llama-bpe'), seed: 13, headDim: 32 }],
+    ['qwen3 b', { architecture: 'qwen3', vocabFile: VOCAB('qwen2'), seed: 23, hiddenSize: 96, numHeads: 4, numKvHeads: 4, headDim: 48, numLayers: 2, tieWordEmbeddings: true, ropeTheta: 1000000 }],
   ];
-  for (const [arch, f] of [['llama', m[0]!], ['qwen2', m[1]!], ['qwen3', m[2]!]] as const) {
-    files.push([`${arch} f32 (edgetrain)`, f.ggufF32!]);
-    files.push([`${arch} f16 (edgetrain)`, f.ggufF16!]);
+  for (const [name, opts] of models) {
+    const f = makeTinyModel(join(dir, name.replace(' ', '-')), { ...opts, formats: ['gguf-f32', 'gguf-f16'] });
+    files.push([`${name} f32 (edgetrain)`, f.ggufF32!]);
+    files.push([`${name} f16 (edgetrain)`, f.ggufF16!]);
   }
 });
 afterAll(() => {
@@ -82,17 +88,21 @@ function logSoftmax(x: Float32Array | Float64Array): Float64Array {
 
 const report: string[] = [];
 
+test('node-llama-cpp 3.21.1 imports (a dev dependency)', () => {
+  expect(nlc, `node-llama-cpp did not import from ${spec}: ${importError}`).not.toBeNull();
+});
+
 describe.skipIf(!nlc)('llama.cpp (node-llama-cpp) agreement', () => {
   afterAll(() => {
     if (report.length) console.log(`llama.cpp comparison (tolerance ${REL_TOL} x logit range on log-probs):\n${report.join('\n')}`);
   });
 
-  test.each([0, 1, 2, 3, 4, 5, 6])('file %i: tokenization, next-token log-probs, 32-token greedy continuation', { timeout: 300_000 }, async (i) => {
+  test.each(Array.from({ length: 15 }, (_, i) => i))('file %i: tokenization, next-token log-probs, 32-token greedy continuation', { timeout: 300_000 }, async (i) => {
     const [label, path] = files[i]!;
     expect(existsSync(path), `${path} is missing`).toBe(true);
     const ll = await getLlama();
     const lm = await ll.loadModel({ modelPath: path });
-    const ctx = await lm.createContext({ contextSize: 256, batchSize: 256, sequences: 1 });
+    const ctx = await lm.createContext({ contextSize: 256, batchSize: 256, sequences: 1, threads: 1, flashAttention: false });
     const seq = ctx.getSequence();
     const ours: LoadedModel = await loadModel(path);
     const tok = ours.tokenizer!;
@@ -127,7 +137,9 @@ describe.skipIf(!nlc)('llama.cpp (node-llama-cpp) agreement', () => {
           hi = Math.max(hi, v);
         }
         let d = 0;
-        for (let k = 0; k < V; k++) if (Number.isFinite(theirLp[k]!)) d = Math.max(d, Math.abs(myLp[k]! - theirLp[k]!));
+        // llama.cpp's probabilities are float32: below FLT_MIN they are denormal (a few bits) or 0,
+        // so their log says nothing; those tokens (log p < -87) are left out.
+        for (let k = 0; k < V; k++) if (theirLp[k]! >= LOG_FLT_MIN) d = Math.max(d, Math.abs(myLp[k]! - theirLp[k]!));
         worst = Math.max(worst, d);
         worstRel = Math.max(worstRel, d / (hi - lo));
         expect(d, `${label}: max |log p ours - log p llama.cpp| (range ${(hi - lo).toFixed(3)})`).toBeLessThan(REL_TOL * (hi - lo));
@@ -172,9 +184,4 @@ describe.skipIf(!nlc)('llama.cpp (node-llama-cpp) agreement', () => {
       await lm.dispose();
     }
   });
-});
-
-test('node-llama-cpp availability is reported', () => {
-  if (!nlc) console.warn('llamacpp.test: skipped (node-llama-cpp not importable)');
-  expect(true).toBe(true);
 });

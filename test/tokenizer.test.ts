@@ -183,9 +183,8 @@ describe('flags and special tokens', () => {
   });
 });
 
-// Differential check against llama.cpp itself, through node-llama-cpp (an optional dev dependency:
-// this block runs where `node-llama-cpp` resolves, or where EDGETRAIN_NODE_LLAMA_CPP names its
-// entry file): random mixes of scripts, whitespace, digits, emoji, contractions and special-token
+// Differential check against llama.cpp itself, through node-llama-cpp (a dev dependency, or the
+// entry file EDGETRAIN_NODE_LLAMA_CPP names; failing to import it fails the suite): random mixes of scripts, whitespace, digits, emoji, contractions and special-token
 // texts plus Moby-Dick paragraphs, encoded with and without parseSpecial, and decoded.
 type NlcModel = {
   tokenize(text: string, special?: boolean): ArrayLike<number>;
@@ -193,12 +192,16 @@ type NlcModel = {
   dispose(): Promise<void>;
 };
 let nlc: { getLlama(o: object): Promise<{ loadModel(o: object): Promise<NlcModel> }> } | undefined;
+let nlcError = '';
 try {
   nlc = await import(process.env.EDGETRAIN_NODE_LLAMA_CPP ?? 'node-llama-cpp');
-} catch {
-  nlc = undefined;
+} catch (e) {
+  nlcError = (e as Error).message;
 }
 
+test('node-llama-cpp imports (a dev dependency)', () => {
+  expect(nlc, `node-llama-cpp did not import: ${nlcError}`).toBeDefined();
+});
 
 describe.runIf(nlc !== undefined)('against llama.cpp (node-llama-cpp)', () => {
   // the other pre-tokenizers, on real vocabularies whose tokenizer.ggml.pre is rewritten
