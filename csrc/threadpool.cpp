@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <chrono>
 #include <condition_variable>
 #include <mutex>
 #include <thread>
@@ -9,6 +10,16 @@
 
 namespace et {
 namespace {
+
+constexpr int kSpinUs = 300;
+
+inline void cpu_relax() {
+#if defined(__x86_64__) || defined(__i386__)
+  asm volatile("" ::: "memory");
+#elif defined(__aarch64__)
+  asm volatile("yield");
+#endif
+}
 
 // Workers sleep on a condition variable between jobs and spin briefly after one,
 // since kernels tend to arrive back to back.
@@ -44,11 +55,15 @@ struct Pool {
     for (;;) {
       const std::function<void(int, int)>* j = nullptr;
       int nt = 0;
-      // brief spin before sleeping
-      for (int spin = 0; spin < 20000 && generation.load(std::memory_order_acquire) == seen; ++spin) {
-#if defined(__x86_64__) || defined(__i386__)
-        __builtin_ia32_pause();
-#endif
+      // Spin up to kSpinUs before sleeping: the next kernel usually follows within microseconds
+      // (decode issues ~100 small kernels per token) and a futex wake costs tens of them. Timed
+      // rather than counted, since a pause instruction lasts 3 to 140 cycles across CPUs.
+      {
+        const auto until = std::chrono::steady_clock::now() + std::chrono::microseconds(kSpinUs);
+        for (int spin = 1; generation.load(std::memory_order_acquire) == seen; ++spin) {
+          cpu_relax();
+          if ((spin & 63) == 0 && std::chrono::steady_clock::now() > until) break;
+        }
       }
       {
         std::unique_lock<std::mutex> lk(mu);
@@ -83,10 +98,12 @@ struct Pool {
     cv.notify_all();
     fn(0, nt);
     // spin first: most kernels finish within microseconds of each other
-    for (int spin = 0; spin < 200000 && remaining.load(std::memory_order_acquire) != 0; ++spin) {
-#if defined(__x86_64__) || defined(__i386__)
-      __builtin_ia32_pause();
-#endif
+    {
+      const auto until = std::chrono::steady_clock::now() + std::chrono::microseconds(kSpinUs);
+      for (int spin = 1; remaining.load(std::memory_order_acquire) != 0; ++spin) {
+        cpu_relax();
+        if ((spin & 63) == 0 && std::chrono::steady_clock::now() > until) break;
+      }
     }
     std::unique_lock<std::mutex> lk(mu);
     done_cv.wait(lk, [&] { return remaining.load() == 0; });

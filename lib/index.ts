@@ -13,6 +13,7 @@ export { noGrad, enableGrad, isGradEnabled } from './autograd/engine.js';
 export { detach, valueAndGrad, checkpoint } from './autograd/functional.js';
 export { devices, memory, emptyCache, setDefaultDevice, getDefaultDevice, getThreads, setThreads, cpuInfo } from './device.js';
 export { manualSeed } from './random.js';
+export { startProfile, stopProfile, formatProfile, type ProfileRow } from './native/profile.js';
 export * as functional from './functional.js';
 export * as nn from './nn/index.js';
 export * as optim from './optim/index.js';

@@ -12,6 +12,7 @@
 #include <cstdlib>
 #include <cstring>
 
+#include "../dtype.h"
 #include "../threadpool.h"
 
 #if defined(__AVX2__) && defined(__FMA__)
@@ -403,8 +404,30 @@ void pack_a(int64_t mc, int64_t kc, const float* a, int64_t rsa, int64_t csa, fl
   }
 }
 
+// ---------------------------------------------------------------------------------------------
+// B elements: float, or f16 (uint16_t bits; frozen weights kept at half size). Everything that
+// reads B goes through ld / cvt_row, so the f16 variant converts while packing (or, in GEMV,
+// while streaming) and never holds a float copy of the whole weight.
+
+inline float ld(const float* p) { return *p; }
+inline float ld(const uint16_t* p) { return f16_to_f32(*p); }
+
+// d[0..n) = float(s[0..n)).
+inline void cvt_row(const float* s, float* d, int64_t n) { std::memcpy(d, s, size_t(n) * sizeof(float)); }
+inline void cvt_row(const uint16_t* s, float* d, int64_t n) {
+  int64_t i = 0;
+#if defined(ET_GEMM_AVX2) && defined(__F16C__)
+  for (; i + 8 <= n; i += 8)
+    _mm256_storeu_ps(d + i, _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(s + i))));
+#endif
+  for (; i < n; ++i) d[i] = f16_to_f32(s[i]);
+}
+
+thread_local AlignedBuf tl_bconv;
+
 // B block (kc x nc, element (k,j) at b[k*rsb + j*csb]) -> ceil(nc/NR) panels of kc x NR.
-void pack_b(int64_t kc, int64_t nc, const float* b, int64_t rsb, int64_t csb, float* dst) {
+template <class TB>
+void pack_b(int64_t kc, int64_t nc, const TB* b, int64_t rsb, int64_t csb, float* dst) {
   int64_t jfull = 0;
   if (csb == 1) {
     // Row-major B (weights, typically streamed from DRAM). Walking one panel down all kc rows
@@ -416,27 +439,42 @@ void pack_b(int64_t kc, int64_t nc, const float* b, int64_t rsb, int64_t csb, fl
     for (int64_t k0 = 0; k0 < kc; k0 += KG) {
       const int64_t kn = std::min(KG, kc - k0);
       for (int64_t j0 = 0; j0 < jfull; j0 += NR) {
-        const float* s = b + k0 * rsb + j0;
+        const TB* s = b + k0 * rsb + j0;
         float* d = dst + j0 * kc + k0 * NR;
-        for (int64_t k = 0; k < kn; ++k) std::memcpy(d + k * NR, s + k * rsb, NR * sizeof(float));
+        for (int64_t k = 0; k < kn; ++k) cvt_row(s + k * rsb, d + k * NR, NR);
       }
     }
   }
   for (int64_t j0 = jfull; j0 < nc; j0 += NR) {
     const int64_t nr = std::min<int64_t>(NR, nc - j0);
-    const float* src = b + j0 * csb;
+    const TB* src = b + j0 * csb;
     float* d = dst + j0 * kc;
 #if defined(ET_GEMM_AVX2)
     if (nr == NR && rsb == 1) {
       // B transposed in memory (N x K, e.g. a Linear weight): 8x8 transposes per half panel.
-      pack8_lines_kmajor(kc, src, csb, d, NR);
-      pack8_lines_kmajor(kc, src + 8 * csb, csb, d + 8, NR);
-      continue;
+      // f16 lines are first widened into a 16 x kc float scratch.
+      const float* lines = nullptr;
+      int64_t ls = csb;
+      if constexpr (sizeof(TB) == sizeof(float)) {
+        lines = src;
+      } else {
+        float* t = tl_bconv.get(size_t(NR * kc));
+        if (t) {
+          for (int l = 0; l < NR; ++l) cvt_row(src + l * csb, t + l * kc, kc);
+          lines = t;
+          ls = kc;
+        }
+      }
+      if (lines) {
+        pack8_lines_kmajor(kc, lines, ls, d, NR);
+        pack8_lines_kmajor(kc, lines + 8 * ls, ls, d + 8, NR);
+        continue;
+      }
     }
 #endif
     for (int64_t k = 0; k < kc; ++k) {
       int64_t j = 0;
-      for (; j < nr; ++j) d[k * NR + j] = src[k * rsb + j * csb];
+      for (; j < nr; ++j) d[k * NR + j] = ld(src + k * rsb + j * csb);
       for (; j < NR; ++j) d[k * NR + j] = 0.0f;
     }
   }
@@ -444,12 +482,13 @@ void pack_b(int64_t kc, int64_t nc, const float* b, int64_t rsb, int64_t csb, fl
 
 // ---------------------------------------------------------------------------------------------
 
+template <class TB>
 struct Problem {
   int64_t M, N, K;
   float alpha;
   const float* a;
   int64_t rsa, csa;
-  const float* b;
+  const TB* b;
   int64_t rsb, csb;
   float beta;
   float* c;
@@ -474,7 +513,8 @@ inline void edge_tile(int64_t kc, const float* ap, const float* bp, int64_t ldb,
 
 // Sub-problem rows [m0, m1) x columns [n0, n1) on the calling thread. Returns false if scratch
 // could not be allocated (caller falls back to the plain loop).
-bool gemm_rect(const Problem& p, int64_t m0, int64_t m1, int64_t n0, int64_t n1) {
+template <class TB>
+bool gemm_rect(const Problem<TB>& p, int64_t m0, int64_t m1, int64_t n0, int64_t n1) {
   const int64_t M = m1 - m0, N = n1 - n0, K = p.K;
   if (M <= 0 || N <= 0) return true;
   // Balanced blocks: K = 600 becomes 2 x 300 rather than 512 + 88.
@@ -485,11 +525,12 @@ bool gemm_rect(const Problem& p, int64_t m0, int64_t m1, int64_t n0, int64_t n1)
   const int64_t nblocks = ceil_div(N, NC_MAX);
   const int64_t NC = std::min(round_up(N, NR), round_up(ceil_div(N, nblocks), NR));
 
-  // 2-4 row tiles: packing B costs about as much as using it, so when B rows are contiguous the
-  // kernel reads B in place (only a ragged last column panel is packed); the first tile takes the
-  // misses and the others hit L1. With a single tile nothing amortises those strided misses and
-  // the row-sweeping pack_b is faster (measured 4x2048x2048: 29 vs 14-22 GFLOP/s on one core).
-  const bool direct_b = p.csb == 1 && M > MR && M <= 4 * MR;
+  // 2-4 row tiles: packing B costs about as much as using it, so when B rows are contiguous
+  // floats the kernel reads B in place (only a ragged last column panel is packed); the first
+  // tile takes the misses and the others hit L1. With a single tile nothing amortises those
+  // strided misses and the row-sweeping pack_b is faster (measured 4x2048x2048: 29 vs 14-22
+  // GFLOP/s on one core). f16 B is always packed (widened).
+  const bool direct_b = sizeof(TB) == sizeof(float) && p.csb == 1 && M > MR && M <= 4 * MR;
 
   float* apack = tl_apack.get(size_t(round_up(std::min(M, MC), MR) * KC));
   float* bpack = tl_bpack.get(size_t(direct_b ? KC * NR : NC * KC));
@@ -500,7 +541,7 @@ bool gemm_rect(const Problem& p, int64_t m0, int64_t m1, int64_t n0, int64_t n1)
     for (int64_t pc = 0; pc < K; pc += KC) {
       const int64_t kc = std::min(KC, K - pc);
       const float beta = pc == 0 ? p.beta : 1.0f;
-      const float* bsrc = p.b + pc * p.rsb + (n0 + jc) * p.csb;
+      const TB* bsrc = p.b + pc * p.rsb + (n0 + jc) * p.csb;
       const int64_t nfull = nc / NR * NR;
       if (!direct_b) {
         pack_b(kc, nc, bsrc, p.rsb, p.csb, bpack);
@@ -519,7 +560,8 @@ bool gemm_rect(const Problem& p, int64_t m0, int64_t m1, int64_t n0, int64_t n1)
             bp = bpack + jr * kc;
             ldb = NR;
           } else if (nr == NR) {
-            bp = bsrc + jr;
+            // direct_b implies TB is float
+            bp = reinterpret_cast<const float*>(bsrc) + jr;
             ldb = p.rsb;
           } else {
             bp = bpack;
@@ -543,7 +585,8 @@ bool gemm_rect(const Problem& p, int64_t m0, int64_t m1, int64_t n0, int64_t n1)
 
 // Plain triple loop: tiny products and the out-of-memory fallback. i-k-j order so the inner loop
 // runs along a row of C (and of B when csb == 1).
-void gemm_naive(const Problem& p, int64_t m0, int64_t m1) {
+template <class TB>
+void gemm_naive(const Problem<TB>& p, int64_t m0, int64_t m1) {
   for (int64_t i = m0; i < m1; ++i) {
     float* ci = p.c + i * p.ldc;
     if (p.beta == 0.0f) {
@@ -553,19 +596,19 @@ void gemm_naive(const Problem& p, int64_t m0, int64_t m1) {
     }
     for (int64_t k = 0; k < p.K; ++k) {
       const float av = p.alpha * p.a[i * p.rsa + k * p.csa];
-      const float* bk = p.b + k * p.rsb;
-      if (p.csb == 1) {
-        for (int64_t j = 0; j < p.N; ++j) ci[j] += av * bk[j];
-      } else {
-        for (int64_t j = 0; j < p.N; ++j) ci[j] += av * bk[j * p.csb];
-      }
+      const TB* bk = p.b + k * p.rsb;
+      for (int64_t j = 0; j < p.N; ++j) ci[j] += av * ld(bk + j * p.csb);
     }
   }
 }
 
 // ---------------------------------------------------------------------------------------------
-// GEMV: y[l * ys] = alpha * sum_k X(l, k) * v[k * vs] + beta * y[l * ys] for l in [l0, l1),
-// X(l, k) = x[l * xr + k * xc]. M == 1 maps X to B^T, N == 1 maps X to A.
+// GEMV: y[l * ys] = alpha * sum_k X(l, k) * v[k] + beta * y[l * ys] for l in [l0, l1),
+// X(l, k) = x[l * xr + k * xc], v contiguous float. M == 1 maps X to B^T, N == 1 maps X to A.
+
+#if defined(ET_GEMM_AVX2)
+inline float hsum(__m256 s);
+#endif
 
 inline float dot_contig(int64_t K, const float* x, const float* v) {
 #if defined(ET_GEMM_AVX2)
@@ -579,11 +622,7 @@ inline float dot_contig(int64_t K, const float* x, const float* v) {
     s3 = _mm256_fmadd_ps(_mm256_loadu_ps(x + k + 24), _mm256_loadu_ps(v + k + 24), s3);
   }
   for (; k + 8 <= K; k += 8) s0 = _mm256_fmadd_ps(_mm256_loadu_ps(x + k), _mm256_loadu_ps(v + k), s0);
-  __m256 s = _mm256_add_ps(_mm256_add_ps(s0, s1), _mm256_add_ps(s2, s3));
-  __m128 h = _mm_add_ps(_mm256_castps256_ps128(s), _mm256_extractf128_ps(s, 1));
-  h = _mm_add_ps(h, _mm_movehl_ps(h, h));
-  h = _mm_add_ss(h, _mm_shuffle_ps(h, h, 1));
-  float r = _mm_cvtss_f32(h);
+  float r = hsum(_mm256_add_ps(_mm256_add_ps(s0, s1), _mm256_add_ps(s2, s3)));
   for (; k < K; ++k) r += x[k] * v[k];
   return r;
 #else
@@ -598,13 +637,47 @@ inline float dot_contig(int64_t K, const float* x, const float* v) {
 #endif
 }
 
-void gemv_range(int64_t l0, int64_t l1, int64_t K, float alpha, const float* x, int64_t xr, int64_t xc,
-                const float* v, int64_t vs, float beta, float* y, int64_t ys, float* vbuf) {
-  // Gather a strided vector once so the inner loops are unit-stride.
-  if (vs != 1) {
-    for (int64_t k = 0; k < K; ++k) vbuf[k] = v[k * vs];
-    v = vbuf;
+inline float dot_contig(int64_t K, const uint16_t* x, const float* v) {
+#if defined(ET_GEMM_AVX2) && defined(__F16C__)
+  __m256 s0 = _mm256_setzero_ps(), s1 = _mm256_setzero_ps(), s2 = _mm256_setzero_ps(),
+         s3 = _mm256_setzero_ps();
+  auto h = [&](int64_t k) { return _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(x + k))); };
+  int64_t k = 0;
+  for (; k + 32 <= K; k += 32) {
+    s0 = _mm256_fmadd_ps(h(k), _mm256_loadu_ps(v + k), s0);
+    s1 = _mm256_fmadd_ps(h(k + 8), _mm256_loadu_ps(v + k + 8), s1);
+    s2 = _mm256_fmadd_ps(h(k + 16), _mm256_loadu_ps(v + k + 16), s2);
+    s3 = _mm256_fmadd_ps(h(k + 24), _mm256_loadu_ps(v + k + 24), s3);
   }
+  for (; k + 8 <= K; k += 8) s0 = _mm256_fmadd_ps(h(k), _mm256_loadu_ps(v + k), s0);
+  float r = hsum(_mm256_add_ps(_mm256_add_ps(s0, s1), _mm256_add_ps(s2, s3)));
+  for (; k < K; ++k) r += f16_to_f32(x[k]) * v[k];
+  return r;
+#else
+  // Widen a chunk at a time, then the float dot product.
+  float buf[256];
+  float r = 0.0f;
+  for (int64_t k0 = 0; k0 < K; k0 += 256) {
+    const int64_t n = std::min<int64_t>(256, K - k0);
+    cvt_row(x + k0, buf, n);
+    r += dot_contig(n, buf, v + k0);
+  }
+  return r;
+#endif
+}
+
+#if defined(ET_GEMM_AVX2)
+inline float hsum(__m256 s) {
+  __m128 h = _mm_add_ps(_mm256_castps256_ps128(s), _mm256_extractf128_ps(s, 1));
+  h = _mm_add_ps(h, _mm_movehl_ps(h, h));
+  h = _mm_add_ss(h, _mm_shuffle_ps(h, h, 1));
+  return _mm_cvtss_f32(h);
+}
+#endif
+
+template <class TX>
+void gemv_range(int64_t l0, int64_t l1, int64_t K, float alpha, const TX* x, int64_t xr, int64_t xc,
+                const float* v, float beta, float* y, int64_t ys) {
   if (xc == 1) {
     // Rows of X contiguous in k: one dot product per output; 4 rows at a time share the v loads
     // only through L1, which is enough since this is bound by streaming X from memory.
@@ -618,6 +691,7 @@ void gemv_range(int64_t l0, int64_t l1, int64_t K, float alpha, const float* x, 
   if (xr == 1 && ys == 1) {
     // Columns of X contiguous in l: y += (alpha v_k) X(:, k). Chunk l so y stays in L1.
     constexpr int64_t LB = 2048;
+    float row[4][LB];
     for (int64_t lb = l0; lb < l1; lb += LB) {
       const int64_t le = std::min(l1, lb + LB);
       float* yy = y + lb;
@@ -627,19 +701,29 @@ void gemv_range(int64_t l0, int64_t l1, int64_t K, float alpha, const float* x, 
       } else if (beta != 1.0f) {
         for (int64_t l = 0; l < n; ++l) yy[l] *= beta;
       }
+      // X rows as floats: in place for float, widened into `row` for f16.
+      auto line = [&](int64_t k, int u) -> const float* {
+        if constexpr (sizeof(TX) == sizeof(float)) {
+          (void)u;
+          return reinterpret_cast<const float*>(x + k * xc + lb);
+        } else {
+          cvt_row(x + k * xc + lb, row[u], n);
+          return row[u];
+        }
+      };
       int64_t k = 0;
       // Four k per pass: one load/store of y per four FMAs.
       for (; k + 4 <= K; k += 4) {
         const float v0 = alpha * v[k], v1 = alpha * v[k + 1], v2 = alpha * v[k + 2], v3 = alpha * v[k + 3];
-        const float* x0 = x + k * xc + lb;
-        const float* x1 = x0 + xc;
-        const float* x2 = x1 + xc;
-        const float* x3 = x2 + xc;
+        const float* x0 = line(k, 0);
+        const float* x1 = line(k + 1, 1);
+        const float* x2 = line(k + 2, 2);
+        const float* x3 = line(k + 3, 3);
         for (int64_t l = 0; l < n; ++l) yy[l] += v0 * x0[l] + v1 * x1[l] + v2 * x2[l] + v3 * x3[l];
       }
       for (; k < K; ++k) {
         const float v0 = alpha * v[k];
-        const float* x0 = x + k * xc + lb;
+        const float* x0 = line(k, 0);
         for (int64_t l = 0; l < n; ++l) yy[l] += v0 * x0[l];
       }
     }
@@ -648,7 +732,7 @@ void gemv_range(int64_t l0, int64_t l1, int64_t K, float alpha, const float* x, 
   // General strides.
   for (int64_t l = l0; l < l1; ++l) {
     float s = 0.0f;
-    for (int64_t k = 0; k < K; ++k) s += x[l * xr + k * xc] * v[k];
+    for (int64_t k = 0; k < K; ++k) s += ld(x + l * xr + k * xc) * v[k];
     float& o = y[l * ys];
     o = beta == 0.0f ? alpha * s : alpha * s + beta * o;
   }
@@ -656,30 +740,36 @@ void gemv_range(int64_t l0, int64_t l1, int64_t K, float alpha, const float* x, 
 
 thread_local AlignedBuf tl_vbuf;
 
-void gemv(int64_t L, int64_t K, float alpha, const float* x, int64_t xr, int64_t xc, const float* v,
+template <class TX, class TV>
+void gemv(int64_t L, int64_t K, float alpha, const TX* x, int64_t xr, int64_t xc, const TV* v,
           int64_t vs, float beta, float* y, int64_t ys, int threads) {
   // Memory bound: a second thread pays off once X is a few hundred KiB.
   if (L * K < (int64_t(1) << 16) || L < 16) threads = 1;
-  // The strided vector is gathered by each thread into its own buffer.
+  // A strided or f16 vector is gathered (widened) by each thread into its own buffer.
+  const bool gather = vs != 1 || sizeof(TV) != sizeof(float);
   auto body = [&](int t, int nt) {
     // Split on multiples of 16 outputs so AVX chunks of y stay aligned to each other.
     const int64_t units = ceil_div(L, 16);
     const int64_t l0 = std::min(L, units * t / nt * 16), l1 = std::min(L, units * (t + 1) / nt * 16);
     if (l0 >= l1) return;
-    float* vbuf = nullptr;
-    if (vs != 1) {
-      vbuf = tl_vbuf.get(size_t(K));
+    const float* vf;
+    if (gather) {
+      float* vbuf = tl_vbuf.get(size_t(K));
       if (!vbuf) {  // out of memory: strided path without gathering
         for (int64_t l = l0; l < l1; ++l) {
           float s = 0.0f;
-          for (int64_t k = 0; k < K; ++k) s += x[l * xr + k * xc] * v[k * vs];
+          for (int64_t k = 0; k < K; ++k) s += ld(x + l * xr + k * xc) * ld(v + k * vs);
           float& o = y[l * ys];
           o = beta == 0.0f ? alpha * s : alpha * s + beta * o;
         }
         return;
       }
+      for (int64_t k = 0; k < K; ++k) vbuf[k] = ld(v + k * vs);
+      vf = vbuf;
+    } else {
+      vf = reinterpret_cast<const float*>(v);
     }
-    gemv_range(l0, l1, K, alpha, x, xr, xc, v, vs, beta, y, ys, vbuf);
+    gemv_range(l0, l1, K, alpha, x, xr, xc, vf, beta, y, ys);
   };
   if (threads <= 1)
     body(0, 1);
@@ -687,10 +777,9 @@ void gemv(int64_t L, int64_t K, float alpha, const float* x, int64_t xr, int64_t
     parallel_run(threads, body);
 }
 
-}  // namespace
-
-void gemm_f32(int64_t M, int64_t N, int64_t K, float alpha, const float* a, int64_t rsa, int64_t csa,
-              const float* b, int64_t rsb, int64_t csb, float beta, float* c, int64_t ldc, int threads) {
+template <class TB>
+void gemm_any(int64_t M, int64_t N, int64_t K, float alpha, const float* a, int64_t rsa, int64_t csa,
+              const TB* b, int64_t rsb, int64_t csb, float beta, float* c, int64_t ldc, int threads) {
   if (M <= 0 || N <= 0) return;
   if (K <= 0 || alpha == 0.0f) {
     scale_c(M, N, beta, c, ldc);
@@ -708,7 +797,7 @@ void gemm_f32(int64_t M, int64_t N, int64_t K, float alpha, const float* a, int6
     return;
   }
 
-  const Problem p{M, N, K, alpha, a, rsa, csa, b, rsb, csb, beta, c, ldc};
+  const Problem<TB> p{M, N, K, alpha, a, rsa, csa, b, rsb, csb, beta, c, ldc};
   const double work = double(M) * double(N) * double(K);
   if (work <= 4096.0) {
     gemm_naive(p, 0, M);
@@ -735,7 +824,7 @@ void gemm_f32(int64_t M, int64_t N, int64_t K, float alpha, const float* a, int6
     if (!ok) {
       if (split_n) {
         // Columns of this rectangle only.
-        Problem q = p;
+        Problem<TB> q = p;
         const int64_t j0 = std::min(N, u0 * NR), j1 = std::min(N, u1 * NR);
         q.N = j1 - j0;
         q.b = p.b + j0 * p.csb;
@@ -750,6 +839,18 @@ void gemm_f32(int64_t M, int64_t N, int64_t K, float alpha, const float* a, int6
     body(0, 1);
   else
     parallel_run(nt, body);
+}
+
+}  // namespace
+
+void gemm_f32(int64_t M, int64_t N, int64_t K, float alpha, const float* a, int64_t rsa, int64_t csa,
+              const float* b, int64_t rsb, int64_t csb, float beta, float* c, int64_t ldc, int threads) {
+  gemm_any(M, N, K, alpha, a, rsa, csa, b, rsb, csb, beta, c, ldc, threads);
+}
+
+void gemm_f32_f16b(int64_t M, int64_t N, int64_t K, float alpha, const float* a, int64_t rsa, int64_t csa,
+                   const uint16_t* b, int64_t rsb, int64_t csb, float beta, float* c, int64_t ldc, int threads) {
+  gemm_any(M, N, K, alpha, a, rsa, csa, b, rsb, csb, beta, c, ldc, threads);
 }
 
 }  // namespace ET_ISA

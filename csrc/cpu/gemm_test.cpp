@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "cpu/gemm.h"
+#include "dtype.h"
 #include "threadpool.h"
 
 #if defined(__x86_64__) && defined(__AVX2__) && defined(__FMA__)
@@ -31,8 +32,9 @@ struct Case {
   bool gen_strides;  // neither stride of A / B is 1
 };
 
-// Runs one case; returns false (and prints) on mismatch.
-bool run_case(const Case& t, std::mt19937& rng) {
+// Runs one case; returns false (and prints) on mismatch. half: B goes in as f16 bits (values
+// rounded to f16 first, so the float64 reference sees the same B).
+bool run_case(const Case& t, std::mt19937& rng, bool half) {
   std::uniform_real_distribution<float> U(-1.0f, 1.0f);
   const int64_t M = t.M, N = t.N, K = t.K;
   int64_t rsa, csa, rsb, csb;
@@ -69,14 +71,24 @@ bool run_case(const Case& t, std::mt19937& rng) {
   std::vector<float> A(asz), B(bsz), C(size_t(std::max<int64_t>(1, M * ldc))), C0;
   for (auto& x : A) x = U(rng);
   for (auto& x : B) x = U(rng);
+  std::vector<uint16_t> Bh(B.size());
+  if (half)
+    for (size_t i = 0; i < B.size(); ++i) {
+      Bh[i] = et::f32_to_f16(B[i]);
+      B[i] = et::f16_to_f32(Bh[i]);
+    }
   for (auto& x : C) x = U(rng);
   if (t.beta == 0.0f) {
     // C must not be read: fill with NaN so any read poisons the result.
     for (auto& x : C) x = std::nanf("");
   }
   C0 = C;
-  et::ET_ISA::gemm_f32(M, N, K, t.alpha, A.data(), rsa, csa, B.data(), rsb, csb, t.beta, C.data(), ldc,
-                       t.threads);
+  if (half)
+    et::ET_ISA::gemm_f32_f16b(M, N, K, t.alpha, A.data(), rsa, csa, Bh.data(), rsb, csb, t.beta, C.data(), ldc,
+                              t.threads);
+  else
+    et::ET_ISA::gemm_f32(M, N, K, t.alpha, A.data(), rsa, csa, B.data(), rsb, csb, t.beta, C.data(), ldc,
+                         t.threads);
   const double tol = 1e-4 * std::sqrt(double(std::max<int64_t>(K, 1))) + 1e-6;
   for (int64_t i = 0; i < M; ++i) {
     for (int64_t j = 0; j < ldc; ++j) {
@@ -105,9 +117,9 @@ bool run_case(const Case& t, std::mt19937& rng) {
       const double err = std::fabs(double(got) - ref);
       if (!(err <= tol * std::max(1.0, scale))) {
         std::printf(
-            "FAIL M=%lld N=%lld K=%lld ta=%d tb=%d gen=%d alpha=%g beta=%g threads=%d at (%lld,%lld): got %g "
+            "FAIL%s M=%lld N=%lld K=%lld ta=%d tb=%d gen=%d alpha=%g beta=%g threads=%d at (%lld,%lld): got %g "
             "want %g\n",
-            (long long)M, (long long)N, (long long)K, int(t.ta), int(t.tb), int(t.gen_strides), double(t.alpha),
+            half ? " (f16 B)" : "", (long long)M, (long long)N, (long long)K, int(t.ta), int(t.tb), int(t.gen_strides), double(t.alpha),
             double(t.beta), t.threads, (long long)i, (long long)j, double(got), ref);
         return false;
       }
@@ -120,8 +132,10 @@ int run_tests() {
   std::mt19937 rng(12345);
   int n = 0, fails = 0;
   auto go = [&](const Case& c) {
-    ++n;
-    if (!run_case(c, rng)) ++fails;
+    for (bool half : {false, true}) {
+      ++n;
+      if (!run_case(c, rng, half)) ++fails;
+    }
   };
   const float alphas[] = {1.0f, -0.5f, 2.0f};
   const float betas[] = {0.0f, 1.0f, 0.75f};

@@ -1,4 +1,5 @@
 // Batched matmul over strided operands: a [..., M, K], b [..., K, N] -> out [..., M, N].
+// a and out are float32; b is float32 or float16 (a frozen half-precision weight).
 #include "gemm.h"
 #include "kernels.h"
 
@@ -14,8 +15,13 @@ std::string k_matmul(const Call& c) {
   const int64_t M = y.shape[n - 2], N = y.shape[n - 1], K = a.shape[n - 1];
   int64_t batch = 1;
   for (int d = 0; d < n - 2; ++d) batch *= y.shape[d];
+  if (a.dtype != ET_F32 || y.dtype != ET_F32 || (b.dtype != ET_F32 && b.dtype != ET_F16))
+    return std::string("DTypeError: matmul: expected float32 a and float32 or float16 b, got ") + dtype_name(a.dtype) +
+           " and " + dtype_name(b.dtype);
+  const bool half = b.dtype == ET_F16;
   const float* ap = a.data<float>();
-  const float* bp = b.data<float>();
+  const char* bp = b.data<const char>();
+  const size_t bsize = half ? 2 : 4;
   float* yp = y.data<float>();
   auto offsets = [&](int64_t bi, int64_t* oa, int64_t* ob) {
     *oa = 0;
@@ -30,8 +36,13 @@ std::string k_matmul(const Call& c) {
   auto one = [&](int64_t bi, int threads) {
     int64_t oa, ob;
     offsets(bi, &oa, &ob);
-    gemm_f32(M, N, K, 1.f, ap + oa, a.strides[n - 2], a.strides[n - 1], bp + ob, b.strides[n - 2], b.strides[n - 1], 0.f,
-             yp + bi * M * N, N, threads);
+    if (half)
+      gemm_f32_f16b(M, N, K, 1.f, ap + oa, a.strides[n - 2], a.strides[n - 1],
+                    reinterpret_cast<const uint16_t*>(bp + ob * bsize), b.strides[n - 2], b.strides[n - 1], 0.f,
+                    yp + bi * M * N, N, threads);
+    else
+      gemm_f32(M, N, K, 1.f, ap + oa, a.strides[n - 2], a.strides[n - 1], reinterpret_cast<const float*>(bp + ob * bsize),
+               b.strides[n - 2], b.strides[n - 1], 0.f, yp + bi * M * N, N, threads);
   };
   // Many small matrices: one per thread. Few large ones: threads inside each GEMM.
   if (batch >= 2 * threadpool_size() && M * N * K < (int64_t(1) << 21)) {

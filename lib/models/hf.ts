@@ -6,15 +6,17 @@ import { FormatError } from '../errors.js';
 import { loadSafetensorsModel } from '../formats/safetensors-sharded.js';
 import { configFromHF } from './config.js';
 import { LlamaModel, type LlamaModelOptions } from './llama.js';
+import { adoptWeights, type WeightOptions } from './weights.js';
 
 /** Keys some HF checkpoints carry that are not weights (recomputed here). */
 const IGNORED = /\.rotary_emb\.inv_freq$/;
 
 /**
  * A LlamaModel built from `dir/config.json` with its weights from the folder's safetensors
- * (converted to float32 on load). Missing or unexpected weights throw, naming them.
+ * (memory-mapped; on cpu float32/float16 matrices are used in place, see WeightOptions).
+ * Missing or unexpected weights throw, naming them.
  */
-export function loadHFModel(dir: string, opts?: LlamaModelOptions): LlamaModel {
+export function loadHFModel(dir: string, opts?: Omit<LlamaModelOptions, 'init'> & WeightOptions): LlamaModel {
   let json: Record<string, unknown>;
   const cfgPath = join(dir, 'config.json');
   try {
@@ -22,15 +24,8 @@ export function loadHFModel(dir: string, opts?: LlamaModelOptions): LlamaModel {
   } catch (e) {
     throw new FormatError(`loadHFModel: cannot read ${cfgPath}: ${(e as Error).message}`);
   }
-  const model = new LlamaModel(configFromHF(json), opts);
+  const model = new LlamaModel(configFromHF(json), { ...opts, init: false });
   const { tensors } = loadSafetensorsModel(dir, { device: 'cpu', filter: (n) => !IGNORED.test(n) });
-  try {
-    model.loadStateDict(tensors);
-  } catch (e) {
-    model.dispose();
-    throw e;
-  } finally {
-    for (const t of tensors.values()) t.dispose();
-  }
+  adoptWeights(model, tensors, opts);
   return model;
 }

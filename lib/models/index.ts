@@ -24,4 +24,5 @@ export { generate, sampleToken, seededRandom, type GenerateOptions, type Generat
 export { loadHFModel } from './hf.js';
 export { configFromGGUF, ggufToHFName, hfToGGUFName, permuteQK, ggufStateDict, checkGGUFTensors, GGUF_ARCHITECTURES, type GGUFTensorShapes } from './gguf.js';
 export { loadModel, loadGGUFModel, type LoadModelOptions, type LoadedModel } from './load.js';
+export { adoptWeights, type WeightOptions } from './weights.js';
 export { makeTinyModel, type TinyModelOptions, type TinyModelFiles } from './tiny.js';

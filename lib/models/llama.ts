@@ -156,15 +156,15 @@ export class LlamaAttention extends Module {
   declare k_norm: RMSNorm | null;
   readonly config: LlamaConfig;
 
-  constructor(c: LlamaConfig, opts?: { device?: string }) {
+  constructor(c: LlamaConfig, opts?: BlockOptions) {
     super();
     this.config = c;
     const dev = opts?.device;
     const C = c.hiddenSize;
-    this.registerModule('q_proj', new Linear(C, c.numHeads * c.headDim, { bias: c.attentionBias, device: dev }));
-    this.registerModule('k_proj', new Linear(C, c.numKvHeads * c.headDim, { bias: c.attentionBias, device: dev }));
-    this.registerModule('v_proj', new Linear(C, c.numKvHeads * c.headDim, { bias: c.attentionBias, device: dev }));
-    this.registerModule('o_proj', new Linear(c.numHeads * c.headDim, C, { bias: false, device: dev }));
+    this.registerModule('q_proj', new Linear(C, c.numHeads * c.headDim, { bias: c.attentionBias, device: dev, init: opts?.init }));
+    this.registerModule('k_proj', new Linear(C, c.numKvHeads * c.headDim, { bias: c.attentionBias, device: dev, init: opts?.init }));
+    this.registerModule('v_proj', new Linear(C, c.numKvHeads * c.headDim, { bias: c.attentionBias, device: dev, init: opts?.init }));
+    this.registerModule('o_proj', new Linear(c.numHeads * c.headDim, C, { bias: false, device: dev, init: opts?.init }));
     this.registerModule('q_norm', c.qkNorm ? new RMSNorm(c.headDim, { eps: c.rmsNormEps, device: dev }) : null);
     this.registerModule('k_norm', c.qkNorm ? new RMSNorm(c.headDim, { eps: c.rmsNormEps, device: dev }) : null);
   }
@@ -215,12 +215,12 @@ export class LlamaMLP extends Module {
   declare up_proj: Linear;
   declare down_proj: Linear;
 
-  constructor(c: LlamaConfig, opts?: { device?: string }) {
+  constructor(c: LlamaConfig, opts?: BlockOptions) {
     super();
     const dev = opts?.device;
-    this.registerModule('gate_proj', new Linear(c.hiddenSize, c.intermediateSize, { bias: false, device: dev }));
-    this.registerModule('up_proj', new Linear(c.hiddenSize, c.intermediateSize, { bias: false, device: dev }));
-    this.registerModule('down_proj', new Linear(c.intermediateSize, c.hiddenSize, { bias: false, device: dev }));
+    this.registerModule('gate_proj', new Linear(c.hiddenSize, c.intermediateSize, { bias: false, device: dev, init: opts?.init }));
+    this.registerModule('up_proj', new Linear(c.hiddenSize, c.intermediateSize, { bias: false, device: dev, init: opts?.init }));
+    this.registerModule('down_proj', new Linear(c.intermediateSize, c.hiddenSize, { bias: false, device: dev, init: opts?.init }));
   }
 
   forward(x: Tensor): Tensor {
@@ -235,7 +235,7 @@ export class LlamaDecoderLayer extends Module {
   declare input_layernorm: RMSNorm;
   declare post_attention_layernorm: RMSNorm;
 
-  constructor(c: LlamaConfig, opts?: { device?: string }) {
+  constructor(c: LlamaConfig, opts?: BlockOptions) {
     super();
     const dev = opts?.device;
     this.registerModule('self_attn', new LlamaAttention(c, opts));
@@ -258,9 +258,9 @@ export class LlamaBackbone extends Module {
   declare layers: ModuleList<LlamaDecoderLayer>;
   declare norm: RMSNorm;
 
-  constructor(c: LlamaConfig, opts?: { device?: string }) {
+  constructor(c: LlamaConfig, opts?: BlockOptions) {
     super();
-    this.registerModule('embed_tokens', new Embedding(c.vocabSize, c.hiddenSize, { device: opts?.device }));
+    this.registerModule('embed_tokens', new Embedding(c.vocabSize, c.hiddenSize, { device: opts?.device, init: opts?.init }));
     this.registerModule('layers', new ModuleList(Array.from({ length: c.numLayers }, () => new LlamaDecoderLayer(c, opts))));
     this.registerModule('norm', new RMSNorm(c.hiddenSize, { eps: c.rmsNormEps, device: opts?.device }));
   }
@@ -281,8 +281,17 @@ export interface LlamaForwardOptions {
   checkpoint?: boolean;
 }
 
+/** What the blocks' constructors take. */
+interface BlockOptions {
+  device?: string;
+  /** false: parameters are left uninitialised (weights about to be loaded). */
+  init?: boolean;
+}
+
 export interface LlamaModelOptions {
   device?: string;
+  /** false: leave the weights uninitialised, for a loader that fills or assigns every one. Default true. */
+  init?: boolean;
   /** Activation checkpointing per block during training forwards (default false). */
   checkpointing?: boolean;
 }
@@ -308,7 +317,7 @@ export class LlamaModel extends Module {
     this.checkpointing = opts?.checkpointing ?? false;
     this.rp = ropePlan(c);
     this.registerModule('model', new LlamaBackbone(c, opts));
-    const head = new Linear(c.hiddenSize, c.vocabSize, { bias: false, device: opts?.device });
+    const head = new Linear(c.hiddenSize, c.vocabSize, { bias: false, device: opts?.device, init: opts?.init !== false && !c.tieWordEmbeddings });
     if (c.tieWordEmbeddings) {
       head.weight.dispose();
       head.weight = this.model.embed_tokens.weight;

@@ -9,8 +9,9 @@ import { configFromHF, type LlamaConfig } from './config.js';
 import { checkGGUFTensors, configFromGGUF, ggufStateDict, ggufToHFName } from './gguf.js';
 import { loadHFModel } from './hf.js';
 import { LlamaModel } from './llama.js';
+import { adoptWeights, type WeightOptions } from './weights.js';
 
-export interface LoadModelOptions {
+export interface LoadModelOptions extends WeightOptions {
   /** Device for the model's weights (default: the default device). */
   device?: string;
 }
@@ -28,20 +29,18 @@ export function loadGGUFModel(path: string, opts?: LoadModelOptions): LoadedMode
   const config = configFromGGUF(header.metadata, header.tensors);
   checkGGUFTensors(header, config);
   const tokenizer = header.metadata.has('tokenizer.ggml.tokens') ? Tokenizer.fromGGUFMetadata(header.metadata) : undefined;
-  const model = new LlamaModel(config, { device: opts?.device });
-  // tensors map the file in place on cpu; loadStateDict copies them into the model's float32 parameters
+  const model = new LlamaModel(config, { device: opts?.device, init: false });
+  // tensors map the file; on cpu the model takes them in place (see adoptWeights)
   const { tensors } = loadGGUF(path, { device: 'cpu', filter: (n) => ggufToHFName(n) !== undefined });
-  let sd: Map<string, Tensor> | undefined;
+  let sd: Map<string, Tensor>;
   try {
     sd = ggufStateDict(tensors, config);
-    model.loadStateDict(sd);
   } catch (e) {
     model.dispose();
+    for (const t of tensors.values()) t.dispose();
     throw e;
-  } finally {
-    for (const t of tensors.values()) if (!t.isDisposed) t.dispose();
-    if (sd) for (const t of sd.values()) if (!t.isDisposed) t.dispose();
   }
+  adoptWeights(model, sd, opts);
   return { model, tokenizer, config };
 }
 
@@ -64,7 +63,7 @@ export async function loadModel(path: string, opts?: LoadModelOptions): Promise<
       throw new FormatError(`loadModel: cannot read ${join(path, 'config.json')}: ${(e as Error).message}`);
     }
     const config = configFromHF(json);
-    const model = loadHFModel(path, { device: opts?.device });
+    const model = loadHFModel(path, opts);
     return { model, config, tokenizer: undefined };
   }
   if (path.endsWith('.gguf')) return loadGGUFModel(path, opts);

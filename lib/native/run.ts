@@ -5,6 +5,7 @@ import { DeviceError, DisposedError, fromNative } from '../errors.js';
 import { Storage, Tensor } from '../tensor.js';
 import { native } from './addon.js';
 import { OP, type OpName } from './ops.js';
+import { activeProfile, recordKernel } from './profile.js';
 
 const HEADER = 4;
 const SLOT = 20;
@@ -109,7 +110,11 @@ export function runKernel(
   }
   for (let i = 0; i < params.length; i++) meta[PARAMS + i] = params[i]!;
   try {
-    native.exec(...handles);
+    if (activeProfile()) {
+      const t0 = performance.now();
+      native.exec(...handles);
+      recordKernel(op, inputs.map((t) => `[${t.shape.join(',')}]`).join(' '), performance.now() - t0);
+    } else native.exec(...handles);
   } catch (e) {
     for (const o of fresh) o.dispose();
     throw fromNative(e, op);

@@ -4,7 +4,8 @@ import { add } from '../ops/binary.js';
 import { rand } from '../ops/creation.js';
 import { matmul } from '../ops/matmul.js';
 import { transpose } from '../ops/shape.js';
-import type { Tensor } from '../tensor.js';
+import { resolveDevice } from '../device.js';
+import { Tensor } from '../tensor.js';
 import { Module } from './module.js';
 
 export interface LinearOptions {
@@ -13,6 +14,8 @@ export interface LinearOptions {
   device?: string;
   /** Seed for the initial values (the bias uses seed + 1); the global stream when omitted. */
   seed?: number;
+  /** false: leave the parameters uninitialised (weights about to be loaded). Default true. */
+  init?: boolean;
 }
 
 function checkSize(op: string, name: string, v: number): void {
@@ -39,7 +42,8 @@ export class Linear extends Module {
     this.inFeatures = inFeatures;
     this.outFeatures = outFeatures;
     const bound = 1 / Math.sqrt(inFeatures);
-    const init = (shape: number[], seed?: number) => rand(shape, { low: -bound, high: bound, device: opts?.device, seed });
+    const init = (shape: number[], seed?: number) =>
+      opts?.init === false ? Tensor.empty(shape, 'float32', resolveDevice(opts?.device, 'Linear')) : rand(shape, { low: -bound, high: bound, device: opts?.device, seed });
     this.registerParameter('weight', init([outFeatures, inFeatures], opts?.seed));
     this.registerParameter('bias', opts?.bias === false ? null : init([outFeatures], opts?.seed === undefined ? undefined : opts.seed + 1));
   }

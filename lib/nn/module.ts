@@ -32,6 +32,14 @@ export interface LoadResult {
 export interface LoadStateDictOptions {
   /** Throw when a key is missing or unexpected (default true). Shape mismatches always throw. */
   strict?: boolean;
+  /**
+   * Take the given tensors themselves instead of copying into the existing ones (PyTorch's
+   * `assign=True`): no copy, and each keeps its own dtype (a float16 or memory-mapped weight is
+   * used in place). The module owns them afterwards: do not dispose them. A tensor on another
+   * device is moved (that copy is the one taken). requiresGrad is carried over from the replaced
+   * tensor; optimizers built before the call still hold the old ones.
+   */
+  assign?: boolean;
 }
 
 const fmt = (s: readonly number[]) => `[${s.join(', ')}]`;
@@ -279,6 +287,10 @@ export abstract class Module {
         throw new ShapeError(`loadStateDict: '${k}' has shape ${fmt(s.shape)} in the state dict but ${fmt(d.shape)} in the module`);
       pairs.push([d, s]);
     }
+    if (opts?.assign) {
+      this.assignTensors(pairs);
+      return { missingKeys, unexpectedKeys };
+    }
     noGrad(() => {
       for (const [d, s] of pairs) {
         if (d === s) continue;
@@ -291,6 +303,27 @@ export abstract class Module {
       }
     });
     return { missingKeys, unexpectedKeys };
+  }
+
+  // loadStateDict({ assign: true }): every slot (tied names included) holding d now holds s.
+  private assignTensors(pairs: [Tensor, Tensor][]): void {
+    const slots = new Map<Tensor, [Module, string, 'param' | 'buffer'][]>();
+    for (const m of this.modules())
+      for (const [names, kind] of [[m._params, 'param'], [m._buffers, 'buffer']] as const)
+        for (const n of names) {
+          const t = m.own(n);
+          if (t) slots.set(t, [...(slots.get(t) ?? []), [m, n, kind]]);
+        }
+    for (const [d, s] of pairs) {
+      if (d === s) continue;
+      const t = s.device === d.device ? s : noGrad(() => toDevice(s, d.device));
+      if (!t.isLeaf) throw new EdgeTrainError(`loadStateDict: '${d.name}' would be assigned a non-leaf tensor; detach() it first`);
+      keep(t);
+      t.requiresGrad = d.requiresGrad;
+      t.name = d.name;
+      for (const [m, n] of slots.get(d) ?? []) m.slots[n] = t;
+      d.dispose();
+    }
   }
 
   /** Writes stateDict() to a safetensors file (atomically), with optional string metadata. */

@@ -1,9 +1,12 @@
 // matmul with PyTorch's rules: 1-D operands, batched operands with broadcast batch dims, and
-// transposed operands passed to the kernel as strides (no copy).
+// transposed operands passed to the kernel as strides (no copy). b may be float16 on cpu (a
+// half-precision weight used in place: the kernel widens it while packing or streaming); a and
+// the result are float32.
 import { ShapeError } from '../errors.js';
 import { record } from '../autograd/engine.js';
 import { type KernelArg, rawView, runKernel } from '../native/run.js';
 import type { Tensor } from '../tensor.js';
+import { cast } from './copy.js';
 import { sumToShape } from './reduce.js';
 import { reshape, transpose, squeeze, unsqueeze } from './shape.js';
 import { broadcastShapes, broadcastStrides, expectDType, fmt } from './util.js';
@@ -57,6 +60,11 @@ function mm(a: Tensor, b: Tensor): Tensor {
       db = sumToShape(full, b.shape);
       at.dispose();
       full.dispose();
+      if (b.dtype !== 'float32') {
+        const d32 = db;
+        db = cast(d32, b.dtype);
+        d32.dispose();
+      }
     }
     return [da, db];
   });
@@ -68,7 +76,7 @@ export function matmul(a: Tensor, b: Tensor): Tensor {
   a.assertLive('matmul');
   b.assertLive('matmul');
   expectDType('matmul', a, 'float32');
-  expectDType('matmul', b, 'float32');
+  expectDType('matmul', b, 'float32', 'float16');
   if (a.ndim === 0 || b.ndim === 0) throw new ShapeError(`matmul: operands must have rank >= 1, got ${fmt(a.shape)} and ${fmt(b.shape)}`);
   const tmp: Tensor[] = [];
   let x = a;

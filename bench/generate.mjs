@@ -1,0 +1,119 @@
+// Prompt processing and generation tokens/s, edgetrain vs llama.cpp (node-llama-cpp, same file,
+// same run), on a tiny and a ~100M-parameter random Llama written as f32 and f16 GGUF.
+// node bench/generate.mjs [tiny|100m|all=all] [threads]
+import { mkdirSync, existsSync } from 'node:fs';
+import { join } from 'node:path';
+import * as et from '../dist/index.js';
+import { median } from './common.mjs';
+
+const which = process.argv[2] ?? 'all';
+const threads = parseInt(process.argv[3] ?? String(et.getThreads()), 10);
+et.setThreads(threads);
+const SHARED = process.env.EDGETRAIN_SHARED ?? join(import.meta.dirname, '..', '..', 'shared');
+const OUT = join(import.meta.dirname, 'out', 'models');
+const PROMPT = 128; // prompt tokens
+const GEN = 64; // generated tokens
+const REPS = 5;
+
+const sizes = {
+  // hidden 256, 4 layers: ~3M parameters besides the 32k x 256 embeddings
+  tiny: { hiddenSize: 256, intermediateSize: 688, numLayers: 4, numHeads: 4, numKvHeads: 4 },
+  // Llama-shaped, 12 layers of d768 + 2 x 32k x 768 embeddings: 134M parameters
+  '100m': { hiddenSize: 768, intermediateSize: 2048, numLayers: 12, numHeads: 12, numKvHeads: 4 },
+};
+
+function files(name) {
+  const dir = join(OUT, name);
+  const f32 = join(dir, 'llama-f32.gguf');
+  const f16 = join(dir, 'llama-f16.gguf');
+  if (!existsSync(f32) || !existsSync(f16)) {
+    mkdirSync(dir, { recursive: true });
+    const r = et.models.makeTinyModel(dir, { architecture: 'llama', vocabFile: join(SHARED, 'vocab', 'ggml-vocab-llama-spm.gguf'), seed: 7, contextLength: 1024, ...sizes[name], formats: ['gguf-f32', 'gguf-f16'] });
+    return { f32: r.ggufF32, f16: r.ggufF16 };
+  }
+  return { f32, f16 };
+}
+
+const promptIds = (V) => Array.from({ length: PROMPT }, (_, i) => 1 + ((i * 7919) % (V - 1)));
+
+async function ours(path) {
+  const t0 = performance.now();
+  const { model, config } = await et.loadModel(path);
+  const loadMs = performance.now() - t0;
+  model.eval();
+  const ids = promptIds(config.vocabSize);
+  const pp = [];
+  const tg = [];
+  for (let r = 0; r < REPS; r++) {
+    let t = performance.now();
+    let first = 0;
+    let n = 0;
+    for await (const _ of et.models.generate(model, ids, { maxTokens: GEN, temperature: 0, stopTokens: [] })) {
+      n++;
+      if (n === 1) {
+        first = performance.now();
+        pp.push(first - t);
+      }
+    }
+    tg.push((performance.now() - first) / (n - 1));
+  }
+  const peak = et.memory().cpu.peakBytes;
+  model.dispose();
+  return { loadMs, pp: PROMPT / (median(pp) / 1000), tg: 1000 / median(tg), peak };
+}
+
+async function llamaCpp(nlc, path, nThreads) {
+  const llama = await nlc.getLlama({ gpu: false, build: 'never', logLevel: 'error' });
+  const t0 = performance.now();
+  const lm = await llama.loadModel({ modelPath: path });
+  const loadMs = performance.now() - t0;
+  const ctx = await lm.createContext({ contextSize: 512, batchSize: 512, sequences: 1, threads: nThreads });
+  const seq = ctx.getSequence();
+  const ids = promptIds(32000);
+  const pp = [];
+  const tg = [];
+  for (let r = 0; r < REPS; r++) {
+    await seq.clearHistory();
+    const t = performance.now();
+    let first = 0;
+    let n = 0;
+    for await (const _ of seq.evaluate(ids, { temperature: 0, yieldEogToken: true })) {
+      n++;
+      if (n === 1) {
+        first = performance.now();
+        pp.push(first - t);
+      }
+      if (n === GEN) break;
+    }
+    tg.push((performance.now() - first) / (n - 1));
+  }
+  await ctx.dispose();
+  await lm.dispose();
+  return { loadMs, pp: PROMPT / (median(pp) / 1000), tg: 1000 / median(tg) };
+}
+
+let nlc = null;
+try {
+  nlc = await import('node-llama-cpp');
+} catch (e) {
+  console.log(`node-llama-cpp: n/a (${e.message.split('\n')[0]}); install the dev dependencies`);
+}
+
+console.log(`generation: ${PROMPT}-token prompt, then ${GEN} greedy tokens; medians of ${REPS}; edgetrain on ${threads} threads`);
+console.log('(prompt processing includes sampling the first token; generation excludes the prompt)');
+for (const name of which === 'all' ? Object.keys(sizes) : [which]) {
+  const f = files(name);
+  for (const [dt, path] of [['f32', f.f32], ['f16', f.f16]]) {
+    const o = await ours(path);
+    console.log(`\n${name} ${dt} (${path})`);
+    console.log(`  edgetrain        load ${o.loadMs.toFixed(0)} ms, prompt ${o.pp.toFixed(0)} tok/s, generation ${o.tg.toFixed(1)} tok/s`);
+    if (!nlc) continue;
+    let best = null;
+    for (const t of [...new Set([1, threads])]) {
+      const l = await llamaCpp(nlc, path, t);
+      console.log(`  llama.cpp ${t} thr  load ${l.loadMs.toFixed(0)} ms, prompt ${l.pp.toFixed(0)} tok/s, generation ${l.tg.toFixed(1)} tok/s`);
+      best = best ? { pp: Math.max(best.pp, l.pp), tg: Math.max(best.tg, l.tg) } : l;
+    }
+    console.log(`  ratio edgetrain / llama.cpp's best: prompt ${(o.pp / best.pp).toFixed(2)}x, generation ${(o.tg / best.tg).toFixed(2)}x (>1 is faster)`);
+  }
+}
