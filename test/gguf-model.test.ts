@@ -1,7 +1,8 @@
 // Models from GGUF files: config from metadata, GGUF -> HF names, llama.cpp's Q/K permutation
 // undone (GGUF and safetensors of the same tiny model give identical logits), a llama.cpp-written
 // file, the embedded tokenizer, and bad files as typed errors.
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -66,6 +67,54 @@ describe('tiny models: GGUF and safetensors of the same weights', () => {
       expect(rows.slice(0, 8)).toEqual([0, 4, 1, 5, 2, 6, 3, 7]);
       expect(Array.from(permuteQK(p, 4, true).dataSync())).toEqual(Array.from(w.dataSync()));
     });
+  });
+});
+
+describe('weights used in place on cpu', () => {
+  const paramBytes = (m: et.models.LlamaModel) => [...m.stateDict().values()].reduce((s, t) => s + t.numel * (t.dtype === 'float16' ? 2 : 4), 0);
+
+  test('an f16 GGUF keeps its f16 matrices (norms widened); dtype float32 widens all, same logits', async () => {
+    const g16 = await loadModel(made.qwen2!.ggufF16!);
+    const sd = g16.model.stateDict();
+    expect(sd.get('model.layers.0.self_attn.q_proj.weight')!.dtype).toBe('float16');
+    expect(sd.get('model.layers.0.mlp.down_proj.weight')!.dtype).toBe('float16');
+    expect(sd.get('model.embed_tokens.weight')!.dtype).toBe('float16');
+    expect(sd.get('model.layers.0.input_layernorm.weight')!.dtype).toBe('float32');
+    expect(sd.get('model.layers.0.self_attn.q_proj.bias')!.dtype).toBe('float32');
+    const w32 = await loadModel(made.qwen2!.ggufF16!, { dtype: 'float32' });
+    for (const t of w32.model.stateDict().values()) expect(t.dtype).toBe('float32');
+    const ids = [1, 2, 3, 500, 1000];
+    expect(maxAbsDiff(logitsOf(g16.model, ids), logitsOf(w32.model, ids))).toBe(0);
+    g16.model.dispose();
+    w32.model.dispose();
+  });
+
+  test('an f32 GGUF is mapped, not copied: live cpu bytes grow by far less than the weights', async () => {
+    const before = et.memory().cpu.liveBytes;
+    const m = await loadModel(made.qwen3!.ggufF32!);
+    const grew = et.memory().cpu.liveBytes - before;
+    const total = paramBytes(m.model);
+    expect(grew).toBeLessThan(0.05 * total);
+    m.model.dispose();
+    const before2 = et.memory().cpu.liveBytes;
+    const c = await loadModel(made.qwen3!.ggufF32!, { dtype: 'float32' });
+    expect(et.memory().cpu.liveBytes - before2).toBeGreaterThanOrEqual(total);
+    c.model.dispose();
+  });
+
+  test('writing into a mapped weight leaves the file unchanged (copy-on-write)', async () => {
+    const file = made.llama!.ggufF32!;
+    const hash = () => createHash('sha256').update(readFileSync(file)).digest('hex');
+    const h0 = hash();
+    const m = await loadModel(file);
+    const w = m.model.stateDict().get('model.layers.0.mlp.up_proj.weight')!;
+    et.noGrad(() => m.model.loadStateDict({ 'model.layers.0.mlp.up_proj.weight': et.zeros(w.shape) }, { strict: false }));
+    expect(et.sum(et.abs(w)).item()).toBe(0);
+    m.model.dispose();
+    expect(hash()).toBe(h0);
+    const again = await loadModel(file);
+    expect(et.sum(et.abs(again.model.stateDict().get('model.layers.0.mlp.up_proj.weight')!)).item()).toBeGreaterThan(0);
+    again.model.dispose();
   });
 });
 

@@ -1,5 +1,6 @@
 // The addon and the TypeScript mirror of the op table agree, and the addon reports itself.
 import { describe, expect, test } from 'vitest';
+import * as et from '../lib/index.js';
 import { native } from '../lib/native/addon.js';
 import { OP } from '../lib/native/ops.js';
 import { meta } from '../lib/native/run.js';
@@ -37,5 +38,26 @@ describe('native addon', () => {
     expect(() => native.exec(h, h, h)).toThrow(/view reaches element 99 of a buffer holding 4/);
     native.free(h);
     expect(() => native.exec(h, h, h)).toThrow(/disposed/);
+  });
+});
+
+describe('kernel profile', () => {
+  test('startProfile/stopProfile count calls and time per op and input shapes', () => {
+    et.tidy(() => {
+      const a = et.ones([3, 4]);
+      const b = et.ones([4, 5]);
+      et.startProfile();
+      et.matmul(a, b);
+      et.matmul(a, b);
+      et.add(a, a);
+      const rows = et.stopProfile();
+      const mm = rows.find((r) => r.op === 'matmul');
+      expect(mm).toMatchObject({ op: 'matmul', shapes: '[3,4] [4,5]', calls: 2 });
+      expect(mm!.totalMs).toBeGreaterThan(0);
+      expect(rows.find((r) => r.op === 'add')?.calls).toBe(1);
+      expect(et.formatProfile(rows)).toMatch(/matmul +\[3,4\] \[4,5\]/);
+      et.matmul(a, b);
+      expect(et.stopProfile()).toEqual([]); // nothing is collected once stopped
+    });
   });
 });
