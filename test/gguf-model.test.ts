@@ -57,6 +57,25 @@ describe('tiny models: GGUF and safetensors of the same weights', () => {
     for (const m of [hf, g32, g16]) m.model.dispose();
   });
 
+  test('Llama 3.1 rope scaling: rope_freqs.weight in GGUF equals rope_scaling in config.json', async () => {
+    const rs = { type: 'llama3' as const, factor: 8, lowFreqFactor: 1, highFreqFactor: 4, originalMaxPositionEmbeddings: 64 };
+    const f = makeTinyModel(join(dir, 'llama31'), { architecture: 'llama', vocabFile: VOCAB('llama-bpe'), seed: 5, ropeTheta: 500000, ropeScaling: rs, formats: ['gguf-f32', 'hf'] });
+    const g = await loadModel(f.ggufF32!);
+    const h = await loadModel(f.hfDir!);
+    expect(g.config.ropeScaling?.type).toBe('factors');
+    expect(h.config.ropeScaling).toEqual(rs);
+    const ids = Array.from({ length: 40 }, (_, i) => 100 + 37 * i);
+    const a = logitsOf(g.model, ids);
+    const b = logitsOf(h.model, ids);
+    expect(maxAbsDiff(a, b)).toBeLessThan(1e-4); // factors pass through float32
+    // and the scaling matters at these positions: the same weights without it differ
+    const plain = new et.models.LlamaModel({ ...h.config, ropeScaling: null });
+    plain.loadStateDict(h.model.stateDict());
+    expect(maxAbsDiff(logitsOf(plain, ids), b)).toBeGreaterThan(1e-2);
+    expect(() => configFromGGUF(et.readGGUFHeader(f.ggufF32!).metadata, et.readGGUFHeader(f.ggufF32!).tensors)).toThrow(/rope_freqs\.weight.*opts\.ropeFreqs/);
+    for (const m of [g.model, h.model, plain]) m.dispose();
+  });
+
   test('permuteQK: inverse undoes the llama.cpp permutation, which is not the identity', () => {
     et.tidy(() => {
       const w = et.tensor(Float32Array.from({ length: 4 * 8 * 3 }, (_, i) => i), [32, 3]);
@@ -90,15 +109,15 @@ describe('weights used in place on cpu', () => {
   });
 
   test('an f32 GGUF is mapped, not copied: live cpu bytes grow by far less than the weights', async () => {
-    const before = et.memory().cpu.liveBytes;
+    const before = et.memory().cpu!.liveBytes;
     const m = await loadModel(made.qwen3!.ggufF32!);
-    const grew = et.memory().cpu.liveBytes - before;
+    const grew = et.memory().cpu!.liveBytes - before;
     const total = paramBytes(m.model);
     expect(grew).toBeLessThan(0.05 * total);
     m.model.dispose();
-    const before2 = et.memory().cpu.liveBytes;
+    const before2 = et.memory().cpu!.liveBytes;
     const c = await loadModel(made.qwen3!.ggufF32!, { dtype: 'float32' });
-    expect(et.memory().cpu.liveBytes - before2).toBeGreaterThanOrEqual(total);
+    expect(et.memory().cpu!.liveBytes - before2).toBeGreaterThanOrEqual(total);
     c.model.dispose();
   });
 

@@ -49,11 +49,14 @@ beforeAll(() => {
   dir = mkdtempSync(join(tmpdir(), 'et-llamacpp-'));
   files.push(['tiny-llama-f16.gguf (llama.cpp)', join(SHARED, 'quant', 'tiny-llama-f16.gguf')]);
   // Two shapes per architecture: grouped-query vs multi-head attention, tied vs untied output,
-  // head dims 16..48, rope bases 1e4..1e6, and each of the SPM / BPE vocabularies.
+  // head dims 16..48, rope bases 1e4..1e6, Llama 3.1 rope scaling, and each of the SPM / BPE
+  // vocabularies.
   const models: [string, TinyModelOptions][] = [
     ['llama a', { architecture: 'llama', vocabFile: VOCAB('llama-spm'), seed: 11 }],
     ['llama b', { architecture: 'llama', vocabFile: VOCAB('llama-bpe'), seed: 21, hiddenSize: 96, numHeads: 6, numKvHeads: 6, numLayers: 3, intermediateSize: 160, tieWordEmbeddings: true, ropeTheta: 500000 }],
     ['llama c', { architecture: 'llama', vocabFile: VOCAB('phi-3'), seed: 31, hiddenSize: 64, numHeads: 4, numKvHeads: 1, numLayers: 1, intermediateSize: 96 }],
+    // Llama 3.1 rope scaling, which GGUF carries as a rope_freqs.weight tensor
+    ['llama d', { architecture: 'llama', vocabFile: VOCAB('llama-bpe'), seed: 41, hiddenSize: 64, numHeads: 4, numKvHeads: 2, ropeTheta: 500000, ropeScaling: { type: 'llama3', factor: 8, lowFreqFactor: 1, highFreqFactor: 4, originalMaxPositionEmbeddings: 64 } }],
     ['qwen2 a', { architecture: 'qwen2', vocabFile: VOCAB('qwen2'), seed: 12, tieWordEmbeddings: true }],
     ['qwen2 b', { architecture: 'qwen2', vocabFile: VOCAB('qwen2'), seed: 22, hiddenSize: 96, numHeads: 2, numKvHeads: 1, numLayers: 3, intermediateSize: 192, ropeTheta: 1000000 }],
     ['qwen3 a', { architecture: 'qwen3', vocabFile: VOCAB('llama-bpe'), seed: 13, headDim: 32 }],
@@ -97,7 +100,7 @@ describe.skipIf(!nlc)('llama.cpp (node-llama-cpp) agreement', () => {
     if (report.length) console.log(`llama.cpp comparison (tolerance ${REL_TOL} x logit range on log-probs):\n${report.join('\n')}`);
   });
 
-  test.each(Array.from({ length: 15 }, (_, i) => i))('file %i: tokenization, next-token log-probs, 32-token greedy continuation', { timeout: 300_000 }, async (i) => {
+  test.each(Array.from({ length: 17 }, (_, i) => i))('file %i: tokenization, next-token log-probs, 32-token greedy continuation', { timeout: 300_000 }, async (i) => {
     const [label, path] = files[i]!;
     expect(existsSync(path), `${path} is missing`).toBe(true);
     const ll = await getLlama();

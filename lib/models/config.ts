@@ -17,7 +17,17 @@ export interface LinearRopeScaling {
   factor: number;
 }
 
-export type RopeScaling = Llama3RopeScaling | LinearRopeScaling;
+/**
+ * Per-frequency divisors, as GGUF files store Llama 3.1+ scaling (the converter bakes the llama3
+ * rule into a 'rope_freqs.weight' tensor): inv_freq[i] = base^(-2i/D) / factors[i].
+ */
+export interface FactorsRopeScaling {
+  type: 'factors';
+  /** headDim / 2 positive numbers. */
+  factors: number[];
+}
+
+export type RopeScaling = Llama3RopeScaling | LinearRopeScaling | FactorsRopeScaling;
 
 /** The decoder's shape and conventions. Sizes are positive integers. */
 export interface LlamaConfig {
@@ -99,7 +109,11 @@ export function llamaConfig(init: LlamaConfigInit): LlamaConfig {
   posInt('maxPositionEmbeddings', c.maxPositionEmbeddings);
   if (c.slidingWindow !== null) posInt('slidingWindow', c.slidingWindow);
   const rs = c.ropeScaling;
-  if (rs) {
+  if (rs?.type === 'factors') {
+    if (!Array.isArray(rs.factors) || rs.factors.length !== c.headDim / 2)
+      throw new ValueError(`LlamaConfig: rope factors must be headDim / 2 = ${c.headDim / 2} numbers, got ${Array.isArray(rs.factors) ? rs.factors.length : typeof rs.factors}`);
+    rs.factors.forEach((f, i) => posNum(`ropeScaling.factors[${i}]`, f));
+  } else if (rs) {
     posNum('ropeScaling.factor', rs.factor);
     if (rs.type === 'llama3') {
       posNum('ropeScaling.lowFreqFactor', rs.lowFreqFactor);
@@ -191,6 +205,7 @@ export function ropeInvFreq(c: Pick<LlamaConfig, 'headDim' | 'ropeTheta' | 'rope
   const rs = c.ropeScaling;
   if (!rs) return inv;
   if (rs.type === 'linear') return inv.map((f) => f / rs.factor);
+  if (rs.type === 'factors') return inv.map((f, i) => f / rs.factors[i]!);
   const lowWl = rs.originalMaxPositionEmbeddings / rs.lowFreqFactor;
   const highWl = rs.originalMaxPositionEmbeddings / rs.highFreqFactor;
   return inv.map((f) => {

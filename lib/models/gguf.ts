@@ -33,7 +33,7 @@ function shortF32(v: number): number {
  * (the header's tensor infos) the embedding rows are checked against the vocabulary and tied
  * embeddings are detected (no `output.weight`); without them the head is taken as untied.
  */
-export function configFromGGUF(metadata: Meta, tensors?: GGUFTensorShapes): LlamaConfig {
+export function configFromGGUF(metadata: Meta, tensors?: GGUFTensorShapes, opts?: { ropeFreqs?: ArrayLike<number> }): LlamaConfig {
   const m = metadata as Map<string, unknown>;
   const arch = m.get('general.architecture');
   if (typeof arch !== 'string') throw new FormatError(`configFromGGUF: metadata has no string 'general.architecture'`);
@@ -81,8 +81,12 @@ export function configFromGGUF(metadata: Meta, tensors?: GGUFTensorShapes): Llam
     throw new FormatError(`configFromGGUF: ${arch}.rope.scaling.type '${String(st)}' is not supported (supported: none, linear; llama3 through rope_freqs)`);
   else if (st === undefined && factor !== undefined && factor !== 1) ropeScaling = { type: 'linear', factor };
   // Llama 3.1-style scaling is baked into a 'rope_freqs.weight' tensor by the converter.
-  if (byName.has('rope_freqs.weight'))
-    throw new FormatError(`configFromGGUF: per-frequency rope factors (tensor 'rope_freqs.weight', Llama 3.1+ rope scaling) are not supported yet`);
+  if (byName.has('rope_freqs.weight')) {
+    const rf = opts?.ropeFreqs;
+    if (!rf) throw new FormatError(`configFromGGUF: the file has per-frequency rope factors ('rope_freqs.weight'); pass their values as opts.ropeFreqs (loadModel does)`);
+    if (ropeScaling) throw new FormatError(`configFromGGUF: both ${arch}.rope.scaling (${ropeScaling.type}) and 'rope_freqs.weight' are given; not supported`);
+    ropeScaling = { type: 'factors', factors: Array.from(rf) };
+  }
 
   const u = (k: string): number | null => {
     const v = num(m.get(`tokenizer.ggml.${k}`));

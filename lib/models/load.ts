@@ -2,7 +2,8 @@
 import { readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { FormatError, ValueError } from '../errors.js';
-import { loadGGUF, readGGUFHeader } from '../formats/gguf.js';
+import { loadGGUF, readGGUFHeader, type GGUFHeader } from '../formats/gguf.js';
+import { cast } from '../ops/copy.js';
 import type { Tensor } from '../tensor.js';
 import { Tokenizer } from '../tokenizer/tokenizer.js';
 import { configFromHF, type LlamaConfig } from './config.js';
@@ -23,10 +24,25 @@ export interface LoadedModel {
   config: LlamaConfig;
 }
 
+/** The values of a GGUF's 'rope_freqs.weight' (Llama 3.1+ rope factors), if it has one. */
+function readRopeFreqs(path: string, header: GGUFHeader): Float32Array | undefined {
+  if (!header.tensors.some((t) => t.name === 'rope_freqs.weight')) return undefined;
+  const { tensors } = loadGGUF(path, { device: 'cpu', filter: (n) => n === 'rope_freqs.weight' });
+  const t = tensors.get('rope_freqs.weight')!;
+  try {
+    const f = t.dtype === 'float32' ? t : cast(t, 'float32');
+    const v = Float32Array.from(f.dataSync());
+    if (f !== t) f.dispose();
+    return v;
+  } finally {
+    t.dispose();
+  }
+}
+
 /** A LlamaModel from a GGUF file (F32/F16/BF16 tensors) with its embedded tokenizer. */
 export function loadGGUFModel(path: string, opts?: LoadModelOptions): LoadedModel {
   const header = readGGUFHeader(path);
-  const config = configFromGGUF(header.metadata, header.tensors);
+  const config = configFromGGUF(header.metadata, header.tensors, { ropeFreqs: readRopeFreqs(path, header) });
   checkGGUFTensors(header, config);
   const tokenizer = header.metadata.has('tokenizer.ggml.tokens') ? Tokenizer.fromGGUFMetadata(header.metadata) : undefined;
   const model = new LlamaModel(config, { device: opts?.device, init: false });

@@ -10,6 +10,7 @@ import { tensor } from '../ops/creation.js';
 import type { Tensor } from '../tensor.js';
 import { seededRandom } from './generate.js';
 import { hfToGGUFName, permuteQK } from './gguf.js';
+import { type Llama3RopeScaling, ropeInvFreq } from './config.js';
 import { LlamaModel } from './llama.js';
 
 export interface TinyModelOptions {
@@ -25,6 +26,11 @@ export interface TinyModelOptions {
   headDim?: number;
   tieWordEmbeddings?: boolean;
   ropeTheta?: number;
+  /**
+   * Llama 3.1-style rope scaling: config.json gets `rope_scaling` (llama3) and the GGUF files a
+   * 'rope_freqs.weight' tensor of per-frequency factors, as llama.cpp's converter writes them.
+   */
+  ropeScaling?: Llama3RopeScaling;
   rmsNormEps?: number;
   contextLength?: number;
   seed?: number;
@@ -84,6 +90,15 @@ export function makeTinyModel(dir: string, opts: TinyModelOptions): TinyModelFil
     eos_token_id: num('eos_token_id') ?? null,
   };
   if (arch === 'qwen3') config.head_dim = D;
+  const rs = opts.ropeScaling;
+  if (rs)
+    config.rope_scaling = {
+      rope_type: 'llama3',
+      factor: rs.factor,
+      low_freq_factor: rs.lowFreqFactor,
+      high_freq_factor: rs.highFreqFactor,
+      original_max_position_embeddings: rs.originalMaxPositionEmbeddings,
+    };
   const model = new LlamaModel(
     {
       architecture: arch,
@@ -98,6 +113,7 @@ export function makeTinyModel(dir: string, opts: TinyModelOptions): TinyModelFil
       attentionBias: arch === 'qwen2',
       qkNorm: arch === 'qwen3',
       ropeTheta: theta,
+      ropeScaling: rs ?? null,
       rmsNormEps: eps,
     },
     { device: 'cpu' },
@@ -178,6 +194,14 @@ export function makeTinyModel(dir: string, opts: TinyModelOptions): TinyModelFil
             tmp.push(w);
           }
           out.push({ name: g, tensor: w });
+        }
+        if (rs) {
+          // factor_i = unscaled / scaled inverse frequency (llama.cpp divides by it)
+          const base = ropeInvFreq({ headDim: D, ropeTheta: theta, ropeScaling: null });
+          const scaled = ropeInvFreq({ headDim: D, ropeTheta: theta, ropeScaling: rs });
+          const f = tensor(Float32Array.from(base, (b, i) => b / scaled[i]!), [D / 2]);
+          tmp.push(f);
+          out.push({ name: 'rope_freqs.weight', tensor: f });
         }
         if (!tied && !sd.has('lm_head.weight')) throw new ValueError('makeTinyModel: untied model without lm_head');
         const path = join(dir, `${arch}-${half ? 'f16' : 'f32'}.gguf`);
