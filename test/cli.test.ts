@@ -1,5 +1,5 @@
 // The CLI's inspect command on real files.
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { describe, expect, test } from 'vitest';
@@ -7,6 +7,7 @@ import * as et from '../lib/index.js';
 import { inspectLines } from '../lib/cli/inspect.js';
 import { runGenerate } from '../lib/cli/generate.js';
 import { makeTinyModel } from '../lib/models/tiny.js';
+import { hfFiles } from './helpers/hf-tokenizer.js';
 
 const shared = process.env.EDGETRAIN_SHARED ?? resolve(new URL('..', import.meta.url).pathname, '../shared');
 
@@ -54,5 +55,30 @@ describe('edgetrain generate', () => {
     const dir = mkdtempSync(join(tmpdir(), 'et-gen-'));
     const files = makeTinyModel(dir, { vocabFile: join(shared, 'vocab/ggml-vocab-llama-spm.gguf') });
     await expect(runGenerate({ model: files.hfDir!, prompt: 'x', maxTokens: 2, temperature: 0 }, () => {})).rejects.toThrow(/has no tokenizer/);
+  });
+});
+
+describe('a Hugging Face folder with tokenizer.json', () => {
+  test.each(['qwen2', 'llama-spm'])('%s: loadModel reads the tokenizer; generate gives the GGUF file\'s tokens and text', async (vocab) => {
+    const dir = mkdtempSync(join(tmpdir(), 'et-gen-hf-'));
+    const arch = vocab === 'qwen2' ? 'qwen2' : 'llama';
+    const files = makeTinyModel(dir, { architecture: arch, vocabFile: join(shared, `vocab/ggml-vocab-${vocab}.gguf`), seed: 4, formats: ['gguf-f32', 'hf'] });
+    const { json, config } = hfFiles(vocab);
+    writeFileSync(join(files.hfDir!, 'tokenizer.json'), JSON.stringify(json));
+    writeFileSync(join(files.hfDir!, 'tokenizer_config.json'), JSON.stringify(config));
+    const hf = await et.loadModel(files.hfDir!);
+    const g = await et.loadModel(files.ggufF32!);
+    const prompt = 'Hello world, once upon a time 123';
+    expect(hf.tokenizer!.encode(prompt, { addSpecial: true })).toEqual(g.tokenizer!.encode(prompt, { addSpecial: true }));
+    hf.model.dispose();
+    g.model.dispose();
+    const a: string[] = [];
+    const b: string[] = [];
+    const ra = await runGenerate({ model: files.hfDir!, prompt, maxTokens: 16, temperature: 0 }, (s) => a.push(s));
+    const rb = await runGenerate({ model: files.ggufF32!, prompt, maxTokens: 16, temperature: 0 }, (s) => b.push(s));
+    expect(ra.tokens).toEqual(rb.tokens);
+    expect(ra.tokens.length).toBeGreaterThan(0);
+    expect(a.join('')).toBe(ra.text);
+    expect(ra.text).toBe(rb.text);
   });
 });

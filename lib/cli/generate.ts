@@ -21,7 +21,7 @@ export interface GenerateCliOptions {
 /** Generates from a prompt, writing each piece of text as it is decoded; returns the result. */
 export async function runGenerate(o: GenerateCliOptions, write: (s: string) => void): Promise<GenerateResult & { text: string }> {
   const { model, tokenizer } = await loadModel(o.model);
-  if (!tokenizer) throw new ValueError(`generate: ${o.model} has no tokenizer this version can read (use a .gguf file)`);
+  if (!tokenizer) throw new ValueError(`generate: ${o.model} has no tokenizer (a .gguf file embeds one; a Hugging Face folder needs tokenizer.json)`);
   const ids = tokenizer.encode(o.prompt, { addSpecial: o.bos ?? true });
   const dec = tokenizer.decoder();
   const it = generate(model, ids, {

@@ -1,10 +1,12 @@
 // One entry point for model files: a .gguf file (weights and tokenizer) or a Hugging Face folder.
-import { readFileSync, statSync } from 'node:fs';
+import { existsSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { FormatError, ValueError } from '../errors.js';
 import { loadGGUF, readGGUFHeader, type GGUFHeader } from '../formats/gguf.js';
 import { cast } from '../ops/copy.js';
 import type { Tensor } from '../tensor.js';
+import { loadTokenizer } from '../tokenizer/gguf.js';
+import type { HFTokenizer } from '../tokenizer/hf.js';
 import { Tokenizer } from '../tokenizer/tokenizer.js';
 import { configFromHF, type LlamaConfig } from './config.js';
 import { checkGGUFTensors, configFromGGUF, ggufStateDict, ggufToHFName } from './gguf.js';
@@ -19,8 +21,8 @@ export interface LoadModelOptions extends WeightOptions {
 
 export interface LoadedModel {
   model: LlamaModel;
-  /** The GGUF-embedded tokenizer; undefined for HF folders (tokenizer.json is not wired in here yet). */
-  tokenizer?: Tokenizer;
+  /** The GGUF-embedded tokenizer, or an HF folder's tokenizer.json (+ tokenizer_config.json); undefined when there is none. */
+  tokenizer?: Tokenizer | HFTokenizer;
   config: LlamaConfig;
 }
 
@@ -62,7 +64,7 @@ export function loadGGUFModel(path: string, opts?: LoadModelOptions): LoadedMode
 
 /**
  * Opens a model: a `.gguf` file (config from its metadata, weights, embedded tokenizer) or a
- * Hugging Face folder (config.json + *.safetensors; tokenizer left undefined for now).
+ * Hugging Face folder (config.json + *.safetensors, and tokenizer.json when present).
  */
 export async function loadModel(path: string, opts?: LoadModelOptions): Promise<LoadedModel> {
   let st;
@@ -79,8 +81,11 @@ export async function loadModel(path: string, opts?: LoadModelOptions): Promise<
       throw new FormatError(`loadModel: cannot read ${join(path, 'config.json')}: ${(e as Error).message}`);
     }
     const config = configFromHF(json);
+    const tokenizer = existsSync(join(path, 'tokenizer.json')) ? ((await loadTokenizer(path)) as HFTokenizer) : undefined;
+    if (tokenizer && tokenizer.vocabSize > config.vocabSize)
+      throw new FormatError(`loadModel: ${path}: tokenizer.json has ${tokenizer.vocabSize} tokens but the model's vocabulary is ${config.vocabSize}`);
     const model = loadHFModel(path, opts);
-    return { model, config, tokenizer: undefined };
+    return { model, config, tokenizer };
   }
   if (path.endsWith('.gguf')) return loadGGUFModel(path, opts);
   throw new ValueError(`loadModel: ${path}: expected a .gguf file or a Hugging Face folder (config.json + safetensors)`);

@@ -35,6 +35,8 @@ export interface TextTokenizer {
   isEog(id: number): boolean;
   tokenId(text: string): number | undefined;
   tokenToPiece(id: number, opts?: TextDecodeOptions): string;
+  /** A decoder for ids arriving one at a time: push(id) returns the new text (whole characters only). */
+  decoder(opts?: TextDecodeOptions): { push(id: number): string; flush(): string };
 }
 
 interface AddedTokenJSON {
@@ -208,6 +210,34 @@ export class HFTokenizer implements TextTokenizer {
     }
     if (list.length === 0) return '';
     return this.hf.decode(list, { skip_special_tokens: false, clean_up_tokenization_spaces: opts.cleanSpaces ?? false });
+  }
+
+  /**
+   * A decoder for ids that arrive one at a time (generation): push(id) returns the text that id
+   * adds, holding back a trailing incomplete character (U+FFFD while its bytes are still coming);
+   * flush() returns what is held. The text is the decode of the ids so far, so decoder-level
+   * rules (SentencePiece's leading space, byte fallback) apply as in decode().
+   */
+  decoder(opts: TextDecodeOptions = {}): { push(id: number): string; flush(): string } {
+    const ids: number[] = [];
+    let emitted = 0; // characters of the decoded text already returned
+    let text = '';
+    return {
+      push: (id: number) => {
+        ids.push(id);
+        text = this.decode(ids, opts);
+        let end = text.length;
+        while (end > emitted && text.charCodeAt(end - 1) === 0xfffd) end--;
+        const out = text.slice(emitted, end);
+        emitted = end;
+        return out;
+      },
+      flush: () => {
+        const out = text.slice(emitted);
+        emitted = text.length;
+        return out;
+      },
+    };
   }
 
   /** The text of one token (an incomplete UTF-8 sequence shows as U+FFFD). */
