@@ -5,7 +5,7 @@ import { join, resolve } from 'node:path';
 import { describe, expect, test } from 'vitest';
 import * as et from '../lib/index.js';
 import { inspectLines } from '../lib/cli/inspect.js';
-import { runGenerate } from '../lib/cli/generate.js';
+import { runGenerate, stopTokensOf } from '../lib/cli/generate.js';
 import { makeTinyModel } from '../lib/models/tiny.js';
 import { hfFiles } from './helpers/hf-tokenizer.js';
 
@@ -81,4 +81,16 @@ describe('a Hugging Face folder with tokenizer.json', () => {
     expect(a.join('')).toBe(ra.text);
     expect(ra.text).toBe(rb.text);
   });
+});
+
+test('generate stops at every end-of-generation token of the vocabulary, not EOS alone', () => {
+  const l3 = et.loadGGUFTokenizer(join(shared, 'vocab/ggml-vocab-llama-bpe.gguf'));
+  const stops = stopTokensOf([l3.eos!], l3);
+  expect(stops).toContain(l3.tokenId('<|end_of_text|>'));
+  expect(stops).toContain(l3.tokenId('<|eot_id|>'));
+  const q = et.loadGGUFTokenizer(join(shared, 'vocab/ggml-vocab-qwen2.gguf'));
+  const qs = stopTokensOf([], q);
+  expect(qs).toContain(q.tokenId('<|im_end|>'));
+  expect(qs).toContain(q.tokenId('<|endoftext|>'));
+  expect(qs).not.toContain(q.tokenId('<|im_start|>'));
 });

@@ -18,6 +18,11 @@ export interface GenerateCliOptions {
   bos?: boolean;
 }
 
+/** End-of-generation tokens as llama.cpp counts them (EOS, EOT, <|im_end|>, ...), not EOS alone. */
+export function stopTokensOf(eosTokenIds: readonly number[], tokenizer: { eog: ReadonlySet<number> }): number[] {
+  return [...new Set([...eosTokenIds, ...tokenizer.eog])].sort((a, b) => a - b);
+}
+
 /** Generates from a prompt, writing each piece of text as it is decoded; returns the result. */
 export async function runGenerate(o: GenerateCliOptions, write: (s: string) => void): Promise<GenerateResult & { text: string }> {
   const { model, tokenizer } = await loadModel(o.model);
@@ -33,6 +38,7 @@ export async function runGenerate(o: GenerateCliOptions, write: (s: string) => v
     repetitionPenalty: o.repeatPenalty,
     seed: o.seed,
     stop: o.stop,
+    stopTokens: stopTokensOf(model.config.eosTokenIds, tokenizer),
     decode: (t) => tokenizer.decode(t),
   });
   let text = '';
