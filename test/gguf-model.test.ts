@@ -76,6 +76,34 @@ describe('tiny models: GGUF and safetensors of the same weights', () => {
     for (const m of [g.model, h.model, plain]) m.dispose();
   });
 
+  test('gemma3: HF folder, f32 and f16 GGUF agree; the KV cache gives the full forward\'s logits', async () => {
+    const f = makeTinyModel(join(dir, 'gemma3'), { architecture: 'gemma3', vocabFile: VOCAB('llama-spm'), seed: 6, numLayers: 6, headDim: 24, ropeTheta: 1e6, slidingWindow: 8, tieWordEmbeddings: true });
+    const h = await loadModel(f.hfDir!);
+    const g32 = await loadModel(f.ggufF32!);
+    const g16 = await loadModel(f.ggufF16!);
+    expect(g32.config.architecture).toBe('gemma3');
+    expect(g32.config.slidingLayers).toEqual([true, true, true, true, true, false]);
+    expect({ ...g32.config, bosTokenId: null, eosTokenIds: [], attentionScale: null }).toEqual({ ...h.config, bosTokenId: null, eosTokenIds: [], attentionScale: null });
+    expect(h.config.attentionScale).toBeCloseTo(1 / Math.sqrt(24), 12); // query_pre_attn_scalar = head dim
+    const ids = Array.from({ length: 21 }, (_, i) => 50 + 131 * i); // longer than the window
+    const a = logitsOf(h.model, ids);
+    // GGUF norms are stored as 1 + w: taking 1 back off in float32 may move the last bit
+    expect(maxAbsDiff(a, logitsOf(g32.model, ids))).toBeLessThan(1e-4);
+    expect(maxAbsDiff(a, logitsOf(g16.model, ids))).toBeLessThan(1e-4);
+    // incremental decoding through the cache (windowed local layers) gives the same last rows
+    const V = h.config.vocabSize;
+    const cache = h.model.createCache({ maxLength: 32 });
+    et.noGrad(() => {
+      et.tidy(() => h.model.forward(et.tensor(Int32Array.from(ids.slice(0, 10)), [1, 10]), { cache }));
+      for (let t = 10; t < ids.length; t++) {
+        const row = et.tidy(() => Float32Array.from(h.model.forward(et.tensor(Int32Array.from([ids[t]!]), [1, 1]), { cache }).dataSync()));
+        expect(maxAbsDiff(row, a.subarray(t * V, (t + 1) * V))).toBeLessThan(1e-4);
+      }
+    });
+    cache.dispose();
+    for (const m of [h, g32, g16]) m.model.dispose();
+  });
+
   test('permuteQK: inverse undoes the llama.cpp permutation, which is not the identity', () => {
     et.tidy(() => {
       const w = et.tensor(Float32Array.from({ length: 4 * 8 * 3 }, (_, i) => i), [32, 3]);

@@ -61,6 +61,10 @@ beforeAll(() => {
     ['qwen2 b', { architecture: 'qwen2', vocabFile: VOCAB('qwen2'), seed: 22, hiddenSize: 96, numHeads: 2, numKvHeads: 1, numLayers: 3, intermediateSize: 192, ropeTheta: 1000000 }],
     ['qwen3 a', { architecture: 'qwen3', vocabFile: VOCAB('llama-bpe'), seed: 13, headDim: 32 }],
     ['qwen3 b', { architecture: 'qwen3', vocabFile: VOCAB('qwen2'), seed: 23, hiddenSize: 96, numHeads: 4, numKvHeads: 4, headDim: 48, numLayers: 2, tieWordEmbeddings: true, ropeTheta: 1000000 }],
+    // Gemma 3: GeGLU, (1 + w) norms around attention and MLP, scaled embeddings, five local
+    // (window 8, rope base 1e4) then one global (1e6) layer
+    ['gemma3 a', { architecture: 'gemma3', vocabFile: VOCAB('llama-spm'), seed: 14, numLayers: 6, headDim: 24, ropeTheta: 1e6, slidingWindow: 8, tieWordEmbeddings: true }],
+    ['gemma3 b', { architecture: 'gemma3', vocabFile: VOCAB('gpt-2'), seed: 24, hiddenSize: 96, numHeads: 4, numKvHeads: 1, numLayers: 7, slidingWindow: 5, tieWordEmbeddings: true, ropeTheta: 1e6 }],
   ];
   for (const [name, opts] of models) {
     const f = makeTinyModel(join(dir, name.replace(' ', '-')), { ...opts, formats: ['gguf-f32', 'gguf-f16'] });
@@ -100,7 +104,7 @@ describe.skipIf(!nlc)('llama.cpp (node-llama-cpp) agreement', () => {
     if (report.length) console.log(`llama.cpp comparison (tolerance ${REL_TOL} x logit range on log-probs):\n${report.join('\n')}`);
   });
 
-  test.each(Array.from({ length: 17 }, (_, i) => i))('file %i: tokenization, next-token log-probs, 32-token greedy continuation', { timeout: 300_000 }, async (i) => {
+  test.each(Array.from({ length: 21 }, (_, i) => i))('file %i: tokenization, next-token log-probs, 32-token greedy continuation', { timeout: 300_000 }, async (i) => {
     const [label, path] = files[i]!;
     expect(existsSync(path), `${path} is missing`).toBe(true);
     const ll = await getLlama();

@@ -1,5 +1,5 @@
 // Hyper-parameters of the Llama-family decoder (Llama 2/3.x, TinyLlama, SmolLM, Mistral, Qwen2/2.5,
-// Qwen3), read from a Hugging Face config.json, and the rotary frequencies they imply.
+// Qwen3, Gemma 3), read from a Hugging Face config.json, and the rotary frequencies they imply.
 import { FormatError, ValueError } from '../errors.js';
 
 /** Llama 3.1-style rope scaling: per-frequency interpolation between long and short wavelengths. */
@@ -32,7 +32,7 @@ export type RopeScaling = Llama3RopeScaling | LinearRopeScaling | FactorsRopeSca
 /** The decoder's shape and conventions. Sizes are positive integers. */
 export interface LlamaConfig {
   /** Which family the config came from (names only; behaviour follows the flags below). */
-  architecture: 'llama' | 'mistral' | 'qwen2' | 'qwen3';
+  architecture: 'llama' | 'mistral' | 'qwen2' | 'qwen3' | 'gemma3';
   vocabSize: number;
   hiddenSize: number;
   intermediateSize: number;
@@ -53,6 +53,23 @@ export interface LlamaConfig {
   qkNorm: boolean;
   /** Sliding-window attention (Mistral): query i sees keys j with i - window < j <= i. null: full causal. */
   slidingWindow: number | null;
+  /**
+   * Which layers use the sliding window (Gemma 3: five local layers, then one global). null: all
+   * of them (when slidingWindow is set).
+   */
+  slidingLayers: boolean[] | null;
+  /** Rope base of the sliding-window layers (Gemma 3: 10000, unscaled); null: ropeTheta. */
+  ropeLocalTheta: number | null;
+  /** MLP activation: down(act(gate) * up). 'silu' (SwiGLU) or 'gelu_tanh' (Gemma's GeGLU). */
+  hiddenAct: 'silu' | 'gelu_tanh';
+  /** Gemma: every RMSNorm scales by (1 + weight), its weight stored as the offset from 1. */
+  normWeightOffset: boolean;
+  /** Gemma 3: extra norms on the attention output and around the MLP (post_attention, pre/post_feedforward). */
+  sandwichNorms: boolean;
+  /** Gemma: embeddings are multiplied by sqrt(hiddenSize). */
+  embedScale: boolean;
+  /** Attention score scale; null: 1 / sqrt(headDim). Gemma 3: query_pre_attn_scalar^-0.5. */
+  attentionScale: number | null;
   maxPositionEmbeddings: number;
   bosTokenId: number | null;
   /** End-of-sequence ids (config.json may list several). */
@@ -60,7 +77,16 @@ export interface LlamaConfig {
 }
 
 /** Fields of LlamaConfig that have defaults. */
-type Defaulted = 'slidingWindow' | 'architecture' | 'headDim' | 'rmsNormEps' | 'ropeTheta' | 'ropeScaling' | 'tieWordEmbeddings' | 'attentionBias' | 'qkNorm' | 'maxPositionEmbeddings' | 'bosTokenId' | 'eosTokenIds' | 'numKvHeads';
+type Defaulted =
+  | 'slidingWindow'
+  | 'slidingLayers'
+  | 'ropeLocalTheta'
+  | 'hiddenAct'
+  | 'normWeightOffset'
+  | 'sandwichNorms'
+  | 'embedScale'
+  | 'attentionScale'
+  | 'architecture' | 'headDim' | 'rmsNormEps' | 'ropeTheta' | 'ropeScaling' | 'tieWordEmbeddings' | 'attentionBias' | 'qkNorm' | 'maxPositionEmbeddings' | 'bosTokenId' | 'eosTokenIds' | 'numKvHeads';
 
 export type LlamaConfigInit = Omit<LlamaConfig, Defaulted> & Partial<Pick<LlamaConfig, Defaulted>>;
 
@@ -92,6 +118,13 @@ export function llamaConfig(init: LlamaConfigInit): LlamaConfig {
     attentionBias: init.attentionBias ?? false,
     qkNorm: init.qkNorm ?? false,
     slidingWindow: init.slidingWindow ?? null,
+    slidingLayers: init.slidingLayers ?? null,
+    ropeLocalTheta: init.ropeLocalTheta ?? null,
+    hiddenAct: init.hiddenAct ?? 'silu',
+    normWeightOffset: init.normWeightOffset ?? false,
+    sandwichNorms: init.sandwichNorms ?? false,
+    embedScale: init.embedScale ?? false,
+    attentionScale: init.attentionScale ?? null,
     maxPositionEmbeddings: init.maxPositionEmbeddings ?? 2048,
     bosTokenId: init.bosTokenId ?? null,
     eosTokenIds: init.eosTokenIds ?? [],
@@ -108,6 +141,14 @@ export function llamaConfig(init: LlamaConfigInit): LlamaConfig {
   posNum('ropeTheta', c.ropeTheta);
   posInt('maxPositionEmbeddings', c.maxPositionEmbeddings);
   if (c.slidingWindow !== null) posInt('slidingWindow', c.slidingWindow);
+  if (c.slidingLayers !== null) {
+    if (!Array.isArray(c.slidingLayers) || c.slidingLayers.length !== c.numLayers)
+      throw new ValueError(`LlamaConfig: slidingLayers must list ${c.numLayers} booleans (one per layer), got ${Array.isArray(c.slidingLayers) ? c.slidingLayers.length : typeof c.slidingLayers}`);
+    if (c.slidingWindow === null) throw new ValueError('LlamaConfig: slidingLayers needs slidingWindow');
+  }
+  if (c.ropeLocalTheta !== null) posNum('ropeLocalTheta', c.ropeLocalTheta);
+  if (c.attentionScale !== null) posNum('attentionScale', c.attentionScale);
+  if (c.hiddenAct !== 'silu' && c.hiddenAct !== 'gelu_tanh') throw new ValueError(`LlamaConfig: hiddenAct must be 'silu' or 'gelu_tanh', got ${String(c.hiddenAct)}`);
   const rs = c.ropeScaling;
   if (rs?.type === 'factors') {
     if (!Array.isArray(rs.factors) || rs.factors.length !== c.headDim / 2)
@@ -127,7 +168,7 @@ export function llamaConfig(init: LlamaConfigInit): LlamaConfig {
   return c;
 }
 
-const SUPPORTED = ['llama', 'mistral', 'qwen2', 'qwen3'] as const;
+const SUPPORTED = ['llama', 'mistral', 'qwen2', 'qwen3', 'gemma3_text'] as const;
 
 /**
  * The config of an HF `config.json` (parsed) for model_type llama, mistral, qwen2 or qwen3.
@@ -137,16 +178,20 @@ const SUPPORTED = ['llama', 'mistral', 'qwen2', 'qwen3'] as const;
  */
 export function configFromHF(json: Record<string, unknown>): LlamaConfig {
   const type = json.model_type;
+  if (type === 'gemma3')
+    throw new FormatError(`configFromHF: model_type "gemma3" is the multimodal Gemma 3 (vision tower and language_model.* weights); only the text model (model_type "gemma3_text", Gemma3ForCausalLM) is supported`);
   if (typeof type !== 'string' || !(SUPPORTED as readonly string[]).includes(type))
     throw new FormatError(`configFromHF: unsupported model_type ${JSON.stringify(type)} (supported: ${SUPPORTED.join(', ')})`);
-  const arch = type as LlamaConfig['architecture'];
+  const gemma = type === 'gemma3_text';
+  const arch = (gemma ? 'gemma3' : type) as LlamaConfig['architecture'];
   const need = (k: string): unknown => {
     if (json[k] === undefined || json[k] === null) throw new FormatError(`configFromHF: config.json (model_type ${type}) has no '${k}'`);
     return json[k];
   };
   if (json.mlp_bias === true) throw new FormatError(`configFromHF: mlp_bias = true is not supported`);
   if (json.use_sliding_window === true) throw new FormatError(`configFromHF: use_sliding_window = true (${type}) is not supported`);
-  const sw = arch === 'mistral' && typeof json.sliding_window === 'number' ? json.sliding_window : null;
+  const sw = (arch === 'mistral' || gemma) && typeof json.sliding_window === 'number' ? json.sliding_window : null;
+  const g = gemma ? gemmaFields(json, need('num_hidden_layers') as number, sw) : {};
   let ropeScaling: RopeScaling | null = null;
   const rsj = json.rope_scaling as Record<string, unknown> | null | undefined;
   if (rsj && typeof rsj === 'object') {
@@ -182,15 +227,44 @@ export function configFromHF(json: Record<string, unknown>): LlamaConfig {
     rmsNormEps: opt('rms_norm_eps', 1e-6),
     ropeTheta: opt('rope_theta', 10000),
     ropeScaling,
-    // LlamaConfig, MistralConfig, Qwen2Config and Qwen3Config all default it to false
-    tieWordEmbeddings: opt('tie_word_embeddings', false),
+    // LlamaConfig, MistralConfig, Qwen2Config and Qwen3Config default it to false, Gemma3TextConfig to true
+    tieWordEmbeddings: opt('tie_word_embeddings', gemma),
     attentionBias: arch === 'qwen2' ? true : opt('attention_bias', false),
-    qkNorm: arch === 'qwen3',
+    qkNorm: arch === 'qwen3' || gemma,
     slidingWindow: sw,
+    ...g,
     maxPositionEmbeddings: opt('max_position_embeddings', 2048),
     bosTokenId: typeof json.bos_token_id === 'number' ? json.bos_token_id : null,
     eosTokenIds,
   });
+}
+
+/** Gemma 3 (Gemma3TextConfig) fields beyond the Llama ones. */
+function gemmaFields(json: Record<string, unknown>, numLayers: number, sw: number | null): Partial<LlamaConfig> {
+  for (const k of ['final_logit_softcapping', 'attn_logit_softcapping'])
+    if (json[k] !== undefined && json[k] !== null) throw new FormatError(`configFromHF: gemma3_text with ${k} = ${String(json[k])} is not supported`);
+  const act = json.hidden_activation ?? json.hidden_act ?? 'gelu_pytorch_tanh';
+  if (act !== 'gelu_pytorch_tanh') throw new FormatError(`configFromHF: gemma3_text hidden_activation ${JSON.stringify(act)} is not supported (gelu_pytorch_tanh)`);
+  let sliding: boolean[] | null = null;
+  if (Array.isArray(json.layer_types)) {
+    sliding = (json.layer_types as unknown[]).map((t, i) => {
+      if (t !== 'sliding_attention' && t !== 'full_attention') throw new FormatError(`configFromHF: layer_types[${i}] = ${JSON.stringify(t)} (expected sliding_attention or full_attention)`);
+      return t === 'sliding_attention';
+    });
+  } else if (sw !== null) {
+    const pattern = typeof json.sliding_window_pattern === 'number' ? json.sliding_window_pattern : 6;
+    sliding = Array.from({ length: numLayers }, (_, i) => (i + 1) % pattern !== 0);
+  }
+  const qpas = json.query_pre_attn_scalar;
+  return {
+    hiddenAct: 'gelu_tanh',
+    normWeightOffset: true,
+    sandwichNorms: true,
+    embedScale: true,
+    slidingLayers: sw === null ? null : sliding,
+    ropeLocalTheta: typeof json.rope_local_base_freq === 'number' ? json.rope_local_base_freq : 10000,
+    attentionScale: typeof qpas === 'number' ? 1 / Math.sqrt(qpas) : null,
+  };
 }
 
 /**

@@ -3,12 +3,13 @@
 import { DTypeError, FormatError } from '../errors.js';
 import type { GGUFHeader, GGUFTensorInfo, GGUFValue } from '../formats/gguf.js';
 import { reshape, transpose } from '../ops/shape.js';
-import { contiguous } from '../ops/copy.js';
+import { sub } from '../ops/binary.js';
+import { cast, contiguous } from '../ops/copy.js';
 import { tidy, keep } from '../scope.js';
 import type { Tensor } from '../tensor.js';
 import { type LlamaConfig, type RopeScaling, llamaConfig } from './config.js';
 
-export const GGUF_ARCHITECTURES = ['llama', 'qwen2', 'qwen3'] as const;
+export const GGUF_ARCHITECTURES = ['llama', 'qwen2', 'qwen3', 'gemma3'] as const;
 
 type Meta = Map<string, GGUFValue> | Map<string, unknown>;
 
@@ -110,11 +111,43 @@ export function configFromGGUF(metadata: Meta, tensors?: GGUFTensorShapes, opts?
     ropeScaling,
     tieWordEmbeddings: tensors ? !byName.has('output.weight') : false,
     attentionBias: arch === 'qwen2',
-    qkNorm: arch === 'qwen3',
+    qkNorm: arch === 'qwen3' || arch === 'gemma3',
     maxPositionEmbeddings: opt('context_length') ?? 2048,
     bosTokenId: u('bos_token_id'),
     eosTokenIds,
+    ...(arch === 'gemma3' ? gemma3FromGGUF(m, need('block_count'), hidden, numHeads) : {}),
   });
+}
+
+/**
+ * Gemma 3 conventions as llama.cpp applies them: local (sliding-window) layers with a pattern of
+ * 6 (five local, one global) unless the file lists it, rope base 10000 on local layers unless
+ * `rope.freq_base_swa` says otherwise, and scores scaled by 1/sqrt(head dim), except the 62-layer
+ * (27B) model's 1/sqrt(hidden / heads).
+ */
+function gemma3FromGGUF(m: Map<string, unknown>, numLayers: number, hidden: number, numHeads: number): Partial<LlamaConfig> {
+  const window = num(m.get('gemma3.attention.sliding_window'));
+  const pat = m.get('gemma3.attention.sliding_window_pattern');
+  let sliding: boolean[] | null = null;
+  if (window !== undefined) {
+    if (Array.isArray(pat)) {
+      if (pat.length !== numLayers) throw new FormatError(`configFromGGUF: gemma3.attention.sliding_window_pattern lists ${pat.length} layers, the model has ${numLayers}`);
+      sliding = pat.map((v) => Boolean(v));
+    } else {
+      const p = num(pat) ?? 6;
+      sliding = Array.from({ length: numLayers }, (_, i) => (i + 1) % p !== 0);
+    }
+  }
+  return {
+    hiddenAct: 'gelu_tanh',
+    normWeightOffset: true,
+    sandwichNorms: true,
+    embedScale: true,
+    slidingWindow: window ?? null,
+    slidingLayers: sliding,
+    ropeLocalTheta: shortF32(num(m.get('gemma3.rope.freq_base_swa')) ?? 10000),
+    attentionScale: numLayers === 62 ? 1 / Math.sqrt(hidden / numHeads) : null,
+  };
 }
 
 const LAYER: Record<string, string> = {
@@ -141,22 +174,32 @@ const TOP: Record<string, string> = {
 };
 const TOP_INV = new Map(Object.entries(TOP).map(([g, h]) => [h, g]));
 
+// Gemma 3 names its extra norms apart, and its 'ffn_norm' is the pre-feedforward norm (Llama's
+// post_attention_layernorm is the MLP's input norm; Gemma 3's norms the attention output).
+const GEMMA3_LAYER: Record<string, string> = {
+  ...LAYER,
+  'post_attention_norm.weight': 'post_attention_layernorm.weight',
+  'ffn_norm.weight': 'pre_feedforward_layernorm.weight',
+  'post_ffw_norm.weight': 'post_feedforward_layernorm.weight',
+};
+const GEMMA3_LAYER_INV = new Map(Object.entries(GEMMA3_LAYER).map(([g, h]) => [h, g]));
+
 /** The HF name of a GGUF tensor name, or undefined for names the decoder has no use for. */
-export function ggufToHFName(name: string): string | undefined {
+export function ggufToHFName(name: string, arch = 'llama'): string | undefined {
   if (name in TOP) return TOP[name];
   const mm = /^blk\.(\d+)\.(.+)$/.exec(name);
   if (!mm) return undefined;
-  const rest = LAYER[mm[2]!];
+  const rest = (arch === 'gemma3' ? GEMMA3_LAYER : LAYER)[mm[2]!];
   return rest === undefined ? undefined : `model.layers.${mm[1]}.${rest}`;
 }
 
 /** The GGUF name of an HF tensor name (inverse of ggufToHFName), or undefined. */
-export function hfToGGUFName(name: string): string | undefined {
+export function hfToGGUFName(name: string, arch = 'llama'): string | undefined {
   const top = TOP_INV.get(name);
   if (top) return top;
   const mm = /^model\.layers\.(\d+)\.(.+)$/.exec(name);
   if (!mm) return undefined;
-  const rest = LAYER_INV.get(mm[2]!);
+  const rest = (arch === 'gemma3' ? GEMMA3_LAYER_INV : LAYER_INV).get(mm[2]!);
   return rest === undefined ? undefined : `blk.${mm[1]}.${rest}`;
 }
 
@@ -188,7 +231,7 @@ const DENSE = new Set(['F32', 'F16', 'BF16']);
 /** Throws FormatError/DTypeError for a GGUF file the decoder cannot take as it is. */
 export function checkGGUFTensors(header: Pick<GGUFHeader, 'path' | 'tensors'>, config: LlamaConfig): void {
   for (const t of header.tensors) {
-    if (ggufToHFName(t.name) === undefined) continue;
+    if (ggufToHFName(t.name, config.architecture) === undefined) continue;
     if (!DENSE.has(t.typeName))
       throw new DTypeError(
         `GGUF ${header.path}: tensor '${t.name}' is ${t.typeName}; quantized tensors are not supported by the model loader yet (F32, F16, BF16 only)`,
@@ -201,6 +244,7 @@ export function checkGGUFTensors(header: Pick<GGUFHeader, 'path' | 'tensors'>, c
     const L = ['attn_norm', 'attn_q', 'attn_k', 'attn_v', 'attn_output', 'ffn_norm', 'ffn_gate', 'ffn_up', 'ffn_down'];
     if (config.attentionBias) L.push('attn_q.bias', 'attn_k.bias', 'attn_v.bias');
     if (config.qkNorm) L.push('attn_q_norm', 'attn_k_norm');
+    if (config.sandwichNorms) L.push('post_attention_norm', 'post_ffw_norm');
     for (const n of L) required.push(`blk.${i}.${n.includes('.') ? n : `${n}.weight`}`);
   }
   for (const n of required) if (!names.has(n)) throw new FormatError(`GGUF ${header.path}: missing tensor '${n}' (architecture needs it for ${config.numLayers} layers)`);
@@ -208,14 +252,21 @@ export function checkGGUFTensors(header: Pick<GGUFHeader, 'path' | 'tensors'>, c
 
 /**
  * GGUF tensors (by GGUF name) -> an HF-named state dict. Tensors the decoder does not use are
- * skipped. For the llama architecture Q/K rows are un-permuted (a copy; the original is
- * disposed); all other tensors are passed through (still mapped in place).
+ * skipped. For the llama architecture Q/K rows are un-permuted, and Gemma's norm weights (which
+ * the converter stores as 1 + w) are taken back to HF's w: copies, the originals disposed. All
+ * other tensors are passed through (still mapped in place).
  */
 export function ggufStateDict(tensors: Map<string, Tensor>, config: LlamaConfig): Map<string, Tensor> {
   const out = new Map<string, Tensor>();
   for (const [g, t] of tensors) {
-    const h = ggufToHFName(g);
+    const h = ggufToHFName(g, config.architecture);
     if (h === undefined) continue;
+    if (config.normWeightOffset && g.endsWith('norm.weight')) {
+      const w = keep(tidy(() => sub(t.dtype === 'float32' ? t : cast(t, 'float32'), 1)));
+      t.dispose();
+      out.set(h, w);
+      continue;
+    }
     const which = isPermuted(config.architecture, g);
     if (which) {
       const n = which === 'q' ? config.numHeads : config.numKvHeads;

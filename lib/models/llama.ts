@@ -1,5 +1,6 @@
 // The Llama-family decoder: one implementation configured for Llama 2/3.x, TinyLlama, SmolLM,
-// Mistral, Qwen2/2.5 (qkv bias) and Qwen3 (q/k RMSNorm). Modules and parameters carry Hugging
+// Mistral, Qwen2/2.5 (qkv bias), Qwen3 (q/k RMSNorm) and Gemma 3 (GeGLU, (1 + w) norms around
+// attention and MLP, scaled embeddings, local/global layers with their own rope bases). Modules and parameters carry Hugging
 // Face's names (`model.layers.0.self_attn.q_proj.weight`, `lm_head.weight`), so an HF safetensors
 // state dict loads with loadStateDict as it is.
 import { checkpoint } from '../autograd/functional.js';
@@ -16,6 +17,7 @@ import { tensor, zeros } from '../ops/creation.js';
 import { scaledDotProductAttention } from '../ops/attention.js';
 import { rope } from '../ops/rope.js';
 import { swiglu } from '../ops/swiglu.js';
+import { gelu } from '../ops/unary.js';
 import { cat, reshape, slice, transpose } from '../ops/shape.js';
 import { keep, tidy } from '../scope.js';
 import type { Tensor } from '../tensor.js';
@@ -80,7 +82,9 @@ interface RopePlan {
   invFreq: Float64Array;
 }
 
-function ropePlan(c: LlamaConfig): RopePlan {
+function ropePlan(c: LlamaConfig, local = false): RopePlan {
+  // Gemma 3's local layers: their own base, no scaling
+  if (local && c.ropeLocalTheta !== null) c = { ...c, ropeTheta: c.ropeLocalTheta, ropeScaling: null };
   const rs = c.ropeScaling;
   return {
     // the kernel computes pos * freqScale * base^(-2i/D): it expresses none/linear scaling only
@@ -165,8 +169,8 @@ export class LlamaAttention extends Module {
     this.registerModule('k_proj', new Linear(C, c.numKvHeads * c.headDim, { bias: c.attentionBias, device: dev, init: opts?.init }));
     this.registerModule('v_proj', new Linear(C, c.numKvHeads * c.headDim, { bias: c.attentionBias, device: dev, init: opts?.init }));
     this.registerModule('o_proj', new Linear(c.numHeads * c.headDim, C, { bias: false, device: dev, init: opts?.init }));
-    this.registerModule('q_norm', c.qkNorm ? new RMSNorm(c.headDim, { eps: c.rmsNormEps, device: dev }) : null);
-    this.registerModule('k_norm', c.qkNorm ? new RMSNorm(c.headDim, { eps: c.rmsNormEps, device: dev }) : null);
+    this.registerModule('q_norm', c.qkNorm ? norm(c, c.headDim, dev) : null);
+    this.registerModule('k_norm', c.qkNorm ? norm(c, c.headDim, dev) : null);
   }
 
   /** x [B, T, C] at positions start.. -> [B, T, C]; with `cache`, keys/values go to layer `layer` of it. */
@@ -198,7 +202,7 @@ export class LlamaAttention extends Module {
       // causal is bottom-right aligned: query i (position start + i) sees keys 0..start + i
       const S = kh.shape[2]!;
       const mask = rp.mask ? tensor(rp.mask, [T, S], { device: x.device }) : undefined;
-      const o = scaledDotProductAttention(qh, kh, vh, { causal: true, mask });
+      const o = scaledDotProductAttention(qh, kh, vh, { causal: true, mask, scale: c.attentionScale ?? undefined });
       return this.o_proj.forward(reshape(transpose(o, 1, 2), [B, T, c.numHeads * D]));
     });
   }
@@ -221,35 +225,61 @@ export class LlamaMLP extends Module {
     this.registerModule('gate_proj', new Linear(c.hiddenSize, c.intermediateSize, { bias: false, device: dev, init: opts?.init }));
     this.registerModule('up_proj', new Linear(c.hiddenSize, c.intermediateSize, { bias: false, device: dev, init: opts?.init }));
     this.registerModule('down_proj', new Linear(c.intermediateSize, c.hiddenSize, { bias: false, device: dev, init: opts?.init }));
+    this.geglu = c.hiddenAct === 'gelu_tanh';
   }
 
+  private readonly geglu: boolean;
+
   forward(x: Tensor): Tensor {
-    return tidy(() => this.down_proj.forward(swiglu(this.gate_proj.forward(x), this.up_proj.forward(x))));
+    return tidy(() => {
+      const g = this.gate_proj.forward(x);
+      const u = this.up_proj.forward(x);
+      return this.down_proj.forward(this.geglu ? mul(gelu(g, { approximate: 'tanh' }), u) : swiglu(g, u));
+    });
   }
 }
 
-/** One pre-norm block: x + attn(norm(x)), then h + mlp(norm(h)). */
+/**
+ * One pre-norm block: x + attn(norm(x)), then h + mlp(norm(h)). With sandwich norms (Gemma 3) the
+ * attention and MLP outputs are normed too: h = x + post_attention(attn(input(x))),
+ * h + post_feedforward(mlp(pre_feedforward(h))). (In Llama naming post_attention_layernorm is
+ * the MLP's input norm; in Gemma 3's it norms the attention output.)
+ */
 export class LlamaDecoderLayer extends Module {
   declare self_attn: LlamaAttention;
   declare mlp: LlamaMLP;
   declare input_layernorm: RMSNorm;
   declare post_attention_layernorm: RMSNorm;
+  declare pre_feedforward_layernorm: RMSNorm | null;
+  declare post_feedforward_layernorm: RMSNorm | null;
 
   constructor(c: LlamaConfig, opts?: BlockOptions) {
     super();
     const dev = opts?.device;
     this.registerModule('self_attn', new LlamaAttention(c, opts));
     this.registerModule('mlp', new LlamaMLP(c, opts));
-    this.registerModule('input_layernorm', new RMSNorm(c.hiddenSize, { eps: c.rmsNormEps, device: dev }));
-    this.registerModule('post_attention_layernorm', new RMSNorm(c.hiddenSize, { eps: c.rmsNormEps, device: dev }));
+    this.registerModule('input_layernorm', norm(c, c.hiddenSize, dev));
+    this.registerModule('post_attention_layernorm', norm(c, c.hiddenSize, dev));
+    this.registerModule('pre_feedforward_layernorm', c.sandwichNorms ? norm(c, c.hiddenSize, dev) : null);
+    this.registerModule('post_feedforward_layernorm', c.sandwichNorms ? norm(c, c.hiddenSize, dev) : null);
   }
 
   forward(x: Tensor, rp: RopeCtx, cache?: { cache: KVCache; layer: number }): Tensor {
     return tidy(() => {
-      const h = add(x, this.self_attn.forward(this.input_layernorm.forward(x), rp, cache));
-      return add(h, this.mlp.forward(this.post_attention_layernorm.forward(h)));
+      const a = this.self_attn.forward(this.input_layernorm.forward(x), rp, cache);
+      if (!this.pre_feedforward_layernorm) {
+        const h = add(x, a);
+        return add(h, this.mlp.forward(this.post_attention_layernorm.forward(h)));
+      }
+      const h = add(x, this.post_attention_layernorm.forward(a));
+      return add(h, this.post_feedforward_layernorm!.forward(this.mlp.forward(this.pre_feedforward_layernorm.forward(h))));
     });
   }
+}
+
+/** An RMSNorm over `dim` with the config's eps and weight convention. */
+function norm(c: LlamaConfig, dim: number, device?: string): RMSNorm {
+  return new RMSNorm(dim, { eps: c.rmsNormEps, device, weightOffset: c.normWeightOffset });
 }
 
 /** HF's `model` submodule: embeddings, the blocks and the final norm. */
@@ -262,7 +292,7 @@ export class LlamaBackbone extends Module {
     super();
     this.registerModule('embed_tokens', new Embedding(c.vocabSize, c.hiddenSize, { device: opts?.device, init: opts?.init }));
     this.registerModule('layers', new ModuleList(Array.from({ length: c.numLayers }, () => new LlamaDecoderLayer(c, opts))));
-    this.registerModule('norm', new RMSNorm(c.hiddenSize, { eps: c.rmsNormEps, device: opts?.device }));
+    this.registerModule('norm', norm(c, c.hiddenSize, opts?.device));
   }
 
   forward(): never {
@@ -309,6 +339,8 @@ export class LlamaModel extends Module {
   /** Activation checkpointing per block in training forwards. */
   checkpointing: boolean;
   private readonly rp: RopePlan;
+  /** Rope of the sliding-window layers when it differs (Gemma 3). */
+  private readonly rpLocal: RopePlan;
 
   constructor(config: LlamaConfig | LlamaConfigInit, opts?: LlamaModelOptions) {
     super();
@@ -316,6 +348,7 @@ export class LlamaModel extends Module {
     this.config = c;
     this.checkpointing = opts?.checkpointing ?? false;
     this.rp = ropePlan(c);
+    this.rpLocal = ropePlan(c, true);
     this.registerModule('model', new LlamaBackbone(c, opts));
     const head = new Linear(c.hiddenSize, c.vocabSize, { bias: false, device: opts?.device, init: opts?.init !== false && !c.tieWordEmbeddings });
     if (c.tieWordEmbeddings) {
@@ -356,12 +389,22 @@ export class LlamaModel extends Module {
         throw new EdgeTrainError('LlamaModel.forward: the KV cache is for inference; run it under et.noGrad (or freeze the model)');
     }
     const ckpt = !cache && (opts?.checkpoint ?? this.checkpointing) && isGradEnabled();
-    const rp = ropeContext(this.rp, start, T, cache ? start + T : T, c.headDim, c.slidingWindow);
+    const S = cache ? start + T : T;
+    // Per layer: full causal (global) or windowed (local); one context each, shared by the layers
+    const sl = c.slidingLayers;
+    const rpGlobal = ropeContext(this.rp, start, T, S, c.headDim, sl ? null : c.slidingWindow);
+    const rpLocal = sl ? ropeContext(this.rpLocal, start, T, S, c.headDim, c.slidingWindow) : rpGlobal;
     const logits = tidy(() => {
       let x = this.model.embed_tokens.forward(ids.device === this.device ? ids : toDevice(ids, this.device));
+      if (c.embedScale) {
+        const e = x;
+        x = mul(e, Math.fround(Math.sqrt(c.hiddenSize)));
+        e.dispose();
+      }
       let i = 0;
       for (const layer of this.model.layers) {
         const li = i++;
+        const rp = sl?.[li] ? rpLocal : rpGlobal;
         const prev = x;
         if (ckpt) x = checkpoint((h: Tensor) => layer.forward(h, rp), x);
         else x = layer.forward(x, rp, cache ? { cache, layer: li } : undefined);

@@ -49,7 +49,7 @@ export function loadGGUFModel(path: string, opts?: LoadModelOptions): LoadedMode
   const tokenizer = header.metadata.has('tokenizer.ggml.tokens') ? Tokenizer.fromGGUFMetadata(header.metadata) : undefined;
   const model = new LlamaModel(config, { device: opts?.device, init: false });
   // tensors map the file; on cpu the model takes them in place (see adoptWeights)
-  const { tensors } = loadGGUF(path, { device: 'cpu', filter: (n) => ggufToHFName(n) !== undefined });
+  const { tensors } = loadGGUF(path, { device: 'cpu', filter: (n) => ggufToHFName(n, config.architecture) !== undefined });
   let sd: Map<string, Tensor>;
   try {
     sd = ggufStateDict(tensors, config);

@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { ValueError } from '../errors.js';
 import { gguf, readGGUFHeader, writeGGUF, type GGUFWritable } from '../formats/gguf.js';
 import { saveSafetensorsModel } from '../formats/safetensors-sharded.js';
+import { add } from '../ops/binary.js';
 import { cast } from '../ops/copy.js';
 import { tensor } from '../ops/creation.js';
 import type { Tensor } from '../tensor.js';
@@ -14,7 +15,7 @@ import { type Llama3RopeScaling, ropeInvFreq } from './config.js';
 import { LlamaModel } from './llama.js';
 
 export interface TinyModelOptions {
-  architecture?: 'llama' | 'qwen2' | 'qwen3';
+  architecture?: 'llama' | 'qwen2' | 'qwen3' | 'gemma3';
   /** A GGUF file whose tokenizer.ggml.* metadata (and so vocabulary size) the model takes. */
   vocabFile: string;
   hiddenSize?: number;
@@ -22,8 +23,10 @@ export interface TinyModelOptions {
   numLayers?: number;
   numHeads?: number;
   numKvHeads?: number;
-  /** qwen3 only: per-head dim (default hiddenSize / numHeads). */
+  /** Per-head dim (default hiddenSize / numHeads). */
   headDim?: number;
+  /** gemma3: the sliding window of its local layers (default 8), five local then one global. */
+  slidingWindow?: number;
   tieWordEmbeddings?: boolean;
   ropeTheta?: number;
   /**
@@ -74,8 +77,11 @@ export function makeTinyModel(dir: string, opts: TinyModelOptions): TinyModelFil
     const v = header.metadata.get(`tokenizer.ggml.${k}`);
     return typeof v === 'number' ? v : undefined;
   };
+  const gemma = arch === 'gemma3';
+  const window = opts.slidingWindow ?? 8;
+  const sliding = Array.from({ length: L }, (_, i) => (i + 1) % 6 !== 0);
   const config: Record<string, unknown> = {
-    model_type: arch,
+    model_type: gemma ? 'gemma3_text' : arch,
     vocab_size: V,
     hidden_size: C,
     intermediate_size: F,
@@ -89,7 +95,18 @@ export function makeTinyModel(dir: string, opts: TinyModelOptions): TinyModelFil
     bos_token_id: num('bos_token_id') ?? null,
     eos_token_id: num('eos_token_id') ?? null,
   };
-  if (arch === 'qwen3') config.head_dim = D;
+  if (arch === 'qwen3' || gemma || D !== C / H) config.head_dim = D;
+  if (gemma)
+    Object.assign(config, {
+      hidden_activation: 'gelu_pytorch_tanh',
+      query_pre_attn_scalar: D,
+      sliding_window: window,
+      sliding_window_pattern: 6,
+      layer_types: sliding.map((s) => (s ? 'sliding_attention' : 'full_attention')),
+      rope_local_base_freq: 10000,
+      final_logit_softcapping: null,
+      attn_logit_softcapping: null,
+    });
   const rs = opts.ropeScaling;
   if (rs)
     config.rope_scaling = {
@@ -111,7 +128,8 @@ export function makeTinyModel(dir: string, opts: TinyModelOptions): TinyModelFil
       headDim: D,
       tieWordEmbeddings: tied,
       attentionBias: arch === 'qwen2',
-      qkNorm: arch === 'qwen3',
+      qkNorm: arch === 'qwen3' || gemma,
+      ...(gemma ? { hiddenAct: 'gelu_tanh' as const, normWeightOffset: true, sandwichNorms: true, embedScale: true, slidingWindow: window, slidingLayers: sliding, ropeLocalTheta: 10000 } : {}),
       ropeTheta: theta,
       ropeScaling: rs ?? null,
       rmsNormEps: eps,
@@ -130,7 +148,8 @@ export function makeTinyModel(dir: string, opts: TinyModelOptions): TinyModelFil
     for (const [name, p] of model.stateDict()) {
       const n = p.numel;
       const a = new Float32Array(n);
-      if (name.endsWith('norm.weight')) for (let i = 0; i < n; i++) a[i] = 1 + 0.1 * gauss();
+      // norm scales near 1 (Gemma's weights are the offset from 1)
+      if (name.endsWith('norm.weight')) for (let i = 0; i < n; i++) a[i] = (gemma ? 0 : 1) + 0.1 * gauss();
       else if (name.endsWith('.bias')) for (let i = 0; i < n; i++) a[i] = 0.1 * gauss();
       else {
         // embeddings ~N(0,1) so the logits spread over a few units; projections ~1/sqrt(fan_in)
@@ -171,21 +190,27 @@ export function makeTinyModel(dir: string, opts: TinyModelOptions): TinyModelFil
       meta.set(`${arch}.rope.freq_base`, gguf.f32(theta));
       meta.set(`${arch}.attention.layer_norm_rms_epsilon`, gguf.f32(eps));
       meta.set(`${arch}.rope.dimension_count`, gguf.u32(D));
-      if (arch === 'qwen3' || D !== C / H) {
+      if (arch === 'qwen3' || gemma || D !== C / H) {
         meta.set(`${arch}.attention.key_length`, gguf.u32(D));
         meta.set(`${arch}.attention.value_length`, gguf.u32(D));
       }
+      if (gemma) meta.set(`${arch}.attention.sliding_window`, gguf.u32(window));
       for (const [k, v] of header.metadata)
         if (k.startsWith('tokenizer.')) meta.set(k, gguf.typed(header.metadataTypes.get(k)!, v));
       const out: { name: string; tensor: Tensor }[] = [];
       const tmp: Tensor[] = [];
       try {
         for (const [name, t] of sd) {
-          const g = hfToGGUFName(name);
+          const g = hfToGGUFName(name, arch);
           if (!g) throw new ValueError(`makeTinyModel: no GGUF name for '${name}'`);
           let w = t;
           if (arch === 'llama' && /attn_[qk]\.weight$/.test(g)) {
             w = permuteQK(t, g.includes('attn_q') ? H : KV);
+            tmp.push(w);
+          }
+          // the converter stores Gemma's norms as 1 + w
+          if (gemma && name.endsWith('norm.weight')) {
+            w = add(w, 1);
             tmp.push(w);
           }
           // llama.cpp keeps 1-d tensors (norms, biases) in f32
