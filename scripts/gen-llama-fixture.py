@@ -9,9 +9,11 @@ continuation:
     test/fixtures/llama-<variant>.json
 
 The forward pass below is written from the Hugging Face conventions (LlamaForCausalLM,
-Qwen2ForCausalLM, Qwen3ForCausalLM) with plain torch, independently of edgetrain: rotate_half
-rope (half-split pairs), repeat_kv for grouped-query attention, causal softmax attention, SwiGLU
-MLP, RMSNorm. It runs in float64 so the reference is exact to well below the float32 tolerance the
+Qwen2ForCausalLM, Qwen3ForCausalLM, Gemma3ForCausalLM) with plain torch, independently of
+edgetrain: rotate_half rope (half-split pairs), repeat_kv for grouped-query attention, causal
+softmax attention, SwiGLU MLP, RMSNorm; for Gemma 3 also (1 + w) norms, the post-attention and
+pre/post-feedforward norms, GELU-tanh gating, embeddings times sqrt(hidden), sliding-window local
+layers with their own rope base, and query_pre_attn_scalar. It runs in float64 so the reference is exact to well below the float32 tolerance the
 test uses. No `transformers` or `safetensors` package is needed (the safetensors file is written by
 hand: 8-byte little-endian header length, JSON header, raw little-endian data).
 
@@ -71,6 +73,16 @@ def repeat_kv(x, n):
     return x[:, :, None, :, :].expand(b, h, n, s, d).reshape(b, h * n, s, d)
 
 
+def rope_tables(cfg, head_dim, T, local):
+    if local:
+        cfg = dict(cfg, rope_theta=cfg['rope_local_base_freq'], rope_scaling=None)
+    inv, _ = inv_freq_of(cfg, head_dim)
+    pos = torch.arange(T, dtype=torch.float64)
+    freqs = torch.outer(pos, inv)
+    emb = torch.cat((freqs, freqs), dim=-1)
+    return emb.cos()[None, None], emb.sin()[None, None]  # [1, 1, T, D]
+
+
 def forward(cfg, w, ids):
     """ids: LongTensor [B, T] -> logits [B, T, V] (float64)."""
     B, T = ids.shape
@@ -79,42 +91,51 @@ def forward(cfg, w, ids):
     D = cfg.get('head_dim') or cfg['hidden_size'] // H
     eps = cfg['rms_norm_eps']
     qwen3 = cfg['model_type'] == 'qwen3'
-    inv, _ = inv_freq_of(cfg, D)
-    pos = torch.arange(T, dtype=torch.float64)
-    freqs = torch.outer(pos, inv)
-    emb = torch.cat((freqs, freqs), dim=-1)
-    cos, sin = emb.cos()[None, None], emb.sin()[None, None]  # [1, 1, T, D]
+    gemma = cfg['model_type'] == 'gemma3_text'
+    # Gemma's RMSNorm scales by (1 + w)
+    norm = (lambda v, wt: rms_norm(v, 1.0 + wt, eps)) if gemma else (lambda v, wt: rms_norm(v, wt, eps))
+    scale = cfg['query_pre_attn_scalar'] ** -0.5 if gemma else 1 / math.sqrt(D)
 
     x = w['model.embed_tokens.weight'][ids]
-    mask = torch.full((T, T), float('-inf'), dtype=torch.float64).triu(1)
-    window = cfg.get('sliding_window') if cfg['model_type'] == 'mistral' else None
-    if window is not None:
-        # HF Mistral: key j visible to query i iff i - window < j <= i
-        mask = mask + torch.full((T, T), float('-inf'), dtype=torch.float64).tril(-window)
+    if gemma:
+        x = x * cfg['hidden_size'] ** 0.5
+    causal = torch.full((T, T), float('-inf'), dtype=torch.float64).triu(1)
+    # key j visible to query i iff i - window < j <= i (HF Mistral and Gemma 3 sliding layers)
+    window = cfg.get('sliding_window') if cfg['model_type'] in ('mistral', 'gemma3_text') else None
+    windowed = causal if window is None else causal + torch.full((T, T), float('-inf'), dtype=torch.float64).tril(-window)
     for i in range(cfg['num_hidden_layers']):
         p = f'model.layers.{i}.'
+        local = window is not None and (not gemma or cfg['layer_types'][i] == 'sliding_attention')
+        mask = windowed if local else causal
+        cos, sin = rope_tables(cfg, D, T, gemma and local)
         lin = lambda name, v: v @ w[p + name + '.weight'].T + (w[p + name + '.bias'] if p + name + '.bias' in w else 0)
-        h = rms_norm(x, w[p + 'input_layernorm.weight'], eps)
+        h = norm(x, w[p + 'input_layernorm.weight'])
         q = lin('self_attn.q_proj', h).view(B, T, H, D)
         k = lin('self_attn.k_proj', h).view(B, T, Hkv, D)
         v = lin('self_attn.v_proj', h).view(B, T, Hkv, D)
-        if qwen3:
-            q = rms_norm(q, w[p + 'self_attn.q_norm.weight'], eps)
-            k = rms_norm(k, w[p + 'self_attn.k_norm.weight'], eps)
+        if qwen3 or gemma:
+            q = norm(q, w[p + 'self_attn.q_norm.weight'])
+            k = norm(k, w[p + 'self_attn.k_norm.weight'])
         q, k, v = q.transpose(1, 2), k.transpose(1, 2), v.transpose(1, 2)
         q = q * cos + rotate_half(q) * sin
         k = k * cos + rotate_half(k) * sin
         k = repeat_kv(k, H // Hkv)
         v = repeat_kv(v, H // Hkv)
-        att = (q @ k.transpose(2, 3)) / math.sqrt(D) + mask
+        att = (q @ k.transpose(2, 3)) * scale + mask
         att = torch.softmax(att, dim=-1)
-        o = (att @ v).transpose(1, 2).reshape(B, T, H * D)
-        x = x + lin('self_attn.o_proj', o)
-        h = rms_norm(x, w[p + 'post_attention_layernorm.weight'], eps)
+        o = lin('self_attn.o_proj', (att @ v).transpose(1, 2).reshape(B, T, H * D))
+        if gemma:
+            x = x + norm(o, w[p + 'post_attention_layernorm.weight'])
+            h = norm(x, w[p + 'pre_feedforward_layernorm.weight'])
+            m = lin('mlp.down_proj', torch.nn.functional.gelu(lin('mlp.gate_proj', h), approximate='tanh') * lin('mlp.up_proj', h))
+            x = x + norm(m, w[p + 'post_feedforward_layernorm.weight'])
+            continue
+        x = x + o
+        h = norm(x, w[p + 'post_attention_layernorm.weight'])
         g = lin('mlp.gate_proj', h)
         u = lin('mlp.up_proj', h)
         x = x + lin('mlp.down_proj', torch.nn.functional.silu(g) * u)
-    x = rms_norm(x, w['model.norm.weight'], eps)
+    x = norm(x, w['model.norm.weight'])
     head = w['model.embed_tokens.weight'] if cfg['tie_word_embeddings'] else w['lm_head.weight']
     return x @ head.T
 
@@ -127,8 +148,10 @@ def make_weights(cfg, gen):
     D = cfg.get('head_dim') or C // H
     bias = cfg['model_type'] == 'qwen2' or cfg.get('attention_bias', False)
     qwen3 = cfg['model_type'] == 'qwen3'
+    gemma = cfg['model_type'] == 'gemma3_text'
     rn = lambda *s, std=1.0: torch.randn(*s, generator=gen, dtype=torch.float64) * std
-    norm = lambda n: 1.0 + rn(n, std=0.2)
+    # Gemma stores the norm scale's offset from 1
+    norm = lambda n: (0.0 if gemma else 1.0) + rn(n, std=0.2)
     w = {'model.embed_tokens.weight': rn(V, C, std=0.3)}
     for i in range(cfg['num_hidden_layers']):
         p = f'model.layers.{i}.'
@@ -142,7 +165,7 @@ def make_weights(cfg, gen):
         if bias:
             w[p + 'self_attn.v_proj.bias'] = rn(Hkv * D, std=0.2)
         w[p + 'self_attn.o_proj.weight'] = rn(C, H * D, std=(H * D) ** -0.5)
-        if qwen3:
+        if qwen3 or gemma:
             w[p + 'self_attn.q_norm.weight'] = norm(D)
             w[p + 'self_attn.k_norm.weight'] = norm(D)
         w[p + 'mlp.gate_proj.weight'] = rn(F, C, std=C ** -0.5)
@@ -150,6 +173,9 @@ def make_weights(cfg, gen):
         w[p + 'mlp.down_proj.weight'] = rn(C, F, std=F ** -0.5)
         w[p + 'input_layernorm.weight'] = norm(C)
         w[p + 'post_attention_layernorm.weight'] = norm(C)
+        if gemma:
+            w[p + 'pre_feedforward_layernorm.weight'] = norm(C)
+            w[p + 'post_feedforward_layernorm.weight'] = norm(C)
     w['model.norm.weight'] = norm(C)
     if not cfg['tie_word_embeddings']:
         w['lm_head.weight'] = rn(V, C, std=C ** -0.5)
@@ -223,13 +249,22 @@ VARIANTS = {
     # Qwen3: per-head q/k RMSNorm, head_dim set explicitly (H * D != hidden), tied
     'qwen3': base_cfg(architectures=['Qwen3ForCausalLM'], model_type='qwen3', rms_norm_eps=1e-6,
                       rope_theta=1000000.0, head_dim=16, tie_word_embeddings=True),
+    # Gemma 3 (text): local layers (window 4, rope base 1e4) around a global one (base 1e6 with
+    # linear scaling), query_pre_attn_scalar != head_dim, GQA, tied
+    'gemma3': base_cfg(architectures=['Gemma3ForCausalLM'], model_type='gemma3_text', rms_norm_eps=1e-6,
+                       num_hidden_layers=3, head_dim=16, query_pre_attn_scalar=12,
+                       hidden_activation='gelu_pytorch_tanh', rope_theta=1000000.0,
+                       rope_local_base_freq=10000.0, rope_scaling={'rope_type': 'linear', 'factor': 2.0},
+                       sliding_window=4, sliding_window_pattern=2,
+                       layer_types=['sliding_attention', 'full_attention', 'sliding_attention'],
+                       final_logit_softcapping=None, attn_logit_softcapping=None, tie_word_embeddings=True),
 }
 
 
 def main():
     os.makedirs(OUT, exist_ok=True)
     for vi, (name, cfg) in enumerate(VARIANTS.items()):
-        cfg = {k: v for k, v in cfg.items() if v is not None or k == 'rope_scaling'}
+        cfg = {k: v for k, v in cfg.items() if v is not None or k in ('rope_scaling', 'final_logit_softcapping', 'attn_logit_softcapping')}
         gen = torch.Generator().manual_seed(1000 + vi)
         w = make_weights(cfg, gen)
         ids = torch.randint(0, cfg['vocab_size'], (2, 9), generator=gen)

@@ -1,5 +1,5 @@
 // The Llama-family decoder against an independent PyTorch forward (scripts/gen-llama-fixture.py):
-// logits of tiny random Llama / Llama 3 (tied, rope scaling) / Qwen2 (qkv bias) / Qwen3 (q/k norm)
+// logits of tiny random Llama / Llama 3 (tied, rope scaling) / Qwen2 (qkv bias) / Qwen3 (q/k norm) / Gemma 3
 // models with HF tensor names, KV-cache decoding, generation and the training path.
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -10,7 +10,7 @@ import * as et from '../lib/index.js';
 import { configFromHF, generate, LlamaModel, loadHFModel, ropeInvFreq, sampleToken, seededRandom, type GenerateResult } from '../lib/models/index.js';
 
 const FIX = join(dirname(fileURLToPath(import.meta.url)), 'fixtures');
-const VARIANTS = ['llama', 'llama3-tied', 'mistral', 'qwen2', 'qwen3'] as const;
+const VARIANTS = ['llama', 'llama3-tied', 'mistral', 'qwen2', 'qwen3', 'gemma3'] as const;
 
 interface Fixture {
   config: Record<string, unknown>;
