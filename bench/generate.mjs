@@ -16,9 +16,9 @@ const GEN = 64; // generated tokens
 const REPS = 5;
 
 const sizes = {
-  // hidden 256, 4 layers: ~3M parameters besides the 32k x 256 embeddings
+  // hidden 256, 4 layers: 3M parameters besides the 2 x 32k x 256 embeddings (20M in all)
   tiny: { hiddenSize: 256, intermediateSize: 688, numLayers: 4, numHeads: 4, numKvHeads: 4 },
-  // Llama-shaped, 12 layers of d768 + 2 x 32k x 768 embeddings: 134M parameters
+  // Llama-shaped, 12 layers of d768 (GQA 12/4) + 2 x 32k x 768 embeddings: 125M parameters
   '100m': { hiddenSize: 768, intermediateSize: 2048, numLayers: 12, numHeads: 12, numKvHeads: 4 },
 };
 
