@@ -110,6 +110,17 @@ export abstract class Module {
     return m;
   }
 
+  /**
+   * Puts `m` in the place of the registered submodule `name` (wrapping a layer, e.g. with LoRA);
+   * sets `this[name]`. Returns the module it replaced, which is not disposed.
+   */
+  replaceModule<M extends Module>(name: string, m: M): Module | null {
+    if (!this._modules.includes(name)) throw new EdgeTrainError(`replaceModule: '${name}' is not a submodule of ${this.constructor.name}`);
+    const old = this.slots[name] as Module | null;
+    this.slots[name] = m;
+    return old;
+  }
+
   private own(name: string): Tensor | null {
     const v = this.slots[name];
     if (v === null || v === undefined) return null;
