@@ -290,3 +290,50 @@ export function ropeInvFreq(c: Pick<LlamaConfig, 'headDim' | 'ropeTheta' | 'rope
     return (1 - s) * (f / rs.factor) + s * f;
   });
 }
+
+/**
+ * The Hugging Face config.json of `c` (inverse of configFromHF). Per-frequency rope factors
+ * (from a GGUF rope_freqs tensor) have no config.json form and throw.
+ */
+export function hfConfigJSON(c: LlamaConfig): Record<string, unknown> {
+  const gemma = c.architecture === 'gemma3';
+  const arch = { llama: 'LlamaForCausalLM', mistral: 'MistralForCausalLM', qwen2: 'Qwen2ForCausalLM', qwen3: 'Qwen3ForCausalLM', gemma3: 'Gemma3ForCausalLM' }[c.architecture];
+  const rs = c.ropeScaling;
+  if (rs?.type === 'factors') throw new ValueError('hfConfigJSON: per-frequency rope factors (GGUF rope_freqs) have no config.json form');
+  const j: Record<string, unknown> = {
+    architectures: [arch],
+    model_type: gemma ? 'gemma3_text' : c.architecture,
+    vocab_size: c.vocabSize,
+    hidden_size: c.hiddenSize,
+    intermediate_size: c.intermediateSize,
+    num_hidden_layers: c.numLayers,
+    num_attention_heads: c.numHeads,
+    num_key_value_heads: c.numKvHeads,
+    head_dim: c.headDim,
+    rms_norm_eps: c.rmsNormEps,
+    rope_theta: c.ropeTheta,
+    rope_scaling: !rs
+      ? null
+      : rs.type === 'linear'
+        ? { rope_type: 'linear', factor: rs.factor }
+        : { rope_type: 'llama3', factor: rs.factor, low_freq_factor: rs.lowFreqFactor, high_freq_factor: rs.highFreqFactor, original_max_position_embeddings: rs.originalMaxPositionEmbeddings },
+    tie_word_embeddings: c.tieWordEmbeddings,
+    attention_bias: c.attentionBias,
+    max_position_embeddings: c.maxPositionEmbeddings,
+    bos_token_id: c.bosTokenId,
+    eos_token_id: c.eosTokenIds.length === 1 ? c.eosTokenIds[0] : c.eosTokenIds,
+    torch_dtype: 'float32',
+  };
+  if (c.architecture === 'mistral') j.sliding_window = c.slidingWindow;
+  if (gemma)
+    Object.assign(j, {
+      hidden_activation: 'gelu_pytorch_tanh',
+      query_pre_attn_scalar: c.attentionScale === null ? c.headDim : 1 / (c.attentionScale * c.attentionScale),
+      sliding_window: c.slidingWindow,
+      layer_types: c.slidingLayers?.map((s) => (s ? 'sliding_attention' : 'full_attention')) ?? null,
+      rope_local_base_freq: c.ropeLocalTheta ?? c.ropeTheta,
+      final_logit_softcapping: null,
+      attn_logit_softcapping: null,
+    });
+  return j;
+}

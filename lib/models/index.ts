@@ -1,4 +1,5 @@
-// Llama-family decoders (Llama 2/3.x, TinyLlama, SmolLM, Mistral, Qwen2/2.5, Qwen3) and generation.
+// Llama-family decoders (Llama 2/3.x, TinyLlama, SmolLM, Mistral, Qwen2/2.5, Qwen3, Gemma 3),
+// generation, saving, and LoRA adapters in and out.
 export {
   type LlamaConfig,
   type LlamaConfigInit,
@@ -7,7 +8,9 @@ export {
   type LinearRopeScaling,
   llamaConfig,
   configFromHF,
+  hfConfigJSON,
   ropeInvFreq,
+  type FactorsRopeScaling,
 } from './config.js';
 export {
   LlamaModel,
@@ -25,4 +28,6 @@ export { loadHFModel } from './hf.js';
 export { configFromGGUF, ggufToHFName, hfToGGUFName, permuteQK, ggufStateDict, checkGGUFTensors, GGUF_ARCHITECTURES, type GGUFTensorShapes } from './gguf.js';
 export { loadModel, loadGGUFModel, type LoadModelOptions, type LoadedModel } from './load.js';
 export { adoptWeights, type WeightOptions } from './weights.js';
+export { savePEFTAdapter, saveGGUFAdapter, loadAdapter, mergeLoRA, findAdapters, summarizeAdapters, type AdapterSummary } from './adapter.js';
+export { saveGGUFModel, saveHFModel, ggufModelMetadata, ggufModelTensors, type SaveGGUFOptions } from './save.js';
 export { makeTinyModel, type TinyModelOptions, type TinyModelFiles } from './tiny.js';

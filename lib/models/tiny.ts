@@ -3,15 +3,14 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { ValueError } from '../errors.js';
-import { gguf, readGGUFHeader, writeGGUF, type GGUFWritable } from '../formats/gguf.js';
+import { gguf, readGGUFHeader, type GGUFWritable } from '../formats/gguf.js';
 import { saveSafetensorsModel } from '../formats/safetensors-sharded.js';
-import { add } from '../ops/binary.js';
 import { cast } from '../ops/copy.js';
 import { tensor } from '../ops/creation.js';
 import type { Tensor } from '../tensor.js';
 import { seededRandom } from './generate.js';
-import { hfToGGUFName, permuteQK } from './gguf.js';
-import { type Llama3RopeScaling, ropeInvFreq } from './config.js';
+import { saveGGUFModel } from './save.js';
+import type { Llama3RopeScaling } from './config.js';
 import { LlamaModel } from './llama.js';
 
 export interface TinyModelOptions {
@@ -133,6 +132,7 @@ export function makeTinyModel(dir: string, opts: TinyModelOptions): TinyModelFil
       ropeTheta: theta,
       ropeScaling: rs ?? null,
       rmsNormEps: eps,
+      maxPositionEmbeddings: ctx,
     },
     { device: 'cpu' },
   );
@@ -174,68 +174,15 @@ export function makeTinyModel(dir: string, opts: TinyModelOptions): TinyModelFil
       saveSafetensorsModel(hfDir, sd);
       files.hfDir = hfDir;
     }
+    const tokMeta = new Map<string, GGUFWritable>();
+    for (const [k, v] of header.metadata) if (k.startsWith('tokenizer.')) tokMeta.set(k, gguf.typed(header.metadataTypes.get(k)!, v));
     for (const f of ['gguf-f32', 'gguf-f16'] as const) {
       if (!formats.includes(f)) continue;
       const half = f === 'gguf-f16';
-      const meta = new Map<string, GGUFWritable>();
-      meta.set('general.architecture', gguf.str(arch));
-      meta.set('general.name', gguf.str(`edgetrain tiny ${arch}`));
-      meta.set('general.file_type', gguf.u32(half ? 1 : 0));
-      meta.set(`${arch}.block_count`, gguf.u32(L));
-      meta.set(`${arch}.context_length`, gguf.u32(ctx));
-      meta.set(`${arch}.embedding_length`, gguf.u32(C));
-      meta.set(`${arch}.feed_forward_length`, gguf.u32(F));
-      meta.set(`${arch}.attention.head_count`, gguf.u32(H));
-      meta.set(`${arch}.attention.head_count_kv`, gguf.u32(KV));
-      meta.set(`${arch}.rope.freq_base`, gguf.f32(theta));
-      meta.set(`${arch}.attention.layer_norm_rms_epsilon`, gguf.f32(eps));
-      meta.set(`${arch}.rope.dimension_count`, gguf.u32(D));
-      if (arch === 'qwen3' || gemma || D !== C / H) {
-        meta.set(`${arch}.attention.key_length`, gguf.u32(D));
-        meta.set(`${arch}.attention.value_length`, gguf.u32(D));
-      }
-      if (gemma) meta.set(`${arch}.attention.sliding_window`, gguf.u32(window));
-      for (const [k, v] of header.metadata)
-        if (k.startsWith('tokenizer.')) meta.set(k, gguf.typed(header.metadataTypes.get(k)!, v));
-      const out: { name: string; tensor: Tensor }[] = [];
-      const tmp: Tensor[] = [];
-      try {
-        for (const [name, t] of sd) {
-          const g = hfToGGUFName(name, arch);
-          if (!g) throw new ValueError(`makeTinyModel: no GGUF name for '${name}'`);
-          let w = t;
-          if (arch === 'llama' && /attn_[qk]\.weight$/.test(g)) {
-            w = permuteQK(t, g.includes('attn_q') ? H : KV);
-            tmp.push(w);
-          }
-          // the converter stores Gemma's norms as 1 + w
-          if (gemma && name.endsWith('norm.weight')) {
-            w = add(w, 1);
-            tmp.push(w);
-          }
-          // llama.cpp keeps 1-d tensors (norms, biases) in f32
-          if (half && w.ndim >= 2) {
-            w = cast(w, 'float16');
-            tmp.push(w);
-          }
-          out.push({ name: g, tensor: w });
-        }
-        if (rs) {
-          // factor_i = unscaled / scaled inverse frequency (llama.cpp divides by it)
-          const base = ropeInvFreq({ headDim: D, ropeTheta: theta, ropeScaling: null });
-          const scaled = ropeInvFreq({ headDim: D, ropeTheta: theta, ropeScaling: rs });
-          const f = tensor(Float32Array.from(base, (b, i) => b / scaled[i]!), [D / 2]);
-          tmp.push(f);
-          out.push({ name: 'rope_freqs.weight', tensor: f });
-        }
-        if (!tied && !sd.has('lm_head.weight')) throw new ValueError('makeTinyModel: untied model without lm_head');
-        const path = join(dir, `${arch}-${half ? 'f16' : 'f32'}.gguf`);
-        writeGGUF(path, { metadata: meta, tensors: out });
-        if (half) files.ggufF16 = path;
-        else files.ggufF32 = path;
-      } finally {
-        for (const t of tmp) t.dispose();
-      }
+      const path = join(dir, `${arch}-${half ? 'f16' : 'f32'}.gguf`);
+      saveGGUFModel(path, sd, model.config, { dtype: half ? 'float16' : 'float32', metadata: tokMeta, name: `edgetrain tiny ${arch}` });
+      if (half) files.ggufF16 = path;
+      else files.ggufF32 = path;
     }
     return files;
   } finally {
