@@ -53,3 +53,5 @@ export * from './tokenizer/index.js';
 export { loadGGUFTokenizer, loadTokenizer } from './tokenizer/gguf.js';
 export * as models from './models/index.js';
 export { loadModel } from './models/load.js';
+export * as train from './train/index.js';
+export { finetune } from './train/finetune.js';

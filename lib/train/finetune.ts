@@ -1,0 +1,436 @@
+// finetune(): LoRA fine-tuning of a model file on a dataset file, as a run that reports progress
+// events (an async iterator), can be paused, resumed and aborted, checkpoints atomically and
+// resumes exactly (same data position, optimizer state, RNG position and schedule step).
+import { statSync } from 'node:fs';
+import { basename, join } from 'node:path';
+import { noGrad } from '../autograd/engine.js';
+import { memory } from '../device.js';
+import { ValueError } from '../errors.js';
+import { loadAdapter, saveGGUFAdapter, savePEFTAdapter } from '../models/adapter.js';
+import type { LlamaModel } from '../models/llama.js';
+import { loadModel, type LoadedModel } from '../models/load.js';
+import { applyLoRA, LoRAEmbedding, loraParameters, type ApplyLoRAOptions, type LoRAModule } from '../nn/lora.js';
+import { AdamW } from '../optim/adamw.js';
+import { clipGradNorm } from '../optim/clip.js';
+import { constant, LRScheduler, warmupCosine, warmupLinear, type LRLambda } from '../optim/schedule.js';
+import { loadSafetensors } from '../formats/safetensors.js';
+import { copyInto } from '../ops/copy.js';
+import { crossEntropy } from '../ops/softmax.js';
+import { tensor } from '../ops/creation.js';
+import { reshape } from '../ops/shape.js';
+import { getRngState, manualSeed, setRngState } from '../random.js';
+import { tidy } from '../scope.js';
+import { checkResumable, latestCheckpoint, readTrainerState, removePartialCheckpoints, writeCheckpoint, type RunIdentity, type TrainerState } from './checkpoint.js';
+import { iterateBatches, splitValidation, type Batch, type DataPosition } from './batch.js';
+import { loadDataset, type DatasetFormat } from './data.js';
+import { packSamples, type Row } from './pack.js';
+
+export interface FinetuneOptions {
+  /** A GGUF file, a Hugging Face folder, or a model already loaded (with its tokenizer). */
+  model: string | LoadedModel;
+  /** Training data: plain text, JSONL {prompt, completion} or JSONL {messages}. */
+  data: string;
+  /** Validation: a second data file, or a fraction (< 1) or count of the data held out. Default none. */
+  validation?: string | number;
+  /** Output folder: checkpoints/, adapter/ (PEFT), adapter.gguf. Default 'edgetrain-out'. */
+  out?: string;
+  /** LoRA: rank (8), alpha (16), dropout (0), targets (all projections), layers, rsLoRA, init. */
+  lora?: Omit<ApplyLoRAOptions, 'seed'>;
+  /** Continue training an existing adapter (PEFT folder or GGUF LoRA) instead of a new one. */
+  adapter?: string;
+  seqLen?: number;
+  batchSize?: number;
+  /** Micro-batches per optimizer step (default 1). */
+  gradAccum?: number;
+  /** Passes over the data (default 1); maxSteps, when given, ends the run earlier. */
+  epochs?: number;
+  maxSteps?: number;
+  lr?: number;
+  betas?: [number, number];
+  eps?: number;
+  weightDecay?: number;
+  /** Linear warmup steps (default 0); or warmupRatio of the total steps. */
+  warmupSteps?: number;
+  warmupRatio?: number;
+  schedule?: 'cosine' | 'linear' | 'constant';
+  /** Clip the global gradient norm to this (default 1; 0 = off). */
+  clipGradNorm?: number;
+  seed?: number;
+  /** Recompute each decoder block in backward instead of storing its activations (default: on for models of more than one layer). */
+  checkpointing?: boolean;
+  /** Eval loss every N steps (default 50) and at the end, when there is validation data. */
+  evalEvery?: number;
+  /** Checkpoint every N steps (default 100; 0 = only at the end). */
+  checkpointEvery?: number;
+  /** Resume from the latest checkpoint in `out` (true), or from a given checkpoint folder. */
+  resume?: boolean | string;
+  format?: DatasetFormat;
+  assistantOnly?: boolean;
+  /** Pack short samples into full rows (default false, as TRL's SFTTrainer: attention is not masked between packed samples, so a sample sees the ones before it in its row). */
+  packing?: boolean;
+  skipBadLines?: boolean;
+  /** Stops the run at the next step boundary (like abort()). */
+  signal?: AbortSignal;
+  /** @internal test hook, called while a checkpoint is being written. */
+  onCheckpointStage?: (stage: string) => void;
+}
+
+export type FinetuneEvent =
+  | { type: 'start'; totalSteps: number; startStep: number; trainRows: number; validationRows: number; trainableParams: number; resumedFrom?: string; skippedLines: number }
+  | {
+      type: 'step';
+      step: number;
+      totalSteps: number;
+      epoch: number;
+      loss: number;
+      lr: number;
+      gradNorm: number;
+      tokensPerSec: number;
+      etaSec: number;
+      liveBytes: number;
+      peakBytes: number;
+    }
+  | { type: 'skip'; step: number; reason: string }
+  | { type: 'eval'; step: number; loss: number; perplexity: number }
+  | { type: 'checkpoint'; step: number; path: string }
+  | { type: 'done'; result: FinetuneResult };
+
+export interface FinetuneResult {
+  steps: number;
+  /** Per step (NaN for skipped steps), from the start of the run (including resumed steps). */
+  losses: number[];
+  evals: { step: number; loss: number }[];
+  /** The PEFT folder and, when every adapter has one, the GGUF LoRA file. */
+  adapterDir: string;
+  ggufAdapter?: string;
+  checkpoint?: string;
+  aborted: boolean;
+  model: LlamaModel;
+}
+
+/** A running fine-tune: iterate it for events; `result` settles when it ends. */
+export class FinetuneRun implements AsyncIterable<FinetuneEvent> {
+  readonly result: Promise<FinetuneResult>;
+  private queue: FinetuneEvent[] = [];
+  private wake: (() => void) | null = null;
+  private ended = false;
+  private paused = false;
+  private unpause: (() => void) | null = null;
+  private aborted = false;
+
+  constructor(opts: FinetuneOptions) {
+    this.result = run(opts, this).finally(() => {
+      this.ended = true;
+      this.wake?.();
+    });
+    // the iterator reports failures; an unobserved result must not crash the process
+    this.result.catch(() => {});
+  }
+
+  /** Stops after the current step (a checkpoint is written when out is set). */
+  abort(): void {
+    this.aborted = true;
+    this.resume();
+  }
+  /** Holds the run at the next step boundary until resume(). */
+  pause(): void {
+    this.paused = true;
+  }
+  resume(): void {
+    this.paused = false;
+    this.unpause?.();
+    this.unpause = null;
+  }
+
+  /** @internal */
+  emit(e: FinetuneEvent): void {
+    this.queue.push(e);
+    this.wake?.();
+  }
+  /** @internal true when the run should stop. */
+  async boundary(signal?: AbortSignal): Promise<boolean> {
+    await new Promise((r) => setImmediate(r));
+    while (this.paused && !this.aborted && !signal?.aborted) await new Promise<void>((r) => (this.unpause = r));
+    return this.aborted || Boolean(signal?.aborted);
+  }
+
+  async *[Symbol.asyncIterator](): AsyncIterator<FinetuneEvent> {
+    for (;;) {
+      if (this.queue.length) {
+        yield this.queue.shift()!;
+        continue;
+      }
+      if (this.ended) {
+        await this.result; // rethrows a failure
+        return;
+      }
+      await new Promise<void>((r) => (this.wake = r));
+      this.wake = null;
+    }
+  }
+}
+
+/** Starts a LoRA fine-tune; see FinetuneOptions. */
+export function finetune(opts: FinetuneOptions): FinetuneRun {
+  return new FinetuneRun(opts);
+}
+
+function fingerprint(path: string | LoadedModel, m: LlamaModel): string {
+  const c = m.config;
+  const shape = `${c.architecture} L${c.numLayers} d${c.hiddenSize} v${c.vocabSize}`;
+  if (typeof path !== 'string') return shape;
+  let size = 0;
+  try {
+    const st = statSync(path);
+    size = st.isDirectory() ? 0 : st.size;
+  } catch {
+    // checked when loading
+  }
+  return `${basename(path)} (${size} bytes, ${shape})`;
+}
+
+async function run(o: FinetuneOptions, h: FinetuneRun): Promise<FinetuneResult> {
+  const out = o.out ?? 'edgetrain-out';
+  const seqLen = o.seqLen ?? 256;
+  const batchSize = o.batchSize ?? 4;
+  const gradAccum = o.gradAccum ?? 1;
+  const epochs = o.epochs ?? 1;
+  const seed = o.seed ?? 0;
+  for (const [k, v] of [['seqLen', seqLen], ['batchSize', batchSize], ['gradAccum', gradAccum], ['epochs', epochs]] as const)
+    if (!Number.isInteger(v) || v <= 0) throw new ValueError(`finetune: ${k} must be a positive integer, got ${v}`);
+  if (o.maxSteps !== undefined && (!Number.isInteger(o.maxSteps) || o.maxSteps <= 0)) throw new ValueError(`finetune: maxSteps must be a positive integer, got ${o.maxSteps}`);
+
+  const loaded = typeof o.model === 'string' ? await loadModel(o.model) : o.model;
+  const { model, tokenizer } = loaded;
+  if (!tokenizer) throw new ValueError(`finetune: the model has no tokenizer (a GGUF file embeds one; an HF folder needs tokenizer.json)`);
+  manualSeed(seed);
+
+  // data
+  const dataOpts = { tokenizer, seqLen, format: o.format, assistantOnly: o.assistantOnly, skipBadLines: o.skipBadLines };
+  const ds = await loadDataset(o.data, dataOpts);
+  let train = ds.samples;
+  let val: typeof train = [];
+  if (typeof o.validation === 'string') val = (await loadDataset(o.validation, dataOpts)).samples;
+  else if (o.validation !== undefined && o.validation > 0) ({ train, validation: val } = splitValidation(train, o.validation, seed));
+  const pack = { seqLen, pack: o.packing ?? false };
+  const rows = packSamples(train, pack);
+  const valRows = val.length ? packSamples(val, pack) : [];
+  const perEpoch = Math.ceil(Math.ceil(rows.length / batchSize) / gradAccum);
+  const totalSteps = Math.min(o.maxSteps ?? Infinity, perEpoch * epochs);
+
+  // adapters
+  const lora = { rank: 8, alpha: 16, ...o.lora };
+  const adapters: Map<string, LoRAModule> = o.adapter ? loadAdapter(model, o.adapter) : applyLoRA(model, { ...lora, seed: seed + 1 });
+  const first = adapters.values().next().value as LoRAModule;
+  const identity: RunIdentity = {
+    baseModel: fingerprint(o.model, model),
+    rank: first.rank,
+    alpha: first.alpha,
+    rsLoRA: first.rsLoRA,
+    targets: [...new Set([...adapters.keys()].map((p) => p.split('.').pop()!))],
+    layers: layersOf(adapters),
+    seqLen,
+    batchSize,
+    gradAccum,
+    seed,
+  };
+  model.checkpointing = o.checkpointing ?? model.config.numLayers > 1;
+  model.train();
+  const params = loraParameters(adapters);
+  const opt = new AdamW(params, { lr: o.lr ?? 2e-4, betas: o.betas ?? [0.9, 0.999], eps: o.eps ?? 1e-8, weightDecay: o.weightDecay ?? 0 });
+  const warmupSteps = o.warmupSteps ?? Math.round((o.warmupRatio ?? 0) * totalSteps);
+  const kind = o.schedule ?? 'cosine';
+  const lambda: LRLambda =
+    kind === 'constant' ? constant() : kind === 'linear' ? warmupLinear({ warmupSteps, totalSteps }) : warmupCosine({ warmupSteps, totalSteps });
+  const sched = new LRScheduler(opt, lambda);
+
+  // resume
+  let step = 0;
+  let position: DataPosition = { epoch: 0, batch: 0 };
+  let losses: number[] = [];
+  let evals: { step: number; loss: number }[] = [];
+  let resumedFrom: string | undefined;
+  removePartialCheckpoints(out);
+  const ckpt = o.resume === true ? latestCheckpoint(out) : typeof o.resume === 'string' ? o.resume : undefined;
+  if (o.resume === true && !ckpt) throw new ValueError(`finetune: resume requested but ${join(out, 'checkpoints')} holds no checkpoint`);
+  if (ckpt) {
+    const st = readTrainerState(ckpt);
+    checkResumable(ckpt, st.identity, identity);
+    loadAdapterValues(adapters, join(ckpt, 'adapter'));
+    opt.load(join(ckpt, 'optimizer.safetensors'));
+    for (let i = 0; i < st.step; i++) sched.step();
+    step = st.step;
+    position = st.position;
+    losses = st.losses.map((x) => (x === null ? NaN : x));
+    evals = st.evals;
+    setRngState(st.rng);
+    resumedFrom = ckpt;
+  }
+
+  h.emit({
+    type: 'start',
+    totalSteps,
+    startStep: step,
+    trainRows: rows.length,
+    validationRows: valRows.length,
+    trainableParams: params.reduce((s, p) => s + p.numel, 0),
+    resumedFrom,
+    skippedLines: ds.skipped.length,
+  });
+
+  const state = (): TrainerState => ({ version: 1, step, position, rng: getRngState(), losses, evals, identity });
+  let lastCkpt: string | undefined;
+  const save = () => {
+    lastCkpt = writeCheckpoint(out, model, opt, state(), o.onCheckpointStage);
+    h.emit({ type: 'checkpoint', step, path: lastCkpt });
+  };
+  const evaluate = () => {
+    if (!valRows.length) return;
+    const loss = evalLoss(model, valRows, batchSize);
+    evals.push({ step, loss });
+    h.emit({ type: 'eval', step, loss, perplexity: Math.exp(loss) });
+  };
+
+  const batches = iterateBatches(rows, { batchSize, seed, start: position });
+  const t0 = performance.now();
+  let tokens = 0;
+  const startStep = step;
+  let aborted = false;
+  const ckEvery = o.checkpointEvery ?? 100;
+  const evEvery = o.evalEvery ?? 50;
+  while (step < totalSteps) {
+    if (await h.boundary(o.signal)) {
+      aborted = true;
+      break;
+    }
+    opt.zeroGrad();
+    let lossSum = 0;
+    let finite = true;
+    for (let a = 0; a < gradAccum; a++) {
+      const b = batches.next();
+      if (b.done) break;
+      position = b.value.next;
+      const l = trainLoss(model, b.value);
+      tokens += b.value.shape[0] * b.value.shape[1];
+      lossSum += l.item() / gradAccum;
+      if (!Number.isFinite(l.item())) finite = false;
+      tidy(() => reshapeLoss(l, gradAccum).backward());
+      l.dispose();
+    }
+    let gradNorm = 0;
+    if (finite) {
+      gradNorm = o.clipGradNorm === 0 ? 0 : clipGradNorm(params, o.clipGradNorm ?? 1);
+      if (!Number.isFinite(gradNorm)) finite = false;
+    }
+    step++;
+    const lr = opt.paramGroups[0]!.lr;
+    if (finite) {
+      opt.step();
+      losses.push(lossSum);
+    } else {
+      opt.zeroGrad();
+      losses.push(NaN);
+      h.emit({ type: 'skip', step, reason: `non-finite ${Number.isFinite(lossSum) ? 'gradient norm' : 'loss'}; the update was skipped` });
+    }
+    sched.step();
+    const sec = (performance.now() - t0) / 1000;
+    const m = memory().cpu!;
+    h.emit({
+      type: 'step',
+      step,
+      totalSteps,
+      epoch: position.epoch + position.batch / Math.max(1, Math.ceil(rows.length / batchSize)),
+      loss: lossSum,
+      lr,
+      gradNorm,
+      tokensPerSec: tokens / Math.max(sec, 1e-9),
+      etaSec: ((totalSteps - step) * sec) / Math.max(1, step - startStep),
+      liveBytes: m.liveBytes,
+      peakBytes: m.peakBytes,
+    });
+    if (evEvery > 0 && step % evEvery === 0 && step < totalSteps) evaluate();
+    if (ckEvery > 0 && step % ckEvery === 0 && step < totalSteps) save();
+  }
+  if (!aborted || step > startStep) {
+    if (!aborted) evaluate();
+    save();
+  }
+  model.eval();
+  const adapterDir = join(out, 'adapter');
+  savePEFTAdapter(adapterDir, model, { baseModel: typeof o.model === 'string' ? o.model : undefined });
+  let ggufAdapter: string | undefined;
+  if (![...adapters.values()].some((a) => a instanceof LoRAEmbedding)) {
+    ggufAdapter = join(out, 'adapter.gguf');
+    saveGGUFAdapter(ggufAdapter, model);
+  }
+  const result: FinetuneResult = { steps: step, losses, evals, adapterDir, ggufAdapter, checkpoint: lastCkpt, aborted, model };
+  h.emit({ type: 'done', result });
+  return result;
+}
+
+/** Adapted layer indices, sorted. */
+function layersOf(adapters: Map<string, LoRAModule>): number[] | null {
+  const s = new Set<number>();
+  for (const p of adapters.keys()) {
+    const m = /(?:^|\.)layers\.(\d+)\./.exec(p);
+    if (m) s.add(Number(m[1]));
+  }
+  return s.size ? [...s].sort((a, b) => a - b) : null;
+}
+
+/** Mean cross-entropy over the labelled positions of a batch (a scalar tensor). */
+function trainLoss(model: LlamaModel, b: Batch) {
+  return tidy(() => {
+    const [B, T] = b.shape;
+    const logits = model.forward(tensor(b.inputs, [B, T], { dtype: 'int32' }));
+    return crossEntropy(reshape(logits, [B * T, model.config.vocabSize]), tensor(b.labels, [B * T], { dtype: 'int32' }));
+  });
+}
+
+/** The micro-batch loss divided by the accumulation count (gradients add up to the mean). */
+function reshapeLoss(l: ReturnType<typeof trainLoss>, accum: number) {
+  return accum === 1 ? l : l.mul(1 / accum);
+}
+
+/** Mean loss over the validation rows, in eval mode and without gradients. */
+function evalLoss(model: LlamaModel, rows: Row[], batchSize: number): number {
+  const wasTraining = model.training;
+  model.eval();
+  let sum = 0;
+  let n = 0;
+  const rng = getRngState();
+  try {
+    for (const b of iterateBatches(rows, { batchSize, seed: 0, shuffle: false, epochs: 1 })) {
+      const count = b.labels.reduce((s, x) => s + (x >= 0 ? 1 : 0), 0);
+      if (count === 0) continue;
+      sum += noGrad(() => tidy(() => trainLoss(model, b).item())) * count;
+      n += count;
+    }
+  } finally {
+    model.train(wasTraining);
+    setRngState(rng); // evaluation draws nothing, but keep the training stream exact regardless
+  }
+  return sum / Math.max(1, n);
+}
+
+/** Copies a checkpoint's PEFT adapter values into the run's adapters (which must match it). */
+function loadAdapterValues(adapters: Map<string, LoRAModule>, dir: string): void {
+  const { tensors } = loadSafetensors(join(dir, 'adapter_model.safetensors'), { device: 'cpu' });
+  try {
+    noGrad(() => {
+      for (const [path, a] of adapters) {
+        const pairs: [string, ReturnType<typeof loraParameters>[number]][] =
+          a instanceof LoRAEmbedding
+            ? [[`${path}.lora_embedding_A`, a.lora_embedding_A], [`${path}.lora_embedding_B`, a.lora_embedding_B]]
+            : [[`${path}.lora_A.weight`, a.lora_A.weight], [`${path}.lora_B.weight`, a.lora_B.weight]];
+        for (const [name, dst] of pairs) {
+          const src = tensors.get(`base_model.model.${name}`);
+          if (!src || src.shape.join() !== dst.shape.join()) throw new ValueError(`finetune: checkpoint adapter lacks ${name} [${dst.shape}]`);
+          copyInto(dst, src);
+        }
+      }
+    });
+  } finally {
+    for (const t of tensors.values()) t.dispose();
+  }
+}

@@ -1,0 +1,185 @@
+// finetune(): overfitting a handful of samples (greedy generation reproduces them), progress
+// events, pause/resume/abort, exact resume from a checkpoint (in process, and after the training
+// process is killed with SIGKILL while writing a checkpoint), refusing an incompatible resume,
+// and the NaN guard.
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import * as et from '../lib/index.js';
+import { generate, loadModel, makeTinyModel } from '../lib/models/index.js';
+import type { FinetuneEvent, FinetuneOptions } from '../lib/train/finetune.js';
+import type { LoRALinear } from '../lib/nn/lora.js';
+
+const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
+const SHARED = process.env.EDGETRAIN_SHARED ?? join(ROOT, '..', 'shared');
+const ALL = ['q_proj', 'k_proj', 'v_proj', 'o_proj', 'gate_proj', 'up_proj', 'down_proj', 'lm_head'];
+const PAIRS: [string, string][] = [
+  ['Capital of France:', ' Paris'],
+  ['Capital of Italy:', ' Rome'],
+  ['Capital of Spain:', ' Madrid'],
+  ['Capital of Japan:', ' Tokyo'],
+];
+
+let dir = '';
+let modelPath = '';
+let data = '';
+let text = '';
+beforeAll(() => {
+  dir = mkdtempSync(join(tmpdir(), 'et-finetune-'));
+  modelPath = makeTinyModel(join(dir, 'm'), { vocabFile: join(SHARED, 'vocab', 'ggml-vocab-llama-spm.gguf'), seed: 1, formats: ['gguf-f32'] }).ggufF32!;
+  data = join(dir, 'pairs.jsonl');
+  writeFileSync(data, PAIRS.map(([prompt, completion]) => JSON.stringify({ prompt, completion })).join('\n'));
+  text = join(dir, 'text.txt');
+  writeFileSync(text, 'Call me Ishmael. Some years ago, never mind how long precisely, having little or no money in my purse. '.repeat(12));
+});
+afterAll(() => {
+  if (dir) rmSync(dir, { recursive: true, force: true });
+});
+
+async function collect(run: et.train.FinetuneRun): Promise<FinetuneEvent[]> {
+  const ev: FinetuneEvent[] = [];
+  for await (const e of run) ev.push(e);
+  return ev;
+}
+
+describe('finetune', () => {
+  test('memorises a handful of prompt/completion pairs: greedy generation reproduces them', { timeout: 120_000 }, async () => {
+    const run = et.finetune({ model: modelPath, data, out: join(dir, 'overfit'), seqLen: 16, batchSize: 4, epochs: 60, lr: 1e-2, lora: { rank: 8, alpha: 16, targets: ALL }, checkpointEvery: 0 });
+    const events = await collect(run);
+    const r = await run.result;
+    expect(r.steps).toBe(60);
+    expect(r.losses[59]!).toBeLessThan(0.02);
+    expect(r.losses[0]!).toBeGreaterThan(5);
+    const { tokenizer } = await loadModel(modelPath);
+    for (const [prompt, completion] of PAIRS) {
+      const out: number[] = [];
+      for await (const t of generate(r.model, tokenizer!.encode(prompt, { addSpecial: true }), { maxTokens: 4, temperature: 0 })) out.push(t);
+      expect(tokenizer!.decode(out), prompt).toBe(completion.trim());
+    }
+    // events: start, a step per step with its figures, done; the adapter files exist
+    expect(events[0]).toMatchObject({ type: 'start', totalSteps: 60, startStep: 0, trainRows: 4 });
+    const steps = events.filter((e) => e.type === 'step');
+    expect(steps.map((e) => e.step)).toEqual(Array.from({ length: 60 }, (_, i) => i + 1));
+    const s = steps[10]! as Extract<FinetuneEvent, { type: 'step' }>;
+    expect(s.tokensPerSec).toBeGreaterThan(0);
+    expect(s.lr).toBeGreaterThan(0);
+    expect(s.peakBytes).toBeGreaterThan(0);
+    expect(Number.isFinite(s.etaSec)).toBe(true);
+    expect(events.at(-1)!.type).toBe('done');
+    expect(existsSync(join(r.adapterDir, 'adapter_model.safetensors'))).toBe(true);
+    expect(existsSync(r.ggufAdapter!)).toBe(true);
+    r.model.dispose();
+  });
+
+  test('eval loss and perplexity on a held-out split; pause and resume', { timeout: 60_000 }, async () => {
+    const run = et.finetune({ model: modelPath, data: text, out: join(dir, 'eval'), seqLen: 32, batchSize: 2, epochs: 2, validation: 0.25, evalEvery: 3, checkpointEvery: 0, lr: 3e-3 });
+    const seen: FinetuneEvent[] = [];
+    let pausedAt = 0;
+    for await (const e of run) {
+      seen.push(e);
+      if (e.type === 'step' && e.step === 2) {
+        run.pause();
+        pausedAt = seen.length;
+        setTimeout(() => run.resume(), 200);
+      }
+    }
+    const r = await run.result;
+    const evals = seen.filter((e) => e.type === 'eval') as Extract<FinetuneEvent, { type: 'eval' }>[];
+    expect(evals.length).toBeGreaterThanOrEqual(2);
+    for (const e of evals) expect(e.perplexity).toBeCloseTo(Math.exp(e.loss), 6);
+    expect(evals.at(-1)!.step).toBe(r.steps);
+    expect(pausedAt).toBeGreaterThan(0);
+    expect(seen.filter((e) => e.type === 'step').length).toBe(r.steps);
+    r.model.dispose();
+  });
+
+  const base = (out: string): FinetuneOptions => ({
+    model: modelPath,
+    data: text,
+    out,
+    seqLen: 32,
+    batchSize: 2,
+    epochs: 3,
+    lr: 3e-3,
+    lora: { rank: 4, alpha: 8, dropout: 0.1 },
+    checkpointEvery: 3,
+    warmupSteps: 2,
+    seed: 7,
+  });
+
+  test('interrupted at a checkpoint and resumed, the losses are those of the uninterrupted run', { timeout: 120_000 }, async () => {
+    const full = await et.finetune(base(join(dir, 'full'))).result;
+    expect(full.steps).toBeGreaterThan(8);
+    const cut = et.finetune(base(join(dir, 'cut')));
+    for await (const e of cut) if (e.type === 'checkpoint' && e.step === 6) cut.abort();
+    const first = await cut.result;
+    expect(first.aborted).toBe(true);
+    expect(first.steps).toBe(6);
+    const resumed = et.finetune({ ...base(join(dir, 'cut')), resume: true });
+    const events = await collect(resumed);
+    const rest = await resumed.result;
+    expect(events[0]).toMatchObject({ type: 'start', startStep: 6 });
+    expect(rest.losses).toEqual(full.losses);
+    for (const m of [full.model, first.model, rest.model]) m.dispose();
+  });
+
+  test('a resume with another rank or base model is refused, naming what differs', { timeout: 60_000 }, async () => {
+    const out = join(dir, 'cut');
+    await expect(et.finetune({ ...base(out), lora: { rank: 8, alpha: 8, dropout: 0.1 }, resume: true }).result).rejects.toThrow(/cannot resume .*rank: checkpoint 4, now 8/);
+    const other = makeTinyModel(join(dir, 'other'), { vocabFile: join(SHARED, 'vocab', 'ggml-vocab-llama-spm.gguf'), seed: 2, numLayers: 3, formats: ['gguf-f32'] }).ggufF32!;
+    await expect(et.finetune({ ...base(out), model: other, resume: true }).result).rejects.toThrow(/baseModel: checkpoint/);
+    await expect(et.finetune({ ...base(join(dir, 'nothing-here')), resume: true }).result).rejects.toThrow(/holds no checkpoint/);
+  });
+
+  test('killed with SIGKILL while writing a checkpoint: the previous one stays valid and resuming matches the uninterrupted run', { timeout: 180_000 }, async () => {
+    const dist = join(ROOT, 'dist', 'index.js');
+    expect(existsSync(dist), 'dist/index.js (built by npm ci / npx tsup)').toBe(true);
+    const out = join(dir, 'killed');
+    const opts = base(out);
+    const child = `
+      import * as et from ${JSON.stringify(dist)};
+      let n = 0;
+      const run = et.finetune({ ...${JSON.stringify(opts)}, onCheckpointStage: (stage) => {
+        // the second checkpoint (step 6): die after its optimizer state is written, before the rename
+        if (stage === 'optimizer' && ++n === 2) process.kill(process.pid, 'SIGKILL');
+      } });
+      await run.result;`;
+    const r = spawnSync(process.execPath, ['--input-type=module', '-e', child], { cwd: ROOT, env: { ...process.env }, encoding: 'utf8', timeout: 150_000 });
+    expect(r.signal, r.stderr).toBe('SIGKILL');
+    const names = readdirSync(join(out, 'checkpoints'));
+    expect(names).toContain('step-000003');
+    expect(names.some((n) => n.startsWith('.step-000006.tmp-'))).toBe(true); // the half-written one
+    expect(names).not.toContain('step-000006');
+    const resumed = et.finetune({ ...opts, resume: true });
+    const events = await collect(resumed);
+    const rest = await resumed.result;
+    expect(events[0]).toMatchObject({ type: 'start', startStep: 3 });
+    expect(readdirSync(join(out, 'checkpoints')).some((n) => n.includes('.tmp-'))).toBe(false);
+    const full = await et.finetune(base(join(dir, 'full2'))).result;
+    expect(rest.losses).toEqual(full.losses);
+    rest.model.dispose();
+    full.model.dispose();
+  });
+
+  test('a non-finite loss skips the update and reports it', { timeout: 60_000 }, async () => {
+    const loaded = await loadModel(modelPath);
+    // poison one norm weight: every forward gives NaN
+    et.noGrad(() => et.copyInto(loaded.model.stateDict().get('model.norm.weight')!, et.full([loaded.config.hiddenSize], NaN)));
+    const run = et.finetune({ model: loaded, data, out: join(dir, 'nan'), seqLen: 16, batchSize: 4, epochs: 2, checkpointEvery: 0 });
+    const events = await collect(run);
+    const r = await run.result;
+    const skips = events.filter((e) => e.type === 'skip');
+    expect(skips.length).toBe(2);
+    expect(skips[0]).toMatchObject({ type: 'skip', step: 1 });
+    expect((skips[0] as { reason: string }).reason).toMatch(/non-finite loss/);
+    expect(r.losses.every((x) => Number.isNaN(x))).toBe(true);
+    // the adapter was never updated: B is still zero
+    const adapters = et.models.findAdapters(r.model);
+    expect(adapters.size).toBe(14);
+    for (const a of adapters.values()) expect(Array.from((a as LoRALinear).lora_B.weight.dataSync()).every((v) => v === 0)).toBe(true);
+    r.model.dispose();
+  });
+});
