@@ -1,11 +1,14 @@
 // The CLI's inspect command on real files.
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { describe, expect, test } from 'vitest';
 import * as et from '../lib/index.js';
 import { inspectLines } from '../lib/cli/inspect.js';
 import { runGenerate, stopTokensOf } from '../lib/cli/generate.js';
+import { runFinetuneCli } from '../lib/cli/finetune.js';
+import { runMerge } from '../lib/cli/merge.js';
 import { makeTinyModel } from '../lib/models/tiny.js';
 import { hfFiles } from './helpers/hf-tokenizer.js';
 
@@ -93,4 +96,77 @@ test('generate stops at every end-of-generation token of the vocabulary, not EOS
   expect(qs).toContain(q.tokenId('<|im_end|>'));
   expect(qs).toContain(q.tokenId('<|endoftext|>'));
   expect(qs).not.toContain(q.tokenId('<|im_start|>'));
+});
+
+describe('edgetrain finetune / generate --lora / merge', () => {
+  test('fine-tunes with progress and a summary, writes the loss curve; the adapter and the merged model generate what was learned', { timeout: 120_000 }, async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'et-cli-ft-'));
+    const files = makeTinyModel(join(dir, 'm'), { vocabFile: join(shared, 'vocab/ggml-vocab-llama-spm.gguf'), seed: 1, formats: ['gguf-f32'] });
+    const data = join(dir, 'd.jsonl');
+    writeFileSync(data, [['Capital of France:', ' Paris'], ['Capital of Japan:', ' Tokyo']].map(([prompt, completion]) => JSON.stringify({ prompt, completion })).join('\n'));
+    const err: string[] = [];
+    const out: string[] = [];
+    const r = await runFinetuneCli(
+      { model: files.ggufF32!, data, out: join(dir, 'out'), seqLen: 16, batchSize: 2, epochs: 50, lr: 1e-2, lora: { rank: 8, alpha: 16, targets: ['q_proj', 'k_proj', 'v_proj', 'o_proj', 'gate_proj', 'up_proj', 'down_proj', 'lm_head'] }, checkpointEvery: 0 },
+      { err: { write: (s: string) => err.push(s) }, out: (l) => out.push(l) },
+    );
+    r.model.dispose();
+    const log = err.join('');
+    expect(log).toMatch(/^finetune: 2 training rows, 0 validation rows, 50 steps, \d+ trainable parameters/);
+    expect(log).toMatch(/\[#*\.*\] step 1\/50 epoch [\d.]+ loss [\d.]+ lr [\d.e+-]+ \d+ tok\/s ETA \d+m\d+s mem \d+ MiB/);
+    expect(log).toMatch(/step 50\/50/);
+    expect(out[0]).toBe('done after 50 steps');
+    expect(out.join('\n')).toMatch(/adapter: .*adapter \(PEFT\), .*adapter\.gguf \(GGUF LoRA/);
+    const svg = readFileSync(join(dir, 'out', 'loss.svg'), 'utf8');
+    expect(svg.startsWith('<svg')).toBe(true);
+    expect((svg.match(/<polyline[^>]* points="([^"]+)"/)![1]!.split(' ')).length).toBe(50);
+    for (const lora of [join(dir, 'out', 'adapter'), join(dir, 'out', 'adapter.gguf')]) {
+      const g = await runGenerate({ model: files.ggufF32!, lora, prompt: 'Capital of Japan:', maxTokens: 3, temperature: 0 }, () => {});
+      expect(g.text.trim().startsWith('Tokyo')).toBe(true);
+    }
+    const merged = join(dir, 'merged.gguf');
+    await runMerge({ model: files.ggufF32!, lora: join(dir, 'out', 'adapter.gguf'), out: merged });
+    const viaAdapter = await runGenerate({ model: files.ggufF32!, lora: join(dir, 'out', 'adapter'), prompt: 'Capital of France:', maxTokens: 6, temperature: 0 }, () => {});
+    const viaMerged = await runGenerate({ model: merged, prompt: 'Capital of France:', maxTokens: 6, temperature: 0 }, () => {});
+    expect(viaMerged.tokens).toEqual(viaAdapter.tokens);
+    expect(viaMerged.text.trim().startsWith('Paris')).toBe(true);
+    const hfOut = join(dir, 'merged-hf');
+    await runMerge({ model: files.ggufF32!, lora: join(dir, 'out', 'adapter'), out: hfOut });
+    expect(JSON.parse(readFileSync(join(hfOut, 'config.json'), 'utf8')).model_type).toBe('llama');
+  });
+
+  test('Ctrl-C stops after the step with a checkpoint, and --resume finishes the run', { timeout: 120_000 }, async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'et-cli-int-'));
+    const files = makeTinyModel(join(dir, 'm'), { vocabFile: join(shared, 'vocab/ggml-vocab-llama-spm.gguf'), seed: 2, formats: ['gguf-f32'] });
+    const data = join(dir, 't.txt');
+    writeFileSync(data, 'It was the best of times, it was the worst of times. '.repeat(20));
+    let interrupt: (() => void) | undefined;
+    const out: string[] = [];
+    const opts = { model: files.ggufF32!, data, out: join(dir, 'out'), seqLen: 16, batchSize: 2, epochs: 2, checkpointEvery: 0 };
+    const r = await runFinetuneCli(opts, {
+      err: {
+        write: (s: string) => {
+          if (/step 1\//.test(s)) interrupt?.();
+        },
+      },
+      out: (l) => out.push(l),
+      onInterrupt: (fn) => ((interrupt = fn), () => (interrupt = undefined)),
+    });
+    expect(r.aborted).toBe(true);
+    expect(out[0]).toMatch(/^stopped after \d+ steps \(resume with --resume --out /);
+    expect(r.checkpoint).toMatch(/step-00000\d$/);
+    r.model.dispose();
+    const again: string[] = [];
+    const r2 = await runFinetuneCli({ ...opts, resume: true }, { err: { write: () => {} }, out: (l) => again.push(l) });
+    expect(again[0]).toMatch(/^done after \d+ steps$/);
+    expect(r2.steps).toBeGreaterThan(r.steps);
+    r2.model.dispose();
+  });
+
+  test('finetune --help documents the options', () => {
+    const cli = join(resolve(new URL('..', import.meta.url).pathname), 'dist', 'cli.js');
+    const help = execFileSync(process.execPath, [cli, 'finetune', '--help'], { encoding: 'utf8' });
+    for (const o of ['--model', '--data', '--lora-rank', '--lora-alpha', '--lora-targets', '--lora-layers', '--seq-len', '--batch-size', '--grad-accum', '--lr', '--schedule', '--resume', '--validation', '--skip-bad-lines', '--out'])
+      expect(help).toContain(o);
+  });
 });

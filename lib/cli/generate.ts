@@ -2,6 +2,7 @@
 import { ValueError } from '../errors.js';
 import { generate, type GenerateResult } from '../models/generate.js';
 import { loadModel } from '../models/load.js';
+import { loadAdapter } from '../models/adapter.js';
 
 export interface GenerateCliOptions {
   model: string;
@@ -16,6 +17,8 @@ export interface GenerateCliOptions {
   stop?: string[];
   /** Add BOS as the vocabulary says (default true). */
   bos?: boolean;
+  /** A LoRA adapter to apply (PEFT folder or GGUF LoRA file). */
+  lora?: string;
 }
 
 /** End-of-generation tokens as llama.cpp counts them (EOS, EOT, <|im_end|>, ...), not EOS alone. */
@@ -26,6 +29,10 @@ export function stopTokensOf(eosTokenIds: readonly number[], tokenizer: { eog: R
 /** Generates from a prompt, writing each piece of text as it is decoded; returns the result. */
 export async function runGenerate(o: GenerateCliOptions, write: (s: string) => void): Promise<GenerateResult & { text: string }> {
   const { model, tokenizer } = await loadModel(o.model);
+  if (o.lora) {
+    loadAdapter(model, o.lora);
+    model.eval();
+  }
   if (!tokenizer) throw new ValueError(`generate: ${o.model} has no tokenizer (a .gguf file embeds one; a Hugging Face folder needs tokenizer.json)`);
   const ids = tokenizer.encode(o.prompt, { addSpecial: o.bos ?? true });
   const dec = tokenizer.decoder();

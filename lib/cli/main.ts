@@ -5,6 +5,8 @@ import { runDemo } from './demo.js';
 import { runDoctor } from './doctor.js';
 import { inspectLines } from './inspect.js';
 import { runGenerate } from './generate.js';
+import { runFinetuneCli } from './finetune.js';
+import { runMerge } from './merge.js';
 
 const program = new Command();
 program.name('edgetrain').description('Tensors, autograd and fine-tuning for TypeScript on the hardware you own');
@@ -35,8 +37,9 @@ const num = (v: string) => Number(v);
 program
   .command('generate')
   .description('generate text from a prompt, printing tokens as they come')
-  .requiredOption('--model <file>', 'a .gguf model file')
+  .requiredOption('--model <file>', 'a .gguf model file or a Hugging Face folder')
   .requiredOption('--prompt <text>', 'the prompt')
+  .option('--lora <adapter>', 'a LoRA adapter to apply: a PEFT folder or a GGUF LoRA file')
   .option('--max-tokens <n>', 'most tokens to generate', (v) => parseInt(v, 10), 128)
   .option('--temperature <t>', 'sampling temperature; 0 is greedy', num, 0.8)
   .option('--top-k <k>', 'keep the k most likely tokens', (v) => parseInt(v, 10))
@@ -50,6 +53,105 @@ program
     const r = await runGenerate({ ...o, model: o.model, prompt: o.prompt, bos: o.bos }, (s) => process.stdout.write(s));
     process.stdout.write('\n');
     process.stderr.write(`[${r.tokens.length} tokens, stopped by ${r.reason}]\n`);
+  });
+
+const int = (v: string) => parseInt(v, 10);
+const list = (v: string) => v.split(',').map((s) => s.trim()).filter(Boolean);
+program
+  .command('finetune')
+  .description('LoRA fine-tune a model on a dataset; writes a PEFT adapter, a GGUF LoRA, checkpoints and a loss curve')
+  .requiredOption('--model <path>', 'base model: a .gguf file or a Hugging Face folder')
+  .requiredOption('--data <file>', 'training data: text, JSONL {prompt, completion} or JSONL {messages}')
+  .option('--validation <file|fraction>', 'validation data file, or a fraction / count of the data to hold out')
+  .option('--out <dir>', 'output folder', 'edgetrain-out')
+  .option('--lora-rank <r>', 'adapter rank', int, 8)
+  .option('--lora-alpha <a>', 'adapter alpha (scale alpha / r)', num, 16)
+  .option('--lora-dropout <p>', 'dropout on the adapter input', num, 0)
+  .option('--lora-targets <names>', 'comma-separated module names (q_proj,k_proj,v_proj,o_proj,gate_proj,up_proj,down_proj,lm_head,embed_tokens)')
+  .option('--lora-layers <first-last>', 'adapt only these decoder layers, e.g. 4-11')
+  .option('--rslora', 'scale by alpha / sqrt(r)')
+  .option('--adapter <path>', 'continue training this adapter (PEFT folder or GGUF LoRA)')
+  .option('--seq-len <n>', 'tokens per row', int, 256)
+  .option('--batch-size <n>', 'rows per micro-batch', int, 4)
+  .option('--grad-accum <n>', 'micro-batches per optimizer step', int, 1)
+  .option('--epochs <n>', 'passes over the data', int, 1)
+  .option('--max-steps <n>', 'stop after this many optimizer steps', int)
+  .option('--lr <x>', 'peak learning rate', num, 2e-4)
+  .option('--weight-decay <x>', 'AdamW weight decay', num, 0)
+  .option('--warmup-steps <n>', 'linear warmup steps', int)
+  .option('--warmup-ratio <x>', 'warmup as a fraction of all steps', num)
+  .option('--schedule <kind>', 'cosine, linear or constant', 'cosine')
+  .option('--clip <x>', 'clip the global gradient norm (0 = off)', num, 1)
+  .option('--seed <n>', 'seed for adapter init, data order and dropout', int, 0)
+  .option('--no-checkpointing', 'keep block activations instead of recomputing them in backward')
+  .option('--eval-every <n>', 'eval loss every n steps', int, 50)
+  .option('--save-every <n>', 'checkpoint every n steps (0 = only at the end)', int, 100)
+  .option('--resume', 'resume from the latest checkpoint in --out')
+  .option('--format <kind>', 'text, completion or chat (default: from the file)')
+  .option('--all-tokens', 'chat data: train on every token, not only the assistant turns')
+  .option('--packing', 'pack short samples into full rows')
+  .option('--skip-bad-lines', 'skip unusable data lines (listed) instead of stopping')
+  .action(async (o) => {
+    const layers = o.loraLayers ? (/^(\d+)-(\d+)$/.exec(o.loraLayers) ?? undefined) : undefined;
+    if (o.loraLayers && !layers) throw new Error(`--lora-layers expects first-last (e.g. 4-11), got ${o.loraLayers}`);
+    const validation = o.validation === undefined ? undefined : /^[\d.]+$/.test(o.validation) ? Number(o.validation) : o.validation;
+    await runFinetuneCli(
+      {
+        model: o.model,
+        data: o.data,
+        validation,
+        out: o.out,
+        lora: {
+          rank: o.loraRank,
+          alpha: o.loraAlpha,
+          dropout: o.loraDropout,
+          rsLoRA: Boolean(o.rslora),
+          targets: o.loraTargets ? list(o.loraTargets) : undefined,
+          layers: layers ? { first: Number(layers[1]), last: Number(layers[2]) } : undefined,
+        },
+        adapter: o.adapter,
+        seqLen: o.seqLen,
+        batchSize: o.batchSize,
+        gradAccum: o.gradAccum,
+        epochs: o.epochs,
+        maxSteps: o.maxSteps,
+        lr: o.lr,
+        weightDecay: o.weightDecay,
+        warmupSteps: o.warmupSteps,
+        warmupRatio: o.warmupRatio,
+        schedule: o.schedule,
+        clipGradNorm: o.clip,
+        seed: o.seed,
+        checkpointing: o.checkpointing,
+        evalEvery: o.evalEvery,
+        checkpointEvery: o.saveEvery,
+        resume: Boolean(o.resume),
+        format: o.format,
+        assistantOnly: !o.allTokens,
+        packing: Boolean(o.packing),
+        skipBadLines: Boolean(o.skipBadLines),
+      },
+      {
+        err: process.stderr,
+        out: (l) => console.log(l),
+        onInterrupt: (fn) => {
+          process.on('SIGINT', fn);
+          return () => process.off('SIGINT', fn);
+        },
+      },
+    );
+  });
+
+program
+  .command('merge')
+  .description('fold a LoRA adapter into its base model and write the merged model')
+  .requiredOption('--model <path>', 'base model: a .gguf file or a Hugging Face folder')
+  .requiredOption('--lora <adapter>', 'the adapter: a PEFT folder or a GGUF LoRA file')
+  .requiredOption('--out <path>', 'a .gguf file, or a folder for a Hugging Face model (config.json + safetensors)')
+  .option('--dtype <type>', 'float32 or float16 matrices', 'float32')
+  .action(async (o) => {
+    const where = await runMerge(o);
+    console.log(`merged model written to ${where}`);
   });
 
 program.parseAsync(process.argv).catch((e: Error) => {
