@@ -51,6 +51,7 @@ export {
 } from './formats/gguf.js';
 export * from './tokenizer/index.js';
 export { loadGGUFTokenizer, loadTokenizer } from './tokenizer/gguf.js';
+export { trainSpmVocab, type TrainSpmOptions } from './tokenizer/train-spm.js';
 export * as models from './models/index.js';
 export { loadModel } from './models/load.js';
 export * as train from './train/index.js';

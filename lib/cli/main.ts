@@ -7,6 +7,7 @@ import { inspectLines } from './inspect.js';
 import { runGenerate } from './generate.js';
 import { runFinetuneCli } from './finetune.js';
 import { runMerge } from './merge.js';
+import { runDefaultFinetune } from './finetune-demo.js';
 
 const program = new Command();
 program.name('edgetrain').description('Tensors, autograd and fine-tuning for TypeScript on the hardware you own');
@@ -59,9 +60,9 @@ const int = (v: string) => parseInt(v, 10);
 const list = (v: string) => v.split(',').map((s) => s.trim()).filter(Boolean);
 program
   .command('finetune')
-  .description('LoRA fine-tune a model on a dataset; writes a PEFT adapter, a GGUF LoRA, checkpoints and a loss curve')
-  .requiredOption('--model <path>', 'base model: a .gguf file or a Hugging Face folder')
-  .requiredOption('--data <file>', 'training data: text, JSONL {prompt, completion} or JSONL {messages}')
+  .description('LoRA fine-tune a model on a dataset; writes a PEFT adapter, a GGUF LoRA, checkpoints and a loss curve. Without --model and --data: fine-tunes the shipped small model on the shipped task and shows held-out accuracy before and after')
+  .option('--model <path>', 'base model: a .gguf file or a Hugging Face folder')
+  .option('--data <file>', 'training data: text, JSONL {prompt, completion} or JSONL {messages}')
   .option('--validation <file|fraction>', 'validation data file, or a fraction / count of the data to hold out')
   .option('--out <dir>', 'output folder', 'edgetrain-out')
   .option('--lora-rank <r>', 'adapter rank', int, 8)
@@ -92,6 +93,19 @@ program
   .option('--packing', 'pack short samples into full rows')
   .option('--skip-bad-lines', 'skip unusable data lines (listed) instead of stopping')
   .action(async (o) => {
+    const io = {
+      err: process.stderr,
+      out: (l: string) => console.log(l),
+      onInterrupt: (fn: () => void) => {
+        process.on('SIGINT', fn);
+        return () => process.off('SIGINT', fn);
+      },
+    };
+    if (!o.model && !o.data) {
+      await runDefaultFinetune(o.out, io);
+      return;
+    }
+    if (!o.model || !o.data) throw new Error('finetune: give both --model and --data (or neither, for the shipped example)');
     const layers = o.loraLayers ? (/^(\d+)-(\d+)$/.exec(o.loraLayers) ?? undefined) : undefined;
     if (o.loraLayers && !layers) throw new Error(`--lora-layers expects first-last (e.g. 4-11), got ${o.loraLayers}`);
     const validation = o.validation === undefined ? undefined : /^[\d.]+$/.test(o.validation) ? Number(o.validation) : o.validation;
@@ -131,14 +145,7 @@ program
         packing: Boolean(o.packing),
         skipBadLines: Boolean(o.skipBadLines),
       },
-      {
-        err: process.stderr,
-        out: (l) => console.log(l),
-        onInterrupt: (fn) => {
-          process.on('SIGINT', fn);
-          return () => process.off('SIGINT', fn);
-        },
-      },
+      io,
     );
   });
 
