@@ -66,3 +66,19 @@ describe.each(cases)('%s', (name, vocab, special, system) => {
     expect(r.ids.filter((_, i) => r.assistantMask[i]).length).toBe(assistant.reduce((n, s) => n + s.tokenEnd - s.tokenStart, 0));
   });
 });
+
+test('a template that trims contents (Llama 3.2) spans the trimmed reply of a message with surrounding whitespace', () => {
+  const tpl = template('meta-llama-Llama-3.2-3B-Instruct');
+  const tok = loadGGUFTokenizer(join(shared, 'vocab', 'ggml-vocab-llama-bpe.gguf'));
+  const msgs: ChatMessage[] = [
+    { role: 'user', content: '  What is 2 + 2?\n' },
+    { role: 'assistant', content: '\nIt is 4.\n\n' },
+  ];
+  const r = renderChatWithSpans(tpl, tok, msgs, { bosToken: '<|begin_of_text|>', eosToken: '<|eot_id|>' });
+  const a = r.spans.find((s) => s.role === 'assistant')!;
+  expect(tok.decode(r.ids.slice(a.tokenStart, a.tokenEnd))).toBe('It is 4.<|eot_id|>');
+  expect(r.ids.filter((_, i) => r.assistantMask[i]).length).toBe(a.tokenEnd - a.tokenStart);
+  // a template that does not render a content at all is still refused
+  const drop = new ChatTemplate("{% for m in messages %}[{{ m['role'] }}]{% endfor %}");
+  expect(() => renderChatWithSpans(drop, tok, [{ role: 'assistant', content: ' hi ' }])).toThrow(/does not render the content of message 0 \(assistant\) verbatim/);
+});

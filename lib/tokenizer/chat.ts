@@ -85,13 +85,21 @@ const commonSuffix = (a: string, b: string, limit: number): number => {
 // in two marker characters and diff the two texts. Structural, so it holds for templates that
 // rewrite other turns (Qwen3 drops earlier thinking) or trim and split contents.
 function contentRange(t: ChatTemplate, messages: readonly ChatMessage[], i: number, text: string, opts?: ChatTemplateOptions): [number, number] {
-  const alt = messages.map((m, k) => (k === i ? { ...m, content: `\u0001${m.content}\u0002` } : m));
-  const other = t.render(alt, opts);
-  const start = commonPrefix(text, other);
-  const end = text.length - commonSuffix(text, other, Math.min(text.length, other.length) - start);
-  if (other.length !== text.length + 2 || end < start)
-    throw new ValueError(`renderChatWithSpans: the template does not render the content of message ${i} (${messages[i]!.role}) verbatim`);
-  return [start, end];
+  const at = (content: string): [number, number] | null => {
+    const alt = messages.map((m, k) => (k === i ? { ...m, content: `\u0001${content}\u0002` } : m));
+    const other = t.render(alt, opts);
+    const start = commonPrefix(text, other);
+    const end = text.length - commonSuffix(text, other, Math.min(text.length, other.length) - start);
+    return other.length !== text.length + 2 || end < start ? null : [start, end];
+  };
+  const content = messages[i]!.content;
+  let r = at(content);
+  // templates that trim contents (Llama 3's `| trim`) render the trimmed text: when that gives
+  // the same conversation, the span is the trimmed content's
+  const trimmed = content.trim();
+  if (!r && trimmed !== content && t.render(messages.map((m, k) => (k === i ? { ...m, content: trimmed } : m)), opts) === text) r = at(trimmed);
+  if (!r) throw new ValueError(`renderChatWithSpans: the template does not render the content of message ${i} (${messages[i]!.role}) verbatim`);
+  return r;
 }
 
 /**
