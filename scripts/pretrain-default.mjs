@@ -30,9 +30,11 @@ const chapters = (a, b) => {
 const trainText = chapters(1, 120);
 const valText = chapters(121, 135);
 
-// The chat template the fine-tuning task uses: plain-text turns, EOS after each answer.
+// The chat template of the fine-tuning task: turns on their own lines, so a message's first word
+// is tokenized the same in the prompt, in training and when generated (no SentencePiece space
+// prefix on either side of a content boundary); EOS ends each answer.
 const CHAT_TEMPLATE =
-  "{{ bos_token }}{% for m in messages %}{% if m['role'] == 'user' %}{{ 'Q: ' + m['content'] + '\\n' }}{% elif m['role'] == 'assistant' %}{{ 'A: ' + m['content'] + eos_token + '\\n' }}{% endif %}{% endfor %}{% if add_generation_prompt %}{{ 'A:' }}{% endif %}";
+  "{{ bos_token }}{% for m in messages %}{% if m['role'] == 'user' %}{{ 'Q:\\n' + m['content'] + '\\n' }}{% elif m['role'] == 'assistant' %}{{ 'A:\\n' + m['content'] + eos_token + '\\n' }}{% endif %}{% endfor %}{% if add_generation_prompt %}{{ 'A:\\n' }}{% endif %}";
 
 let t0 = performance.now();
 const { metadata, tokens } = et.trainSpmVocab(trainText, { vocabSize: 1024, chatTemplate: CHAT_TEMPLATE });

@@ -183,3 +183,20 @@ describe('finetune', () => {
     r.model.dispose();
   });
 });
+
+test('an AbortSignal stops the run; a saved adapter continues training from where it was', { timeout: 60_000 }, async () => {
+  const ac = new AbortController();
+  const run = et.finetune({ model: modelPath, data, out: join(dir, 'signal'), seqLen: 16, batchSize: 1, epochs: 5, lr: 1e-2, lora: { rank: 4, alpha: 8, targets: ALL }, checkpointEvery: 0, signal: ac.signal });
+  for await (const e of run) if (e.type === 'step' && e.step === 2) ac.abort();
+  const r = await run.result;
+  expect(r.aborted).toBe(true);
+  expect(r.steps).toBe(2);
+  r.model.dispose();
+  // continue from the adapter the first run wrote: the first loss is the trained adapter's, below a fresh one's
+  const fresh = await et.finetune({ model: modelPath, data, out: join(dir, 'fresh'), seqLen: 16, batchSize: 4, maxSteps: 1, lora: { rank: 4, alpha: 8, targets: ALL }, checkpointEvery: 0 }).result;
+  const trained = await et.finetune({ model: modelPath, data: data, out: join(dir, 'overfit2'), seqLen: 16, batchSize: 4, epochs: 30, lr: 1e-2, lora: { rank: 4, alpha: 8, targets: ALL }, checkpointEvery: 0 }).result;
+  const cont = await et.finetune({ model: modelPath, data, out: join(dir, 'continued'), adapter: trained.adapterDir, seqLen: 16, batchSize: 4, maxSteps: 1, checkpointEvery: 0 }).result;
+  expect(cont.losses[0]!).toBeLessThan(0.5 * fresh.losses[0]!);
+  expect(cont.losses[0]!).toBeCloseTo(trained.losses.at(-1)!, 0);
+  for (const m of [fresh.model, trained.model, cont.model]) m.dispose();
+});

@@ -1,6 +1,6 @@
 // `edgetrain finetune` with no model or data: fine-tunes the shipped base (models/moby-4m.gguf,
 // pretrained by edgetrain on Moby-Dick) on the shipped task (data/reverse-words: reverse the order
-// of three words, chat JSONL) and prints held-out accuracy before and after.
+// of three lines of one word each, chat JSONL) and prints held-out accuracy before and after.
 import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -70,14 +70,13 @@ export function defaultRunOptions(out: string): FinetuneOptions {
     data: join(DEFAULT_TASK(), 'train.jsonl'),
     validation: join(DEFAULT_TASK(), 'validation.jsonl'),
     out,
-    seqLen: 48,
+    seqLen: 64,
     batchSize: 16,
-    epochs: 3,
+    epochs: 12,
     lr: 3e-3,
-    warmupSteps: 10,
     lora: { rank: 16, alpha: 32 },
-    evalEvery: 25,
-    checkpointEvery: 50,
+    evalEvery: 150,
+    checkpointEvery: 250,
     checkpointing: false,
   };
 }
@@ -88,7 +87,7 @@ export async function runDefaultFinetune(out: string, io: FinetuneCliIO): Promis
   const opts = defaultRunOptions(out);
   const held = readChats(opts.validation as string);
   io.out(`No --model / --data: fine-tuning the shipped ${DEFAULT_MODEL()} (4M parameters, pretrained by edgetrain on Moby-Dick)`);
-  io.out(`on ${opts.data}: reverse the order of three words (held-out phrases use words never seen in training).`);
+  io.out(`on ${opts.data}: reverse the order of three lines of one word each (the held-out ones use words never seen in training).`);
   const base = await loadModel(opts.model as string);
   const tok = base.tokenizer as Tokenizer;
   const before = await chatAccuracy(base.model, tok, held);
