@@ -14,6 +14,7 @@ import { native } from '../native/addon.js';
 import { Tensor } from '../tensor.js';
 import { writeFileAtomic } from './atomic.js';
 import { readExact } from './read.js';
+import { BLOCK, dequantize } from '../quant/dequant.js';
 import { type MappedFile, mapFile } from './mmap.js';
 import { tensorBytes } from './safetensors.js';
 import {
@@ -462,6 +463,11 @@ export interface LoadGGUFTensorOptions {
    * (default true; I8/I16, which widen to int32, are always copied).
    */
   mmap?: boolean;
+  /**
+   * Block-quantized tensors (Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, Q4_K, Q5_K, Q6_K) are dequantized to
+   * float32, bit-exactly as llama.cpp does (default false: they throw DTypeError).
+   */
+  dequantize?: boolean;
 }
 
 /**
@@ -489,8 +495,23 @@ function readTensorData(fd: number, header: GGUFHeader, info: GGUFTensorInfo, t:
 }
 
 /** One tensor, viewing `mapped` in place where it can, else copied from `fd`. */
-function loadOne(fd: number, header: GGUFHeader, info: GGUFTensorInfo, device: string, mapped: MappedFile | undefined): Tensor {
+function loadOne(fd: number, header: GGUFHeader, info: GGUFTensorInfo, device: string, mapped: MappedFile | undefined, dequant = false): Tensor {
   const dtype = LOADABLE[info.typeName];
+  if (!dtype && dequant && info.typeName in BLOCK) {
+    if (info.offset < header.dataOffset || info.offset + info.bytes > header.fileSize)
+      throw new ValueError(`loadGGUFTensor: tensor info '${info.name}' does not belong to the header of ${header.path}`);
+    const raw = new Uint8Array(info.bytes);
+    readExact(fd, raw, info.offset, (offset, what) => fail(header.path, `tensor '${info.name}' data`, offset, what));
+    const values = dequantize(info.typeName, raw, info.numel);
+    const t = Tensor.empty(info.shape, 'float32', device);
+    try {
+      native.upload(t.storage.handle, 0, values);
+    } catch (e) {
+      t.dispose();
+      throw fromNative(e, `loadGGUFTensor '${info.name}'`);
+    }
+    return t;
+  }
   if (!dtype)
     throw new DTypeError(
       `GGUF ${header.path}: tensor '${info.name}' has ggml type ${info.typeName}, which cannot be loaded as a dense tensor yet (supported: ${Object.keys(LOADABLE).join(', ')})`,
@@ -540,7 +561,7 @@ export function loadGGUFTensor(header: GGUFHeader, info: GGUFTensorInfo, opts?: 
   const device = resolveDevice(opts?.device, 'loadGGUFTensor');
   const { fd, mapped } = openForLoad(header, device, opts?.mmap);
   try {
-    return loadOne(fd, header, info, device, mapped);
+    return loadOne(fd, header, info, device, mapped, opts?.dequantize);
   } finally {
     mapped?.close(); // a tensor made from it keeps the mapping alive
     closeSync(fd);
@@ -564,7 +585,7 @@ export function loadGGUF(path: string, opts?: LoadGGUFOptions): { header: GGUFHe
   try {
     for (const info of header.tensors) {
       if (opts?.filter && !opts.filter(info.name, info)) continue;
-      tensors.set(info.name, loadOne(fd, header, info, device, mapped));
+      tensors.set(info.name, loadOne(fd, header, info, device, mapped, opts?.dequantize));
     }
     return { header, tensors };
   } catch (e) {

@@ -7,6 +7,7 @@ import { sub } from '../ops/binary.js';
 import { cast, contiguous } from '../ops/copy.js';
 import { tidy, keep } from '../scope.js';
 import type { Tensor } from '../tensor.js';
+import { BLOCK } from '../quant/dequant.js';
 import { type LlamaConfig, type RopeScaling, llamaConfig } from './config.js';
 
 export const GGUF_ARCHITECTURES = ['llama', 'qwen2', 'qwen3', 'gemma3'] as const;
@@ -232,9 +233,9 @@ const DENSE = new Set(['F32', 'F16', 'BF16']);
 export function checkGGUFTensors(header: Pick<GGUFHeader, 'path' | 'tensors'>, config: LlamaConfig): void {
   for (const t of header.tensors) {
     if (ggufToHFName(t.name, config.architecture) === undefined) continue;
-    if (!DENSE.has(t.typeName))
+    if (!DENSE.has(t.typeName) && !(t.typeName in BLOCK))
       throw new DTypeError(
-        `GGUF ${header.path}: tensor '${t.name}' is ${t.typeName}; quantized tensors are not supported by the model loader yet (F32, F16, BF16 only)`,
+        `GGUF ${header.path}: tensor '${t.name}' is ${t.typeName}, which the model loader does not read (${[...DENSE, ...Object.keys(BLOCK)].join(', ')})`,
       );
   }
   const names = new Set(header.tensors.map((t) => t.name));

@@ -41,7 +41,10 @@ function readRopeFreqs(path: string, header: GGUFHeader): Float32Array | undefin
   }
 }
 
-/** A LlamaModel from a GGUF file (F32/F16/BF16 tensors) with its embedded tokenizer. */
+/**
+ * A LlamaModel from a GGUF file with its embedded tokenizer. F32/F16/BF16 tensors are used as
+ * described in WeightOptions; block-quantized ones (Q8_0 ... Q6_K) are dequantized to float32.
+ */
 export function loadGGUFModel(path: string, opts?: LoadModelOptions): LoadedModel {
   const header = readGGUFHeader(path);
   const config = configFromGGUF(header.metadata, header.tensors, { ropeFreqs: readRopeFreqs(path, header) });
@@ -49,7 +52,8 @@ export function loadGGUFModel(path: string, opts?: LoadModelOptions): LoadedMode
   const tokenizer = header.metadata.has('tokenizer.ggml.tokens') ? Tokenizer.fromGGUFMetadata(header.metadata) : undefined;
   const model = new LlamaModel(config, { device: opts?.device, init: false });
   // tensors map the file; on cpu the model takes them in place (see adoptWeights)
-  const { tensors } = loadGGUF(path, { device: 'cpu', filter: (n) => ggufToHFName(n, config.architecture) !== undefined });
+  // block-quantized weights are dequantized to float32 on load (bit-exact with llama.cpp)
+  const { tensors } = loadGGUF(path, { device: 'cpu', dequantize: true, filter: (n) => ggufToHFName(n, config.architecture) !== undefined });
   let sd: Map<string, Tensor>;
   try {
     sd = ggufStateDict(tensors, config);

@@ -1,0 +1,48 @@
+// Quantized GGUF files made by llama.cpp's own quantizer (../shared/quant): our logits (weights
+// dequantized bit-exactly to float32) against llama.cpp's on the same file. llama.cpp's quantized
+// matmuls round the activations to 8 bits (Q8_0 blocks of 32, or Q8_K blocks of 256 for the
+// K-quants), which moves its logits by 1e-2 to 4e-2 of their range on these heavy-tailed weights
+// (measured: Q8_0 1.7e-2, Q4_0 1.1e-2, Q4_1 1.7e-2, Q5_0 1.1e-2, Q5_1 1.0e-2, Q4_K_M 3.9e-2,
+// Q5_K_M 2.4e-2, Q6_K 1.7e-2). The same forward on f32/f16 files agrees to 3e-4 (llamacpp.test.ts)
+// and the dequantized weights are bit-exact (quant-dequant.test.ts): the tolerance is 5e-2.
+import { join, resolve } from 'node:path';
+import { describe, expect, test } from 'vitest';
+import * as et from '../lib/index.js';
+import { compareLogProbs, createContext, getLlama, importNlc, nextLogProbs } from './helpers/llamacpp.js';
+
+const shared = process.env.EDGETRAIN_SHARED ?? resolve(new URL('..', import.meta.url).pathname, '../shared');
+const REL_TOL = 5e-2;
+const { nlc, error } = await importNlc();
+
+test('node-llama-cpp imports (a dev dependency)', () => {
+  expect(nlc, error).not.toBeNull();
+});
+
+describe.skipIf(!nlc)('quantized files: edgetrain vs llama.cpp', () => {
+  const report: string[] = [];
+  test.each(['Q8_0', 'Q4_0', 'Q4_1', 'Q5_0', 'Q5_1', 'Q4_K_M', 'Q5_K_M', 'Q6_K'])('tiny-llama-%s.gguf', { timeout: 60_000 }, async (q) => {
+    const path = join(shared, 'quant', `tiny-llama-${q}.gguf`);
+    const { model, tokenizer } = await et.loadModel(path);
+    const lm = await (await getLlama(nlc)).loadModel({ modelPath: path });
+    try {
+      const ctx = await createContext(lm);
+      let worst = 0;
+      for (const p of ['The quick brown fox jumps over the lazy dog.', 'Once upon a time, in a land far away']) {
+        const ids = tokenizer!.encode(p, { addSpecial: true });
+        const ours = et.noGrad(() => et.tidy(() => Float32Array.from(model.forward(et.tensor(Int32Array.from(ids), [1, ids.length]), { lastOnly: true }).dataSync())));
+        const { maxDiff, range } = compareLogProbs(ours, await nextLogProbs(ctx, ids, model.config.vocabSize));
+        worst = Math.max(worst, maxDiff / range);
+        expect(maxDiff, `${q}: ${JSON.stringify(p)}`).toBeLessThan(REL_TOL * range);
+      }
+      report.push(`${q}: ${worst.toExponential(2)}`);
+      await ctx.dispose();
+    } finally {
+      await lm.dispose();
+      model.dispose();
+    }
+  });
+  test('report', () => {
+    console.log(`max |dlogp| / logit range vs llama.cpp: ${report.join(', ')}`);
+    expect(report.length).toBe(8);
+  });
+});
