@@ -5,9 +5,12 @@
 // (measured: Q8_0 1.7e-2, Q4_0 1.1e-2, Q4_1 1.7e-2, Q5_0 1.1e-2, Q5_1 1.0e-2, Q4_K_M 3.9e-2,
 // Q5_K_M 2.4e-2, Q6_K 1.7e-2). The same forward on f32/f16 files agrees to 3e-4 (llamacpp.test.ts)
 // and the dequantized weights are bit-exact (quant-dequant.test.ts): the tolerance is 5e-2.
+import { closeSync, mkdtempSync, openSync, readSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { describe, expect, test } from 'vitest';
 import * as et from '../lib/index.js';
+import { runQuantize } from '../lib/cli/quantize.js';
 import { compareLogProbs, createContext, getLlama, importNlc, nextLogProbs } from './helpers/llamacpp.js';
 
 const shared = process.env.EDGETRAIN_SHARED ?? resolve(new URL('..', import.meta.url).pathname, '../shared');
@@ -44,5 +47,46 @@ describe.skipIf(!nlc)('quantized files: edgetrain vs llama.cpp', () => {
   test('report', () => {
     console.log(`max |dlogp| / logit range vs llama.cpp: ${report.join(', ')}`);
     expect(report.length).toBe(8);
+  });
+});
+
+describe.skipIf(!nlc)('edgetrain quantize: files llama.cpp loads', () => {
+  test.each(['q8_0', 'q4_0', 'q4_1', 'q5_0', 'q5_1'])('tiny-llama-f16.gguf -> %s: llama.cpp reads it and agrees with us on it; the blocks are llama-quantize\'s', { timeout: 60_000 }, async (type) => {
+    const dir = mkdtempSync(join(tmpdir(), 'et-quantize-'));
+    try {
+      const out = join(dir, `${type}.gguf`);
+      const r = runQuantize(join(shared, 'quant', 'tiny-llama-f16.gguf'), out, type);
+      expect(r.quantized).toBe(2 + 2 * 7); // token_embd, output, 7 matrices per layer
+      expect(r.bytesOut).toBeLessThan(r.bytesIn * (type === 'q8_0' ? 0.6 : 0.4));
+      const { model, tokenizer } = await et.loadModel(out);
+      const lm = await (await getLlama(nlc)).loadModel({ modelPath: out });
+      try {
+        const ctx = await createContext(lm);
+        const ids = tokenizer!.encode('The quick brown fox jumps over the lazy dog.', { addSpecial: true });
+        const ours = et.noGrad(() => et.tidy(() => Float32Array.from(model.forward(et.tensor(Int32Array.from(ids), [1, ids.length]), { lastOnly: true }).dataSync())));
+        const { maxDiff, range } = compareLogProbs(ours, await nextLogProbs(ctx, ids, model.config.vocabSize));
+        expect(maxDiff).toBeLessThan(REL_TOL * range);
+        await ctx.dispose();
+      } finally {
+        await lm.dispose();
+        model.dispose();
+      }
+      // a matrix llama-quantize also stored in this type holds the same bytes
+      const theirs = et.readGGUFHeader(join(shared, 'quant', `tiny-llama-${type.toUpperCase()}.gguf`)).tensors.find((t) => t.name === 'blk.1.ffn_down.weight')!;
+      const mine = et.readGGUFHeader(out).tensors.find((t) => t.name === 'blk.1.ffn_down.weight')!;
+      expect(mine.typeName).toBe(type.toUpperCase());
+      if (theirs.typeName === mine.typeName) {
+        const read = (p: string, t: typeof mine) => {
+          const b = Buffer.alloc(t.bytes);
+          const fd = openSync(p, 'r');
+          readSync(fd, b, 0, t.bytes, t.offset);
+          closeSync(fd);
+          return b;
+        };
+        expect(read(out, mine).equals(read(join(shared, 'quant', `tiny-llama-${type.toUpperCase()}.gguf`), theirs))).toBe(true);
+      }
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });

@@ -7,6 +7,7 @@ import { inspectLines } from './inspect.js';
 import { runGenerate } from './generate.js';
 import { runFinetuneCli } from './finetune.js';
 import { runMerge } from './merge.js';
+import { runQuantize } from './quantize.js';
 import { runDefaultFinetune } from './finetune-demo.js';
 
 const program = new Command();
@@ -147,6 +148,15 @@ program
       },
       io,
     );
+  });
+
+program
+  .command('quantize <input> <output>')
+  .description('quantize a GGUF model (f32/f16/bf16 or another quantization) to a block format llama.cpp loads')
+  .requiredOption('--type <type>', 'q8_0, q4_0, q4_1, q5_0 or q5_1')
+  .action((input: string, output: string, o) => {
+    const r = runQuantize(input, output, o.type);
+    console.log(`${output}: ${r.quantized} tensors quantized to ${o.type}, ${r.kept} kept; ${(r.bytesIn / 2 ** 20).toFixed(1)} MiB -> ${(r.bytesOut / 2 ** 20).toFixed(1)} MiB of tensor data`);
   });
 
 program

@@ -856,11 +856,21 @@ function writeKV(out: Bytes, key: string, v: GGUFWritable): void {
 
 const GGML_OF_DTYPE: Partial<Record<DType, string>> = { float32: 'F32', float16: 'F16', bfloat16: 'BF16', int32: 'I32' };
 
+/** A tensor already in a ggml block format: its type name ('Q4_0', ...), row-major shape and blocks. */
+export interface GGUFBlockData {
+  type: string;
+  shape: readonly number[];
+  bytes: Uint8Array;
+}
+
 export interface WriteGGUFOptions {
   /** Metadata key/values, written in order (typed with `gguf.*` or inferred, see `gguf`). */
   metadata?: Map<string, GGUFWritable> | Record<string, GGUFWritable>;
-  /** Tensors in file order; float32, float16, bfloat16 and int32 tensors of rank up to 4. */
-  tensors?: { name: string; tensor: Tensor }[];
+  /**
+   * Tensors in file order: float32, float16, bfloat16 and int32 tensors of rank up to 4, or
+   * block-quantized data (GGUFBlockData) written as it is.
+   */
+  tensors?: { name: string; tensor: Tensor | GGUFBlockData }[];
   /** Data alignment (a power of two; default 32, or metadata 'general.alignment'). */
   alignment?: number;
 }
@@ -909,13 +919,31 @@ export function writeGGUF(path: string, opts: WriteGGUFOptions): void {
 
   const names = new Set<string>();
   let offset = 0;
-  const plan: { name: string; tensor: Tensor; bytes: number; offset: number }[] = [];
+  const plan: { name: string; tensor: Tensor | Uint8Array; bytes: number; offset: number }[] = [];
   for (const { name, tensor } of tensors) {
     if (typeof name !== 'string' || name === '') throw new ValueError(`writeGGUF: tensor name must be a non-empty string`);
     if (Buffer.byteLength(name) >= MAX_NAME) throw new ValueError(`writeGGUF: tensor name '${name}' is ${Buffer.byteLength(name)} bytes; ggml allows at most ${MAX_NAME - 1}`);
     if (names.has(name)) throw new ValueError(`writeGGUF: duplicate tensor name '${name}'`);
     names.add(name);
-    if (!(tensor instanceof Tensor)) throw new ValueError(`writeGGUF: '${name}' is not a Tensor`);
+    if (!(tensor instanceof Tensor)) {
+      const q = tensor as GGUFBlockData;
+      const info = GGML_TYPE_BY_NAME.get(q?.type);
+      if (!info || !(q.bytes instanceof Uint8Array) || !Array.isArray(q.shape)) throw new ValueError(`writeGGUF: '${name}' is neither a Tensor nor block data {type, shape, bytes}`);
+      const numel = q.shape.reduce((a, b) => a * b, 1);
+      const rowLen = q.shape.length ? q.shape[q.shape.length - 1]! : 1;
+      if (rowLen % info.blockSize !== 0 || q.bytes.length !== (numel / info.blockSize) * info.bytesPerBlock)
+        throw new ValueError(`writeGGUF: '${name}': ${q.bytes.length} bytes of ${q.type} do not hold shape [${q.shape}] (rows of ${rowLen} in blocks of ${info.blockSize}, ${info.bytesPerBlock} bytes each)`);
+      const ne = q.shape.length === 0 ? [1] : [...q.shape].reverse();
+      out.string(name);
+      out.u32(ne.length);
+      for (const d of ne) out.u64(d);
+      out.u32(info.id);
+      offset = align(offset, alignment);
+      out.u64(offset);
+      plan.push({ name, tensor: q.bytes, bytes: q.bytes.length, offset });
+      offset += q.bytes.length;
+      continue;
+    }
     if (tensor.isDisposed) throw new DisposedError(`writeGGUF: tensor '${name}' (shape [${tensor.shape}]) was disposed`);
     const typeName = GGML_OF_DTYPE[tensor.dtype];
     if (!typeName) throw new DTypeError(`writeGGUF: tensor '${name}' has dtype ${tensor.dtype}; GGUF tensors here are float32, float16, bfloat16 or int32`);
@@ -936,7 +964,7 @@ export function writeGGUF(path: string, opts: WriteGGUFOptions): void {
   function* chunks(): Generator<Uint8Array> {
     yield head;
     for (const p of plan) {
-      const b = tensorBytes(p.tensor, p.name);
+      const b = p.tensor instanceof Uint8Array ? p.tensor : tensorBytes(p.tensor, p.name);
       if (b.byteLength > 0) yield b;
       const pad = align(p.bytes, alignment!) - p.bytes;
       if (pad > 0) yield new Uint8Array(pad);
