@@ -92,7 +92,11 @@ namespace et {
   X(ADAMW, "adamw", 4, 0)              /* (param, grad, m, v); p0 lr, p1 beta1, p2 beta2, p3 eps,       \
                                           p4 weight decay, p5 step (1-based), p6 grad scale */          \
   X(SGD, "sgd", 3, 0)                  /* (param, grad, momentum buf); p0 lr, p1 momentum, p2 dampening, \
-                                          p3 weight decay, p4 nesterov, p5 first step, p6 grad scale */
+                                          p3 weight decay, p4 nesterov, p5 first step, p6 grad scale */ \
+  /* block-quantized weights (ggml formats, csrc/cpu/quant_blocks.h): w uint8 [N, K/block*bytes]   \
+     contiguous; p0 ggml type id, p1 K (elements per row) */                                         \
+  X(DEQUANTIZE, "dequantize", 1, 1)    /* w -> f32 [N, K], bit-exact with llama.cpp */                 \
+  X(MATMUL_Q, "matmulQ", 2, 1)         /* (x f32 [M, Kin], w) -> p2 0: x.W^T [M, N]; 1: x.W [M, K] */
 
 enum Op : int {
 #define ET_OP_ENUM(name, js, nin, nout) OP_##name,
@@ -101,7 +105,7 @@ enum Op : int {
   OP_COUNT
 };
 
-constexpr int kOpCountExpected = 58;  // bump with the list; lib/native/ops.ts must match
+constexpr int kOpCountExpected = 60;  // bump with the list; lib/native/ops.ts must match
 static_assert(OP_COUNT == kOpCountExpected, "op list changed: update kOpCountExpected and lib/native/ops.ts");
 
 const char* op_name(int op);

@@ -31,6 +31,7 @@ void register_norm(KernelFn* table);         // norm.cpp: rmsNorm, layerNorm (+b
 void register_rope(KernelFn* table);         // rope.cpp: rope, swiglu (+bwd)
 void register_attention(KernelFn* table);    // attention.cpp: sdpa (+bwd)
 void register_optim(KernelFn* table);        // optim.cpp: adamw, sgd
+void register_quant(KernelFn* table);        // quant.cpp: dequantize, matmulQ (block formats)
 
 inline void register_all(KernelFn* t) {
   register_elementwise(t);
@@ -43,6 +44,7 @@ inline void register_all(KernelFn* t) {
   register_rope(t);
   register_attention(t);
   register_optim(t);
+  register_quant(t);
 }
 }  // namespace ET_ISA
 

@@ -58,6 +58,8 @@ export const OP = {
   sdpaBwd: 55,
   adamw: 56,
   sgd: 57,
+  dequantize: 58,
+  matmulQ: 59,
 } as const;
 
 export type OpName = keyof typeof OP;

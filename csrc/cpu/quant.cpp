@@ -1,0 +1,243 @@
+// Block-quantized weights: dequantization (bit-exact with llama.cpp, so no fused multiply-add:
+// every product is rounded before the add, as the reference C code does) and the matmuls of a
+// frozen quantized weight, which dequantize a chunk of rows at a time into a float scratch and
+// run the float GEMM on it, so no float copy of the whole weight is ever made.
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC optimize("fp-contract=off")
+#endif
+#if defined(__clang__)
+#pragma STDC FP_CONTRACT OFF
+#endif
+
+#include <algorithm>
+#include <cstring>
+#include <vector>
+
+#include "../dtype.h"
+#include "gemm.h"
+#include "kernels.h"
+#include "quant_blocks.h"
+
+namespace et {
+namespace ET_ISA {
+
+namespace {
+
+inline float h16(const uint8_t* p) { return f16_to_f32(uint16_t(p[0] | (p[1] << 8))); }
+
+inline void scale_min(const uint8_t* s, int j, int* sc, int* m) {
+  if (j < 4) {
+    *sc = s[j] & 63;
+    *m = s[j + 4] & 63;
+  } else {
+    *sc = (s[j + 4] & 0xF) | ((s[j - 4] >> 6) << 4);
+    *m = (s[j + 4] >> 4) | ((s[j] >> 6) << 4);
+  }
+}
+
+void block_q8_0(const uint8_t* b, float* y) {
+  const float d = h16(b);
+  for (int j = 0; j < 32; ++j) y[j] = float(int8_t(b[2 + j])) * d;
+}
+
+void block_q4_0(const uint8_t* b, float* y) {
+  const float d = h16(b);
+  for (int j = 0; j < 16; ++j) {
+    y[j] = float((b[2 + j] & 0xF) - 8) * d;
+    y[j + 16] = float((b[2 + j] >> 4) - 8) * d;
+  }
+}
+
+void block_q4_1(const uint8_t* b, float* y) {
+  const float d = h16(b), m = h16(b + 2);
+  for (int j = 0; j < 16; ++j) {
+    const float p0 = float(b[4 + j] & 0xF) * d;
+    const float p1 = float(b[4 + j] >> 4) * d;
+    y[j] = p0 + m;
+    y[j + 16] = p1 + m;
+  }
+}
+
+void block_q5(const uint8_t* b, float* y, bool one) {
+  const float d = h16(b), m = one ? h16(b + 2) : 0.0f;
+  const uint8_t* hp = b + (one ? 4 : 2);
+  uint32_t qh;
+  std::memcpy(&qh, hp, 4);
+  const uint8_t* qs = hp + 4;
+  for (int j = 0; j < 16; ++j) {
+    const int x0 = (qs[j] & 0xF) | (((qh >> j) << 4) & 0x10);
+    const int x1 = (qs[j] >> 4) | ((qh >> (j + 12)) & 0x10);
+    if (one) {
+      const float p0 = float(x0) * d;
+      const float p1 = float(x1) * d;
+      y[j] = p0 + m;
+      y[j + 16] = p1 + m;
+    } else {
+      y[j] = float(x0 - 16) * d;
+      y[j + 16] = float(x1 - 16) * d;
+    }
+  }
+}
+
+void block_qk45(const uint8_t* b, float* y, bool five) {
+  const float d = h16(b), dmin = h16(b + 2);
+  const uint8_t* sc = b + 4;
+  const uint8_t* qh = b + 16;
+  const uint8_t* ql = b + 16 + (five ? 32 : 0);
+  int u1 = 1, u2 = 2;
+  for (int j = 0, is = 0; j < 256; j += 64, is += 2) {
+    int s, mi;
+    scale_min(sc, is, &s, &mi);
+    const float d1 = d * float(s), m1 = dmin * float(mi);
+    scale_min(sc, is + 1, &s, &mi);
+    const float d2 = d * float(s), m2 = dmin * float(mi);
+    for (int l = 0; l < 32; ++l) {
+      const float p = d1 * float((ql[l] & 0xF) + (five && (qh[l] & u1) ? 16 : 0));
+      *y++ = p - m1;
+    }
+    for (int l = 0; l < 32; ++l) {
+      const float p = d2 * float((ql[l] >> 4) + (five && (qh[l] & u2) ? 16 : 0));
+      *y++ = p - m2;
+    }
+    ql += 32;
+    u1 <<= 2;
+    u2 <<= 2;
+  }
+}
+
+void block_q6_k(const uint8_t* b, float* y) {
+  const float d = h16(b + 208);
+  const uint8_t* ql = b;
+  const uint8_t* qh = b + 128;
+  const int8_t* sc = reinterpret_cast<const int8_t*>(b + 192);
+  for (int n = 0; n < 256; n += 128) {
+    for (int l = 0; l < 32; ++l) {
+      const int is = l / 16;
+      const int q1 = int((ql[l] & 0xF) | (((qh[l] >> 0) & 3) << 4)) - 32;
+      const int q2 = int((ql[l + 32] & 0xF) | (((qh[l] >> 2) & 3) << 4)) - 32;
+      const int q3 = int((ql[l] >> 4) | (((qh[l] >> 4) & 3) << 4)) - 32;
+      const int q4 = int((ql[l + 32] >> 4) | (((qh[l] >> 6) & 3) << 4)) - 32;
+      const float s1 = d * float(sc[is + 0]), s2 = d * float(sc[is + 2]);
+      const float s3 = d * float(sc[is + 4]), s4 = d * float(sc[is + 6]);
+      y[l + 0] = s1 * float(q1);
+      y[l + 32] = s2 * float(q2);
+      y[l + 64] = s3 * float(q3);
+      y[l + 96] = s4 * float(q4);
+    }
+    y += 128;
+    ql += 64;
+    qh += 32;
+    sc += 8;
+  }
+}
+
+}  // namespace
+
+void dequant_blocks(int type, const uint8_t* src, int64_t nblocks, float* dst) {
+  const QInfo q = qinfo(type);
+  for (int64_t i = 0; i < nblocks; ++i) {
+    const uint8_t* b = src + i * q.bytes;
+    float* y = dst + i * q.block;
+    switch (type) {
+      case Q8_0: block_q8_0(b, y); break;
+      case Q4_0: block_q4_0(b, y); break;
+      case Q4_1: block_q4_1(b, y); break;
+      case Q5_0: block_q5(b, y, false); break;
+      case Q5_1: block_q5(b, y, true); break;
+      case Q4_K: block_qk45(b, y, false); break;
+      case Q5_K: block_qk45(b, y, true); break;
+      case Q6_K: block_q6_k(b, y); break;
+      default: break;
+    }
+  }
+}
+
+namespace {
+
+// Checks a weight view: uint8 [N, rowBytes] contiguous, rowBytes = K / block * bytes.
+std::string check_weight(const char* op, const View& w, int type, int64_t K, int64_t N) {
+  const QInfo q = qinfo(type);
+  if (q.block == 0) return std::string("DTypeError: ") + op + ": ggml type " + std::to_string(type) + " is not a supported block format";
+  if (w.dtype != ET_U8 || w.ndim != 2) return std::string("DTypeError: ") + op + ": the weight must be uint8 [rows, bytes per row]";
+  if (K % q.block != 0) return std::string("ShapeError: ") + op + ": K " + std::to_string(K) + " is not a multiple of the block size " + std::to_string(q.block);
+  const int64_t rowBytes = K / q.block * q.bytes;
+  if (w.shape[0] != N || w.shape[1] != rowBytes || w.strides[1] != 1 || w.strides[0] != rowBytes)
+    return std::string("ShapeError: ") + op + ": weight is [" + std::to_string(w.shape[0]) + ", " + std::to_string(w.shape[1]) + "], expected contiguous [" +
+           std::to_string(N) + ", " + std::to_string(rowBytes) + "]";
+  return "";
+}
+
+// (w uint8 [N, rowBytes]) -> out f32 [N, K]; p0 type, p1 K.
+std::string k_dequantize(const Call& c) {
+  const View& w = c.in(0);
+  const View& y = c.out(0);
+  const int type = int(c.p[0]);
+  const int64_t K = int64_t(c.p[1]);
+  const int64_t N = w.ndim == 2 ? w.shape[0] : -1;
+  std::string err = check_weight("dequantize", w, type, K, N);
+  if (!err.empty()) return err;
+  if (y.dtype != ET_F32 || y.ndim != 2 || y.shape[0] != N || y.shape[1] != K) return "ShapeError: dequantize: output must be f32 [N, K]";
+  const QInfo q = qinfo(type);
+  const uint8_t* src = w.data<const uint8_t>();
+  float* dst = y.data<float>();
+  const int64_t per = K / q.block;
+  parallel_for(N, 16, [&](int64_t r0, int64_t r1) { dequant_blocks(type, src + r0 * per * q.bytes, (r1 - r0) * per, dst + r0 * K); });
+  return "";
+}
+
+thread_local std::vector<float> tl_chunk;
+
+// (x f32 [M, Kin] contiguous rows, w uint8 [N, rowBytes]) -> out f32.
+// p0 type, p1 K (the weight's row length), p2 mode: 0 out [M, N] = x . W^T (Kin = K);
+// 1 out [M, K] = x . W (Kin = N; the input gradient of mode 0).
+std::string k_matmul_q(const Call& c) {
+  const View& x = c.in(0);
+  const View& w = c.in(1);
+  const View& y = c.out(0);
+  const int type = int(c.p[0]);
+  const int64_t K = int64_t(c.p[1]);
+  const int mode = int(c.p[2]);
+  const int64_t N = w.ndim == 2 ? w.shape[0] : -1;
+  std::string err = check_weight("matmulQ", w, type, K, N);
+  if (!err.empty()) return err;
+  if (x.dtype != ET_F32 || x.ndim != 2 || x.strides[1] != 1) return "DTypeError: matmulQ: x must be f32 [M, K] with unit last stride";
+  const int64_t M = x.shape[0];
+  const int64_t Kin = mode == 0 ? K : N;
+  const int64_t Kout = mode == 0 ? N : K;
+  if (x.shape[1] != Kin)
+    return "ShapeError: matmulQ: x is [" + std::to_string(M) + ", " + std::to_string(x.shape[1]) + "] but the weight needs " + std::to_string(Kin) + " columns";
+  if (y.dtype != ET_F32 || y.ndim != 2 || y.shape[0] != M || y.shape[1] != Kout) return "ShapeError: matmulQ: output shape";
+  const QInfo q = qinfo(type);
+  const int64_t per = K / q.block;
+  const uint8_t* src = w.data<const uint8_t>();
+  const float* xp = x.data<const float>();
+  float* yp = y.data<float>();
+  const int64_t lda = x.strides[0];
+  // rows of W per chunk: a float chunk of ~1 MiB stays in L2/L3 while the GEMM uses it
+  const int64_t rows = std::max<int64_t>(16, std::min<int64_t>(N, (int64_t(1) << 18) / K));
+  std::vector<float>& chunk = tl_chunk;
+  if (chunk.size() < size_t(rows * K)) chunk.resize(size_t(rows * K));
+  for (int64_t n0 = 0; n0 < N; n0 += rows) {
+    const int64_t nr = std::min(rows, N - n0);
+    float* ch = chunk.data();
+    parallel_for(nr, 4, [&](int64_t r0, int64_t r1) { dequant_blocks(type, src + (n0 + r0) * per * q.bytes, (r1 - r0) * per, ch + r0 * K); });
+    if (mode == 0) {
+      // out[:, n0:n0+nr] = x [M, K] . chunk^T (chunk [nr, K] read as B [K, nr] with csb = K)
+      gemm_f32(M, nr, K, 1.f, xp, lda, 1, ch, 1, K, 0.f, yp + n0, Kout, threadpool_size());
+    } else {
+      // out += x[:, n0:n0+nr] . chunk [nr, K]
+      gemm_f32(M, K, nr, 1.f, xp + n0, lda, 1, ch, K, 1, n0 == 0 ? 0.f : 1.f, yp, Kout, threadpool_size());
+    }
+  }
+  return "";
+}
+
+}  // namespace
+
+void register_quant(KernelFn* t) {
+  t[OP_DEQUANTIZE] = k_dequantize;
+  t[OP_MATMUL_Q] = k_matmul_q;
+}
+
+}  // namespace ET_ISA
+}  // namespace et

@@ -1,0 +1,79 @@
+// The native block-format kernels: dequantize bit-exact with llama.cpp (the same SHA-256 over
+// every tensor of ../shared/quant as test/quant-dequant.test.ts), and matmulQ forward (x . W^T)
+// and input gradient (dy . W) against float matmuls with the dequantized weight.
+import { createHash } from 'node:crypto';
+import { closeSync, openSync, readFileSync, readSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { describe, expect, test } from 'vitest';
+import * as et from '../lib/index.js';
+import { BLOCK } from '../lib/quant/dequant.js';
+import { matmulQ, QuantizedWeight } from '../lib/quant/qweight.js';
+import { randData } from './helpers/data.js';
+
+const shared = process.env.EDGETRAIN_SHARED ?? resolve(new URL('..', import.meta.url).pathname, '../shared');
+const ref = JSON.parse(readFileSync(join(shared, 'quant', 'dequantized-reference.json'), 'utf8')) as Record<string, Record<string, { sha256_f32le: string }>>;
+
+function weightOf(file: string, name: string): QuantizedWeight {
+  const path = join(shared, 'quant', file);
+  const t = et.readGGUFHeader(path).tensors.find((x) => x.name === name)!;
+  const b = new Uint8Array(t.bytes);
+  const fd = openSync(path, 'r');
+  try {
+    readSync(fd, b, 0, t.bytes, t.offset);
+  } finally {
+    closeSync(fd);
+  }
+  return new QuantizedWeight(t.typeName, [t.shape[0]!, t.shape[1]!], b);
+}
+
+const FILES = ['Q8_0', 'Q4_0', 'Q4_1', 'Q5_0', 'Q5_1', 'Q4_K_M', 'Q5_K_M', 'Q6_K'].map((q) => `tiny-llama-${q}.gguf`);
+
+describe.each(FILES)('%s', (file) => {
+  test('native dequantize matches llama.cpp bit for bit on every quantized matrix', () => {
+    let n = 0;
+    for (const t of et.readGGUFHeader(join(shared, 'quant', file)).tensors) {
+      if (!(t.typeName in BLOCK) || t.shape.length !== 2) continue;
+      et.tidy(() => {
+        const w = weightOf(file, t.name);
+        const y = w.dequantize();
+        const sha = createHash('sha256').update(new Uint8Array(y.dataSync().buffer)).digest('hex');
+        expect(sha, `${file} ${t.name} (${t.typeName})`).toBe(ref[file]![t.name]!.sha256_f32le);
+        w.dispose();
+      });
+      n++;
+    }
+    expect(n).toBeGreaterThan(10);
+  });
+
+  test('matmulQ: x . W^T and the input gradient dy . W equal float matmuls with the dequantized W', () => {
+    et.tidy(() => {
+      for (const [name, M] of [['blk.0.ffn_down.weight', 1], ['blk.1.attn_q.weight', 7], ['blk.0.ffn_up.weight', 33]] as const) {
+        const w = weightOf(file, name);
+        const [N, K] = w.shape;
+        const W = w.dequantize();
+        const x = et.tensor(randData([M, K], 3), [M, K], { requiresGrad: true });
+        const y = matmulQ(x, w);
+        const want = et.matmul(x.detach(), W.transpose());
+        const scale = Math.max(...Array.from(want.dataSync(), Math.abs));
+        const diff = Math.max(...Array.from(et.sub(y, want).dataSync(), Math.abs));
+        expect(diff, `${name} forward`).toBeLessThan(1e-5 * scale);
+        const dy = et.tensor(randData([M, N], 4), [M, N]);
+        et.sum(et.mul(y, dy)).backward();
+        const wantDx = et.matmul(dy, W);
+        const s2 = Math.max(...Array.from(wantDx.dataSync(), Math.abs));
+        const d2 = Math.max(...Array.from(et.sub(x.grad!, wantDx).dataSync(), Math.abs));
+        expect(d2, `${name} input gradient`).toBeLessThan(1e-5 * s2);
+        w.dispose();
+      }
+    });
+  });
+});
+
+test('bad weights are typed errors', () => {
+  expect(() => new QuantizedWeight('Q4_0', [2, 48], new Uint8Array(10))).toThrow(/rows must be whole Q4_0 blocks of 32/);
+  expect(() => new QuantizedWeight('Q4_0', [2, 64], new Uint8Array(10))).toThrow(/needs 72 bytes, got 10/);
+  expect(() => new QuantizedWeight('IQ2_XXS', [2, 256], new Uint8Array(10))).toThrow(/not a block format/);
+  const w = new QuantizedWeight('Q8_0', [2, 32], new Uint8Array(68));
+  expect(() => matmulQ(et.ones([3, 31]), w)).toThrow(/does not end in the weight's 32 input features/);
+  w.dispose();
+});
