@@ -55,4 +55,5 @@ export { trainSpmVocab, type TrainSpmOptions } from './tokenizer/train-spm.js';
 export * as models from './models/index.js';
 export { loadModel } from './models/load.js';
 export * as train from './train/index.js';
+export * as quant from './quant/index.js';
 export { finetune } from './train/finetune.js';
