@@ -104,7 +104,7 @@ describe('LoRA', () => {
         for (const [path, a] of ad) {
           const l = a as LoRALinear;
           const w = full.stateDict().get(`${path}.weight`)!;
-          et.copyInto(w, et.add(l.weight, et.mul(et.matmul(l.lora_B.weight, l.lora_A.weight), l.scale)));
+          et.copyInto(w, et.add(l.weight!, et.mul(et.matmul(l.lora_B.weight, l.lora_A.weight), l.scale)));
         }
       });
       expect(et.noGrad(() => lossOf(full).item())).toBeCloseTo(et.noGrad(() => lossOf(m).item()), 5);
@@ -139,7 +139,7 @@ describe('LoRA', () => {
       // forward: base, A, B; backward: dx through base, d(xA) through B, dB, dA, dx through A.
       // A weight gradient for the base would be a 9th.
       expect(calls).toBe(8);
-      expect(l.weight.grad).toBeNull();
+      expect(l.weight!.grad).toBeNull();
       expect(l.bias!.grad).toBeNull();
       expect(l.lora_A.weight.grad).not.toBeNull();
       expect(x.grad).not.toBeNull();
@@ -167,7 +167,7 @@ describe('LoRA', () => {
       expect(() => applyLoRA(m, { rank: 2, targets: ['q_proj'], layers: [1] })).toThrow(/already has a LoRA adapter/);
       expect(() => applyLoRA(m, { rank: 2, targets: ['nope'] })).toThrow(/no module named 'nope'/);
       expect(() => applyLoRA(m, { rank: 0 })).toThrow(/rank must be a positive integer/);
-      expect(() => applyLoRA(m, { rank: 2, targets: ['norm'] })).toThrow(/RMSNorm; LoRA wraps Linear and Embedding/);
+      expect(() => applyLoRA(m, { rank: 2, targets: ['norm'] })).toThrow(/RMSNorm; LoRA wraps Linear, QLinear and Embedding/);
       const rs = new LoRALinear(new et.nn.Linear(16, 16), { rank: 4, alpha: 8, rsLoRA: true, init: 'gaussian', seed: 3 });
       expect(rs.scale).toBe(4);
       const g = rs.lora_A.weight.dataSync();
@@ -203,8 +203,8 @@ describe('LoRA', () => {
           last = loss.item();
         });
       expect(last).toBeLessThan(0.8 * first);
-      expect(l.weight.dtype).toBe('float16');
-      expect(l.weight.grad).toBeNull();
+      expect(l.weight!.dtype).toBe('float16');
+      expect(l.weight!.grad).toBeNull();
     });
   });
 });

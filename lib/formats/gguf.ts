@@ -551,6 +551,20 @@ function openForLoad(header: GGUFHeader, device: string, mmap: boolean | undefin
   }
 }
 
+/** The stored bytes of one tensor (any type, block formats included), bounds-checked against the file. */
+export function readGGUFTensorBytes(header: GGUFHeader, info: GGUFTensorInfo): Uint8Array {
+  if (info.offset < header.dataOffset || info.offset + info.bytes > header.fileSize)
+    throw new ValueError(`readGGUFTensorBytes: tensor info '${info.name}' does not belong to the header of ${header.path}`);
+  const fd = openSync(header.path, 'r');
+  try {
+    const b = new Uint8Array(info.bytes);
+    readExact(fd, b, info.offset, (offset, what) => fail(header.path, `tensor '${info.name}' data`, offset, what));
+    return b;
+  } finally {
+    closeSync(fd);
+  }
+}
+
 /**
  * Loads one tensor of a GGUF file (from its header) as an edgetrain tensor with the row-major
  * `info.shape`. F32, F16, BF16 and I32 keep their type; I8 and I16 widen to int32. On cpu the

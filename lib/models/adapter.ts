@@ -274,14 +274,15 @@ export function mergeLoRA(model: Module): void {
       if (!(child instanceof LoRALinear) && !(child instanceof LoRAEmbedding)) continue;
       // a base weight another module also holds (tied embeddings and head) cannot take the update alone
       let shared = false;
-      for (const [, m] of model.namedModules()) if (m !== child && (m as unknown as { weight?: unknown }).weight === child.weight) shared = true;
+      if (child.weight)
+        for (const [, m] of model.namedModules()) if (m !== child && (m as unknown as { weight?: unknown }).weight === child.weight) shared = true;
       if (shared)
         throw new ValueError(`mergeLoRA: ${path ? `${path}.` : ''}${name}'s weight is shared (tied embeddings): merging would change the other module too; export the adapter instead`);
-      const old = [child.weight, ...(child instanceof LoRALinear && child.bias ? [child.bias] : [])];
+      const old = [...(child.weight ? [child.weight] : []), ...(child instanceof LoRALinear && child.bias ? [child.bias] : [])];
       if (child instanceof LoRALinear) {
         const w = noGrad(() =>
           tidy(() => {
-            const base = child.weight.dtype === 'float32' ? child.weight : cast(child.weight, 'float32');
+            const base = child.qweight ? child.qweight.dequantize() : child.weight!.dtype === 'float32' ? child.weight! : cast(child.weight!, 'float32');
             return contiguous(add(base, mul(matmul(child.lora_B.weight, child.lora_A.weight), child.scale)));
           }),
         );
@@ -291,6 +292,7 @@ export function mergeLoRA(model: Module): void {
         parent.replaceModule(name, l);
         child.lora_A.dispose();
         child.lora_B.dispose();
+        child.qweight?.dispose();
       } else if (child instanceof LoRAEmbedding) {
         const w = noGrad(() =>
           tidy(() => {

@@ -2,14 +2,20 @@
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { FormatError, ValueError } from '../errors.js';
-import { loadGGUF, readGGUFHeader, type GGUFHeader } from '../formats/gguf.js';
+import { loadGGUF, readGGUFHeader, readGGUFTensorBytes, type GGUFHeader } from '../formats/gguf.js';
+import { Linear } from '../nn/linear.js';
+import { QLinear } from '../nn/qlinear.js';
+import { tensor } from '../ops/creation.js';
+import { BLOCK } from '../quant/dequant.js';
+import { QuantizedWeight } from '../quant/qweight.js';
+import { tidy } from '../scope.js';
 import { cast } from '../ops/copy.js';
 import type { Tensor } from '../tensor.js';
 import { loadTokenizer } from '../tokenizer/gguf.js';
 import type { HFTokenizer } from '../tokenizer/hf.js';
 import { Tokenizer } from '../tokenizer/tokenizer.js';
 import { configFromHF, type LlamaConfig } from './config.js';
-import { checkGGUFTensors, configFromGGUF, ggufStateDict, ggufToHFName } from './gguf.js';
+import { checkGGUFTensors, configFromGGUF, ggufStateDict, ggufToHFName, permuteQK } from './gguf.js';
 import { loadHFModel } from './hf.js';
 import { LlamaModel } from './llama.js';
 import { adoptWeights, type WeightOptions } from './weights.js';
@@ -17,6 +23,12 @@ import { adoptWeights, type WeightOptions } from './weights.js';
 export interface LoadModelOptions extends WeightOptions {
   /** Device for the model's weights (default: the default device). */
   device?: string;
+  /**
+   * GGUF block-quantized weights: 'dequantize' (default) to float32, or 'keep' the linear layers'
+   * weights quantized (QLinear: native quantized matmuls, about 4.5 bits per weight for Q4 types;
+   * LoRA trains on top of them). Embeddings are always dequantized. cpu only.
+   */
+  quantized?: 'dequantize' | 'keep';
 }
 
 export interface LoadedModel {
@@ -51,9 +63,11 @@ export function loadGGUFModel(path: string, opts?: LoadModelOptions): LoadedMode
   checkGGUFTensors(header, config);
   const tokenizer = header.metadata.has('tokenizer.ggml.tokens') ? Tokenizer.fromGGUFMetadata(header.metadata) : undefined;
   const model = new LlamaModel(config, { device: opts?.device, init: false });
-  // tensors map the file; on cpu the model takes them in place (see adoptWeights)
-  // block-quantized weights are dequantized to float32 on load (bit-exact with llama.cpp)
-  const { tensors } = loadGGUF(path, { device: 'cpu', dequantize: true, filter: (n) => ggufToHFName(n, config.architecture) !== undefined });
+  // quantized: 'keep' puts QLinear layers over the file's blocks; the rest loads dense
+  const kept = opts?.quantized === 'keep' ? keepQuantized(model, header, config) : new Set<string>();
+  // tensors map the file; on cpu the model takes them in place (see adoptWeights); other
+  // block-quantized weights are dequantized to float32 (bit-exact with llama.cpp)
+  const { tensors } = loadGGUF(path, { device: 'cpu', dequantize: true, filter: (n) => ggufToHFName(n, config.architecture) !== undefined && !kept.has(n) });
   let sd: Map<string, Tensor>;
   try {
     sd = ggufStateDict(tensors, config);
@@ -64,6 +78,41 @@ export function loadGGUFModel(path: string, opts?: LoadModelOptions): LoadedMode
   }
   adoptWeights(model, sd, opts);
   return { model, tokenizer, config };
+}
+
+/**
+ * Puts a QLinear holding the file's blocks in place of every linear layer whose weight is block-
+ * quantized (llama Q/K rows permuted back, whole rows of blocks at a time); returns their GGUF
+ * names, which the dense load then skips.
+ */
+function keepQuantized(model: LlamaModel, header: GGUFHeader, config: LlamaConfig): Set<string> {
+  if (model.device !== 'cpu') throw new ValueError(`loadModel: quantized: 'keep' needs the cpu device, not ${model.device}`);
+  const kept = new Set<string>();
+  const modules = new Map(model.namedModules());
+  for (const info of header.tensors) {
+    if (!(info.typeName in BLOCK) || info.shape.length !== 2 || info.name === 'token_embd.weight') continue;
+    const h = ggufToHFName(info.name, config.architecture);
+    if (!h?.endsWith('.weight')) continue;
+    const path = h.slice(0, -'.weight'.length);
+    const dot = path.lastIndexOf('.');
+    const parent = modules.get(path.slice(0, Math.max(0, dot)));
+    const old = modules.get(path);
+    if (!parent || !(old instanceof Linear)) continue;
+    const [N, K] = info.shape as [number, number];
+    let bytes = readGGUFTensorBytes(header, info);
+    const which = /attn_([qk])\.weight$/.exec(info.name);
+    if (config.architecture === 'llama' && which) {
+      bytes = tidy(() => {
+        const t = tensor(bytes, [N, bytes.length / N]);
+        return Uint8Array.from(permuteQK(t, which[1] === 'q' ? config.numHeads : config.numKvHeads, true).dataSync());
+      });
+    }
+    const q = new QLinear(new QuantizedWeight(info.typeName, [N, K], bytes), old.bias);
+    parent.replaceModule(path.slice(dot + 1), q);
+    old.weight.dispose();
+    kept.add(info.name);
+  }
+  return kept;
 }
 
 /**

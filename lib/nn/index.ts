@@ -6,4 +6,5 @@ export { RMSNorm, LayerNorm, type NormOptions } from './norm.js';
 export { Dropout } from './dropout.js';
 export { ReLU, GELU, SiLU, Identity } from './activation.js';
 export { ModuleList, Sequential } from './container.js';
+export { QLinear } from './qlinear.js';
 export { LoRALinear, LoRAEmbedding, applyLoRA, loraParameters, loraScale, DEFAULT_LORA_TARGETS, type LoRAOptions, type ApplyLoRAOptions, type LoRAModule } from './lora.js';

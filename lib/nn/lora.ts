@@ -14,6 +14,8 @@ import { tidy } from '../scope.js';
 import type { Tensor } from '../tensor.js';
 import { Embedding } from './embedding.js';
 import { Linear } from './linear.js';
+import { QLinear } from './qlinear.js';
+import { matmulQ, type QuantizedWeight } from '../quant/qweight.js';
 import { Module } from './module.js';
 
 export interface LoRAOptions {
@@ -73,9 +75,14 @@ function linearOf(w: Tensor): Linear {
   return l;
 }
 
-/** A Linear with a LoRA adapter; `weight`/`bias` are the base layer's (frozen) tensors. */
+/**
+ * A Linear with a LoRA adapter; `weight`/`bias` are the base layer's (frozen) tensors. The base
+ * may be a QLinear (QLoRA): then `weight` is null and `qweight` holds the quantized blocks.
+ */
 export class LoRALinear extends Module {
-  declare weight: Tensor;
+  declare weight: Tensor | null;
+  /** The quantized base weight (QLoRA), or undefined for a dense base. */
+  readonly qweight?: QuantizedWeight;
   declare bias: Tensor | null;
   declare lora_A: Linear;
   declare lora_B: Linear;
@@ -90,7 +97,7 @@ export class LoRALinear extends Module {
   /** When false, forward is the base layer alone (the adapter is kept). */
   enabled = true;
 
-  constructor(base: Linear, opts: LoRAOptions) {
+  constructor(base: Linear | QLinear, opts: LoRAOptions) {
     super();
     const o = resolveLoRAOptions('LoRALinear', opts);
     this.inFeatures = base.inFeatures;
@@ -101,10 +108,18 @@ export class LoRALinear extends Module {
     this.dropoutP = o.dropout;
     this.scale = loraScale(o);
     this.training = base.training;
-    const dev = base.weight.device;
-    this.registerParameter('weight', base.weight);
+    let dev: string;
+    if (base instanceof QLinear) {
+      this.qweight = base.qweight;
+      dev = base.qweight.data.device;
+      this.registerParameter('weight', null);
+      this.registerBuffer('qdata', base.qweight.data, { persistent: false });
+    } else {
+      dev = base.weight.device;
+      this.registerParameter('weight', base.weight);
+      base.weight.requiresGrad = false;
+    }
     this.registerParameter('bias', base.bias);
-    base.weight.requiresGrad = false;
     if (base.bias) base.bias.requiresGrad = false;
     this.registerModule('lora_A', linearOf(initA(o.rank, this.inFeatures, o, opts.seed, dev)));
     this.registerModule('lora_B', linearOf(zeros([this.outFeatures, o.rank], { device: dev })));
@@ -112,8 +127,7 @@ export class LoRALinear extends Module {
 
   forward(x: Tensor): Tensor {
     return tidy(() => {
-      const wt = transpose(this.weight);
-      let y = matmul(x, wt);
+      let y = this.qweight ? matmulQ(x, this.qweight) : matmul(x, transpose(this.weight!));
       if (this.bias) y = add(y, this.bias);
       if (!this.enabled) return y;
       const xin = this.training && this.dropoutP > 0 ? dropout(x, this.dropoutP) : x;
@@ -211,8 +225,8 @@ export function applyLoRA(model: Module, opts: ApplyLoRAOptions): Map<string, Lo
       const li = /(?:^|\.)layers\.(\d+)\./.exec(full);
       if (li && !inLayers(Number(li[1]))) continue;
       if (child instanceof LoRALinear || child instanceof LoRAEmbedding) throw new ValueError(`applyLoRA: ${full} already has a LoRA adapter`);
-      if (!(child instanceof Linear) && !(child instanceof Embedding))
-        throw new ValueError(`applyLoRA: ${full} is a ${child.constructor.name}; LoRA wraps Linear and Embedding modules`);
+      if (!(child instanceof Linear) && !(child instanceof QLinear) && !(child instanceof Embedding))
+        throw new ValueError(`applyLoRA: ${full} is a ${child.constructor.name}; LoRA wraps Linear, QLinear and Embedding modules`);
       found.push([parent, name, full, child]);
     }
   const missing = [...targets].filter((t) => !found.some(([, n]) => n === t));
@@ -221,7 +235,7 @@ export function applyLoRA(model: Module, opts: ApplyLoRAOptions): Map<string, Lo
   const out = new Map<string, LoRAModule>();
   found.forEach(([parent, name, full, child], i) => {
     const seed = opts.seed === undefined ? undefined : opts.seed + i;
-    const m = child instanceof Linear ? new LoRALinear(child, { ...opts, seed }) : new LoRAEmbedding(child as Embedding, { ...opts, seed });
+    const m = child instanceof Embedding ? new LoRAEmbedding(child, { ...opts, seed }) : new LoRALinear(child as Linear | QLinear, { ...opts, seed });
     parent.replaceModule(name, m);
     out.set(full, m);
   });
