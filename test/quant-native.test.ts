@@ -77,3 +77,33 @@ test('bad weights are typed errors', () => {
   expect(() => matmulQ(et.ones([3, 31]), w)).toThrow(/does not end in the weight's 32 input features/);
   w.dispose();
 });
+
+test('matmulQ input gradient against central differences', () => {
+  et.tidy(() => {
+    const w = weightOf('tiny-llama-Q4_0.gguf', 'blk.0.attn_k.weight');
+    const [N, K] = w.shape;
+    const xd = randData([2, K], 5);
+    const dy = et.tensor(randData([2, N], 6), [2, N]);
+    const loss = (v: Float32Array) => et.noGrad(() => et.tidy(() => et.sum(et.mul(matmulQ(et.tensor(v, [2, K]), w), dy)).item()));
+    const x = et.tensor(xd, [2, K], { requiresGrad: true });
+    et.sum(et.mul(matmulQ(x, w), dy)).backward();
+    const g = x.grad!.dataSync();
+    for (const i of [0, 17, K + 3, 2 * K - 1]) {
+      const p = Float32Array.from(xd);
+      const m = Float32Array.from(xd);
+      p[i]! += 1e-2;
+      m[i]! -= 1e-2;
+      const fd = (loss(p) - loss(m)) / (p[i]! - m[i]!);
+      expect(Math.abs(fd - g[i]!)).toBeLessThan(2e-3 * Math.max(1, Math.abs(fd)));
+    }
+    w.dispose();
+  });
+});
+
+test.runIf(et.devices().find((d) => d.name === 'vulkan')?.available)('on vulkan the quantized kernels answer with a DeviceError', () => {
+  et.tidy(() => {
+    const w = new QuantizedWeight('Q8_0', [2, 32], et.tensor(new Uint8Array(68), [68]).to('vulkan'));
+    expect(() => matmulQ(et.ones([1, 32], { device: 'vulkan' }), w)).toThrow(/matmulQ is not implemented on vulkan/);
+    expect(() => w.dequantize()).toThrow(/dequantize is not implemented on vulkan/);
+  });
+});
