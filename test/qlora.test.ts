@@ -81,3 +81,18 @@ test('QLoRA fine-tune on a 4-bit base: the loss falls, and the adapter exports',
   expect(r.ggufAdapter).toBeDefined();
   r.model.dispose();
 });
+
+test('mergeLoRA on a quantized base: W = dequantize(blocks) + s B A, the same function', async () => {
+  const { model } = await et.loadModel(file('Q4_0'), { quantized: 'keep' });
+  const ad = applyLoRA(model, { rank: 4, alpha: 8, seed: 9 });
+  et.noGrad(() => {
+    let i = 0;
+    for (const a of ad.values()) et.copyInto((a as LoRALinear).lora_B.weight, et.randn((a as LoRALinear).lora_B.weight.shape, { std: 0.05, seed: 300 + i++ }));
+  });
+  const before = logits(model);
+  et.models.mergeLoRA(model);
+  expect([...model.namedModules()].filter(([, m]) => m instanceof LoRALinear)).toHaveLength(0);
+  expect(model.stateDict().get('model.layers.0.self_attn.q_proj.weight')!.dtype).toBe('float32');
+  expect(maxRel(logits(model), before)).toBeLessThan(1e-5);
+  model.dispose();
+});
