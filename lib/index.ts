@@ -29,6 +29,7 @@ export { loadSafetensorsModel, saveSafetensorsModel } from './formats/safetensor
 export { mapFile, MappedFile } from './formats/mmap.js';
 export {
   readGGUFHeader,
+  readGGUFTensorBytes,
   loadGGUF,
   loadGGUFTensor,
   writeGGUF,

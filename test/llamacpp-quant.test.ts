@@ -5,7 +5,7 @@
 // (measured: Q8_0 1.7e-2, Q4_0 1.1e-2, Q4_1 1.7e-2, Q5_0 1.1e-2, Q5_1 1.0e-2, Q4_K_M 3.9e-2,
 // Q5_K_M 2.4e-2, Q6_K 1.7e-2). The same forward on f32/f16 files agrees to 3e-4 (llamacpp.test.ts)
 // and the dequantized weights are bit-exact (quant-dequant.test.ts): the tolerance is 5e-2.
-import { closeSync, mkdtempSync, openSync, readSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { describe, expect, test } from 'vitest';
@@ -72,19 +72,12 @@ describe.skipIf(!nlc)('edgetrain quantize: files llama.cpp loads', () => {
         model.dispose();
       }
       // a matrix llama-quantize also stored in this type holds the same bytes
-      const theirs = et.readGGUFHeader(join(shared, 'quant', `tiny-llama-${type.toUpperCase()}.gguf`)).tensors.find((t) => t.name === 'blk.1.ffn_down.weight')!;
-      const mine = et.readGGUFHeader(out).tensors.find((t) => t.name === 'blk.1.ffn_down.weight')!;
+      const theirHeader = et.readGGUFHeader(join(shared, 'quant', `tiny-llama-${type.toUpperCase()}.gguf`));
+      const myHeader = et.readGGUFHeader(out);
+      const theirs = theirHeader.tensors.find((t) => t.name === 'blk.1.ffn_down.weight')!;
+      const mine = myHeader.tensors.find((t) => t.name === 'blk.1.ffn_down.weight')!;
       expect(mine.typeName).toBe(type.toUpperCase());
-      if (theirs.typeName === mine.typeName) {
-        const read = (p: string, t: typeof mine) => {
-          const b = Buffer.alloc(t.bytes);
-          const fd = openSync(p, 'r');
-          readSync(fd, b, 0, t.bytes, t.offset);
-          closeSync(fd);
-          return b;
-        };
-        expect(read(out, mine).equals(read(join(shared, 'quant', `tiny-llama-${type.toUpperCase()}.gguf`), theirs))).toBe(true);
-      }
+      if (theirs.typeName === mine.typeName) expect(Buffer.from(et.readGGUFTensorBytes(myHeader, mine)).equals(et.readGGUFTensorBytes(theirHeader, theirs))).toBe(true);
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }

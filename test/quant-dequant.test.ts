@@ -2,7 +2,7 @@
 // ../shared/quant (made by llama.cpp's own quantizer) against the SHA-256 of llama.cpp's
 // dequantized float32 values (dequantized-reference.json).
 import { createHash } from 'node:crypto';
-import { closeSync, openSync, readFileSync, readSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { describe, expect, test } from 'vitest';
 import * as et from '../lib/index.js';
@@ -13,17 +13,6 @@ const ref = JSON.parse(readFileSync(join(shared, 'quant', 'dequantized-reference
   string,
   Record<string, { type: string; elements: number; sha256_f32le: string; first: number[] }>
 >;
-
-function rawBytes(path: string, offset: number, n: number): Uint8Array {
-  const buf = new Uint8Array(n);
-  const fd = openSync(path, 'r');
-  try {
-    readSync(fd, buf, 0, n, offset);
-  } finally {
-    closeSync(fd);
-  }
-  return buf;
-}
 
 const files = Object.keys(ref).filter((f) => f !== 'tiny-llama-f16.gguf');
 
@@ -37,7 +26,7 @@ describe.each(files)('%s', (file) => {
       const r = ref[file]![t.name];
       expect(r, `${file}: ${t.name} in the reference`).toBeDefined();
       if (!(t.typeName in BLOCK)) continue;
-      const y = dequantize(t.typeName, rawBytes(path, t.offset, t.bytes), t.numel);
+      const y = dequantize(t.typeName, et.readGGUFTensorBytes(h, t), t.numel);
       const sha = createHash('sha256').update(new Uint8Array(y.buffer)).digest('hex');
       if (sha !== r!.sha256_f32le) {
         let firstDiff = -1;

@@ -2,7 +2,7 @@
 // every tensor of ../shared/quant as test/quant-dequant.test.ts), and matmulQ forward (x . W^T)
 // and input gradient (dy . W) against float matmuls with the dequantized weight.
 import { createHash } from 'node:crypto';
-import { closeSync, openSync, readFileSync, readSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { describe, expect, test } from 'vitest';
 import * as et from '../lib/index.js';
@@ -15,15 +15,9 @@ const ref = JSON.parse(readFileSync(join(shared, 'quant', 'dequantized-reference
 
 function weightOf(file: string, name: string): QuantizedWeight {
   const path = join(shared, 'quant', file);
-  const t = et.readGGUFHeader(path).tensors.find((x) => x.name === name)!;
-  const b = new Uint8Array(t.bytes);
-  const fd = openSync(path, 'r');
-  try {
-    readSync(fd, b, 0, t.bytes, t.offset);
-  } finally {
-    closeSync(fd);
-  }
-  return new QuantizedWeight(t.typeName, [t.shape[0]!, t.shape[1]!], b);
+  const h = et.readGGUFHeader(path);
+  const t = h.tensors.find((x) => x.name === name)!;
+  return new QuantizedWeight(t.typeName, [t.shape[0]!, t.shape[1]!], et.readGGUFTensorBytes(h, t));
 }
 
 const FILES = ['Q8_0', 'Q4_0', 'Q4_1', 'Q5_0', 'Q5_1', 'Q4_K_M', 'Q5_K_M', 'Q6_K'].map((q) => `tiny-llama-${q}.gguf`);

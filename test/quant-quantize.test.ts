@@ -2,7 +2,6 @@
 // quantized here give byte for byte the blocks llama-quantize wrote into tiny-llama-TYPE.gguf, for
 // every tensor stored in a type we write; and dequantize(quantize(x)) stays within each type's
 // error bound.
-import { closeSync, openSync, readSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { describe, expect, test } from 'vitest';
 import * as et from '../lib/index.js';
@@ -10,17 +9,6 @@ import { dequantize } from '../lib/quant/dequant.js';
 import { QUANTIZABLE, quantize } from '../lib/quant/quantize.js';
 
 const shared = process.env.EDGETRAIN_SHARED ?? resolve(new URL('..', import.meta.url).pathname, '../shared');
-
-function raw(path: string, offset: number, n: number): Uint8Array {
-  const b = new Uint8Array(n);
-  const fd = openSync(path, 'r');
-  try {
-    readSync(fd, b, 0, n, offset);
-  } finally {
-    closeSync(fd);
-  }
-  return b;
-}
 
 const f16 = join(shared, 'quant', 'tiny-llama-f16.gguf');
 const original = new Map<string, Float32Array>();
@@ -36,10 +24,11 @@ describe.each(['Q8_0', 'Q4_0', 'Q4_1', 'Q5_0', 'Q5_1'])('%s', (type) => {
   test("quantizing the f16 weights gives llama.cpp's bytes", () => {
     const path = join(shared, 'quant', `tiny-llama-${type}.gguf`);
     let same = 0;
-    for (const info of et.readGGUFHeader(path).tensors) {
+    const header = et.readGGUFHeader(path);
+    for (const info of header.tensors) {
       if (!(QUANTIZABLE as readonly string[]).includes(info.typeName)) continue;
       const ours = quantize(info.typeName, original.get(info.name)!);
-      const theirs = raw(path, info.offset, info.bytes);
+      const theirs = et.readGGUFTensorBytes(header, info);
       let diff = -1;
       for (let i = 0; i < ours.length; i++) if (ours[i] !== theirs[i]) { diff = i; break; }
       expect(diff, `${info.name} (${info.typeName}): first differing byte`).toBe(-1);
