@@ -143,10 +143,7 @@ describe('merge', () => {
     for (const v of want) range = Math.max(range, Math.abs(v));
     expect(maxAbsDiff(got, want)).toBeLessThan(1e-5 * range);
     const out = join(dir, 'merged.gguf');
-    const header = et.readGGUFHeader(files.ggufF32!);
-    const tok = new Map<string, ReturnType<typeof et.gguf.str>>();
-    for (const [k, v] of header.metadata) if (k.startsWith('tokenizer.')) tok.set(k, et.gguf.typed(header.metadataTypes.get(k)!, v));
-    saveGGUFModel(out, m.stateDict(), m.config, { metadata: tok });
+    saveGGUFModel(out, m.stateDict(), m.config, { metadata: et.models.tokenizerMetadata(et.readGGUFHeader(files.ggufF32!)) });
     const back = await loadModel(out);
     expect(back.tokenizer!.encode('Hello world')).toEqual((await loadModel(files.ggufF32!)).tokenizer!.encode('Hello world'));
     expect(maxAbsDiff(logitsOf(back.model), got)).toBe(0);

@@ -72,10 +72,7 @@ describe.skipIf(!nlc)('LoRA adapters in llama.cpp', () => {
     // merged: W + s B A written as a plain GGUF model
     mergeLoRA(model);
     const merged = join(dir, `${name}-merged.gguf`);
-    const header = et.readGGUFHeader(files.ggufF32!);
-    const tok = new Map<string, ReturnType<typeof et.gguf.str>>();
-    for (const [key, v] of header.metadata) if (key.startsWith('tokenizer.')) tok.set(key, et.gguf.typed(header.metadataTypes.get(key)!, v));
-    saveGGUFModel(merged, model.stateDict(), model.config, { metadata: tok });
+    saveGGUFModel(merged, model.stateDict(), model.config, { metadata: et.models.tokenizerMetadata(et.readGGUFHeader(files.ggufF32!)) });
     const mm = await ll.loadModel({ modelPath: merged });
     try {
       const ctx = await createContext(mm);

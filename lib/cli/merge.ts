@@ -2,11 +2,11 @@
 import { copyFileSync, existsSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { ValueError } from '../errors.js';
-import { gguf, readGGUFHeader, type GGUFWritable } from '../formats/gguf.js';
+import { readGGUFHeader, type GGUFWritable } from '../formats/gguf.js';
 import { loadAdapter, mergeLoRA } from '../models/adapter.js';
 import { hfConfigJSON } from '../models/config.js';
 import { loadModel } from '../models/load.js';
-import { saveGGUFModel, saveHFModel } from '../models/save.js';
+import { saveGGUFModel, saveHFModel, tokenizerMetadata } from '../models/save.js';
 
 export interface MergeCliOptions {
   model: string;
@@ -24,11 +24,7 @@ export async function runMerge(o: MergeCliOptions): Promise<string> {
     mergeLoRA(model);
     const sd = model.stateDict();
     if (o.out.endsWith('.gguf')) {
-      const meta = new Map<string, GGUFWritable>();
-      if (o.model.endsWith('.gguf')) {
-        const h = readGGUFHeader(o.model);
-        for (const [k, v] of h.metadata) if (k.startsWith('tokenizer.')) meta.set(k, gguf.typed(h.metadataTypes.get(k)!, v));
-      }
+      const meta = o.model.endsWith('.gguf') ? tokenizerMetadata(readGGUFHeader(o.model)) : new Map<string, GGUFWritable>();
       saveGGUFModel(o.out, sd, model.config, { dtype: o.dtype, metadata: meta, name: 'edgetrain merged' });
     } else {
       saveHFModel(o.out, sd, hfConfigJSON(model.config));

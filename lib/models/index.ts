@@ -29,5 +29,5 @@ export { configFromGGUF, ggufToHFName, hfToGGUFName, permuteQK, ggufStateDict, c
 export { loadModel, loadGGUFModel, type LoadModelOptions, type LoadedModel } from './load.js';
 export { adoptWeights, type WeightOptions } from './weights.js';
 export { savePEFTAdapter, saveGGUFAdapter, loadAdapter, mergeLoRA, findAdapters, summarizeAdapters, type AdapterSummary } from './adapter.js';
-export { saveGGUFModel, saveHFModel, ggufModelMetadata, ggufModelTensors, type SaveGGUFOptions } from './save.js';
+export { saveGGUFModel, saveHFModel, ggufModelMetadata, ggufModelTensors, tokenizerMetadata, type SaveGGUFOptions } from './save.js';
 export { makeTinyModel, type TinyModelOptions, type TinyModelFiles } from './tiny.js';

@@ -6,7 +6,7 @@ import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { ValueError } from '../errors.js';
 import { writeFileAtomic } from '../formats/atomic.js';
-import { gguf, writeGGUF, type GGUFWritable } from '../formats/gguf.js';
+import { gguf, writeGGUF, type GGUFHeader, type GGUFWritable } from '../formats/gguf.js';
 import { saveSafetensorsModel } from '../formats/safetensors-sharded.js';
 import { add } from '../ops/binary.js';
 import { cast } from '../ops/copy.js';
@@ -22,6 +22,13 @@ export interface SaveGGUFOptions {
   metadata?: Map<string, GGUFWritable>;
   /** general.name. */
   name?: string;
+}
+
+/** A GGUF header's tokenizer.* metadata, typed as stored, to carry into a file written for the same vocabulary. */
+export function tokenizerMetadata(header: Pick<GGUFHeader, 'metadata' | 'metadataTypes'>): Map<string, GGUFWritable> {
+  const out = new Map<string, GGUFWritable>();
+  for (const [k, v] of header.metadata) if (k.startsWith('tokenizer.')) out.set(k, gguf.typed(header.metadataTypes.get(k)!, v));
+  return out;
 }
 
 /** GGUF metadata describing `c` (the keys llama.cpp reads for these architectures). */

@@ -3,13 +3,13 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { ValueError } from '../errors.js';
-import { gguf, readGGUFHeader, type GGUFWritable } from '../formats/gguf.js';
+import { readGGUFHeader } from '../formats/gguf.js';
 import { saveSafetensorsModel } from '../formats/safetensors-sharded.js';
 import { cast } from '../ops/copy.js';
 import { tensor } from '../ops/creation.js';
 import type { Tensor } from '../tensor.js';
 import { seededRandom } from './generate.js';
-import { saveGGUFModel } from './save.js';
+import { saveGGUFModel, tokenizerMetadata } from './save.js';
 import type { Llama3RopeScaling } from './config.js';
 import { LlamaModel } from './llama.js';
 
@@ -174,8 +174,7 @@ export function makeTinyModel(dir: string, opts: TinyModelOptions): TinyModelFil
       saveSafetensorsModel(hfDir, sd);
       files.hfDir = hfDir;
     }
-    const tokMeta = new Map<string, GGUFWritable>();
-    for (const [k, v] of header.metadata) if (k.startsWith('tokenizer.')) tokMeta.set(k, gguf.typed(header.metadataTypes.get(k)!, v));
+    const tokMeta = tokenizerMetadata(header);
     for (const f of ['gguf-f32', 'gguf-f16'] as const) {
       if (!formats.includes(f)) continue;
       const half = f === 'gguf-f16';
