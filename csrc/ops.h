@@ -96,7 +96,8 @@ namespace et {
   /* block-quantized weights (ggml formats, csrc/cpu/quant_blocks.h): w uint8 [N, K/block*bytes]   \
      contiguous; p0 ggml type id, p1 K (elements per row) */                                         \
   X(DEQUANTIZE, "dequantize", 1, 1)    /* w -> f32 [N, K], bit-exact with llama.cpp */                 \
-  X(MATMUL_Q, "matmulQ", 2, 1)         /* (x f32 [M, Kin], w) -> p2 0: x.W^T [M, N]; 1: x.W [M, K] */
+  X(MATMUL_Q, "matmulQ", 2, 1)         /* (x f32 [M, Kin], w) -> p2 0: x.W^T [M, N]; 1: x.W [M, K] */  \
+  X(QUANTIZE, "quantize", 1, 1)        /* x f32 [N, K] -> w; as llama.cpp's reference quantizer */
 
 enum Op : int {
 #define ET_OP_ENUM(name, js, nin, nout) OP_##name,
@@ -105,7 +106,7 @@ enum Op : int {
   OP_COUNT
 };
 
-constexpr int kOpCountExpected = 60;  // bump with the list; lib/native/ops.ts must match
+constexpr int kOpCountExpected = 61;  // bump with the list; lib/native/ops.ts must match
 static_assert(OP_COUNT == kOpCountExpected, "op list changed: update kOpCountExpected and lib/native/ops.ts");
 
 const char* op_name(int op);

@@ -51,35 +51,40 @@ describe.skipIf(!nlc)('quantized files: edgetrain vs llama.cpp', () => {
 });
 
 describe.skipIf(!nlc)('edgetrain quantize: files llama.cpp loads', () => {
-  test.each(['q8_0', 'q4_0', 'q4_1', 'q5_0', 'q5_1'])('tiny-llama-f16.gguf -> %s: llama.cpp reads it and agrees with us on it; the blocks are llama-quantize\'s', { timeout: 60_000 }, async (type) => {
-    const dir = mkdtempSync(join(tmpdir(), 'et-quantize-'));
-    try {
-      const out = join(dir, `${type}.gguf`);
-      const r = runQuantize(join(shared, 'quant', 'tiny-llama-f16.gguf'), out, type);
-      expect(r.quantized).toBe(2 + 2 * 7); // token_embd, output, 7 matrices per layer
-      expect(r.bytesOut).toBeLessThan(r.bytesIn * (type === 'q8_0' ? 0.6 : 0.4));
-      const { model, tokenizer } = await et.loadModel(out);
-      const lm = await (await getLlama(nlc)).loadModel({ modelPath: out });
+  test.each(['q8_0', 'q4_0', 'q4_1', 'q5_0', 'q5_1', 'q4_k_m', 'q5_k_m', 'q6_k'])(
+    "tiny-llama-f16.gguf -> %s: every tensor has llama-quantize's type and bytes; llama.cpp reads it and agrees with us on it",
+    { timeout: 60_000 },
+    async (type) => {
+      const dir = mkdtempSync(join(tmpdir(), 'et-quantize-'));
       try {
-        const ctx = await createContext(lm);
-        const ids = tokenizer!.encode('The quick brown fox jumps over the lazy dog.', { addSpecial: true });
-        const ours = et.noGrad(() => et.tidy(() => Float32Array.from(model.forward(et.tensor(Int32Array.from(ids), [1, ids.length]), { lastOnly: true }).dataSync())));
-        const { maxDiff, range } = compareLogProbs(ours, await nextLogProbs(ctx, ids, model.config.vocabSize));
-        expect(maxDiff).toBeLessThan(REL_TOL * range);
-        await ctx.dispose();
+        const out = join(dir, `${type}.gguf`);
+        const r = runQuantize(join(shared, 'quant', 'tiny-llama-f16.gguf'), out, type);
+        expect(r.quantized).toBe(2 + 2 * 7); // token_embd, output, 7 matrices per layer
+        expect(r.bytesOut).toBeLessThan(r.bytesIn * (type === 'q8_0' ? 0.6 : 0.45));
+        const theirHeader = et.readGGUFHeader(join(shared, 'quant', `tiny-llama-${type.toUpperCase()}.gguf`));
+        const myHeader = et.readGGUFHeader(out);
+        expect(myHeader.metadata.get('general.file_type')).toBe(theirHeader.metadata.get('general.file_type'));
+        for (const theirs of theirHeader.tensors) {
+          const mine = myHeader.tensors.find((t) => t.name === theirs.name)!;
+          expect(mine.typeName, theirs.name).toBe(theirs.typeName);
+          expect(Buffer.from(et.readGGUFTensorBytes(myHeader, mine)).equals(et.readGGUFTensorBytes(theirHeader, theirs)), theirs.name).toBe(true);
+        }
+        const { model, tokenizer } = await et.loadModel(out);
+        const lm = await (await getLlama(nlc)).loadModel({ modelPath: out });
+        try {
+          const ctx = await createContext(lm);
+          const ids = tokenizer!.encode('The quick brown fox jumps over the lazy dog.', { addSpecial: true });
+          const ours = et.noGrad(() => et.tidy(() => Float32Array.from(model.forward(et.tensor(Int32Array.from(ids), [1, ids.length]), { lastOnly: true }).dataSync())));
+          const { maxDiff, range } = compareLogProbs(ours, await nextLogProbs(ctx, ids, model.config.vocabSize));
+          expect(maxDiff).toBeLessThan(REL_TOL * range);
+          await ctx.dispose();
+        } finally {
+          await lm.dispose();
+          model.dispose();
+        }
       } finally {
-        await lm.dispose();
-        model.dispose();
+        rmSync(dir, { recursive: true, force: true });
       }
-      // a matrix llama-quantize also stored in this type holds the same bytes
-      const theirHeader = et.readGGUFHeader(join(shared, 'quant', `tiny-llama-${type.toUpperCase()}.gguf`));
-      const myHeader = et.readGGUFHeader(out);
-      const theirs = theirHeader.tensors.find((t) => t.name === 'blk.1.ffn_down.weight')!;
-      const mine = myHeader.tensors.find((t) => t.name === 'blk.1.ffn_down.weight')!;
-      expect(mine.typeName).toBe(type.toUpperCase());
-      if (theirs.typeName === mine.typeName) expect(Buffer.from(et.readGGUFTensorBytes(myHeader, mine)).equals(et.readGGUFTensorBytes(theirHeader, theirs))).toBe(true);
-    } finally {
-      rmSync(dir, { recursive: true, force: true });
-    }
-  });
+    },
+  );
 });

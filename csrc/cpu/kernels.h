@@ -32,6 +32,7 @@ void register_rope(KernelFn* table);         // rope.cpp: rope, swiglu (+bwd)
 void register_attention(KernelFn* table);    // attention.cpp: sdpa (+bwd)
 void register_optim(KernelFn* table);        // optim.cpp: adamw, sgd
 void register_quant(KernelFn* table);        // quant.cpp: dequantize, matmulQ (block formats)
+void register_quantize(KernelFn* table);     // quantize.cpp: float rows to block formats
 
 inline void register_all(KernelFn* t) {
   register_elementwise(t);
@@ -45,6 +46,7 @@ inline void register_all(KernelFn* t) {
   register_attention(t);
   register_optim(t);
   register_quant(t);
+  register_quantize(t);
 }
 }  // namespace ET_ISA
 

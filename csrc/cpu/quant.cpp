@@ -131,6 +131,18 @@ void block_q6_k(const uint8_t* b, float* y) {
   }
 }
 
+void block_nf4(const float s, const uint8_t* qs, float* y) {
+  for (int j = 0; j < 32; ++j) {
+    y[j] = kNF4[qs[j] & 0xF] * s;
+    y[j + 32] = kNF4[qs[j] >> 4] * s;
+  }
+}
+
+void block_nf4_dq(const uint8_t* b, float* y) {
+  const float d = h16(b);
+  for (int s = 0; s < 4; ++s) block_nf4(d * float(b[2 + s]), b + 6 + 32 * s, y + 64 * s);
+}
+
 }  // namespace
 
 void dequant_blocks(int type, const uint8_t* src, int64_t nblocks, float* dst) {
@@ -147,6 +159,13 @@ void dequant_blocks(int type, const uint8_t* src, int64_t nblocks, float* dst) {
       case Q4_K: block_qk45(b, y, false); break;
       case Q5_K: block_qk45(b, y, true); break;
       case Q6_K: block_q6_k(b, y); break;
+      case NF4: {
+        float s;
+        std::memcpy(&s, b, 4);
+        block_nf4(s, b + 4, y);
+        break;
+      }
+      case NF4_DQ: block_nf4_dq(b, y); break;
       default: break;
     }
   }

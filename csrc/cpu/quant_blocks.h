@@ -1,12 +1,15 @@
 // ggml block formats: sizes and dequantization, bit-exact with llama.cpp's reference `to_float`
 // (lib/quant/dequant.ts is the same code in TypeScript; test/quant-native.test.ts checks both
-// against llama.cpp's values). Type ids are ggml's.
+// against llama.cpp's values). Type ids are ggml's, except NF4 and NF4_DQ, edgetrain's own 4-bit
+// NormalFloat formats (QLoRA's codebook), numbered above ggml's range:
+//   NF4     36/64:  absmax f32, qs u8[32] (lo nibbles = 0..31, hi = 32..63)   y = NF4[q] * absmax
+//   NF4_DQ 134/256: d f16, sc u8[4], qs u8[4][32]: 4 NF4 sub-blocks of 64    y = NF4[q] * (d * sc)
 #pragma once
 #include <cstdint>
 
 namespace et {
 
-enum QType : int { Q4_0 = 2, Q4_1 = 3, Q5_0 = 6, Q5_1 = 7, Q8_0 = 8, Q4_K = 12, Q5_K = 13, Q6_K = 14 };
+enum QType : int { Q4_0 = 2, Q4_1 = 3, Q5_0 = 6, Q5_1 = 7, Q8_0 = 8, Q4_K = 12, Q5_K = 13, Q6_K = 14, NF4 = 1024, NF4_DQ = 1025 };
 
 /** Elements and bytes per block; {0, 0} for a type that is not a supported block format. */
 struct QInfo {
@@ -23,9 +26,21 @@ inline QInfo qinfo(int type) {
     case Q4_K: return {256, 144};
     case Q5_K: return {256, 176};
     case Q6_K: return {256, 210};
+    case NF4: return {64, 36};
+    case NF4_DQ: return {256, 134};
     default: return {0, 0};
   }
 }
+
+/** The 16 NF4 levels: quantiles of N(0, 1) scaled to [-1, 1], with an exact 0 (QLoRA, Dettmers et al. 2023). */
+constexpr float kNF4[16] = {-1.0f, -0.6961928009986877f, -0.5250730514526367f, -0.39491748809814453f, -0.28444138169288635f, -0.18477343022823334f,
+                            -0.09105003625154495f, 0.0f, 0.07958029955625534f, 0.16093020141124725f, 0.24611230194568634f, 0.33791524171829224f,
+                            0.44070982933044434f, 0.5626170039176941f, 0.7229568362236023f, 1.0f};
+/** Midpoints between consecutive levels: a value above kNF4Mid[k] is nearer kNF4[k + 1]. */
+constexpr float kNF4Mid[15] = {
+    (kNF4[0] + kNF4[1]) / 2,   (kNF4[1] + kNF4[2]) / 2,   (kNF4[2] + kNF4[3]) / 2,   (kNF4[3] + kNF4[4]) / 2,   (kNF4[4] + kNF4[5]) / 2,
+    (kNF4[5] + kNF4[6]) / 2,   (kNF4[6] + kNF4[7]) / 2,   (kNF4[7] + kNF4[8]) / 2,   (kNF4[8] + kNF4[9]) / 2,   (kNF4[9] + kNF4[10]) / 2,
+    (kNF4[10] + kNF4[11]) / 2, (kNF4[11] + kNF4[12]) / 2, (kNF4[12] + kNF4[13]) / 2, (kNF4[13] + kNF4[14]) / 2, (kNF4[14] + kNF4[15]) / 2};
 
 namespace ET_ISA {
 /** Dequantizes `nblocks` whole blocks at `src` into `dst` (nblocks * block floats). */

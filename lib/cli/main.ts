@@ -152,11 +152,17 @@ program
 
 program
   .command('quantize <input> <output>')
-  .description('quantize a GGUF model (f32/f16/bf16 or another quantization) to a block format llama.cpp loads')
-  .requiredOption('--type <type>', 'q8_0, q4_0, q4_1, q5_0 or q5_1')
+  .description('quantize a GGUF model (f32/f16/bf16 or another quantization) with the type mix llama-quantize uses')
+  .requiredOption('--type <type>', 'q4_k_m, q4_k_s, q5_k_m, q5_k_s, q6_k, q8_0, q4_0, q4_1, q5_0, q5_1; nf4, nf4_dq (edgetrain only)')
   .action((input: string, output: string, o) => {
-    const r = runQuantize(input, output, o.type);
-    console.log(`${output}: ${r.quantized} tensors quantized to ${o.type}, ${r.kept} kept; ${(r.bytesIn / 2 ** 20).toFixed(1)} MiB -> ${(r.bytesOut / 2 ** 20).toFixed(1)} MiB of tensor data`);
+    const tty = process.stderr.isTTY;
+    const r = runQuantize(input, output, o.type, (name, type, i, n) => {
+      if (tty) process.stderr.write(`\r[${i + 1}/${n}] ${name} -> ${type}`.padEnd(72).slice(0, 100));
+    });
+    if (tty) process.stderr.write('\n');
+    const mix = Object.entries(r.types).map(([t, n]) => `${n} ${t}`).join(', ');
+    console.log(`${output}: ${mix}; ${(r.bytesIn / 2 ** 20).toFixed(1)} MiB -> ${(r.bytesOut / 2 ** 20).toFixed(1)} MiB of tensor data`);
+    if (o.type.toLowerCase().startsWith('nf4')) console.log('note: NF4 files are read by edgetrain; llama.cpp has no NF4 type');
   });
 
 program

@@ -118,6 +118,10 @@ const TYPES: [number, string, number, number][] = [
   [34, 'TQ1_0', 256, 54],
   [35, 'TQ2_0', 256, 66],
   [39, 'MXFP4', 32, 17],
+  // edgetrain's 4-bit NormalFloat formats (lib/quant/dequant.ts), numbered above ggml's range:
+  // files holding them open in edgetrain only
+  [1024, 'NF4', 64, 36],
+  [1025, 'NF4_DQ', 256, 134],
 ];
 
 /** Ids ggml once used and has since removed; named in errors so an old file is recognisable. */

@@ -60,6 +60,7 @@ export const OP = {
   sgd: 57,
   dequantize: 58,
   matmulQ: 59,
+  quantize: 60,
 } as const;
 
 export type OpName = keyof typeof OP;

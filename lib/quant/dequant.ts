@@ -9,6 +9,9 @@
 //   Q4_K 144/256: d, dmin f16, scales u8[12] (8 x 6-bit scale + 6-bit min), qs u8[128]
 //   Q5_K 176/256: as Q4_K plus qh u8[32] (the 5th bit)
 //   Q6_K 210/256: ql u8[128], qh u8[64], scales int8[16], d f16       y = d * sc * (q - 32)
+// and edgetrain's own 4-bit NormalFloat (QLoRA's codebook NF4_LEVELS; not ggml types):
+//   NF4     36/64:  absmax f32, qs u8[32] (lo nibbles = 0..31, hi = 32..63)  y = NF4[q] * absmax
+//   NF4_DQ 134/256: d f16, sc u8[4], qs u8[4][32]: 4 NF4 sub-blocks of 64   y = NF4[q] * (d * sc)
 import { DTypeError, ValueError } from '../errors.js';
 
 const f32 = Math.fround;
@@ -31,7 +34,23 @@ export const BLOCK: Record<string, [number, number]> = {
   Q4_K: [256, 144],
   Q5_K: [256, 176],
   Q6_K: [256, 210],
+  NF4: [64, 36],
+  NF4_DQ: [256, 134],
 };
+
+/** The 16 NF4 levels: quantiles of N(0, 1) scaled to [-1, 1] with an exact 0 (Dettmers et al., QLoRA). */
+export const NF4_LEVELS = Float32Array.from([
+  -1.0, -0.6961928009986877, -0.5250730514526367, -0.39491748809814453, -0.28444138169288635, -0.18477343022823334, -0.09105003625154495, 0.0,
+  0.07958029955625534, 0.16093020141124725, 0.24611230194568634, 0.33791524171829224, 0.44070982933044434, 0.5626170039176941, 0.7229568362236023,
+  1.0,
+]);
+
+function nf4Block(b: Uint8Array, q: number, s: number, y: Float32Array, yo: number): void {
+  for (let j = 0; j < 32; j++) {
+    y[yo + j] = f32(NF4_LEVELS[b[q + j]! & 0xf]! * s);
+    y[yo + j + 32] = f32(NF4_LEVELS[b[q + j]! >> 4]! * s);
+  }
+}
 
 /** The 6-bit scale and min of sub-block j (0..7) of a K-quant block's 12 scale bytes at `s`. */
 function scaleMin(b: Uint8Array, s: number, j: number): [number, number] {
@@ -149,6 +168,14 @@ export function dequantize(type: string, bytes: Uint8Array, numel: number): Floa
           qh += 32;
           sc += 8;
         }
+        break;
+      }
+      case 'NF4':
+        nf4Block(b, o + 4, new DataView(b.buffer, b.byteOffset + o, 4).getFloat32(0, true), y, yo);
+        break;
+      case 'NF4_DQ': {
+        const d = h16(o);
+        for (let s = 0; s < 4; s++) nf4Block(b, o + 6 + 32 * s, f32(d * b[o + 2 + s]!), y, yo + 64 * s);
         break;
       }
     }

@@ -1,94 +1,53 @@
-// Quantizers from float32 to ggml's simple block formats, as llama.cpp's reference quantizer
-// (quantize_row_*_ref, used by llama-quantize without an importance matrix) computes them, so the
-// same weights give the same bytes. Each block: a scale from the block's extreme value(s), stored
-// as f16; quants rounded as the reference rounds them (float32 arithmetic, then truncation).
-import { f32ToF16 } from '../dtype.js';
-import { DTypeError, ValueError } from '../errors.js';
+// Quantizers from float32 to the block formats (native: csrc/cpu/quantize.cpp). The ggml types
+// follow llama.cpp's reference quantizer (what llama-quantize runs without an importance matrix),
+// including the error-minimising scale search of the K-quants, so the same weights give the same
+// bytes; NF4 / NF4_DQ are QLoRA's NormalFloat-4 with a per-64 absmax (float32, or 8-bit multiples
+// of one f16 scale per 256 values: "double quantization").
+import { DTypeError, ShapeError } from '../errors.js';
+import { GGML_TYPE_BY_NAME } from '../formats/gguf-types.js';
+import { runKernel } from '../native/run.js';
+import { tensor } from '../ops/creation.js';
+import { contiguous } from '../ops/copy.js';
+import type { Tensor } from '../tensor.js';
 import { BLOCK } from './dequant.js';
 
-const f32 = Math.fround;
-/** C's roundf: halves away from zero. */
-const roundf = (x: number) => (x < 0 ? -Math.floor(-x + 0.5) : Math.floor(x + 0.5));
-/** C's (int8_t) cast of a float in range: truncation toward zero. */
-const trunc = (x: number) => Math.trunc(x);
-
 /** The block formats quantize() writes. */
-export const QUANTIZABLE = ['Q8_0', 'Q4_0', 'Q4_1', 'Q5_0', 'Q5_1'] as const;
+export const QUANTIZABLE = ['Q8_0', 'Q4_0', 'Q4_1', 'Q5_0', 'Q5_1', 'Q4_K', 'Q5_K', 'Q6_K', 'NF4', 'NF4_DQ'] as const;
 export type QuantType = (typeof QUANTIZABLE)[number];
 
-function put16(b: Uint8Array, o: number, v: number): void {
-  const h = f32ToF16(v);
-  b[o] = h & 0xff;
-  b[o + 1] = h >> 8;
+function checkType(op: string, type: string): [number, number, number] {
+  if (!(QUANTIZABLE as readonly string[]).includes(type)) throw new DTypeError(`${op}: type ${type} is not one this version writes (${QUANTIZABLE.join(', ')})`);
+  const [bs, bb] = BLOCK[type]!;
+  return [GGML_TYPE_BY_NAME.get(type)!.id, bs, bb];
 }
 
-/** The bytes of `x` (whole blocks of 32) in block format `type`. */
-export function quantize(type: string, x: Float32Array): Uint8Array {
-  if (!(QUANTIZABLE as readonly string[]).includes(type)) throw new DTypeError(`quantize: type ${type} is not one this version writes (${QUANTIZABLE.join(', ')})`);
-  const [bs, bb] = BLOCK[type]!;
-  if (x.length % bs !== 0) throw new ValueError(`quantize: ${x.length} values are not whole ${type} blocks of ${bs}`);
-  const nb = x.length / bs;
-  const out = new Uint8Array(nb * bb);
-  for (let i = 0; i < nb; i++) {
-    const o = i * bb;
-    const xo = i * bs;
-    if (type === 'Q8_0') {
-      let amax = 0;
-      for (let j = 0; j < 32; j++) amax = Math.max(amax, Math.abs(x[xo + j]!));
-      const d = f32(amax / 127);
-      const id = d ? f32(1 / d) : 0;
-      put16(out, o, d);
-      for (let j = 0; j < 32; j++) out[o + 2 + j] = roundf(f32(x[xo + j]! * id)) & 0xff;
-    } else if (type === 'Q4_0' || type === 'Q5_0') {
-      // the value of largest magnitude, with its sign: it maps to -8 (-16), the end of the range
-      let amax = 0;
-      let max = 0;
-      for (let j = 0; j < 32; j++) {
-        const v = x[xo + j]!;
-        if (amax < Math.abs(v)) {
-          amax = Math.abs(v);
-          max = v;
-        }
-      }
-      const five = type === 'Q5_0';
-      const d = f32(max / (five ? -16 : -8));
-      const id = d ? f32(1 / d) : 0;
-      put16(out, o, d);
-      const qs = o + (five ? 6 : 2);
-      let qh = 0;
-      for (let j = 0; j < 16; j++) {
-        const off = five ? 16.5 : 8.5;
-        const top = five ? 31 : 15;
-        const x0 = Math.min(top, trunc(f32(f32(x[xo + j]! * id) + off)));
-        const x1 = Math.min(top, trunc(f32(f32(x[xo + 16 + j]! * id) + off)));
-        out[qs + j] = (x0 & 0xf) | ((x1 & 0xf) << 4);
-        if (five) qh |= (((x0 & 0x10) >> 4) << j) | (((x1 & 0x10) >> 4) << (j + 16));
-      }
-      if (five) for (let k = 0; k < 4; k++) out[o + 2 + k] = (qh >>> (8 * k)) & 0xff;
-    } else {
-      // Q4_1 / Q5_1: min and range
-      let min = Infinity;
-      let max = -Infinity;
-      for (let j = 0; j < 32; j++) {
-        min = Math.min(min, x[xo + j]!);
-        max = Math.max(max, x[xo + j]!);
-      }
-      const five = type === 'Q5_1';
-      const d = f32((max - min) / (five ? 31 : 15));
-      const id = d ? f32(1 / d) : 0;
-      put16(out, o, d);
-      put16(out, o + 2, min);
-      const qs = o + (five ? 8 : 4);
-      let qh = 0;
-      for (let j = 0; j < 16; j++) {
-        const top = five ? 31 : 15;
-        const x0 = Math.min(top, trunc(f32(f32(f32(x[xo + j]! - min) * id) + 0.5)));
-        const x1 = Math.min(top, trunc(f32(f32(f32(x[xo + 16 + j]! - min) * id) + 0.5)));
-        out[qs + j] = (x0 & 0xf) | ((x1 & 0xf) << 4);
-        if (five) qh |= (((x0 & 0x10) >> 4) << j) | (((x1 & 0x10) >> 4) << (j + 16));
-      }
-      if (five) for (let k = 0; k < 4; k++) out[o + 4 + k] = (qh >>> (8 * k)) & 0xff;
-    }
-  }
+/**
+ * The blocks of a float32 matrix [N, K] (K a multiple of the type's block size) as uint8
+ * [N, K / block * bytesPerBlock]: each row is a run of whole blocks, as GGUF stores it. cpu.
+ */
+export function quantizeTensor(type: string, x: Tensor): Tensor {
+  const [id, bs] = checkType('quantize', type);
+  x.assertLive('quantize');
+  if (x.dtype !== 'float32' || x.ndim !== 2) throw new DTypeError(`quantize: x must be a float32 matrix [N, K], got ${x.dtype} [${x.shape}]`);
+  const [N, K] = x.shape as [number, number];
+  if (K % bs !== 0) throw new ShapeError(`quantize: ${type} rows are whole blocks of ${bs}, but [${N}, ${K}] has ${K} columns`);
+  const xc = contiguous(x);
+  const out = runKernel('quantize', [xc], [{ shape: [N, (K / bs) * BLOCK[type]![1]], dtype: 'uint8' }], [id])[0]!;
+  if (xc !== x) xc.dispose();
   return out;
+}
+
+/** The bytes of `x` (whole blocks) in block format `type`. */
+export function quantize(type: string, x: Float32Array): Uint8Array {
+  const [, bs] = checkType('quantize', type);
+  if (x.length % bs !== 0) throw new ShapeError(`quantize: ${x.length} values are not whole ${type} blocks of ${bs}`);
+  const t = tensor(x, [x.length / bs, bs]);
+  try {
+    const q = quantizeTensor(type, t);
+    const bytes = Uint8Array.from(q.dataSync() as Uint8Array);
+    q.dispose();
+    return bytes;
+  } finally {
+    t.dispose();
+  }
 }
