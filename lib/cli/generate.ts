@@ -19,6 +19,8 @@ export interface GenerateCliOptions {
   bos?: boolean;
   /** A LoRA adapter to apply (PEFT folder or GGUF LoRA file). */
   lora?: string;
+  /** Quantize the linear layers at load (a block format or llama-quantize mix). */
+  quantize?: string;
 }
 
 /** End-of-generation tokens as llama.cpp counts them (EOS, EOT, <|im_end|>, ...), not EOS alone. */
@@ -28,7 +30,7 @@ export function stopTokensOf(eosTokenIds: readonly number[], tokenizer: { eog: R
 
 /** Generates from a prompt, writing each piece of text as it is decoded; returns the result. */
 export async function runGenerate(o: GenerateCliOptions, write: (s: string) => void): Promise<GenerateResult & { text: string }> {
-  const { model, tokenizer } = await loadModel(o.model);
+  const { model, tokenizer } = await loadModel(o.model, o.quantize ? { quantize: o.quantize } : undefined);
   if (o.lora) {
     loadAdapter(model, o.lora);
     model.eval();

@@ -42,6 +42,7 @@ program
   .requiredOption('--model <file>', 'a .gguf model file or a Hugging Face folder')
   .requiredOption('--prompt <text>', 'the prompt')
   .option('--lora <adapter>', 'a LoRA adapter to apply: a PEFT folder or a GGUF LoRA file')
+  .option('--quantize <type>', 'quantize the linear layers at load: q4_k, q4_k_m, nf4, q8_0, ... (cpu)')
   .option('--max-tokens <n>', 'most tokens to generate', (v) => parseInt(v, 10), 128)
   .option('--temperature <t>', 'sampling temperature; 0 is greedy', num, 0.8)
   .option('--top-k <k>', 'keep the k most likely tokens', (v) => parseInt(v, 10))
@@ -72,6 +73,7 @@ program
   .option('--lora-targets <names>', 'comma-separated module names (q_proj,k_proj,v_proj,o_proj,gate_proj,up_proj,down_proj,lm_head,embed_tokens)')
   .option('--lora-layers <first-last>', 'adapt only these decoder layers, e.g. 4-11')
   .option('--rslora', 'scale by alpha / sqrt(r)')
+  .option('--quantize <type>', 'QLoRA: quantize the base linear layers at load (q4_k, q4_k_m, nf4, nf4_dq, q8_0, ...); a quantized GGUF base stays as stored')
   .option('--adapter <path>', 'continue training this adapter (PEFT folder or GGUF LoRA)')
   .option('--seq-len <n>', 'tokens per row', int, 256)
   .option('--batch-size <n>', 'rows per micro-batch', int, 4)
@@ -125,6 +127,7 @@ program
           layers: layers ? { first: Number(layers[1]), last: Number(layers[2]) } : undefined,
         },
         adapter: o.adapter,
+        quantize: o.quantize,
         seqLen: o.seqLen,
         batchSize: o.batchSize,
         gradAccum: o.gradAccum,

@@ -18,6 +18,7 @@ import { configFromHF, type LlamaConfig } from './config.js';
 import { checkGGUFTensors, configFromGGUF, ggufStateDict, ggufToHFName, permuteQK } from './gguf.js';
 import { loadHFModel } from './hf.js';
 import { LlamaModel } from './llama.js';
+import { quantizeModel } from './quantize-model.js';
 import { adoptWeights, type WeightOptions } from './weights.js';
 
 export interface LoadModelOptions extends WeightOptions {
@@ -29,6 +30,13 @@ export interface LoadModelOptions extends WeightOptions {
    * LoRA trains on top of them). Embeddings are always dequantized. cpu only.
    */
   quantized?: 'dequantize' | 'keep';
+  /**
+   * Quantize-on-load: the decoder's linear layers (not embeddings, norms or the output head) are
+   * quantized to this block format ('q4_k', 'nf4', 'q8_0', ...) or llama-quantize mix ('q4_k_m')
+   * and their float weights released; layers a GGUF already holds quantized are kept as stored.
+   * cpu only.
+   */
+  quantize?: string;
 }
 
 export interface LoadedModel {
@@ -64,7 +72,8 @@ export function loadGGUFModel(path: string, opts?: LoadModelOptions): LoadedMode
   const tokenizer = header.metadata.has('tokenizer.ggml.tokens') ? Tokenizer.fromGGUFMetadata(header.metadata) : undefined;
   const model = new LlamaModel(config, { device: opts?.device, init: false });
   // quantized: 'keep' puts QLinear layers over the file's blocks; the rest loads dense
-  const kept = opts?.quantized === 'keep' ? keepQuantized(model, header, config) : new Set<string>();
+  const keep = opts?.quantized === 'keep' || (opts?.quantized === undefined && opts?.quantize !== undefined);
+  const kept = keep ? keepQuantized(model, header, config) : new Set<string>();
   // tensors map the file; on cpu the model takes them in place (see adoptWeights); other
   // block-quantized weights are dequantized to float32 (bit-exact with llama.cpp)
   const { tensors } = loadGGUF(path, { device: 'cpu', dequantize: true, filter: (n) => ggufToHFName(n, config.architecture) !== undefined && !kept.has(n) });
@@ -86,7 +95,6 @@ export function loadGGUFModel(path: string, opts?: LoadModelOptions): LoadedMode
  * names, which the dense load then skips.
  */
 function keepQuantized(model: LlamaModel, header: GGUFHeader, config: LlamaConfig): Set<string> {
-  if (model.device !== 'cpu') throw new ValueError(`loadModel: quantized: 'keep' needs the cpu device, not ${model.device}`);
   const kept = new Set<string>();
   const modules = new Map(model.namedModules());
   for (const info of header.tensors) {
@@ -98,6 +106,7 @@ function keepQuantized(model: LlamaModel, header: GGUFHeader, config: LlamaConfi
     const parent = modules.get(path.slice(0, Math.max(0, dot)));
     const old = modules.get(path);
     if (!parent || !(old instanceof Linear)) continue;
+    if (model.device !== 'cpu') throw new ValueError(`loadModel: ${info.name} is ${info.typeName}: quantized layers need the cpu device, not ${model.device} (or load with quantized: 'dequantize')`);
     const [N, K] = info.shape as [number, number];
     let bytes = readGGUFTensorBytes(header, info);
     const which = /attn_([qk])\.weight$/.exec(info.name);
@@ -113,6 +122,17 @@ function keepQuantized(model: LlamaModel, header: GGUFHeader, config: LlamaConfi
     kept.add(info.name);
   }
   return kept;
+}
+
+function withQuantize(model: LlamaModel, opts?: LoadModelOptions): LlamaModel {
+  if (!opts?.quantize) return model;
+  try {
+    quantizeModel(model, opts.quantize);
+  } catch (e) {
+    model.dispose();
+    throw e;
+  }
+  return model;
 }
 
 /**
@@ -138,9 +158,12 @@ export async function loadModel(path: string, opts?: LoadModelOptions): Promise<
     if (tokenizer && tokenizer.vocabSize > config.vocabSize)
       throw new FormatError(`loadModel: ${path}: tokenizer.json has ${tokenizer.vocabSize} tokens but the model's vocabulary is ${config.vocabSize}`);
     const model = loadHFModel(path, opts);
-    return { model, config, tokenizer };
+    return { model: withQuantize(model, opts), config, tokenizer };
   }
-  if (path.endsWith('.gguf')) return loadGGUFModel(path, opts);
+  if (path.endsWith('.gguf')) {
+    const r = loadGGUFModel(path, opts);
+    return { ...r, model: withQuantize(r.model, opts) };
+  }
   throw new ValueError(`loadModel: ${path}: expected a .gguf file or a Hugging Face folder (config.json + safetensors)`);
 }
 

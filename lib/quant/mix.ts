@@ -37,12 +37,13 @@ export interface MixPlanner {
 }
 
 /**
- * A planner for file type `fileType` over a model's tensor names (in file order): it counts the
+ * A planner for file type `fileType` (or a block format: uniform) over a model's tensor names (in file order): it counts the
  * attn_v / ffn_down tensors as llama-quantize does to tell which layers get more bits.
  */
 export function mixPlanner(fileType: string, names: readonly string[]): MixPlanner {
-  const ft = FILE_TYPES[fileType];
-  if (!ft) throw new ValueError(`quantize: file type ${fileType} is not one of ${Object.keys(FILE_TYPES).join(', ')}`);
+  // a bare block format (Q4_K, ...) is every layer in that format, falling back where rows do not fit
+  const ft = FILE_TYPES[fileType] ?? (BLOCK_OF[fileType] ? { base: fileType } : undefined);
+  if (!ft) throw new ValueError(`quantize: file type ${fileType} is not one of ${[...new Set([...Object.keys(FILE_TYPES), ...Object.keys(BLOCK_OF)])].join(', ')}`);
   const base = ft.base;
   const tied = !names.includes('output.weight');
   const nV = names.filter((n) => /attn_(v|qkv|kv_b)\.weight/.test(n)).length;

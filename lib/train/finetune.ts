@@ -38,6 +38,11 @@ export interface FinetuneOptions {
   lora?: Omit<ApplyLoRAOptions, 'seed'>;
   /** Continue training an existing adapter (PEFT folder or GGUF LoRA) instead of a new one. */
   adapter?: string;
+  /**
+   * QLoRA on a float base: quantize the decoder's linear layers at load ('q4_k', 'nf4', 'q4_k_m',
+   * ...; see loadModel). A GGUF base whose layers are already quantized trains on them as stored.
+   */
+  quantize?: string;
   seqLen?: number;
   batchSize?: number;
   /** Micro-batches per optimizer step (default 1). */
@@ -200,7 +205,7 @@ async function run(o: FinetuneOptions, h: FinetuneRun): Promise<FinetuneResult> 
     if (!Number.isInteger(v) || v <= 0) throw new ValueError(`finetune: ${k} must be a positive integer, got ${v}`);
   if (o.maxSteps !== undefined && (!Number.isInteger(o.maxSteps) || o.maxSteps <= 0)) throw new ValueError(`finetune: maxSteps must be a positive integer, got ${o.maxSteps}`);
 
-  const loaded = typeof o.model === 'string' ? await loadModel(o.model) : o.model;
+  const loaded = typeof o.model === 'string' ? await loadModel(o.model, { quantized: 'keep', quantize: o.quantize }) : o.model;
   const { model, tokenizer } = loaded;
   if (!tokenizer) throw new ValueError(`finetune: the model has no tokenizer (a GGUF file embeds one; an HF folder needs tokenizer.json)`);
   manualSeed(seed);
