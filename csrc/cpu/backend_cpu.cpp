@@ -2,6 +2,9 @@
 
 #include <cstdlib>
 #include <cstring>
+#if !defined(_WIN32)
+#include <sys/mman.h>
+#endif
 
 #include "../allocator.h"
 #include "cpuid.h"
@@ -22,6 +25,8 @@ void register_all_kernels(KernelFn* t);
 namespace {
 
 const char* g_isa = "generic";
+constexpr size_t kMapThreshold = size_t(1) << 20;
+int kMappedTag = 0;
 
 class CpuBackend : public Backend {
  public:
@@ -29,16 +34,32 @@ class CpuBackend : public Backend {
       : alloc_(
             [](size_t cap, std::string* err) -> Buffer* {
               void* p = nullptr;
-              if (posix_memalign(&p, 64, cap) != 0 || !p) {
+              bool mapped = false;
+#if !defined(_WIN32)
+              // large buffers come straight from the kernel: their pages are resident only once
+              // written, and emptyCache() hands them back (malloc keeps freed heap memory)
+              if (cap >= kMapThreshold) {
+                p = ::mmap(nullptr, cap, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+                if (p == MAP_FAILED) p = nullptr;
+                mapped = p != nullptr;
+              }
+#endif
+              if (!p && posix_memalign(&p, 64, cap) != 0) p = nullptr;
+              if (!p) {
                 *err = "cpu: out of memory allocating " + std::to_string(cap) + " bytes";
                 return nullptr;
               }
               auto* b = new Buffer();
               b->ptr = p;
+              b->impl = mapped ? &kMappedTag : nullptr;
               return b;
             },
             [](Buffer* b) {
-              std::free(b->ptr);
+#if !defined(_WIN32)
+              if (b->impl == &kMappedTag) ::munmap(b->ptr, b->capacity);
+              else
+#endif
+                std::free(b->ptr);
               delete b;
             }) {
     for (auto& k : table_) k = nullptr;

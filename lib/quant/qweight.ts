@@ -65,13 +65,20 @@ export function matmulQ(x: Tensor, w: QuantizedWeight): Tensor {
   if (x2 !== x) x2.dispose();
   const y = reshape(y2, [...lead, N]);
   if (y !== y2) y2.dispose();
-  record('matmulQ', [x], [y], [], ([dy]) => {
-    const d2 = contiguous(reshape(dy!, [M, N]));
-    const dx2 = runKernel('matmulQ', [d2, w.data], [{ shape: [M, K], dtype: 'float32' }], [w.typeId, K, 1])[0]!;
-    if (d2 !== dy) d2.dispose();
-    const dx = reshape(dx2, [...lead, K]);
-    if (dx !== dx2) dx2.dispose();
-    return [dx];
-  });
+  record('matmulQ', [x], [y], [], ([dy]) => [matmulQInputGrad(dy!, w)]);
   return y;
+}
+
+/** dx [..., K] = dy [..., N] . W for a quantized W [N, K] (the input gradient of matmulQ; no autograd). */
+export function matmulQInputGrad(dy: Tensor, w: QuantizedWeight): Tensor {
+  const [N, K] = w.shape;
+  if (dy.dtype !== 'float32' || dy.ndim < 1 || dy.shape[dy.ndim - 1] !== N) throw new ShapeError(`matmulQ backward: dy [${dy.shape}] does not end in the weight's ${N} outputs`);
+  const lead = dy.shape.slice(0, -1);
+  const M = lead.reduce((a, b) => a * b, 1);
+  const d2 = contiguous(reshape(dy, [M, N]));
+  const dx2 = runKernel('matmulQ', [d2, w.data], [{ shape: [M, K], dtype: 'float32' }], [w.typeId, K, 1])[0]!;
+  if (d2 !== dy) d2.dispose();
+  const dx = reshape(dx2, [...lead, K]);
+  if (dx !== dx2) dx2.dispose();
+  return dx;
 }
