@@ -9,6 +9,10 @@
 #pragma STDC FP_CONTRACT OFF
 #endif
 
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic ignored "-Wpsabi"  // vector values passed between inline helpers of one ISA build
+#endif
+
 #include <algorithm>
 #include <cstring>
 #include <vector>
@@ -35,46 +39,76 @@ inline void scale_min(const uint8_t* s, int j, int* sc, int* m) {
   }
 }
 
+// Eight lanes at a time with the compiler's vector extensions (GCC and clang): AVX2 registers in
+// the avx2 build, SSE2 or NEON pairs otherwise. Each lane does what the scalar reference does
+// (integer to float, then one rounded multiply, then one rounded add), so the values are the same.
+typedef float f8 __attribute__((vector_size(32)));
+typedef int32_t i8 __attribute__((vector_size(32)));
+typedef uint8_t u8x8 __attribute__((vector_size(8)));
+typedef int8_t s8x8 __attribute__((vector_size(8)));
+typedef uint32_t u32x8 __attribute__((vector_size(32)));
+
+inline u8x8 ld8(const uint8_t* p) {
+  u8x8 v;
+  std::memcpy(&v, p, 8);
+  return v;
+}
+inline i8 widen(u8x8 v) { return __builtin_convertvector(v, i8); }
+inline f8 tof(i8 v) { return __builtin_convertvector(v, f8); }
+inline void st(float* y, f8 v) { std::memcpy(y, &v, 32); }
+inline f8 splat(float x) { return f8{x, x, x, x, x, x, x, x}; }
+const i8 kLane = {0, 1, 2, 3, 4, 5, 6, 7};
+
 void block_q8_0(const uint8_t* b, float* y) {
-  const float d = h16(b);
-  for (int j = 0; j < 32; ++j) y[j] = float(int8_t(b[2 + j])) * d;
+  const f8 d = splat(h16(b));
+  for (int j = 0; j < 32; j += 8) {
+    s8x8 q;
+    std::memcpy(&q, b + 2 + j, 8);
+    st(y + j, tof(__builtin_convertvector(q, i8)) * d);
+  }
 }
 
 void block_q4_0(const uint8_t* b, float* y) {
-  const float d = h16(b);
-  for (int j = 0; j < 16; ++j) {
-    y[j] = float((b[2 + j] & 0xF) - 8) * d;
-    y[j + 16] = float((b[2 + j] >> 4) - 8) * d;
+  const f8 d = splat(h16(b));
+  for (int j = 0; j < 16; j += 8) {
+    const i8 q = widen(ld8(b + 2 + j));
+    st(y + j, tof((q & 0xF) - 8) * d);
+    st(y + j + 16, tof((q >> 4) - 8) * d);
   }
 }
 
 void block_q4_1(const uint8_t* b, float* y) {
-  const float d = h16(b), m = h16(b + 2);
-  for (int j = 0; j < 16; ++j) {
-    const float p0 = float(b[4 + j] & 0xF) * d;
-    const float p1 = float(b[4 + j] >> 4) * d;
-    y[j] = p0 + m;
-    y[j + 16] = p1 + m;
+  const f8 d = splat(h16(b)), m = splat(h16(b + 2));
+  for (int j = 0; j < 16; j += 8) {
+    const i8 q = widen(ld8(b + 4 + j));
+    const f8 p0 = tof(q & 0xF) * d;
+    const f8 p1 = tof(q >> 4) * d;
+    st(y + j, p0 + m);
+    st(y + j + 16, p1 + m);
   }
 }
 
 void block_q5(const uint8_t* b, float* y, bool one) {
-  const float d = h16(b), m = one ? h16(b + 2) : 0.0f;
+  const f8 d = splat(h16(b)), m = splat(one ? h16(b + 2) : 0.0f);
   const uint8_t* hp = b + (one ? 4 : 2);
   uint32_t qh;
   std::memcpy(&qh, hp, 4);
+  const u32x8 vh = u32x8{} + qh;
   const uint8_t* qs = hp + 4;
-  for (int j = 0; j < 16; ++j) {
-    const int x0 = (qs[j] & 0xF) | (((qh >> j) << 4) & 0x10);
-    const int x1 = (qs[j] >> 4) | ((qh >> (j + 12)) & 0x10);
+  for (int j = 0; j < 16; j += 8) {
+    const i8 q = widen(ld8(qs + j));
+    const u32x8 idx = (u32x8)kLane + uint32_t(j);
+    // bit j of qh is the 5th bit of element j, bit j + 16 that of element j + 16
+    const i8 x0 = (q & 0xF) | (i8)(((vh >> idx) & 1) << 4);
+    const i8 x1 = (q >> 4) | (i8)(((vh >> (idx + 16)) & 1) << 4);
     if (one) {
-      const float p0 = float(x0) * d;
-      const float p1 = float(x1) * d;
-      y[j] = p0 + m;
-      y[j + 16] = p1 + m;
+      const f8 p0 = tof(x0) * d;
+      const f8 p1 = tof(x1) * d;
+      st(y + j, p0 + m);
+      st(y + j + 16, p1 + m);
     } else {
-      y[j] = float(x0 - 16) * d;
-      y[j + 16] = float(x1 - 16) * d;
+      st(y + j, tof(x0 - 16) * d);
+      st(y + j + 16, tof(x1 - 16) * d);
     }
   }
 }
@@ -88,17 +122,23 @@ void block_qk45(const uint8_t* b, float* y, bool five) {
   for (int j = 0, is = 0; j < 256; j += 64, is += 2) {
     int s, mi;
     scale_min(sc, is, &s, &mi);
-    const float d1 = d * float(s), m1 = dmin * float(mi);
+    const f8 d1 = splat(d * float(s)), m1 = splat(dmin * float(mi));
     scale_min(sc, is + 1, &s, &mi);
-    const float d2 = d * float(s), m2 = dmin * float(mi);
-    for (int l = 0; l < 32; ++l) {
-      const float p = d1 * float((ql[l] & 0xF) + (five && (qh[l] & u1) ? 16 : 0));
-      *y++ = p - m1;
+    const f8 d2 = splat(d * float(s)), m2 = splat(dmin * float(mi));
+    for (int l = 0; l < 32; l += 8) {
+      const i8 q = widen(ld8(ql + l));
+      i8 lo = q & 0xF, hi = q >> 4;
+      if (five) {
+        const i8 h = widen(ld8(qh + l));
+        lo += ((h & u1) != 0) & 16;
+        hi += ((h & u2) != 0) & 16;
+      }
+      const f8 p0 = d1 * tof(lo);
+      const f8 p1 = d2 * tof(hi);
+      st(y + l, p0 - m1);
+      st(y + 32 + l, p1 - m2);
     }
-    for (int l = 0; l < 32; ++l) {
-      const float p = d2 * float((ql[l] >> 4) + (five && (qh[l] & u2) ? 16 : 0));
-      *y++ = p - m2;
-    }
+    y += 64;
     ql += 32;
     u1 <<= 2;
     u2 <<= 2;
@@ -111,18 +151,17 @@ void block_q6_k(const uint8_t* b, float* y) {
   const uint8_t* qh = b + 128;
   const int8_t* sc = reinterpret_cast<const int8_t*>(b + 192);
   for (int n = 0; n < 256; n += 128) {
-    for (int l = 0; l < 32; ++l) {
+    for (int l = 0; l < 32; l += 8) {
       const int is = l / 16;
-      const int q1 = int((ql[l] & 0xF) | (((qh[l] >> 0) & 3) << 4)) - 32;
-      const int q2 = int((ql[l + 32] & 0xF) | (((qh[l] >> 2) & 3) << 4)) - 32;
-      const int q3 = int((ql[l] >> 4) | (((qh[l] >> 4) & 3) << 4)) - 32;
-      const int q4 = int((ql[l + 32] >> 4) | (((qh[l] >> 6) & 3) << 4)) - 32;
-      const float s1 = d * float(sc[is + 0]), s2 = d * float(sc[is + 2]);
-      const float s3 = d * float(sc[is + 4]), s4 = d * float(sc[is + 6]);
-      y[l + 0] = s1 * float(q1);
-      y[l + 32] = s2 * float(q2);
-      y[l + 64] = s3 * float(q3);
-      y[l + 96] = s4 * float(q4);
+      const i8 a = widen(ld8(ql + l)), c = widen(ld8(ql + l + 32)), h = widen(ld8(qh + l));
+      const i8 q1 = ((a & 0xF) | ((h & 3) << 4)) - 32;
+      const i8 q2 = ((c & 0xF) | (((h >> 2) & 3) << 4)) - 32;
+      const i8 q3 = ((a >> 4) | (((h >> 4) & 3) << 4)) - 32;
+      const i8 q4 = ((c >> 4) | (((h >> 6) & 3) << 4)) - 32;
+      st(y + l, splat(d * float(sc[is + 0])) * tof(q1));
+      st(y + l + 32, splat(d * float(sc[is + 2])) * tof(q2));
+      st(y + l + 64, splat(d * float(sc[is + 4])) * tof(q3));
+      st(y + l + 96, splat(d * float(sc[is + 6])) * tof(q4));
     }
     y += 128;
     ql += 64;
@@ -132,10 +171,24 @@ void block_q6_k(const uint8_t* b, float* y) {
 }
 
 void block_nf4(const float s, const uint8_t* qs, float* y) {
+  const f8 vs = splat(s);
+#if defined(__GNUC__) && !defined(__clang__)
+  // the 16 levels as two vectors: a two-source shuffle by the 4-bit code is the lookup
+  f8 lo, hi;
+  std::memcpy(&lo, kNF4, 32);
+  std::memcpy(&hi, kNF4 + 8, 32);
+  for (int j = 0; j < 32; j += 8) {
+    const i8 q = widen(ld8(qs + j));
+    st(y + j, __builtin_shuffle(lo, hi, q & 0xF) * vs);
+    st(y + j + 32, __builtin_shuffle(lo, hi, q >> 4) * vs);
+  }
+#else
   for (int j = 0; j < 32; ++j) {
     y[j] = kNF4[qs[j] & 0xF] * s;
     y[j + 32] = kNF4[qs[j] >> 4] * s;
   }
+  (void)vs;
+#endif
 }
 
 void block_nf4_dq(const uint8_t* b, float* y) {
@@ -205,6 +258,42 @@ std::string k_dequantize(const Call& c) {
 }
 
 thread_local std::vector<float> tl_chunk;
+thread_local std::vector<float> tl_row;
+
+// Dot product of n floats (n a multiple of 8), eight lanes with four accumulators.
+float dot(const float* a, const float* b, int64_t n) {
+  f8 s0 = splat(0.f), s1 = s0, s2 = s0, s3 = s0;
+  int64_t i = 0;
+  auto ld = [](const float* p) {
+    f8 v;
+    std::memcpy(&v, p, 32);
+    return v;
+  };
+  for (; i + 32 <= n; i += 32) {
+    s0 += ld(a + i) * ld(b + i);
+    s1 += ld(a + i + 8) * ld(b + i + 8);
+    s2 += ld(a + i + 16) * ld(b + i + 16);
+    s3 += ld(a + i + 24) * ld(b + i + 24);
+  }
+  for (; i < n; i += 8) s0 += ld(a + i) * ld(b + i);
+  const f8 t = (s0 + s1) + (s2 + s3);
+  return ((t[0] + t[1]) + (t[2] + t[3])) + ((t[4] + t[5]) + (t[6] + t[7]));
+}
+
+// Few rows of x (decode, M <= 4): each thread dequantizes one weight row at a time into a buffer
+// that stays in L1/L2 and takes its dot products with the rows of x; the rows are split between
+// threads, so the weight is read once and no chunk of it is written out.
+void gemv_q(int type, const uint8_t* src, int64_t rowBytes, int64_t N, int64_t K, const float* x, int64_t lda, int64_t M, float* y, int64_t ldy) {
+  const QInfo q = qinfo(type);
+  parallel_for(N, 8, [&](int64_t n0, int64_t n1) {
+    std::vector<float>& row = tl_row;
+    if (row.size() < size_t(K)) row.resize(size_t(K));
+    for (int64_t n = n0; n < n1; ++n) {
+      dequant_blocks(type, src + n * rowBytes, K / q.block, row.data());
+      for (int64_t m = 0; m < M; ++m) y[m * ldy + n] = dot(x + m * lda, row.data(), K);
+    }
+  });
+}
 
 // (x f32 [M, Kin] contiguous rows, w uint8 [N, rowBytes]) -> out f32.
 // p0 type, p1 K (the weight's row length), p2 mode: 0 out [M, N] = x . W^T (Kin = K);
@@ -232,6 +321,10 @@ std::string k_matmul_q(const Call& c) {
   const float* xp = x.data<const float>();
   float* yp = y.data<float>();
   const int64_t lda = x.strides[0];
+  if (mode == 0 && M <= 4) {
+    gemv_q(type, src, per * q.bytes, N, K, xp, lda, M, yp, Kout);
+    return "";
+  }
   // rows of W per chunk: a float chunk of ~1 MiB stays in L2/L3 while the GEMM uses it
   const int64_t rows = std::max<int64_t>(16, std::min<int64_t>(N, (int64_t(1) << 18) / K));
   std::vector<float>& chunk = tl_chunk;
