@@ -7,7 +7,9 @@
 #      (every NEON micro-kernel path) and elementwise / row ops against a JS reference, through
 #      the raw addon and through a tsup bundle of lib/ (the bundle part is skipped, with a notice,
 #      if lib/ does not bundle);
-#   4. runs test/autograd.test.ts and test/memory.test.ts with vitest under the arm64 node.
+#   4. runs test/autograd.test.ts, test/memory.test.ts, test/quant-native.test.ts and
+#      test/quant-quantize.test.ts (block formats bit-exact with llama.cpp through the NEON build)
+#      with vitest under the arm64 node.
 # Exits non-zero on any failure. Prints the time of each step.
 #
 #   scripts/arm64-check.sh                      # everything
@@ -171,7 +173,7 @@ if [ "${ARM64_VITEST:-1}" != 0 ]; then
   [ -x "$esb" ] && export ESBUILD_BINARY_PATH=$esb
   # shellcheck disable=SC2086
   NODE_PATH=$DEPS EDGETRAIN_ADDON=$ADDON "${NODE_A64[@]}" node_modules/vitest/vitest.mjs run \
-    ${ARM64_VITEST_FILES:-test/autograd.test.ts test/memory.test.ts} || die "vitest under the arm64 node"
+    ${ARM64_VITEST_FILES:-test/autograd.test.ts test/memory.test.ts test/quant-native.test.ts test/quant-quantize.test.ts} || die "vitest under the arm64 node"
   step_done "vitest (arm64 node)"
 fi
 

@@ -182,3 +182,40 @@ test('QLoRA overfits a sentence on an NF4 base (adapters only, the base stays 4-
   y.dispose();
   model.dispose();
 });
+
+test('adapter gradients through a 4-bit (NF4) base against central differences', () => {
+  return (async () => {
+    const { model } = await et.loadModel(file('f16'), { quantize: 'nf4' });
+    const ad = applyLoRA(model, { rank: 2, alpha: 4, seed: 5, targets: ['v_proj', 'down_proj'] });
+    et.noGrad(() => {
+      let i = 0;
+      for (const a of ad.values()) et.copyInto((a as LoRALinear).lora_B.weight, et.randn((a as LoRALinear).lora_B.weight.shape, { std: 0.05, seed: 400 + i++ }));
+    });
+    const x = et.tensor(Int32Array.from(IDS.slice(0, 5)), [1, 5]);
+    const y = et.tensor(Int32Array.from(IDS.slice(1, 6)), [5]);
+    const loss = () => et.tidy(() => et.crossEntropy(et.reshape(model.forward(x), [5, model.config.vocabSize]), y));
+    et.tidy(() => loss().backward());
+    let checked = 0;
+    for (const [name, p] of [...ad.values()].flatMap((a) => [['A', (a as LoRALinear).lora_A.weight], ['B', (a as LoRALinear).lora_B.weight]] as const)) {
+      const g = p.grad!.dataSync();
+      const v = Float32Array.from(p.dataSync());
+      for (const i of [0, 7, v.length - 1]) {
+        const at = (d: number) => {
+          const w = Float32Array.from(v);
+          w[i] = v[i]! + d;
+          et.noGrad(() => et.copyInto(p, et.tensor(w, p.shape)));
+          return et.noGrad(() => loss().item());
+        };
+        const h = 1e-2;
+        const fd = (at(h) - at(-h)) / (2 * h);
+        et.noGrad(() => et.copyInto(p, et.tensor(v, p.shape)));
+        expect(Math.abs(fd - g[i]!), `lora_${name}[${i}]: fd ${fd} vs ${g[i]}`).toBeLessThan(2e-2 * Math.max(1e-2, Math.abs(fd)) + 2e-4);
+        checked++;
+      }
+    }
+    expect(checked).toBe(2 * 2 * 2 * 3);
+    x.dispose();
+    y.dispose();
+    model.dispose();
+  })();
+});
