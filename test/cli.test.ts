@@ -163,6 +163,35 @@ describe('edgetrain finetune / generate --lora / merge', () => {
     r2.model.dispose();
   });
 
+  test('QLoRA from the CLI: finetune --quantize q4_0 on a float base, generate --quantize with the adapter; quantize --type nf4 writes a file edgetrain generates from', { timeout: 120_000 }, async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'et-cli-qlora-'));
+    const files = makeTinyModel(join(dir, 'm'), { vocabFile: join(shared, 'vocab/ggml-vocab-llama-spm.gguf'), seed: 1, formats: ['gguf-f32'] });
+    const data = join(dir, 'd.jsonl');
+    writeFileSync(data, [['Capital of France:', ' Paris'], ['Capital of Japan:', ' Tokyo']].map(([prompt, completion]) => JSON.stringify({ prompt, completion })).join('\n'));
+    const r = await runFinetuneCli(
+      { model: files.ggufF32!, data, out: join(dir, 'out'), quantize: 'q4_0', seqLen: 16, batchSize: 2, epochs: 50, lr: 1e-2, lora: { rank: 8, alpha: 16, targets: ['q_proj', 'k_proj', 'v_proj', 'o_proj', 'gate_proj', 'up_proj', 'down_proj', 'lm_head'] }, checkpointEvery: 0 },
+      { err: { write: () => {} }, out: () => {} },
+    );
+    const bases = [...r.model.namedModules()].filter(([, m]) => (m as { qweight?: { type: string } }).qweight?.type === 'Q4_0');
+    expect(bases.length).toBe(7 * r.model.config.numLayers);
+    r.model.dispose();
+    const g = await runGenerate({ model: files.ggufF32!, quantize: 'q4_0', lora: join(dir, 'out', 'adapter'), prompt: 'Capital of Japan:', maxTokens: 3, temperature: 0 }, () => {});
+    expect(g.text.trim().startsWith('Tokyo')).toBe(true);
+    const q = join(dir, 'nf4.gguf');
+    const out = execFileSync(process.execPath, [join(resolve(new URL('..', import.meta.url).pathname), 'dist', 'cli.js'), 'quantize', files.ggufF32!, q, '--type', 'nf4'], { encoding: 'utf8' });
+    expect(out).toMatch(/nf4\.gguf: .*\d+ NF4/);
+    expect(out).toMatch(/llama\.cpp has no NF4 type/);
+    const viaFile = await runGenerate({ model: q, prompt: 'Capital of Japan:', maxTokens: 4, temperature: 0 }, () => {});
+    expect(viaFile.tokens.length).toBe(4);
+    // the file holds the blocks quantize-on-load makes
+    const kept = await et.loadModel(q, { quantized: 'keep' });
+    const onLoad = await et.loadModel(files.ggufF32!, { quantize: 'nf4' });
+    const blocks = (m: et.models.LlamaModel) => Buffer.from((new Map(m.namedModules()).get('model.layers.0.mlp.down_proj') as unknown as { qweight: { data: et.Tensor } }).qweight.data.dataSync() as Uint8Array);
+    expect(blocks(kept.model).equals(blocks(onLoad.model))).toBe(true);
+    kept.model.dispose();
+    onLoad.model.dispose();
+  });
+
   test('finetune --help documents the options', () => {
     const cli = join(resolve(new URL('..', import.meta.url).pathname), 'dist', 'cli.js');
     const help = execFileSync(process.execPath, [cli, 'finetune', '--help'], { encoding: 'utf8' });
