@@ -8,6 +8,7 @@ import { describe, expect, test } from 'vitest';
 import * as et from '../lib/index.js';
 import { BLOCK } from '../lib/quant/dequant.js';
 import { matmulQ, QuantizedWeight } from '../lib/quant/qweight.js';
+import { QUANTIZABLE, quantize } from '../lib/quant/quantize.js';
 import { randData } from './helpers/data.js';
 
 const shared = process.env.EDGETRAIN_SHARED ?? resolve(new URL('..', import.meta.url).pathname, '../shared');
@@ -63,10 +64,41 @@ describe.each(FILES)('%s', (file) => {
   });
 });
 
+describe('matmulQ on odd shapes, every type this version writes', () => {
+  // N rows not a multiple of any tile, K two blocks; M = 1 and 3 take the row-at-a-time path
+  // (decode), 5 and 37 the chunked GEMM
+  test.each(QUANTIZABLE.map((t) => t))('%s', (type) => {
+    et.tidy(() => {
+      const K = 2 * BLOCK[type]![0];
+      const N = 19;
+      const w = new QuantizedWeight(type, [N, K], quantize(type, randData([N, K], 11)));
+      const W = w.dequantize();
+      for (const M of [1, 3, 5, 37]) {
+        const x = et.tensor(randData([M, K], 12 + M), [M, K], { requiresGrad: true });
+        const y = matmulQ(x, w);
+        const want = et.matmul(x.detach(), W.transpose());
+        const scale = Math.max(...Array.from(want.dataSync(), Math.abs));
+        expect(Math.max(...Array.from(et.sub(y, want).dataSync(), Math.abs)), `M ${M} forward`).toBeLessThan(1e-5 * scale);
+        const dy = et.tensor(randData([M, N], 40 + M), [M, N]);
+        et.sum(et.mul(y, dy)).backward();
+        const wantDx = et.matmul(dy, W);
+        const s2 = Math.max(...Array.from(wantDx.dataSync(), Math.abs));
+        expect(Math.max(...Array.from(et.sub(x.grad!, wantDx).dataSync(), Math.abs)), `M ${M} input gradient`).toBeLessThan(1e-5 * s2);
+      }
+      // a batch of sequences: leading dimensions are flattened and restored
+      const x3 = et.tensor(randData([2, 3, K], 99), [2, 3, K]);
+      expect(matmulQ(x3, w).shape).toEqual([2, 3, N]);
+      w.dispose();
+    });
+  });
+});
+
 test('bad weights are typed errors', () => {
   expect(() => new QuantizedWeight('Q4_0', [2, 48], new Uint8Array(10))).toThrow(/rows must be whole Q4_0 blocks of 32/);
   expect(() => new QuantizedWeight('Q4_0', [2, 64], new Uint8Array(10))).toThrow(/needs 72 bytes, got 10/);
   expect(() => new QuantizedWeight('IQ2_XXS', [2, 256], new Uint8Array(10))).toThrow(/not a block format/);
+  expect(() => new QuantizedWeight('Q4_K', [2, 320], new Uint8Array(10))).toThrow(/rows must be whole Q4_K blocks of 256/);
+  expect(() => new QuantizedWeight('NF4', [2, 96], new Uint8Array(10))).toThrow(/rows must be whole NF4 blocks of 64/);
   const w = new QuantizedWeight('Q8_0', [2, 32], new Uint8Array(68));
   expect(() => matmulQ(et.ones([3, 31]), w)).toThrow(/does not end in the weight's 32 input features/);
   w.dispose();
