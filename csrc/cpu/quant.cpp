@@ -325,8 +325,9 @@ std::string k_matmul_q(const Call& c) {
     gemv_q(type, src, per * q.bytes, N, K, xp, lda, M, yp, Kout);
     return "";
   }
-  // rows of W per chunk: a float chunk of ~1 MiB stays in L2/L3 while the GEMM uses it
-  const int64_t rows = std::max<int64_t>(16, std::min<int64_t>(N, (int64_t(1) << 18) / K));
+  // rows of W per chunk: at least 256, so that the GEMM's per-call cost (packing x, or passing
+  // over the output) is small against its work, and otherwise a float chunk of ~4 MiB
+  const int64_t rows = std::min<int64_t>(N, std::max<int64_t>(256, (int64_t(1) << 20) / K));
   std::vector<float>& chunk = tl_chunk;
   if (chunk.size() < size_t(rows * K)) chunk.resize(size_t(rows * K));
   for (int64_t n0 = 0; n0 < N; n0 += rows) {
