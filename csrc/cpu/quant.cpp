@@ -16,6 +16,11 @@
 #include <algorithm>
 #include <cstring>
 #include <vector>
+#if defined(__AVX2__)
+#include <immintrin.h>
+#elif defined(__ARM_NEON)
+#include <arm_neon.h>
+#endif
 
 #include "../dtype.h"
 #include "gemm.h"
@@ -44,16 +49,39 @@ inline void scale_min(const uint8_t* s, int j, int* sc, int* m) {
 // (integer to float, then one rounded multiply, then one rounded add), so the values are the same.
 typedef float f8 __attribute__((vector_size(32)));
 typedef int32_t i8 __attribute__((vector_size(32)));
-typedef uint8_t u8x8 __attribute__((vector_size(8)));
-typedef int8_t s8x8 __attribute__((vector_size(8)));
 typedef uint32_t u32x8 __attribute__((vector_size(32)));
 
-inline u8x8 ld8(const uint8_t* p) {
-  u8x8 v;
-  std::memcpy(&v, p, 8);
-  return v;
+// Eight bytes widened to eight int32 lanes (a byte vector's generic conversion is scalarised by
+// GCC, so each ISA gets its widening instruction).
+inline i8 widen(const uint8_t* p) {
+#if defined(__AVX2__)
+  return (i8)_mm256_cvtepu8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(p)));
+#elif defined(__ARM_NEON)
+  const uint16x8_t w = vmovl_u8(vld1_u8(p));
+  const uint32x4_t lo = vmovl_u16(vget_low_u16(w)), hi = vmovl_u16(vget_high_u16(w));
+  i8 r;
+  std::memcpy(&r, &lo, 16);
+  std::memcpy(reinterpret_cast<char*>(&r) + 16, &hi, 16);
+  return r;
+#else
+  return i8{p[0], p[1], p[2], p[3], p[4], p[5], p[6], p[7]};
+#endif
 }
-inline i8 widen(u8x8 v) { return __builtin_convertvector(v, i8); }
+inline i8 widen_signed(const uint8_t* p) {
+#if defined(__AVX2__)
+  return (i8)_mm256_cvtepi8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(p)));
+#elif defined(__ARM_NEON)
+  const int16x8_t w = vmovl_s8(vld1_s8(reinterpret_cast<const int8_t*>(p)));
+  const int32x4_t lo = vmovl_s16(vget_low_s16(w)), hi = vmovl_s16(vget_high_s16(w));
+  i8 r;
+  std::memcpy(&r, &lo, 16);
+  std::memcpy(reinterpret_cast<char*>(&r) + 16, &hi, 16);
+  return r;
+#else
+  const int8_t* q = reinterpret_cast<const int8_t*>(p);
+  return i8{q[0], q[1], q[2], q[3], q[4], q[5], q[6], q[7]};
+#endif
+}
 inline f8 tof(i8 v) { return __builtin_convertvector(v, f8); }
 inline void st(float* y, f8 v) { std::memcpy(y, &v, 32); }
 inline f8 splat(float x) { return f8{x, x, x, x, x, x, x, x}; }
@@ -61,17 +89,13 @@ const i8 kLane = {0, 1, 2, 3, 4, 5, 6, 7};
 
 void block_q8_0(const uint8_t* b, float* y) {
   const f8 d = splat(h16(b));
-  for (int j = 0; j < 32; j += 8) {
-    s8x8 q;
-    std::memcpy(&q, b + 2 + j, 8);
-    st(y + j, tof(__builtin_convertvector(q, i8)) * d);
-  }
+  for (int j = 0; j < 32; j += 8) st(y + j, tof(widen_signed(b + 2 + j)) * d);
 }
 
 void block_q4_0(const uint8_t* b, float* y) {
   const f8 d = splat(h16(b));
   for (int j = 0; j < 16; j += 8) {
-    const i8 q = widen(ld8(b + 2 + j));
+    const i8 q = widen(b + 2 + j);
     st(y + j, tof((q & 0xF) - 8) * d);
     st(y + j + 16, tof((q >> 4) - 8) * d);
   }
@@ -80,7 +104,7 @@ void block_q4_0(const uint8_t* b, float* y) {
 void block_q4_1(const uint8_t* b, float* y) {
   const f8 d = splat(h16(b)), m = splat(h16(b + 2));
   for (int j = 0; j < 16; j += 8) {
-    const i8 q = widen(ld8(b + 4 + j));
+    const i8 q = widen(b + 4 + j);
     const f8 p0 = tof(q & 0xF) * d;
     const f8 p1 = tof(q >> 4) * d;
     st(y + j, p0 + m);
@@ -96,7 +120,7 @@ void block_q5(const uint8_t* b, float* y, bool one) {
   const u32x8 vh = u32x8{} + qh;
   const uint8_t* qs = hp + 4;
   for (int j = 0; j < 16; j += 8) {
-    const i8 q = widen(ld8(qs + j));
+    const i8 q = widen(qs + j);
     const u32x8 idx = (u32x8)kLane + uint32_t(j);
     // bit j of qh is the 5th bit of element j, bit j + 16 that of element j + 16
     const i8 x0 = (q & 0xF) | (i8)(((vh >> idx) & 1) << 4);
@@ -126,10 +150,10 @@ void block_qk45(const uint8_t* b, float* y, bool five) {
     scale_min(sc, is + 1, &s, &mi);
     const f8 d2 = splat(d * float(s)), m2 = splat(dmin * float(mi));
     for (int l = 0; l < 32; l += 8) {
-      const i8 q = widen(ld8(ql + l));
+      const i8 q = widen(ql + l);
       i8 lo = q & 0xF, hi = q >> 4;
       if (five) {
-        const i8 h = widen(ld8(qh + l));
+        const i8 h = widen(qh + l);
         lo += ((h & u1) != 0) & 16;
         hi += ((h & u2) != 0) & 16;
       }
@@ -153,7 +177,7 @@ void block_q6_k(const uint8_t* b, float* y) {
   for (int n = 0; n < 256; n += 128) {
     for (int l = 0; l < 32; l += 8) {
       const int is = l / 16;
-      const i8 a = widen(ld8(ql + l)), c = widen(ld8(ql + l + 32)), h = widen(ld8(qh + l));
+      const i8 a = widen(ql + l), c = widen(ql + l + 32), h = widen(qh + l);
       const i8 q1 = ((a & 0xF) | ((h & 3) << 4)) - 32;
       const i8 q2 = ((c & 0xF) | (((h >> 2) & 3) << 4)) - 32;
       const i8 q3 = ((a >> 4) | (((h >> 4) & 3) << 4)) - 32;
@@ -178,7 +202,7 @@ void block_nf4(const float s, const uint8_t* qs, float* y) {
   std::memcpy(&lo, kNF4, 32);
   std::memcpy(&hi, kNF4 + 8, 32);
   for (int j = 0; j < 32; j += 8) {
-    const i8 q = widen(ld8(qs + j));
+    const i8 q = widen(qs + j);
     st(y + j, __builtin_shuffle(lo, hi, q & 0xF) * vs);
     st(y + j + 32, __builtin_shuffle(lo, hi, q >> 4) * vs);
   }
