@@ -1,6 +1,6 @@
 // Quantized-weight matmul throughput (GFLOP/s-equivalent, 2·M·N·K / time) per block format vs our
 // float32 matmul with the same weight, at LLM shapes: the forward y = x·Wᵀ and the input gradient
-// dx = dy·W of training (M = 512 tokens), and single-token decode (M = 1).
+// dx = dy·W of training (M = 512 tokens), and single-token decode (M = 1) at 7B-model sizes.
 // node bench/quant-matmul.mjs [threads]
 import * as et from '../dist/index.js';
 import { median } from './common.mjs';
@@ -13,8 +13,9 @@ const SHAPES = [
   [512, 2048, 2048],
   [512, 2048, 5632],
   [512, 5632, 2048],
-  [1, 2048, 2048],
-  [1, 2048, 5632],
+  // decode at a 7B model's sizes: float32 weights of 64 and 172 MiB are read from memory, not cache
+  [1, 4096, 4096],
+  [1, 4096, 11008],
 ];
 
 function gflops(M, N, K, fn) {
