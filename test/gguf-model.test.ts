@@ -182,8 +182,8 @@ describe('a GGUF written by llama.cpp', () => {
     model.dispose();
   });
 
-  test('quantized files load with their weights dequantized to float32 (llama.cpp agreement: test/llamacpp-quant.test.ts)', async () => {
-    const m = await loadModel(join(SHARED, 'quant', 'tiny-llama-Q4_K_M.gguf'));
+  test("quantized files load with { quantized: 'dequantize' } as float32 weights (llama.cpp agreement: test/llamacpp-quant.test.ts)", async () => {
+    const m = await loadModel(join(SHARED, 'quant', 'tiny-llama-Q4_K_M.gguf'), { quantized: 'dequantize' });
     expect(m.model.stateDict().get('model.layers.0.mlp.up_proj.weight')!.dtype).toBe('float32');
     expect(m.model.stateDict().get('model.layers.0.input_layernorm.weight')!.dtype).toBe('float32');
     const l = logitsOf(m.model, [1, 450, 1000]);

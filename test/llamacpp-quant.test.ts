@@ -1,5 +1,6 @@
-// Quantized GGUF files made by llama.cpp's own quantizer (../shared/quant): our logits (weights
-// dequantized bit-exactly to float32) against llama.cpp's on the same file. llama.cpp's quantized
+// Quantized GGUF files made by llama.cpp's own quantizer (../shared/quant): our logits (linear
+// layers kept quantized, as loadModel does on cpu; their blocks dequantize bit-exactly as
+// llama.cpp's) against llama.cpp's on the same file. llama.cpp's quantized
 // matmuls round the activations to 8 bits (Q8_0 blocks of 32, or Q8_K blocks of 256 for the
 // K-quants), which moves its logits by 1e-2 to 4e-2 of their range on these heavy-tailed weights
 // (measured: Q8_0 1.7e-2, Q4_0 1.1e-2, Q4_1 1.7e-2, Q5_0 1.1e-2, Q5_1 1.0e-2, Q4_K_M 3.9e-2,

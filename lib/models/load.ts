@@ -25,9 +25,10 @@ export interface LoadModelOptions extends WeightOptions {
   /** Device for the model's weights (default: the default device). */
   device?: string;
   /**
-   * GGUF block-quantized weights: 'dequantize' (default) to float32, or 'keep' the linear layers'
-   * weights quantized (QLinear: native quantized matmuls, about 4.5 bits per weight for Q4 types;
-   * LoRA trains on top of them). Embeddings are always dequantized. cpu only.
+   * GGUF block-quantized weights: 'keep' the linear layers' weights quantized (QLinear: native
+   * quantized matmuls, about 4.5 bits per weight for Q4 types; LoRA trains on top of them), or
+   * 'dequantize' them to float32 (bit-exact with llama.cpp). Default: 'keep' on cpu with dtype
+   * 'auto', else 'dequantize'. Embeddings are always dequantized.
    */
   quantized?: 'dequantize' | 'keep';
   /**
@@ -63,7 +64,8 @@ function readRopeFreqs(path: string, header: GGUFHeader): Float32Array | undefin
 
 /**
  * A LlamaModel from a GGUF file with its embedded tokenizer. F32/F16/BF16 tensors are used as
- * described in WeightOptions; block-quantized ones (Q8_0 ... Q6_K) are dequantized to float32.
+ * described in WeightOptions; block-quantized linear layers stay quantized or are dequantized
+ * (LoadModelOptions.quantized).
  */
 export function loadGGUFModel(path: string, opts?: LoadModelOptions): LoadedModel {
   const header = readGGUFHeader(path);
@@ -72,7 +74,7 @@ export function loadGGUFModel(path: string, opts?: LoadModelOptions): LoadedMode
   const tokenizer = header.metadata.has('tokenizer.ggml.tokens') ? Tokenizer.fromGGUFMetadata(header.metadata) : undefined;
   const model = new LlamaModel(config, { device: opts?.device, init: false });
   // quantized: 'keep' puts QLinear layers over the file's blocks; the rest loads dense
-  const keep = opts?.quantized === 'keep' || (opts?.quantized === undefined && opts?.quantize !== undefined);
+  const keep = opts?.quantized === 'keep' || (opts?.quantized === undefined && model.device === 'cpu' && (opts?.dtype ?? 'auto') === 'auto');
   const kept = keep ? keepQuantized(model, header, config) : new Set<string>();
   // tensors map the file; on cpu the model takes them in place (see adoptWeights); other
   // block-quantized weights are dequantized to float32 (bit-exact with llama.cpp)
