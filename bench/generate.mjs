@@ -1,6 +1,8 @@
 // Prompt processing and generation tokens/s, edgetrain vs llama.cpp (node-llama-cpp, same file,
-// same run), on a tiny and a ~100M-parameter random Llama written as f32 and f16 GGUF.
+// same run), on a tiny and a ~100M-parameter random Llama written as f32 and f16 GGUF, and the
+// f16 file quantized by `edgetrain quantize` to Q8_0 and Q4_K_M (kept quantized by both).
 // node bench/generate.mjs [tiny|100m|all=all] [threads]
+import { execFileSync } from 'node:child_process';
 import { mkdirSync, existsSync } from 'node:fs';
 import { join } from 'node:path';
 import * as et from '../dist/index.js';
@@ -28,10 +30,14 @@ function files(name) {
   const f16 = join(dir, 'llama-f16.gguf');
   if (!existsSync(f32) || !existsSync(f16)) {
     mkdirSync(dir, { recursive: true });
-    const r = et.models.makeTinyModel(dir, { architecture: 'llama', vocabFile: join(SHARED, 'vocab', 'ggml-vocab-llama-spm.gguf'), seed: 7, contextLength: 1024, ...sizes[name], formats: ['gguf-f32', 'gguf-f16'] });
-    return { f32: r.ggufF32, f16: r.ggufF16 };
+    et.models.makeTinyModel(dir, { architecture: 'llama', vocabFile: join(SHARED, 'vocab', 'ggml-vocab-llama-spm.gguf'), seed: 7, contextLength: 1024, ...sizes[name], formats: ['gguf-f32', 'gguf-f16'] });
   }
-  return { f32, f16 };
+  const out = { f32, f16 };
+  for (const q of ['q8_0', 'q4_k_m']) {
+    out[q] = join(dir, `llama-${q}.gguf`);
+    if (!existsSync(out[q])) execFileSync(process.execPath, [join(import.meta.dirname, '..', 'dist', 'cli.js'), 'quantize', f16, out[q], '--type', q], { stdio: 'ignore' });
+  }
+  return out;
 }
 
 const promptIds = (V) => Array.from({ length: PROMPT }, (_, i) => 1 + ((i * 7919) % (V - 1)));
@@ -103,7 +109,7 @@ console.log(`generation: ${PROMPT}-token prompt, then ${GEN} greedy tokens; medi
 console.log('(prompt processing includes sampling the first token; generation excludes the prompt)');
 for (const name of which === 'all' ? Object.keys(sizes) : [which]) {
   const f = files(name);
-  for (const [dt, path] of [['f32', f.f32], ['f16', f.f16]]) {
+  for (const [dt, path] of Object.entries(f)) {
     const o = await ours(path);
     console.log(`\n${name} ${dt} (${path})`);
     console.log(`  edgetrain        load ${o.loadMs.toFixed(0)} ms, prompt ${o.pp.toFixed(0)} tok/s, generation ${o.tg.toFixed(1)} tok/s`);

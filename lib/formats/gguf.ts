@@ -14,7 +14,9 @@ import { native } from '../native/addon.js';
 import { Tensor } from '../tensor.js';
 import { writeFileAtomic } from './atomic.js';
 import { readExact } from './read.js';
-import { BLOCK, dequantize } from '../quant/dequant.js';
+import { BLOCK } from '../quant/dequant.js';
+import { QuantizedWeight } from '../quant/qweight.js';
+import { reshape } from '../ops/shape.js';
 import { type MappedFile, mapFile } from './mmap.js';
 import { tensorBytes } from './safetensors.js';
 import {
@@ -502,15 +504,22 @@ function loadOne(fd: number, header: GGUFHeader, info: GGUFTensorInfo, device: s
       throw new ValueError(`loadGGUFTensor: tensor info '${info.name}' does not belong to the header of ${header.path}`);
     const raw = new Uint8Array(info.bytes);
     readExact(fd, raw, info.offset, (offset, what) => fail(header.path, `tensor '${info.name}' data`, offset, what));
-    const values = dequantize(info.typeName, raw, info.numel);
-    const t = Tensor.empty(info.shape, 'float32', device);
+    // native dequantization (bit-exact with llama.cpp, like lib/quant/dequant.ts, and fast)
+    const K = info.shape[info.shape.length - 1] ?? 1;
+    const w = new QuantizedWeight(info.typeName, [info.numel / K, K], raw);
     try {
-      native.upload(t.storage.handle, 0, values);
+      const f = w.dequantize();
+      const shaped = reshape(f, info.shape);
+      if (shaped !== f) f.dispose();
+      if (device === 'cpu') return shaped;
+      const moved = shaped.to(device);
+      shaped.dispose();
+      return moved;
     } catch (e) {
-      t.dispose();
       throw fromNative(e, `loadGGUFTensor '${info.name}'`);
+    } finally {
+      w.dispose();
     }
-    return t;
   }
   if (!dtype)
     throw new DTypeError(
