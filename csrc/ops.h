@@ -96,7 +96,8 @@ namespace et {
   /* block-quantized weights (ggml formats, csrc/cpu/quant_blocks.h): w uint8 [N, K/block*bytes]   \
      contiguous; p0 ggml type id, p1 K (elements per row) */                                         \
   X(DEQUANTIZE, "dequantize", 1, 1)    /* w -> f32 [N, K], bit-exact with llama.cpp */                 \
-  X(MATMUL_Q, "matmulQ", 2, 1)         /* (x f32 [M, Kin], w) -> p2 0: x.W^T [M, N]; 1: x.W [M, K] */  \
+  X(MATMUL_Q, "matmulQ", 2, 1)         /* (x f32 [M, Kin], w) -> p2 0: x.W^T [M, N]; 1: x.W [M, K];   \
+                                          p3 1: 8-bit x allowed for decode */                           \
   X(QUANTIZE, "quantize", 1, 1)        /* x f32 [N, K] -> w; as llama.cpp's reference quantizer */
 
 enum Op : int {

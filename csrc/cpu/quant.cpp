@@ -26,6 +26,7 @@
 #include "gemm.h"
 #include "kernels.h"
 #include "quant_blocks.h"
+#include "quant_dot.h"
 
 namespace et {
 namespace ET_ISA {
@@ -321,7 +322,8 @@ void gemv_q(int type, const uint8_t* src, int64_t rowBytes, int64_t N, int64_t K
 
 // (x f32 [M, Kin] contiguous rows, w uint8 [N, rowBytes]) -> out f32.
 // p0 type, p1 K (the weight's row length), p2 mode: 0 out [M, N] = x . W^T (Kin = K);
-// 1 out [M, K] = x . W (Kin = N; the input gradient of mode 0).
+// 1 out [M, K] = x . W (Kin = N; the input gradient of mode 0); p3 1: for M <= 4, x may be
+// rounded to 8 bits for integer dot products (quant_dot.h).
 std::string k_matmul_q(const Call& c) {
   const View& x = c.in(0);
   const View& w = c.in(1);
@@ -345,6 +347,19 @@ std::string k_matmul_q(const Call& c) {
   const float* xp = x.data<const float>();
   float* yp = y.data<float>();
   const int64_t lda = x.strides[0];
+  if (mode == 0 && M <= 4 && int(c.p[3]) == 1 && has_dot_q8(type)) {
+    // decode on the common types: activations rounded to 8 bits, integer dot products (quant_dot.h)
+    std::vector<int8_t> qx(size_t(M * K));
+    std::vector<float> dx(size_t(M * K / 32));
+    std::vector<int32_t> sx(size_t(M * K / 16));
+    for (int64_t m = 0; m < M; ++m) quantize_row_q8(xp + m * lda, K, qx.data() + m * K, dx.data() + m * K / 32, sx.data() + m * K / 16);
+    const int64_t rowBytes = per * q.bytes;
+    parallel_for(N, 8, [&](int64_t n0, int64_t n1) {
+      for (int64_t n = n0; n < n1; ++n)
+        for (int64_t m = 0; m < M; ++m) yp[m * Kout + n] = dot_q8(type, src + n * rowBytes, K, Q8Row{qx.data() + m * K, dx.data() + m * K / 32, sx.data() + m * K / 16});
+    });
+    return "";
+  }
   if (mode == 0 && M <= 4) {
     gemv_q(type, src, per * q.bytes, N, K, xp, lda, M, yp, Kout);
     return "";

@@ -1,7 +1,7 @@
 // A frozen weight matrix kept in a ggml block format ([N, K] as N rows of K/block blocks), with
 // native dequantization and the matmuls QLoRA needs: y = x . W^T forward and dx = dy . W for the
 // input gradient. No gradient ever flows to the quantized weight itself.
-import { record } from '../autograd/engine.js';
+import { isGradEnabled, record } from '../autograd/engine.js';
 import { DTypeError, ShapeError } from '../errors.js';
 import { GGML_TYPE_BY_NAME } from '../formats/gguf-types.js';
 import { runKernel } from '../native/run.js';
@@ -52,8 +52,18 @@ export class QuantizedWeight {
   }
 }
 
+export interface MatmulQOptions {
+  /**
+   * Inference on one to four rows of x (decode) with a Q8_0, Q4_0, Q4_K or Q6_K weight rounds x to
+   * 8 bits and uses integer dot products on AVX2, as llama.cpp does (results move by ~1e-3 of
+   * their scale). `exact: true` keeps the float path; it is always taken when x's gradient is
+   * recorded.
+   */
+  exact?: boolean;
+}
+
 /** y [..., N] = x [..., K] . W^T for a quantized W [N, K]; x gets its gradient (dy . W). */
-export function matmulQ(x: Tensor, w: QuantizedWeight): Tensor {
+export function matmulQ(x: Tensor, w: QuantizedWeight, opts?: MatmulQOptions): Tensor {
   x.assertLive('matmulQ');
   const [N, K] = w.shape;
   if (x.dtype !== 'float32') throw new DTypeError(`matmulQ: x must be float32, got ${x.dtype}`);
@@ -61,7 +71,8 @@ export function matmulQ(x: Tensor, w: QuantizedWeight): Tensor {
   const lead = x.shape.slice(0, -1);
   const M = lead.reduce((a, b) => a * b, 1);
   const x2 = contiguous(reshape(x, [M, K]));
-  const y2 = runKernel('matmulQ', [x2, w.data], [{ shape: [M, N], dtype: 'float32' }], [w.typeId, K, 0])[0]!;
+  const approx = !opts?.exact && !(isGradEnabled() && x.requiresGrad);
+  const y2 = runKernel('matmulQ', [x2, w.data], [{ shape: [M, N], dtype: 'float32' }], [w.typeId, K, 0, approx ? 1 : 0])[0]!;
   if (x2 !== x) x2.dispose();
   const y = reshape(y2, [...lead, N]);
   if (y !== y2) y2.dispose();
@@ -76,7 +87,7 @@ export function matmulQInputGrad(dy: Tensor, w: QuantizedWeight): Tensor {
   const lead = dy.shape.slice(0, -1);
   const M = lead.reduce((a, b) => a * b, 1);
   const d2 = contiguous(reshape(dy, [M, N]));
-  const dx2 = runKernel('matmulQ', [d2, w.data], [{ shape: [M, K], dtype: 'float32' }], [w.typeId, K, 1])[0]!;
+  const dx2 = runKernel('matmulQ', [d2, w.data], [{ shape: [M, K], dtype: 'float32' }], [w.typeId, K, 1, 0])[0]!;
   if (d2 !== dy) d2.dispose();
   const dx = reshape(dx2, [...lead, K]);
   if (dx !== dx2) dx2.dispose();

@@ -1,0 +1,289 @@
+// Integer dot products of quantized weight rows with 8-bit activations (see quant_dot.h). AVX2:
+// vpmaddubsw multiplies unsigned weight codes by signed activation bytes into pairs of int16,
+// vpmaddwd sums them into int32 lanes, and each block's scale product turns those into floats.
+// NEON (arm64): widening multiplies (smull) with pairwise accumulation (sadalp) per 16 values.
+// Codes with an offset (Q4_0's -8, Q6_K's -32) or a min (Q4_K) are corrected with the sums of the
+// activation bytes per 16, which quantize_row_q8 keeps.
+#include "quant_dot.h"
+
+#include <algorithm>
+#include <cmath>
+
+#include "../dtype.h"
+#include "quant_blocks.h"
+
+#if defined(__AVX2__)
+#include <immintrin.h>
+#elif defined(__ARM_NEON) && defined(__aarch64__)
+#include <arm_neon.h>
+#endif
+
+namespace et {
+namespace ET_ISA {
+
+void quantize_row_q8(const float* x, int64_t n, int8_t* q, float* d, int32_t* sum16) {
+  for (int64_t b = 0; b < n / 32; ++b) {
+    const float* xb = x + 32 * b;
+    float amax = 0;
+    for (int j = 0; j < 32; ++j) amax = std::max(amax, std::fabs(xb[j]));
+    const float s = amax / 127;
+    const float is = s > 0 ? 1 / s : 0;
+    d[b] = s;
+    for (int h = 0; h < 2; ++h) {
+      int32_t sum = 0;
+      for (int j = 16 * h; j < 16 * h + 16; ++j) {
+        const int v = int(std::nearbyint(xb[j] * is));
+        q[32 * b + j] = int8_t(v);
+        sum += v;
+      }
+      sum16[2 * b + h] = sum;
+    }
+  }
+}
+
+#if defined(__AVX2__)
+
+namespace {
+
+inline float h16(const uint8_t* p) {
+#if defined(__F16C__)
+  return _cvtsh_ss(uint16_t(p[0] | (p[1] << 8)));
+#else
+  return f16_to_f32(uint16_t(p[0] | (p[1] << 8)));
+#endif
+}
+inline __m256i ld(const void* p) { return _mm256_loadu_si256(static_cast<const __m256i*>(p)); }
+// 32 unsigned codes (< 128) times 32 signed bytes: eight int32 sums (lanes 0-3: bytes 0-15, 4-7: 16-31)
+inline __m256i mul_sum(__m256i u, __m256i s) { return _mm256_madd_epi16(_mm256_maddubs_epi16(u, s), _mm256_set1_epi16(1)); }
+inline float hsum(__m256 v) {
+  __m128 a = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+  a = _mm_add_ps(a, _mm_movehl_ps(a, a));
+  a = _mm_add_ss(a, _mm_movehdup_ps(a));
+  return _mm_cvtss_f32(a);
+}
+
+float dot_q8_0(const uint8_t* w, int64_t nb, const Q8Row& x) {
+  __m256 acc = _mm256_setzero_ps();
+  for (int64_t i = 0; i < nb; ++i, w += 34) {
+    const __m256i qw = ld(w + 2), qx = ld(x.q + 32 * i);
+    // |w| times x carrying w's sign: the unsigned operand of vpmaddubsw must be the weight's magnitude
+    const __m256i p = mul_sum(_mm256_sign_epi8(qw, qw), _mm256_sign_epi8(qx, qw));
+    acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(p), _mm256_set1_ps(h16(w) * x.d[i]), acc);
+  }
+  return hsum(acc);
+}
+
+float dot_q4_0(const uint8_t* w, int64_t nb, const Q8Row& x) {
+  const __m256i m4 = _mm256_set1_epi8(0x0F);
+  __m256 acc = _mm256_setzero_ps();
+  float corr = 0;
+  for (int64_t i = 0; i < nb; ++i, w += 18) {
+    const __m128i b = _mm_loadu_si128(reinterpret_cast<const __m128i*>(w + 2));
+    // low nibbles are values 0-15, high nibbles 16-31
+    const __m256i q = _mm256_and_si256(_mm256_set_m128i(_mm_srli_epi16(b, 4), b), m4);
+    const float s = h16(w) * x.d[i];
+    acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(mul_sum(q, ld(x.q + 32 * i))), _mm256_set1_ps(s), acc);
+    corr += s * float(x.sum16[2 * i] + x.sum16[2 * i + 1]);
+  }
+  return hsum(acc) - 8 * corr;
+}
+
+inline void scale_min(const uint8_t* s, int j, int* sc, int* m) {
+  if (j < 4) {
+    *sc = s[j] & 63;
+    *m = s[j + 4] & 63;
+  } else {
+    *sc = (s[j + 4] & 0xF) | ((s[j - 4] >> 6) << 4);
+    *m = (s[j + 4] >> 4) | ((s[j] >> 6) << 4);
+  }
+}
+
+float dot_q4_k(const uint8_t* w, int64_t nsb, const Q8Row& x) {
+  const __m256i m4 = _mm256_set1_epi8(0x0F);
+  __m256 acc = _mm256_setzero_ps();
+  float corr = 0;
+  for (int64_t b = 0; b < nsb; ++b, w += 144) {
+    const float d = h16(w), dmin = h16(w + 2);
+    const int8_t* qx = x.q + 256 * b;
+    const float* dx = x.d + 8 * b;
+    const int32_t* s16 = x.sum16 + 16 * b;
+    for (int j = 0; j < 4; ++j) {
+      // 32 bytes: low nibbles are sub-block 2j, high nibbles sub-block 2j + 1 (32 values each)
+      const __m256i v = ld(w + 16 + 32 * j);
+      int s0, m0, s1, m1;
+      scale_min(w + 4, 2 * j, &s0, &m0);
+      scale_min(w + 4, 2 * j + 1, &s1, &m1);
+      const __m256i p0 = mul_sum(_mm256_and_si256(v, m4), ld(qx + 64 * j));
+      const __m256i p1 = mul_sum(_mm256_and_si256(_mm256_srli_epi16(v, 4), m4), ld(qx + 64 * j + 32));
+      acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(p0), _mm256_set1_ps(d * float(s0) * dx[2 * j]), acc);
+      acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(p1), _mm256_set1_ps(d * float(s1) * dx[2 * j + 1]), acc);
+      corr += dmin * float(m0) * dx[2 * j] * float(s16[4 * j] + s16[4 * j + 1]);
+      corr += dmin * float(m1) * dx[2 * j + 1] * float(s16[4 * j + 2] + s16[4 * j + 3]);
+    }
+  }
+  return hsum(acc) - corr;
+}
+
+float dot_q6_k(const uint8_t* w, int64_t nsb, const Q8Row& x) {
+  const __m256i m4 = _mm256_set1_epi8(0x0F), m2 = _mm256_set1_epi8(0x03);
+  __m256 acc = _mm256_setzero_ps();
+  float corr = 0;
+  for (int64_t b = 0; b < nsb; ++b, w += 210) {
+    const float d = h16(w + 208);
+    const int8_t* sc = reinterpret_cast<const int8_t*>(w + 192);
+    for (int n = 0; n < 2; ++n) {
+      // 128 values: four groups of 32 (codes 0-63) from two 32-byte runs of low bits and one of high bits
+      const __m256i A = ld(w + 64 * n), B = ld(w + 64 * n + 32), H = ld(w + 128 + 32 * n);
+      const __m256i q[4] = {
+          _mm256_or_si256(_mm256_and_si256(A, m4), _mm256_slli_epi16(_mm256_and_si256(H, m2), 4)),
+          _mm256_or_si256(_mm256_and_si256(B, m4), _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(H, 2), m2), 4)),
+          _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(A, 4), m4), _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(H, 4), m2), 4)),
+          _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(B, 4), m4), _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(H, 6), m2), 4)),
+      };
+      for (int g = 0; g < 4; ++g) {
+        const int64_t blk = 8 * b + 4 * n + g;  // activation block of these 32 values
+        const int k = 8 * n + 2 * g;            // their two 16-value sub-blocks' scales
+        const float s0 = d * float(sc[k]) * x.d[blk], s1 = d * float(sc[k + 1]) * x.d[blk];
+        const __m256i p = mul_sum(q[g], ld(x.q + 32 * blk));
+        acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(p), _mm256_setr_ps(s0, s0, s0, s0, s1, s1, s1, s1), acc);
+        corr += s0 * float(x.sum16[2 * blk]) + s1 * float(x.sum16[2 * blk + 1]);
+      }
+    }
+  }
+  return hsum(acc) - 32 * corr;
+}
+
+}  // namespace
+
+bool has_dot_q8(int type) { return type == Q8_0 || type == Q4_0 || type == Q4_K || type == Q6_K; }
+
+float dot_q8(int type, const uint8_t* w, int64_t K, const Q8Row& x) {
+  switch (type) {
+    case Q8_0: return dot_q8_0(w, K / 32, x);
+    case Q4_0: return dot_q4_0(w, K / 32, x);
+    case Q4_K: return dot_q4_k(w, K / 256, x);
+    case Q6_K: return dot_q6_k(w, K / 256, x);
+    default: return 0.f;  // has_dot_q8 is false: never called
+  }
+}
+
+#elif defined(__ARM_NEON) && defined(__aarch64__)
+
+namespace {
+
+inline float h16(const uint8_t* p) { return f16_to_f32(uint16_t(p[0] | (p[1] << 8))); }
+// 16 codes (each < 128) times 16 signed bytes, summed: widening multiplies, pairwise accumulation
+inline int32_t dot16(uint8x16_t codes, const int8_t* x) {
+  const int8x16_t a = vreinterpretq_s8_u8(codes), b = vld1q_s8(x);
+  const int16x8_t lo = vmull_s8(vget_low_s8(a), vget_low_s8(b));
+  const int16x8_t hi = vmull_high_s8(a, b);
+  return vaddvq_s32(vpadalq_s16(vpaddlq_s16(lo), hi));
+}
+
+float dot_q8_0(const uint8_t* w, int64_t nb, const Q8Row& x) {
+  float acc = 0;
+  for (int64_t i = 0; i < nb; ++i, w += 34) {
+    const int8x16_t a0 = vld1q_s8(reinterpret_cast<const int8_t*>(w + 2)), a1 = vld1q_s8(reinterpret_cast<const int8_t*>(w + 18));
+    const int8x16_t b0 = vld1q_s8(x.q + 32 * i), b1 = vld1q_s8(x.q + 32 * i + 16);
+    int32x4_t s = vpaddlq_s16(vmull_s8(vget_low_s8(a0), vget_low_s8(b0)));
+    s = vpadalq_s16(s, vmull_high_s8(a0, b0));
+    s = vpadalq_s16(s, vmull_s8(vget_low_s8(a1), vget_low_s8(b1)));
+    s = vpadalq_s16(s, vmull_high_s8(a1, b1));
+    acc += h16(w) * x.d[i] * float(vaddvq_s32(s));
+  }
+  return acc;
+}
+
+float dot_q4_0(const uint8_t* w, int64_t nb, const Q8Row& x) {
+  const uint8x16_t m4 = vdupq_n_u8(0x0F);
+  float acc = 0;
+  for (int64_t i = 0; i < nb; ++i, w += 18) {
+    const uint8x16_t b = vld1q_u8(w + 2);
+    const int32_t sum = dot16(vandq_u8(b, m4), x.q + 32 * i) + dot16(vshrq_n_u8(b, 4), x.q + 32 * i + 16);
+    acc += h16(w) * x.d[i] * float(sum - 8 * (x.sum16[2 * i] + x.sum16[2 * i + 1]));
+  }
+  return acc;
+}
+
+inline void scale_min(const uint8_t* s, int j, int* sc, int* m) {
+  if (j < 4) {
+    *sc = s[j] & 63;
+    *m = s[j + 4] & 63;
+  } else {
+    *sc = (s[j + 4] & 0xF) | ((s[j - 4] >> 6) << 4);
+    *m = (s[j + 4] >> 4) | ((s[j] >> 6) << 4);
+  }
+}
+
+float dot_q4_k(const uint8_t* w, int64_t nsb, const Q8Row& x) {
+  const uint8x16_t m4 = vdupq_n_u8(0x0F);
+  float acc = 0;
+  for (int64_t b = 0; b < nsb; ++b, w += 144) {
+    const float d = h16(w), dmin = h16(w + 2);
+    const int8_t* qx = x.q + 256 * b;
+    const float* dx = x.d + 8 * b;
+    const int32_t* s16 = x.sum16 + 16 * b;
+    for (int j = 0; j < 4; ++j) {
+      const uint8x16_t v0 = vld1q_u8(w + 16 + 32 * j), v1 = vld1q_u8(w + 32 + 32 * j);
+      int s0, m0, s1, m1;
+      scale_min(w + 4, 2 * j, &s0, &m0);
+      scale_min(w + 4, 2 * j + 1, &s1, &m1);
+      const int32_t p0 = dot16(vandq_u8(v0, m4), qx + 64 * j) + dot16(vandq_u8(v1, m4), qx + 64 * j + 16);
+      const int32_t p1 = dot16(vshrq_n_u8(v0, 4), qx + 64 * j + 32) + dot16(vshrq_n_u8(v1, 4), qx + 64 * j + 48);
+      acc += d * float(s0) * dx[2 * j] * float(p0) - dmin * float(m0) * dx[2 * j] * float(s16[4 * j] + s16[4 * j + 1]);
+      acc += d * float(s1) * dx[2 * j + 1] * float(p1) - dmin * float(m1) * dx[2 * j + 1] * float(s16[4 * j + 2] + s16[4 * j + 3]);
+    }
+  }
+  return acc;
+}
+
+float dot_q6_k(const uint8_t* w, int64_t nsb, const Q8Row& x) {
+  const uint8x16_t m4 = vdupq_n_u8(0x0F), m2 = vdupq_n_u8(0x03);
+  float acc = 0;
+  for (int64_t b = 0; b < nsb; ++b, w += 210) {
+    const float d = h16(w + 208);
+    const int8_t* sc = reinterpret_cast<const int8_t*>(w + 192);
+    for (int n = 0; n < 2; ++n)
+      for (int h = 0; h < 2; ++h) {
+        // 16 values of each of the four groups of 32 in this half (see the AVX2 version)
+        const uint8x16_t A = vld1q_u8(w + 64 * n + 16 * h), B = vld1q_u8(w + 64 * n + 32 + 16 * h), H = vld1q_u8(w + 128 + 32 * n + 16 * h);
+        const uint8x16_t q[4] = {
+            vorrq_u8(vandq_u8(A, m4), vshlq_n_u8(vandq_u8(H, m2), 4)),
+            vorrq_u8(vandq_u8(B, m4), vshlq_n_u8(vandq_u8(vshrq_n_u8(H, 2), m2), 4)),
+            vorrq_u8(vshrq_n_u8(A, 4), vshlq_n_u8(vandq_u8(vshrq_n_u8(H, 4), m2), 4)),
+            vorrq_u8(vshrq_n_u8(B, 4), vshlq_n_u8(vshrq_n_u8(H, 6), 4)),
+        };
+        for (int g = 0; g < 4; ++g) {
+          const int64_t blk = 8 * b + 4 * n + g;
+          const int k = 8 * n + 2 * g + h;
+          const int32_t p = dot16(q[g], x.q + 32 * blk + 16 * h);
+          acc += d * float(sc[k]) * x.d[blk] * float(p - 32 * x.sum16[2 * blk + h]);
+        }
+      }
+  }
+  return acc;
+}
+
+}  // namespace
+
+bool has_dot_q8(int type) { return type == Q8_0 || type == Q4_0 || type == Q4_K || type == Q6_K; }
+
+float dot_q8(int type, const uint8_t* w, int64_t K, const Q8Row& x) {
+  switch (type) {
+    case Q8_0: return dot_q8_0(w, K / 32, x);
+    case Q4_0: return dot_q4_0(w, K / 32, x);
+    case Q4_K: return dot_q4_k(w, K / 256, x);
+    case Q6_K: return dot_q6_k(w, K / 256, x);
+    default: return 0.f;  // has_dot_q8 is false: never called
+  }
+}
+
+#else
+
+bool has_dot_q8(int) { return false; }
+float dot_q8(int, const uint8_t*, int64_t, const Q8Row&) { return 0.f; }  // has_dot_q8 is false: never called
+
+#endif
+
+}  // namespace ET_ISA
+}  // namespace et

@@ -1,0 +1,27 @@
+// Decode-time dot products of block-quantized weight rows with activations rounded to 8 bits
+// (blocks of 32, one float scale each, as llama.cpp's quantized matmuls do): integer multiply-adds
+// on the blocks as stored. Used by matmulQ's forward for one to four rows of x on AVX2 and arm64
+// NEON for the types most GGUF models hold (Q8_0, Q4_0, Q4_K, Q6_K); everything else, and the
+// generic x86 build, keeps the float path. The rounding moves results by about 1e-3 of their scale.
+#pragma once
+#include <cstdint>
+
+namespace et {
+namespace ET_ISA {
+
+/** x (n floats, n a multiple of 32) as int8 blocks of 32: q, d per block, sums per 16 values. */
+struct Q8Row {
+  const int8_t* q;
+  const float* d;
+  const int32_t* sum16;
+};
+
+/** True where dot_q8 handles `type` in this build. */
+bool has_dot_q8(int type);
+/** Rounds n floats of x into the buffers of `out` (n / 32 scales, n / 16 sums). */
+void quantize_row_q8(const float* x, int64_t n, int8_t* q, float* d, int32_t* sum16);
+/** Dot of one weight row (nb blocks of `type`) with a Q8Row over the same K. */
+float dot_q8(int type, const uint8_t* w, int64_t K, const Q8Row& x);
+
+}  // namespace ET_ISA
+}  // namespace et
