@@ -2,7 +2,7 @@
 // vpmaddubsw multiplies unsigned weight codes by signed activation bytes into pairs of int16,
 // vpmaddwd sums them into int32 lanes, and each block's scale product turns those into floats.
 // NEON (arm64): widening multiplies (smull) with pairwise accumulation (sadalp) per 16 values.
-// Codes with an offset (Q4_0's -8, Q6_K's -32) or a min (Q4_K) are corrected with the sums of the
+// Codes with an offset (Q4_0's -8, Q6_K's -32) or a min (Q4_K, Q5_K) are corrected with the sums of the
 // activation bytes per 16, which quantize_row_q8 keeps.
 #include "quant_dot.h"
 
@@ -98,23 +98,35 @@ inline void scale_min(const uint8_t* s, int j, int* sc, int* m) {
   }
 }
 
-float dot_q4_k(const uint8_t* w, int64_t nsb, const Q8Row& x) {
-  const __m256i m4 = _mm256_set1_epi8(0x0F);
+// Q4_K and Q5_K (whose 5th bits sit in 32 bytes after the scales: bit 2j of byte l is value l of
+// sub-block 2j, bit 2j + 1 that of sub-block 2j + 1)
+template <bool five>
+float dot_qk45(const uint8_t* w, int64_t nsb, const Q8Row& x) {
+  const __m256i m4 = _mm256_set1_epi8(0x0F), one = _mm256_set1_epi8(1);
+  constexpr int bytes = five ? 176 : 144;
   __m256 acc = _mm256_setzero_ps();
   float corr = 0;
-  for (int64_t b = 0; b < nsb; ++b, w += 144) {
+  for (int64_t b = 0; b < nsb; ++b, w += bytes) {
     const float d = h16(w), dmin = h16(w + 2);
+    const uint8_t* qs = w + 16 + (five ? 32 : 0);
+    const __m256i qh = five ? ld(w + 16) : _mm256_setzero_si256();
     const int8_t* qx = x.q + 256 * b;
     const float* dx = x.d + 8 * b;
     const int32_t* s16 = x.sum16 + 16 * b;
     for (int j = 0; j < 4; ++j) {
       // 32 bytes: low nibbles are sub-block 2j, high nibbles sub-block 2j + 1 (32 values each)
-      const __m256i v = ld(w + 16 + 32 * j);
+      const __m256i v = ld(qs + 32 * j);
+      __m256i lo = _mm256_and_si256(v, m4), hi = _mm256_and_si256(_mm256_srli_epi16(v, 4), m4);
+      if (five) {
+        const __m256i h = _mm256_srlv_epi64(qh, _mm256_set1_epi64x(2 * j));  // bytes' bits 2j, 2j+1 to bits 0, 1
+        lo = _mm256_or_si256(lo, _mm256_slli_epi16(_mm256_and_si256(h, one), 4));
+        hi = _mm256_or_si256(hi, _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(h, 1), one), 4));
+      }
       int s0, m0, s1, m1;
       scale_min(w + 4, 2 * j, &s0, &m0);
       scale_min(w + 4, 2 * j + 1, &s1, &m1);
-      const __m256i p0 = mul_sum(_mm256_and_si256(v, m4), ld(qx + 64 * j));
-      const __m256i p1 = mul_sum(_mm256_and_si256(_mm256_srli_epi16(v, 4), m4), ld(qx + 64 * j + 32));
+      const __m256i p0 = mul_sum(lo, ld(qx + 64 * j));
+      const __m256i p1 = mul_sum(hi, ld(qx + 64 * j + 32));
       acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(p0), _mm256_set1_ps(d * float(s0) * dx[2 * j]), acc);
       acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(p1), _mm256_set1_ps(d * float(s1) * dx[2 * j + 1]), acc);
       corr += dmin * float(m0) * dx[2 * j] * float(s16[4 * j] + s16[4 * j + 1]);
@@ -155,13 +167,14 @@ float dot_q6_k(const uint8_t* w, int64_t nsb, const Q8Row& x) {
 
 }  // namespace
 
-bool has_dot_q8(int type) { return type == Q8_0 || type == Q4_0 || type == Q4_K || type == Q6_K; }
+bool has_dot_q8(int type) { return type == Q8_0 || type == Q4_0 || type == Q4_K || type == Q5_K || type == Q6_K; }
 
 float dot_q8(int type, const uint8_t* w, int64_t K, const Q8Row& x) {
   switch (type) {
     case Q8_0: return dot_q8_0(w, K / 32, x);
     case Q4_0: return dot_q4_0(w, K / 32, x);
-    case Q4_K: return dot_q4_k(w, K / 256, x);
+    case Q4_K: return dot_qk45<false>(w, K / 256, x);
+    case Q5_K: return dot_qk45<true>(w, K / 256, x);
     case Q6_K: return dot_q6_k(w, K / 256, x);
     default: return 0.f;  // has_dot_q8 is false: never called
   }
@@ -215,21 +228,33 @@ inline void scale_min(const uint8_t* s, int j, int* sc, int* m) {
   }
 }
 
-float dot_q4_k(const uint8_t* w, int64_t nsb, const Q8Row& x) {
-  const uint8x16_t m4 = vdupq_n_u8(0x0F);
+template <bool five>
+float dot_qk45(const uint8_t* w, int64_t nsb, const Q8Row& x) {
+  const uint8x16_t m4 = vdupq_n_u8(0x0F), one = vdupq_n_u8(1);
+  constexpr int bytes = five ? 176 : 144;
   float acc = 0;
-  for (int64_t b = 0; b < nsb; ++b, w += 144) {
+  for (int64_t b = 0; b < nsb; ++b, w += bytes) {
     const float d = h16(w), dmin = h16(w + 2);
+    const uint8_t* qs = w + 16 + (five ? 32 : 0);
     const int8_t* qx = x.q + 256 * b;
     const float* dx = x.d + 8 * b;
     const int32_t* s16 = x.sum16 + 16 * b;
     for (int j = 0; j < 4; ++j) {
-      const uint8x16_t v0 = vld1q_u8(w + 16 + 32 * j), v1 = vld1q_u8(w + 32 + 32 * j);
+      int32_t p0 = 0, p1 = 0;
+      for (int h = 0; h < 2; ++h) {
+        const uint8x16_t v = vld1q_u8(qs + 32 * j + 16 * h);
+        uint8x16_t lo = vandq_u8(v, m4), hi = vshrq_n_u8(v, 4);
+        if (five) {
+          const uint8x16_t bits = vshlq_u8(vld1q_u8(w + 16 + 16 * h), vdupq_n_s8(int8_t(-2 * j)));
+          lo = vorrq_u8(lo, vshlq_n_u8(vandq_u8(bits, one), 4));
+          hi = vorrq_u8(hi, vshlq_n_u8(vandq_u8(vshrq_n_u8(bits, 1), one), 4));
+        }
+        p0 += dot16(lo, qx + 64 * j + 16 * h);
+        p1 += dot16(hi, qx + 64 * j + 32 + 16 * h);
+      }
       int s0, m0, s1, m1;
       scale_min(w + 4, 2 * j, &s0, &m0);
       scale_min(w + 4, 2 * j + 1, &s1, &m1);
-      const int32_t p0 = dot16(vandq_u8(v0, m4), qx + 64 * j) + dot16(vandq_u8(v1, m4), qx + 64 * j + 16);
-      const int32_t p1 = dot16(vshrq_n_u8(v0, 4), qx + 64 * j + 32) + dot16(vshrq_n_u8(v1, 4), qx + 64 * j + 48);
       acc += d * float(s0) * dx[2 * j] * float(p0) - dmin * float(m0) * dx[2 * j] * float(s16[4 * j] + s16[4 * j + 1]);
       acc += d * float(s1) * dx[2 * j + 1] * float(p1) - dmin * float(m1) * dx[2 * j + 1] * float(s16[4 * j + 2] + s16[4 * j + 3]);
     }
@@ -266,13 +291,14 @@ float dot_q6_k(const uint8_t* w, int64_t nsb, const Q8Row& x) {
 
 }  // namespace
 
-bool has_dot_q8(int type) { return type == Q8_0 || type == Q4_0 || type == Q4_K || type == Q6_K; }
+bool has_dot_q8(int type) { return type == Q8_0 || type == Q4_0 || type == Q4_K || type == Q5_K || type == Q6_K; }
 
 float dot_q8(int type, const uint8_t* w, int64_t K, const Q8Row& x) {
   switch (type) {
     case Q8_0: return dot_q8_0(w, K / 32, x);
     case Q4_0: return dot_q4_0(w, K / 32, x);
-    case Q4_K: return dot_q4_k(w, K / 256, x);
+    case Q4_K: return dot_qk45<false>(w, K / 256, x);
+    case Q5_K: return dot_qk45<true>(w, K / 256, x);
     case Q6_K: return dot_q6_k(w, K / 256, x);
     default: return 0.f;  // has_dot_q8 is false: never called
   }
