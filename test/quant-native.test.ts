@@ -94,10 +94,10 @@ describe('matmulQ on odd shapes, every type this version writes', () => {
 });
 
 describe('decode (inference on one to four rows): 8-bit activations with integer dot products', () => {
-  // AVX2 and NEON builds round x to 8 bits per 32 values for Q8_0, Q4_0, Q4_K, Q5_K and Q6_K
-  // weights (as llama.cpp does); other types and the generic build keep the float path.
-  // Measured: up to 7e-3 of the output's scale.
-  const int8 = ['avx2', 'neon'].includes(et.cpuInfo().isa) ? new Set(['Q8_0', 'Q4_0', 'Q4_K', 'Q5_K', 'Q6_K']) : new Set<string>();
+  // AVX2 and NEON builds round x to 8 bits per 32 values for Q8_0, Q4_0, Q4_K, Q5_K, Q6_K and NF4
+  // weights (as llama.cpp does; NF4's levels as int8 too); other types and the generic build keep
+  // the float path. Measured: up to 7e-3 of the output's scale.
+  const int8 = ['avx2', 'neon'].includes(et.cpuInfo().isa) ? new Set(['Q8_0', 'Q4_0', 'Q4_K', 'Q5_K', 'Q6_K', 'NF4', 'NF4_DQ']) : new Set<string>();
   test.each(QUANTIZABLE.map((t) => t))('%s', (type) => {
     et.tidy(() => {
       const K = 4 * BLOCK[type]![0];

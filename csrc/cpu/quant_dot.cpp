@@ -8,6 +8,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 
 #include "../dtype.h"
 #include "quant_blocks.h"
@@ -20,6 +21,10 @@
 
 namespace et {
 namespace ET_ISA {
+
+// NF4's levels as int8 (round(127 x kNF4)): decode multiplies these, so its weights move by up to
+// 0.5/127 of their block scale on top of the activation rounding
+[[maybe_unused]] alignas(16) const int8_t kNF4I8[16] = {-127, -88, -67, -50, -36, -23, -12, 0, 10, 20, 31, 43, 56, 71, 92, 127};
 
 void quantize_row_q8(const float* x, int64_t n, int8_t* q, float* d, int32_t* sum16) {
   for (int64_t b = 0; b < n / 32; ++b) {
@@ -165,9 +170,41 @@ float dot_q6_k(const uint8_t* w, int64_t nsb, const Q8Row& x) {
   return hsum(acc) - 32 * corr;
 }
 
+// One NF4 block of 64 (32 code bytes at qs) with scale s: the codes become int8 levels by a
+// byte shuffle of the level table.
+inline __m256 nf4_block(const uint8_t* qs, float s, const int8_t* qx, const float* dx, __m256 acc) {
+  const __m256i m4 = _mm256_set1_epi8(0x0F);
+  const __m256i table = _mm256_broadcastsi128_si256(_mm_load_si128(reinterpret_cast<const __m128i*>(kNF4I8)));
+  const __m256i v = ld(qs);
+  const __m256i a = _mm256_shuffle_epi8(table, _mm256_and_si256(v, m4));
+  const __m256i b = _mm256_shuffle_epi8(table, _mm256_and_si256(_mm256_srli_epi16(v, 4), m4));
+  const __m256i x0 = ld(qx), x1 = ld(qx + 32);
+  acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(mul_sum(_mm256_sign_epi8(a, a), _mm256_sign_epi8(x0, a))), _mm256_set1_ps(s * dx[0]), acc);
+  return _mm256_fmadd_ps(_mm256_cvtepi32_ps(mul_sum(_mm256_sign_epi8(b, b), _mm256_sign_epi8(x1, b))), _mm256_set1_ps(s * dx[1]), acc);
+}
+
+float dot_nf4(const uint8_t* w, int64_t nb, const Q8Row& x) {
+  __m256 acc = _mm256_setzero_ps();
+  for (int64_t i = 0; i < nb; ++i, w += 36) {
+    float amax;
+    std::memcpy(&amax, w, 4);
+    acc = nf4_block(w + 4, amax / 127, x.q + 64 * i, x.d + 2 * i, acc);
+  }
+  return hsum(acc);
+}
+
+float dot_nf4_dq(const uint8_t* w, int64_t nb, const Q8Row& x) {
+  __m256 acc = _mm256_setzero_ps();
+  for (int64_t i = 0; i < nb; ++i, w += 134) {
+    const float d = h16(w);
+    for (int s = 0; s < 4; ++s) acc = nf4_block(w + 6 + 32 * s, d * float(w[2 + s]) / 127, x.q + 256 * i + 64 * s, x.d + 8 * i + 2 * s, acc);
+  }
+  return hsum(acc);
+}
+
 }  // namespace
 
-bool has_dot_q8(int type) { return type == Q8_0 || type == Q4_0 || type == Q4_K || type == Q5_K || type == Q6_K; }
+bool has_dot_q8(int type) { return type == Q8_0 || type == Q4_0 || type == Q4_K || type == Q5_K || type == Q6_K || type == NF4 || type == NF4_DQ; }
 
 float dot_q8(int type, const uint8_t* w, int64_t K, const Q8Row& x) {
   switch (type) {
@@ -176,6 +213,8 @@ float dot_q8(int type, const uint8_t* w, int64_t K, const Q8Row& x) {
     case Q4_K: return dot_qk45<false>(w, K / 256, x);
     case Q5_K: return dot_qk45<true>(w, K / 256, x);
     case Q6_K: return dot_q6_k(w, K / 256, x);
+    case NF4: return dot_nf4(w, K / 64, x);
+    case NF4_DQ: return dot_nf4_dq(w, K / 256, x);
     default: return 0.f;  // has_dot_q8 is false: never called
   }
 }
@@ -289,9 +328,41 @@ float dot_q6_k(const uint8_t* w, int64_t nsb, const Q8Row& x) {
   return acc;
 }
 
+// One NF4 block of 64 with scale s: the codes become int8 levels by a table lookup (tbl).
+inline float nf4_block(const uint8_t* qs, float s, const int8_t* qx, const float* dx) {
+  const int8x16_t table = vld1q_s8(kNF4I8);
+  const uint8x16_t m4 = vdupq_n_u8(0x0F);
+  int32_t p[2] = {0, 0};
+  for (int h = 0; h < 2; ++h) {
+    const uint8x16_t v = vld1q_u8(qs + 16 * h);
+    p[0] += dot16(vreinterpretq_u8_s8(vqtbl1q_s8(table, vandq_u8(v, m4))), qx + 16 * h);
+    p[1] += dot16(vreinterpretq_u8_s8(vqtbl1q_s8(table, vshrq_n_u8(v, 4))), qx + 32 + 16 * h);
+  }
+  return s * dx[0] * float(p[0]) + s * dx[1] * float(p[1]);
+}
+
+float dot_nf4(const uint8_t* w, int64_t nb, const Q8Row& x) {
+  float acc = 0;
+  for (int64_t i = 0; i < nb; ++i, w += 36) {
+    float amax;
+    std::memcpy(&amax, w, 4);
+    acc += nf4_block(w + 4, amax / 127, x.q + 64 * i, x.d + 2 * i);
+  }
+  return acc;
+}
+
+float dot_nf4_dq(const uint8_t* w, int64_t nb, const Q8Row& x) {
+  float acc = 0;
+  for (int64_t i = 0; i < nb; ++i, w += 134) {
+    const float d = h16(w);
+    for (int s = 0; s < 4; ++s) acc += nf4_block(w + 6 + 32 * s, d * float(w[2 + s]) / 127, x.q + 256 * i + 64 * s, x.d + 8 * i + 2 * s);
+  }
+  return acc;
+}
+
 }  // namespace
 
-bool has_dot_q8(int type) { return type == Q8_0 || type == Q4_0 || type == Q4_K || type == Q5_K || type == Q6_K; }
+bool has_dot_q8(int type) { return type == Q8_0 || type == Q4_0 || type == Q4_K || type == Q5_K || type == Q6_K || type == NF4 || type == NF4_DQ; }
 
 float dot_q8(int type, const uint8_t* w, int64_t K, const Q8Row& x) {
   switch (type) {
@@ -300,6 +371,8 @@ float dot_q8(int type, const uint8_t* w, int64_t K, const Q8Row& x) {
     case Q4_K: return dot_qk45<false>(w, K / 256, x);
     case Q5_K: return dot_qk45<true>(w, K / 256, x);
     case Q6_K: return dot_q6_k(w, K / 256, x);
+    case NF4: return dot_nf4(w, K / 64, x);
+    case NF4_DQ: return dot_nf4_dq(w, K / 256, x);
     default: return 0.f;  // has_dot_q8 is false: never called
   }
 }
