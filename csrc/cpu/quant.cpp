@@ -33,18 +33,6 @@ namespace ET_ISA {
 
 namespace {
 
-inline float h16(const uint8_t* p) { return f16_to_f32(uint16_t(p[0] | (p[1] << 8))); }
-
-inline void scale_min(const uint8_t* s, int j, int* sc, int* m) {
-  if (j < 4) {
-    *sc = s[j] & 63;
-    *m = s[j + 4] & 63;
-  } else {
-    *sc = (s[j + 4] & 0xF) | ((s[j - 4] >> 6) << 4);
-    *m = (s[j + 4] >> 4) | ((s[j] >> 6) << 4);
-  }
-}
-
 // Eight lanes at a time with the compiler's vector extensions (GCC and clang): AVX2 registers in
 // the avx2 build, SSE2 or NEON pairs otherwise. Each lane does what the scalar reference does
 // (integer to float, then one rounded multiply, then one rounded add), so the values are the same.
@@ -89,12 +77,12 @@ inline f8 splat(float x) { return f8{x, x, x, x, x, x, x, x}; }
 const i8 kLane = {0, 1, 2, 3, 4, 5, 6, 7};
 
 void block_q8_0(const uint8_t* b, float* y) {
-  const f8 d = splat(h16(b));
+  const f8 d = splat(load_f16(b));
   for (int j = 0; j < 32; j += 8) st(y + j, tof(widen_signed(b + 2 + j)) * d);
 }
 
 void block_q4_0(const uint8_t* b, float* y) {
-  const f8 d = splat(h16(b));
+  const f8 d = splat(load_f16(b));
   for (int j = 0; j < 16; j += 8) {
     const i8 q = widen(b + 2 + j);
     st(y + j, tof((q & 0xF) - 8) * d);
@@ -103,7 +91,7 @@ void block_q4_0(const uint8_t* b, float* y) {
 }
 
 void block_q4_1(const uint8_t* b, float* y) {
-  const f8 d = splat(h16(b)), m = splat(h16(b + 2));
+  const f8 d = splat(load_f16(b)), m = splat(load_f16(b + 2));
   for (int j = 0; j < 16; j += 8) {
     const i8 q = widen(b + 4 + j);
     const f8 p0 = tof(q & 0xF) * d;
@@ -114,7 +102,7 @@ void block_q4_1(const uint8_t* b, float* y) {
 }
 
 void block_q5(const uint8_t* b, float* y, bool one) {
-  const f8 d = splat(h16(b)), m = splat(one ? h16(b + 2) : 0.0f);
+  const f8 d = splat(load_f16(b)), m = splat(one ? load_f16(b + 2) : 0.0f);
   const uint8_t* hp = b + (one ? 4 : 2);
   uint32_t qh;
   std::memcpy(&qh, hp, 4);
@@ -139,16 +127,16 @@ void block_q5(const uint8_t* b, float* y, bool one) {
 }
 
 void block_qk45(const uint8_t* b, float* y, bool five) {
-  const float d = h16(b), dmin = h16(b + 2);
+  const float d = load_f16(b), dmin = load_f16(b + 2);
   const uint8_t* sc = b + 4;
   const uint8_t* qh = b + 16;
   const uint8_t* ql = b + 16 + (five ? 32 : 0);
   int u1 = 1, u2 = 2;
   for (int j = 0, is = 0; j < 256; j += 64, is += 2) {
     int s, mi;
-    scale_min(sc, is, &s, &mi);
+    k_scale_min(sc, is, &s, &mi);
     const f8 d1 = splat(d * float(s)), m1 = splat(dmin * float(mi));
-    scale_min(sc, is + 1, &s, &mi);
+    k_scale_min(sc, is + 1, &s, &mi);
     const f8 d2 = splat(d * float(s)), m2 = splat(dmin * float(mi));
     for (int l = 0; l < 32; l += 8) {
       const i8 q = widen(ql + l);
@@ -171,7 +159,7 @@ void block_qk45(const uint8_t* b, float* y, bool five) {
 }
 
 void block_q6_k(const uint8_t* b, float* y) {
-  const float d = h16(b + 208);
+  const float d = load_f16(b + 208);
   const uint8_t* ql = b;
   const uint8_t* qh = b + 128;
   const int8_t* sc = reinterpret_cast<const int8_t*>(b + 192);
@@ -217,7 +205,7 @@ void block_nf4(const float s, const uint8_t* qs, float* y) {
 }
 
 void block_nf4_dq(const uint8_t* b, float* y) {
-  const float d = h16(b);
+  const float d = load_f16(b);
   for (int s = 0; s < 4; ++s) block_nf4(d * float(b[2 + s]), b + 6 + 32 * s, y + 64 * s);
 }
 

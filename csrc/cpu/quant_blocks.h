@@ -7,6 +7,11 @@
 #pragma once
 #include <cstdint>
 
+#include "../dtype.h"
+#if defined(__F16C__)
+#include <immintrin.h>
+#endif
+
 namespace et {
 
 enum QType : int { Q4_0 = 2, Q4_1 = 3, Q5_0 = 6, Q5_1 = 7, Q8_0 = 8, Q4_K = 12, Q5_K = 13, Q6_K = 14, NF4 = 1024, NF4_DQ = 1025 };
@@ -41,6 +46,26 @@ constexpr float kNF4Mid[15] = {
     (kNF4[0] + kNF4[1]) / 2,   (kNF4[1] + kNF4[2]) / 2,   (kNF4[2] + kNF4[3]) / 2,   (kNF4[3] + kNF4[4]) / 2,   (kNF4[4] + kNF4[5]) / 2,
     (kNF4[5] + kNF4[6]) / 2,   (kNF4[6] + kNF4[7]) / 2,   (kNF4[7] + kNF4[8]) / 2,   (kNF4[8] + kNF4[9]) / 2,   (kNF4[9] + kNF4[10]) / 2,
     (kNF4[10] + kNF4[11]) / 2, (kNF4[11] + kNF4[12]) / 2, (kNF4[12] + kNF4[13]) / 2, (kNF4[13] + kNF4[14]) / 2, (kNF4[14] + kNF4[15]) / 2};
+
+/** The little-endian f16 at p, as float (exact; one instruction with F16C). */
+inline float load_f16(const uint8_t* p) {
+#if defined(__F16C__)
+  return _cvtsh_ss(uint16_t(p[0] | (p[1] << 8)));
+#else
+  return f16_to_f32(uint16_t(p[0] | (p[1] << 8)));
+#endif
+}
+
+/** The 6-bit scale and min of sub-block j (0..7) from a Q4_K / Q5_K block's 12 scale bytes. */
+inline void k_scale_min(const uint8_t* s, int j, int* sc, int* m) {
+  if (j < 4) {
+    *sc = s[j] & 63;
+    *m = s[j + 4] & 63;
+  } else {
+    *sc = (s[j + 4] & 0xF) | ((s[j - 4] >> 6) << 4);
+    *m = (s[j + 4] >> 4) | ((s[j] >> 6) << 4);
+  }
+}
 
 namespace ET_ISA {
 /** Dequantizes `nblocks` whole blocks at `src` into `dst` (nblocks * block floats). */

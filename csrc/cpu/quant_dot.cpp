@@ -50,13 +50,6 @@ void quantize_row_q8(const float* x, int64_t n, int8_t* q, float* d, int32_t* su
 
 namespace {
 
-inline float h16(const uint8_t* p) {
-#if defined(__F16C__)
-  return _cvtsh_ss(uint16_t(p[0] | (p[1] << 8)));
-#else
-  return f16_to_f32(uint16_t(p[0] | (p[1] << 8)));
-#endif
-}
 inline __m256i ld(const void* p) { return _mm256_loadu_si256(static_cast<const __m256i*>(p)); }
 // 32 unsigned codes (< 128) times 32 signed bytes: eight int32 sums (lanes 0-3: bytes 0-15, 4-7: 16-31)
 inline __m256i mul_sum(__m256i u, __m256i s) { return _mm256_madd_epi16(_mm256_maddubs_epi16(u, s), _mm256_set1_epi16(1)); }
@@ -73,7 +66,7 @@ float dot_q8_0(const uint8_t* w, int64_t nb, const Q8Row& x) {
     const __m256i qw = ld(w + 2), qx = ld(x.q + 32 * i);
     // |w| times x carrying w's sign: the unsigned operand of vpmaddubsw must be the weight's magnitude
     const __m256i p = mul_sum(_mm256_sign_epi8(qw, qw), _mm256_sign_epi8(qx, qw));
-    acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(p), _mm256_set1_ps(h16(w) * x.d[i]), acc);
+    acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(p), _mm256_set1_ps(load_f16(w) * x.d[i]), acc);
   }
   return hsum(acc);
 }
@@ -86,21 +79,11 @@ float dot_q4_0(const uint8_t* w, int64_t nb, const Q8Row& x) {
     const __m128i b = _mm_loadu_si128(reinterpret_cast<const __m128i*>(w + 2));
     // low nibbles are values 0-15, high nibbles 16-31
     const __m256i q = _mm256_and_si256(_mm256_set_m128i(_mm_srli_epi16(b, 4), b), m4);
-    const float s = h16(w) * x.d[i];
+    const float s = load_f16(w) * x.d[i];
     acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(mul_sum(q, ld(x.q + 32 * i))), _mm256_set1_ps(s), acc);
     corr += s * float(x.sum16[2 * i] + x.sum16[2 * i + 1]);
   }
   return hsum(acc) - 8 * corr;
-}
-
-inline void scale_min(const uint8_t* s, int j, int* sc, int* m) {
-  if (j < 4) {
-    *sc = s[j] & 63;
-    *m = s[j + 4] & 63;
-  } else {
-    *sc = (s[j + 4] & 0xF) | ((s[j - 4] >> 6) << 4);
-    *m = (s[j + 4] >> 4) | ((s[j] >> 6) << 4);
-  }
 }
 
 // Q4_K and Q5_K (whose 5th bits sit in 32 bytes after the scales: bit 2j of byte l is value l of
@@ -112,7 +95,7 @@ float dot_qk45(const uint8_t* w, int64_t nsb, const Q8Row& x) {
   __m256 acc = _mm256_setzero_ps();
   float corr = 0;
   for (int64_t b = 0; b < nsb; ++b, w += bytes) {
-    const float d = h16(w), dmin = h16(w + 2);
+    const float d = load_f16(w), dmin = load_f16(w + 2);
     const uint8_t* qs = w + 16 + (five ? 32 : 0);
     const __m256i qh = five ? ld(w + 16) : _mm256_setzero_si256();
     const int8_t* qx = x.q + 256 * b;
@@ -128,8 +111,8 @@ float dot_qk45(const uint8_t* w, int64_t nsb, const Q8Row& x) {
         hi = _mm256_or_si256(hi, _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(h, 1), one), 4));
       }
       int s0, m0, s1, m1;
-      scale_min(w + 4, 2 * j, &s0, &m0);
-      scale_min(w + 4, 2 * j + 1, &s1, &m1);
+      k_scale_min(w + 4, 2 * j, &s0, &m0);
+      k_scale_min(w + 4, 2 * j + 1, &s1, &m1);
       const __m256i p0 = mul_sum(lo, ld(qx + 64 * j));
       const __m256i p1 = mul_sum(hi, ld(qx + 64 * j + 32));
       acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(p0), _mm256_set1_ps(d * float(s0) * dx[2 * j]), acc);
@@ -146,7 +129,7 @@ float dot_q6_k(const uint8_t* w, int64_t nsb, const Q8Row& x) {
   __m256 acc = _mm256_setzero_ps();
   float corr = 0;
   for (int64_t b = 0; b < nsb; ++b, w += 210) {
-    const float d = h16(w + 208);
+    const float d = load_f16(w + 208);
     const int8_t* sc = reinterpret_cast<const int8_t*>(w + 192);
     for (int n = 0; n < 2; ++n) {
       // 128 values: four groups of 32 (codes 0-63) from two 32-byte runs of low bits and one of high bits
@@ -196,7 +179,7 @@ float dot_nf4(const uint8_t* w, int64_t nb, const Q8Row& x) {
 float dot_nf4_dq(const uint8_t* w, int64_t nb, const Q8Row& x) {
   __m256 acc = _mm256_setzero_ps();
   for (int64_t i = 0; i < nb; ++i, w += 134) {
-    const float d = h16(w);
+    const float d = load_f16(w);
     for (int s = 0; s < 4; ++s) acc = nf4_block(w + 6 + 32 * s, d * float(w[2 + s]) / 127, x.q + 256 * i + 64 * s, x.d + 8 * i + 2 * s, acc);
   }
   return hsum(acc);
@@ -204,26 +187,10 @@ float dot_nf4_dq(const uint8_t* w, int64_t nb, const Q8Row& x) {
 
 }  // namespace
 
-bool has_dot_q8(int type) { return type == Q8_0 || type == Q4_0 || type == Q4_K || type == Q5_K || type == Q6_K || type == NF4 || type == NF4_DQ; }
-
-float dot_q8(int type, const uint8_t* w, int64_t K, const Q8Row& x) {
-  switch (type) {
-    case Q8_0: return dot_q8_0(w, K / 32, x);
-    case Q4_0: return dot_q4_0(w, K / 32, x);
-    case Q4_K: return dot_qk45<false>(w, K / 256, x);
-    case Q5_K: return dot_qk45<true>(w, K / 256, x);
-    case Q6_K: return dot_q6_k(w, K / 256, x);
-    case NF4: return dot_nf4(w, K / 64, x);
-    case NF4_DQ: return dot_nf4_dq(w, K / 256, x);
-    default: return 0.f;  // has_dot_q8 is false: never called
-  }
-}
-
 #elif defined(__ARM_NEON) && defined(__aarch64__)
 
 namespace {
 
-inline float h16(const uint8_t* p) { return f16_to_f32(uint16_t(p[0] | (p[1] << 8))); }
 // 16 codes (each < 128) times 16 signed bytes, summed: widening multiplies, pairwise accumulation
 inline int32_t dot16(uint8x16_t codes, const int8_t* x) {
   const int8x16_t a = vreinterpretq_s8_u8(codes), b = vld1q_s8(x);
@@ -241,7 +208,7 @@ float dot_q8_0(const uint8_t* w, int64_t nb, const Q8Row& x) {
     s = vpadalq_s16(s, vmull_high_s8(a0, b0));
     s = vpadalq_s16(s, vmull_s8(vget_low_s8(a1), vget_low_s8(b1)));
     s = vpadalq_s16(s, vmull_high_s8(a1, b1));
-    acc += h16(w) * x.d[i] * float(vaddvq_s32(s));
+    acc += load_f16(w) * x.d[i] * float(vaddvq_s32(s));
   }
   return acc;
 }
@@ -252,19 +219,9 @@ float dot_q4_0(const uint8_t* w, int64_t nb, const Q8Row& x) {
   for (int64_t i = 0; i < nb; ++i, w += 18) {
     const uint8x16_t b = vld1q_u8(w + 2);
     const int32_t sum = dot16(vandq_u8(b, m4), x.q + 32 * i) + dot16(vshrq_n_u8(b, 4), x.q + 32 * i + 16);
-    acc += h16(w) * x.d[i] * float(sum - 8 * (x.sum16[2 * i] + x.sum16[2 * i + 1]));
+    acc += load_f16(w) * x.d[i] * float(sum - 8 * (x.sum16[2 * i] + x.sum16[2 * i + 1]));
   }
   return acc;
-}
-
-inline void scale_min(const uint8_t* s, int j, int* sc, int* m) {
-  if (j < 4) {
-    *sc = s[j] & 63;
-    *m = s[j + 4] & 63;
-  } else {
-    *sc = (s[j + 4] & 0xF) | ((s[j - 4] >> 6) << 4);
-    *m = (s[j + 4] >> 4) | ((s[j] >> 6) << 4);
-  }
 }
 
 template <bool five>
@@ -273,7 +230,7 @@ float dot_qk45(const uint8_t* w, int64_t nsb, const Q8Row& x) {
   constexpr int bytes = five ? 176 : 144;
   float acc = 0;
   for (int64_t b = 0; b < nsb; ++b, w += bytes) {
-    const float d = h16(w), dmin = h16(w + 2);
+    const float d = load_f16(w), dmin = load_f16(w + 2);
     const uint8_t* qs = w + 16 + (five ? 32 : 0);
     const int8_t* qx = x.q + 256 * b;
     const float* dx = x.d + 8 * b;
@@ -292,8 +249,8 @@ float dot_qk45(const uint8_t* w, int64_t nsb, const Q8Row& x) {
         p1 += dot16(hi, qx + 64 * j + 32 + 16 * h);
       }
       int s0, m0, s1, m1;
-      scale_min(w + 4, 2 * j, &s0, &m0);
-      scale_min(w + 4, 2 * j + 1, &s1, &m1);
+      k_scale_min(w + 4, 2 * j, &s0, &m0);
+      k_scale_min(w + 4, 2 * j + 1, &s1, &m1);
       acc += d * float(s0) * dx[2 * j] * float(p0) - dmin * float(m0) * dx[2 * j] * float(s16[4 * j] + s16[4 * j + 1]);
       acc += d * float(s1) * dx[2 * j + 1] * float(p1) - dmin * float(m1) * dx[2 * j + 1] * float(s16[4 * j + 2] + s16[4 * j + 3]);
     }
@@ -305,7 +262,7 @@ float dot_q6_k(const uint8_t* w, int64_t nsb, const Q8Row& x) {
   const uint8x16_t m4 = vdupq_n_u8(0x0F), m2 = vdupq_n_u8(0x03);
   float acc = 0;
   for (int64_t b = 0; b < nsb; ++b, w += 210) {
-    const float d = h16(w + 208);
+    const float d = load_f16(w + 208);
     const int8_t* sc = reinterpret_cast<const int8_t*>(w + 192);
     for (int n = 0; n < 2; ++n)
       for (int h = 0; h < 2; ++h) {
@@ -354,13 +311,17 @@ float dot_nf4(const uint8_t* w, int64_t nb, const Q8Row& x) {
 float dot_nf4_dq(const uint8_t* w, int64_t nb, const Q8Row& x) {
   float acc = 0;
   for (int64_t i = 0; i < nb; ++i, w += 134) {
-    const float d = h16(w);
+    const float d = load_f16(w);
     for (int s = 0; s < 4; ++s) acc += nf4_block(w + 6 + 32 * s, d * float(w[2 + s]) / 127, x.q + 256 * i + 64 * s, x.d + 8 * i + 2 * s);
   }
   return acc;
 }
 
 }  // namespace
+
+#endif
+
+#if defined(__AVX2__) || (defined(__ARM_NEON) && defined(__aarch64__))
 
 bool has_dot_q8(int type) { return type == Q8_0 || type == Q4_0 || type == Q4_K || type == Q5_K || type == Q6_K || type == NF4 || type == NF4_DQ; }
 

@@ -28,7 +28,6 @@ inline void put16(uint8_t* p, float v) {
   p[0] = uint8_t(h & 0xff);
   p[1] = uint8_t(h >> 8);
 }
-inline float get16(const uint8_t* p) { return f16_to_f32(uint16_t(p[0] | (p[1] << 8))); }
 
 // Round to nearest, ties to even, through the float mantissa (|v| < 2^22), as ggml's nearest_int.
 inline int nearest_int(float v) {
@@ -162,16 +161,6 @@ float fit_scale_min(int n, int nmax, const float* x, const float* w, uint8_t* L,
   return scale;
 }
 
-inline void get_scale_min(int j, const uint8_t* q, int* d, int* m) {
-  if (j < 4) {
-    *d = q[j] & 63;
-    *m = q[j + 4] & 63;
-  } else {
-    *d = (q[j + 4] & 0xF) | ((q[j - 4] >> 6) << 4);
-    *m = (q[j + 4] >> 4) | ((q[j] >> 6) << 4);
-  }
-}
-
 // Q4_K / Q5_K: 8 sub-blocks of 32, each with a 6-bit scale and 6-bit min of the f16 d / dmin.
 void qk45(const float* x, uint8_t* b, bool five) {
   const int nmax = five ? 31 : 15;
@@ -207,10 +196,10 @@ void qk45(const float* x, uint8_t* b, bool five) {
   }
   put16(b, max_scale / 63.f);
   put16(b + 2, max_min / 63.f);
-  const float dd = get16(b), dm = get16(b + 2);
+  const float dd = load_f16(b), dm = load_f16(b + 2);
   for (int j = 0; j < 8; ++j) {
     int s, m;
-    get_scale_min(j, sc, &s, &m);
+    k_scale_min(sc, j, &s, &m);
     const float d = dd * float(s);
     if (d == 0.f) continue;
     const float mm = dm * float(m);
@@ -297,7 +286,7 @@ void q6_k(const float* x, uint8_t* b) {
   put16(b + 208, 1 / iscale);
   int8_t* sc = reinterpret_cast<int8_t*>(b + 192);
   for (int ib = 0; ib < 16; ++ib) sc[ib] = int8_t(std::min(127, nearest_int(iscale * scales[ib])));
-  const float dd = get16(b + 208);
+  const float dd = load_f16(b + 208);
   for (int j = 0; j < 16; ++j) {
     const float d = dd * float(sc[j]);
     if (d == 0.f) continue;
@@ -350,7 +339,7 @@ void nf4_dq(const float* x, uint8_t* b) {
     top = std::max(top, amax[s]);
   }
   put16(b, top / 255.f);
-  const float d = get16(b);
+  const float d = load_f16(b);
   for (int s = 0; s < 4; ++s) {
     const int q = d > 0 ? std::min(255, nearest_int(amax[s] / d)) : 0;
     b[2 + s] = uint8_t(q);
