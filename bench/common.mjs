@@ -40,3 +40,33 @@ export function runTorch(script, args) {
     return { error: `PyTorch peer failed (install Debian python3-torch and libopenblas0-pthread): ${String(e.stderr || e.message).slice(0, 300)}` };
   }
 }
+
+/**
+ * Times LoRA training steps of `model` (adapters already applied; their parameters `params`) on
+ * one seeded random sequence of T tokens: AdamW, `steps` timed after 2 warm-up steps. Returns the
+ * median step time (ms) and the last loss.
+ */
+export function timeLoRASteps(et, model, params, T, steps) {
+  const V = model.config.vocabSize;
+  const opt = new et.optim.AdamW(params, { lr: 1e-4, weightDecay: 0 });
+  const r = et.models.seededRandom(2);
+  const ids = Int32Array.from({ length: T + 1 }, () => Math.floor(r() * V));
+  const x = et.keep(et.tensor(ids.subarray(0, T), [1, T]));
+  const y = et.keep(et.tensor(ids.subarray(1), [T]));
+  const times = [];
+  let loss = 0;
+  for (let i = 0; i < steps + 2; i++) {
+    const t0 = performance.now();
+    et.tidy(() => {
+      opt.zeroGrad();
+      const l = et.crossEntropy(et.reshape(model.forward(x), [T, V]), y);
+      l.backward();
+      opt.step();
+      loss = l.item();
+    });
+    if (i >= 2) times.push(performance.now() - t0);
+  }
+  x.dispose();
+  y.dispose();
+  return { ms: median(times), loss };
+}

@@ -7,7 +7,7 @@
 import { execFileSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import * as et from '../dist/index.js';
-import { median, runTorch } from './common.mjs';
+import { runTorch, timeLoRASteps } from './common.mjs';
 
 const C = { hiddenSize: 768, numLayers: 12, numHeads: 12, numKvHeads: 4, intermediateSize: 2048, vocabSize: 32000 };
 
@@ -18,26 +18,9 @@ if (process.argv[2] === '--one') {
   const model = new et.models.LlamaModel({ ...C, maxPositionEmbeddings: 1024 }, { checkpointing: ck === 1 });
   const ad = et.nn.applyLoRA(model, { rank: 8, alpha: 16, seed: 1 });
   const params = et.nn.loraParameters(ad);
-  const opt = new et.optim.AdamW(params, { lr: 1e-4, weightDecay: 0 });
-  const r = et.models.seededRandom(2);
-  const ids = Int32Array.from({ length: T + 1 }, () => Math.floor(r() * C.vocabSize));
-  const x = et.keep(et.tensor(ids.subarray(0, T), [1, T]));
-  const y = et.keep(et.tensor(ids.subarray(1), [T]));
-  const times = [];
-  let loss = 0;
-  for (let i = 0; i < steps + 2; i++) {
-    const t0 = performance.now();
-    et.tidy(() => {
-      opt.zeroGrad();
-      const l = et.crossEntropy(et.reshape(model.forward(x), [T, C.vocabSize]), y);
-      l.backward();
-      opt.step();
-      loss = l.item();
-    });
-    if (i >= 2) times.push(performance.now() - t0);
-  }
+  const { ms, loss } = timeLoRASteps(et, model, params, T, steps);
   const m = et.memory().cpu;
-  console.log(JSON.stringify({ ms: median(times), loss, peakBytes: m.peakBytes, maxRssMiB: process.resourceUsage().maxRSS / 1024, params: model.numParameters(), trainable: params.reduce((s, p) => s + p.numel, 0) }));
+  console.log(JSON.stringify({ ms, loss, peakBytes: m.peakBytes, maxRssMiB: process.resourceUsage().maxRSS / 1024, params: model.numParameters(), trainable: params.reduce((s, p) => s + p.numel, 0) }));
   process.exit(0);
 }
 

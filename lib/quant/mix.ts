@@ -5,6 +5,7 @@
 // give Q5_K to the first few; a K-quant that does not fit a row (K % 256) falls back to a 32-block
 // type. NF4 / NF4_DQ (edgetrain's own) follow the same rules with NF4 in place of Q4_K.
 import { ValueError } from '../errors.js';
+import { BLOCK } from './dequant.js';
 
 /** File types `edgetrain quantize --type` accepts, with llama.cpp's general.file_type number. */
 export const FILE_TYPES: Record<string, { base: string; fileType: number }> = {
@@ -23,7 +24,6 @@ export const FILE_TYPES: Record<string, { base: string; fileType: number }> = {
   NF4_DQ: { base: 'NF4_DQ', fileType: -1 },
 };
 
-const BLOCK_OF: Record<string, number> = { Q8_0: 32, Q4_0: 32, Q4_1: 32, Q5_0: 32, Q5_1: 32, Q4_K: 256, Q5_K: 256, Q6_K: 256, NF4: 64, NF4_DQ: 256 };
 const FALLBACK: Record<string, string> = { Q4_K: 'Q5_0', Q5_K: 'Q5_1', Q6_K: 'Q8_0', NF4_DQ: 'NF4', NF4: 'Q8_0' };
 
 /** True for tensors llama-quantize quantizes: 2-D+ weights that are not norms. */
@@ -42,8 +42,8 @@ export interface MixPlanner {
  */
 export function mixPlanner(fileType: string, names: readonly string[]): MixPlanner {
   // a bare block format (Q4_K, ...) is every layer in that format, falling back where rows do not fit
-  const ft = FILE_TYPES[fileType] ?? (BLOCK_OF[fileType] ? { base: fileType } : undefined);
-  if (!ft) throw new ValueError(`quantize: file type ${fileType} is not one of ${[...new Set([...Object.keys(FILE_TYPES), ...Object.keys(BLOCK_OF)])].join(', ')}`);
+  const ft = FILE_TYPES[fileType] ?? (BLOCK[fileType] ? { base: fileType } : undefined);
+  if (!ft) throw new ValueError(`quantize: file type ${fileType} is not one of ${[...new Set([...Object.keys(FILE_TYPES), ...Object.keys(BLOCK)])].join(', ')}`);
   const base = ft.base;
   const tied = !names.includes('output.weight');
   const nV = names.filter((n) => /attn_(v|qkv|kv_b)\.weight/.test(n)).length;
@@ -53,7 +53,7 @@ export function mixPlanner(fileType: string, names: readonly string[]): MixPlann
   const moreBits = (i: number, n: number) => i < Math.floor(n / 8) || i >= Math.floor((7 * n) / 8) || (i - Math.floor(n / 8)) % 3 === 2;
   const M = fileType.endsWith('_M');
   const S = fileType.endsWith('_K_S');
-  const fits = (type: string, K: number) => K % BLOCK_OF[type]! === 0;
+  const fits = (type: string, K: number) => K % BLOCK[type]![0] === 0;
 
   function choose(name: string, K: number): string {
     if (name === 'output.weight' || (tied && name === 'token_embd.weight')) {
