@@ -2,12 +2,7 @@
 // every product is rounded before the add, as the reference C code does) and the matmuls of a
 // frozen quantized weight, which dequantize a chunk of rows at a time into a float scratch and
 // run the float GEMM on it, so no float copy of the whole weight is ever made.
-#if defined(__GNUC__) && !defined(__clang__)
-#pragma GCC optimize("fp-contract=off")
-#endif
-#if defined(__clang__)
-#pragma STDC FP_CONTRACT OFF
-#endif
+#include "fp_exact.h"  // first: no contraction in this file
 
 #if defined(__GNUC__) && !defined(__clang__)
 #pragma GCC diagnostic ignored "-Wpsabi"  // vector values passed between inline helpers of one ISA build

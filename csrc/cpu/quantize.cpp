@@ -3,12 +3,7 @@
 // matrix), in the same float32 operation order and without fused multiply-adds, so the same
 // weights give the same bytes; test/quant-quantize.test.ts checks that against files written by
 // llama-quantize. NF4 and NF4_DQ are edgetrain's own (QLoRA's NormalFloat-4 codebook).
-#if defined(__GNUC__) && !defined(__clang__)
-#pragma GCC optimize("fp-contract=off")
-#endif
-#if defined(__clang__)
-#pragma STDC FP_CONTRACT OFF
-#endif
+#include "fp_exact.h"  // first: no contraction in this file
 
 #include <algorithm>
 #include <cmath>
