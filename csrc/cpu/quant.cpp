@@ -331,15 +331,23 @@ std::string k_matmul_q(const Call& c) {
   float* yp = y.data<float>();
   const int64_t lda = x.strides[0];
   if (mode == 0 && M <= 4 && int(c.p[3]) == 1 && has_dot_q8(type)) {
-    // decode on the common types: activations rounded to 8 bits, integer dot products (quant_dot.h)
-    std::vector<int8_t> qx(size_t(M * K));
-    std::vector<float> dx(size_t(M * K / 32));
-    std::vector<int32_t> sx(size_t(M * K / 16));
-    for (int64_t m = 0; m < M; ++m) quantize_row_q8(xp + m * lda, K, qx.data() + m * K, dx.data() + m * K / 32, sx.data() + m * K / 16);
+    // decode on the common types: activations rounded to 8 bits, integer dot products (quant_dot.h).
+    // The buffers are the calling thread's, kept between calls (a decode step makes ~7 calls a
+    // layer); the workers see them through plain pointers, not by the thread_local names.
+    static thread_local std::vector<int8_t> tl_qx;
+    static thread_local std::vector<float> tl_dx;
+    static thread_local std::vector<int32_t> tl_sx;
+    tl_qx.resize(size_t(M * K));
+    tl_dx.resize(size_t(M * K / 32));
+    tl_sx.resize(size_t(M * K / 16));
+    int8_t* qx = tl_qx.data();
+    float* dx = tl_dx.data();
+    int32_t* sx = tl_sx.data();
+    for (int64_t m = 0; m < M; ++m) quantize_row_q8(xp + m * lda, K, qx + m * K, dx + m * K / 32, sx + m * K / 16);
     const int64_t rowBytes = per * q.bytes;
     parallel_for(N, 8, [&](int64_t n0, int64_t n1) {
       for (int64_t n = n0; n < n1; ++n)
-        for (int64_t m = 0; m < M; ++m) yp[m * Kout + n] = dot_q8(type, src + n * rowBytes, K, Q8Row{qx.data() + m * K, dx.data() + m * K / 32, sx.data() + m * K / 16});
+        for (int64_t m = 0; m < M; ++m) yp[m * Kout + n] = dot_q8(type, src + n * rowBytes, K, Q8Row{qx + m * K, dx + m * K / 32, sx + m * K / 16});
     });
     return "";
   }
