@@ -21,6 +21,8 @@ export class IndexError extends EdgeTrainError {}
 export class ValueError extends EdgeTrainError {}
 /** A device allocation that failed. */
 export class OutOfMemoryError extends EdgeTrainError {}
+/** Training that cannot go on: every update skipped as non-finite, or an adapter that is not finite. */
+export class TrainingError extends EdgeTrainError {}
 
 const byPrefix: Record<string, new (m: string) => EdgeTrainError> = {
   ShapeError,
