@@ -155,7 +155,8 @@ export function renderChatWithSpans(
     // a piece continues the text before it: SentencePiece's space prefix only after a special token
     const last = ids[ids.length - 1];
     const prefixSpace = k === 0 || (last !== undefined && tokenizer.isSpecial(last));
-    ids.push(...tokenizer.encode(text.slice(bounds[k], bounds[k + 1]), { addSpecial: false, parseSpecial: true, prefixSpace }));
+    const piece = tokenizer.encode(text.slice(bounds[k], bounds[k + 1]), { addSpecial: false, parseSpecial: true, prefixSpace });
+    for (const id of piece) ids.push(id); // not push(...piece): a long message would overflow the stack
     tokenAt.set(bounds[k + 1]!, ids.length);
   }
   const assistantMask = new Uint8Array(ids.length);

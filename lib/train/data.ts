@@ -1,14 +1,14 @@
 // Fine-tuning datasets read from files: plain text, JSONL {"text"}, JSONL {"prompt",
 // "completion"} and JSONL chat {"messages"}, turned into token samples with target masks. Every
 // unusable line is an error naming the file and line, or, with skipBadLines, left out and listed.
-import { readFile } from 'node:fs/promises';
+import { type FileHandle, open } from 'node:fs/promises';
 import { extname } from 'node:path';
 import { EdgeTrainError, ValueError } from '../errors.js';
 import { type ChatMessage, ChatTemplate } from '../tokenizer/chat.js';
-import { type BadLine, DataError, type JsonlRecord, parseJsonl } from './jsonl.js';
-import { type DataTokenizer, type Sample, chatSample, chunkSample, completionSample, countTargets, textSample } from './sample.js';
+import { type BadLine, DataError, type JsonlRecord, Utf8Validator, invalidUtf8At, parseJsonlLine } from './jsonl.js';
+import { type ChatSampleOptions, type DataTokenizer, type Sample, chatSample, completionSample, countTargets } from './sample.js';
 
-export { type BadLine, DataError, type JsonlRecord, parseJsonl } from './jsonl.js';
+export { type BadLine, DataError, type JsonlRecord, parseJsonl, parseJsonlLine, invalidUtf8At } from './jsonl.js';
 export { type ChatSampleOptions, type DataTokenizer, type Sample, chatSample, chunkSample, completionSample, countTargets, textSample } from './sample.js';
 export { IGNORE_INDEX, type PackOptions, type Row, packSamples, toInputsLabels } from './pack.js';
 export { type Batch, type BatchOptions, type DataPosition, type IterateBatchesOptions, batchAt, collate, epochBatches, epochOrder, iterateBatches, splitValidation } from './batch.js';
@@ -56,16 +56,401 @@ export interface Dataset {
   targets: number;
 }
 
-/** Reads a dataset file; see LoadDatasetOptions for the formats. */
+/**
+ * Reads a dataset file; see LoadDatasetOptions for the formats. The file is streamed: read in
+ * chunks, plain text tokenized in pieces of about a MiB (see pieceEnd), JSON Lines one line at a
+ * time, so neither the whole text nor a whole line list is held; the event loop gets a turn
+ * after each piece. Invalid UTF-8 is a DataError naming the byte offset (in JSON Lines, the
+ * line's; skipBadLines leaves such a line out).
+ */
 export async function loadDataset(path: string, opts: LoadDatasetOptions): Promise<Dataset> {
-  let text: string;
+  const b = new Builder(path, opts);
+  let fh: FileHandle;
   try {
-    text = await readFile(path, 'utf8');
+    fh = await open(path, 'r');
   } catch (e) {
     throw new ValueError(`loadDataset: cannot read ${path}: ${(e as Error).message}`);
   }
-  return parseDataset(text, path, opts);
+  try {
+    if (b.jsonl) await streamJsonl(fh, b);
+    else await streamText(fh, b);
+  } finally {
+    await fh.close();
+  }
+  return b.finish();
 }
+
+/** Bytes read from the file per call. */
+const READ_CHUNK = 1 << 20;
+/** Text tokenized per encode() call (UTF-16 units); see pieceEnd. */
+const PIECE = 1 << 20;
+
+const tick = () => new Promise<void>((r) => setImmediate(r));
+
+async function* chunks(fh: FileHandle, path: string): AsyncGenerator<Uint8Array> {
+  for (;;) {
+    const buf = Buffer.allocUnsafe(READ_CHUNK);
+    let n: number;
+    try {
+      ({ bytesRead: n } = await fh.read(buf, 0, READ_CHUNK, null));
+    } catch (e) {
+      throw new ValueError(`loadDataset: cannot read ${path}: ${(e as Error).message}`);
+    }
+    if (n === 0) return;
+    yield buf.subarray(0, n);
+  }
+}
+
+/** How many \n bytes `bytes[from, to)` holds. */
+function countNewlines(bytes: Uint8Array, from = 0, to = bytes.length): number {
+  let k = 0;
+  for (let i = bytes.indexOf(10, from); i >= 0 && i < to; i = bytes.indexOf(10, i + 1)) k++;
+  return k;
+}
+
+async function streamText(fh: FileHandle, b: Builder): Promise<void> {
+  const v = new Utf8Validator();
+  const dec = new TextDecoder('utf-8', { fatal: true });
+  const doc = b.textDoc(0);
+  let offset = 0; // bytes before the chunk
+  let newlines = 0; // \n bytes before the chunk
+  let text = ''; // decoded, not yet tokenized
+  let any = false; // a character that is not white space seen
+  const badAt = (at: number, chunk: Uint8Array): never => {
+    const line = 1 + newlines + (at > offset ? countNewlines(chunk, 0, at - offset) : 0);
+    throw new DataError(b.file, line, `invalid UTF-8 at byte ${at}`);
+  };
+  for await (const chunk of chunks(fh, b.file)) {
+    const at = v.push(chunk);
+    if (at >= 0) badAt(at, chunk);
+    const s = dec.decode(chunk, { stream: true });
+    offset += chunk.length;
+    newlines += countNewlines(chunk);
+    if (!any && /\S/.test(s)) any = true;
+    text += s;
+    while (text.length > PIECE + 1) {
+      const end = pieceEnd(text, PIECE);
+      doc.encode(text.slice(0, end));
+      text = text.slice(end);
+      await tick();
+    }
+  }
+  if (v.end() >= 0) badAt(v.end(), new Uint8Array(0));
+  text += dec.decode();
+  if (!any) throw new DataError(b.file, 0, 'the file holds no text');
+  if (text.length > 0) doc.encode(text);
+  b.endTextDoc(doc);
+}
+
+async function streamJsonl(fh: FileHandle, b: Builder): Promise<void> {
+  const dec = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
+  let line = 0;
+  let offset = 0; // file offset of the line being read
+  let parts: Uint8Array[] = []; // its bytes so far, from earlier chunks
+  let sinceTick = 0;
+  const take = function* (bytes: Uint8Array): Generator<void> {
+    line++;
+    const at = offset;
+    offset += bytes.length + 1;
+    sinceTick += bytes.length + 1;
+    let s: string;
+    try {
+      s = dec.decode(bytes);
+    } catch {
+      const k = invalidUtf8At(bytes);
+      b.bad(line, `invalid UTF-8 at byte ${k} of the line (byte ${at + k} of the file)`);
+      return;
+    }
+    yield* b.jsonlLine(line, s);
+  };
+  const run = async (g: Generator<void>) => {
+    for (const _ of g) {
+      sinceTick = 0;
+      await tick();
+    }
+    if (sinceTick >= PIECE) {
+      sinceTick = 0;
+      await tick();
+    }
+  };
+  for await (const chunk of chunks(fh, b.file)) {
+    let from = 0;
+    for (let nl = chunk.indexOf(10); nl >= 0; nl = chunk.indexOf(10, from)) {
+      const piece = chunk.subarray(from, nl);
+      from = nl + 1;
+      if (parts.length === 0) await run(take(piece));
+      else {
+        parts.push(piece);
+        const whole = Buffer.concat(parts);
+        parts = [];
+        await run(take(whole));
+      }
+    }
+    // the rest belongs to a line that goes on in the next chunk (a copy: the chunk is not kept)
+    if (from < chunk.length) parts.push(parts.length === 0 && from === 0 ? chunk : chunk.slice(from));
+  }
+  if (parts.length > 0) await run(take(Buffer.concat(parts)));
+}
+
+const isSpaceCode = (c: number) => c === 0x20 || (c >= 0x09 && c <= 0x0d);
+const LETTER = /\p{L}/u;
+function isLetterAt(s: string, i: number): boolean {
+  const c = s.charCodeAt(i);
+  if (c < 0x80) return (c >= 0x41 && c <= 0x5a) || (c >= 0x61 && c <= 0x7a);
+  return !(c >= 0xd800 && c <= 0xdfff) && LETTER.test(s[i]!);
+}
+
+/**
+ * Where a piece of `s` that is tokenized on its own ends: at most `max` (< s.length - 1) units in.
+ * Pieces end before a space between two letters ("whale| ship"): a space after a letter starts a
+ * new pre-token for the GPT-2, Llama 3 and Qwen2 regexes and a new word for SentencePiece
+ * vocabularies whose entries never hold U+2581 after another character, and the next piece,
+ * encoded with prefixSpace false, starts with that space as the whole text does, so the pieces
+ * give the ids of the whole text. A line break is not such a boundary for every vocabulary
+ * (Llama 3's regex joins punctuation with the newlines after it; GPT-2's reads a run of newlines
+ * at the end of a text as one pre-token; SentencePiece words run on across newlines), so it is
+ * only the fallback for text without such a space (after a \n, before a character that is not
+ * white space), then any place that does not cut a surrogate pair. Checked on the shipped
+ * models/moby-4m.gguf (SentencePiece) over Moby-Dick repeated to 5 MB, in test/train-data.test.ts:
+ * the streamed ids equal those of encoding the whole text. What still can differ: a tokenizer
+ * whose normalizer prepends U+2581 to every text (old Llama 2 tokenizer.json files), or a
+ * user-defined token spelled with a space between letters that a split falls inside.
+ */
+export function pieceEnd(s: string, max: number): number {
+  for (let i = max; i >= 1; i--) if (s.charCodeAt(i) === 0x20 && isLetterAt(s, i - 1) && isLetterAt(s, i + 1)) return i;
+  for (let i = max; i >= 1; i--) if (s.charCodeAt(i - 1) === 0x0a && !isSpaceCode(s.charCodeAt(i))) return i;
+  const c = s.charCodeAt(max);
+  return c >= 0xdc00 && c <= 0xdfff ? max - 1 : max;
+}
+
+/** `text` in pieces of at most about PIECE units, cut by pieceEnd. */
+function* pieces(text: string): Generator<string> {
+  let from = 0;
+  while (text.length - from > PIECE + 1) {
+    // pieceEnd on a window: no copy of the rest of a long text per piece
+    const w = text.slice(from, from + PIECE + 2);
+    const end = pieceEnd(w, PIECE);
+    yield w.slice(0, end);
+    from += end;
+  }
+  if (from < text.length) yield from === 0 ? text : text.slice(from);
+}
+
+/**
+ * Token ids of text documents in slabs (Int32Array, growing to 4 Mi ids), cut into windows of
+ * seqLen + 1 that start seqLen apart as chunkSample cuts them. Windows are views of the slabs:
+ * consecutive windows share the token where one ends and the next starts, and a document's
+ * last, unfinished window moves to a new slab when its slab is full.
+ */
+class TokenWindows {
+  private buf: Int32Array;
+  private pos = 0;
+  private ws = 0; // start of the window being filled
+  private n = 0; // tokens of the document so far
+  /** [0, 1, 1, ...]: every text window's mask (or a prefix of it); samples do not write masks. */
+  private readonly mask: Uint8Array;
+
+  constructor(
+    private readonly seqLen: number,
+    private readonly out: (ids: Int32Array, mask: Uint8Array) => void,
+  ) {
+    this.buf = new Int32Array(Math.max(1 << 16, 4 * (seqLen + 1)));
+    this.mask = new Uint8Array(seqLen + 1).fill(1);
+    this.mask[0] = 0;
+  }
+
+  begin(): void {
+    this.ws = this.pos;
+    this.n = 0;
+  }
+
+  push(ids: ArrayLike<number>): void {
+    const L = this.seqLen + 1;
+    for (let i = 0; i < ids.length; i++) {
+      if (this.pos === this.buf.length) this.grow();
+      this.buf[this.pos++] = ids[i]!;
+      this.n++;
+      if (this.pos - this.ws === L) {
+        this.out(this.buf.subarray(this.ws, this.pos), this.mask);
+        this.ws = this.pos - 1;
+      }
+    }
+  }
+
+  /** Ends the document: its last window, if it holds a target; the document's token count. */
+  end(): number {
+    // (a full window went out as it filled; what is left is shorter, or only its shared first token)
+    const k = this.pos - this.ws;
+    if (k >= 2) this.out(this.buf.subarray(this.ws, this.pos), this.mask.subarray(0, k));
+    return this.n;
+  }
+
+  private grow(): void {
+    const size = Math.min(Math.max(2 * this.buf.length, 4 * (this.seqLen + 1)), Math.max(1 << 22, 4 * (this.seqLen + 1)));
+    const next = new Int32Array(size);
+    next.set(this.buf.subarray(this.ws, this.pos));
+    this.pos -= this.ws;
+    this.ws = 0;
+    this.buf = next;
+  }
+}
+
+/** A text document being tokenized piece by piece (see Builder.textDoc). */
+interface TextDoc {
+  encode(piece: string): void;
+}
+
+/** Samples and skipped lines of one dataset file as its lines or text pieces come in. */
+class Builder {
+  readonly jsonl: boolean;
+  readonly samples: Sample[] = [];
+  readonly skipped: BadLine[] = [];
+  private tokens = 0;
+  private targets = 0;
+  private format: DatasetFormat | undefined;
+  private detectedAt = 0;
+  private records = 0; // lines that held JSON
+  private template: ChatTemplate | undefined;
+  private readonly chatOpts: ChatSampleOptions;
+  private windows: TokenWindows | undefined;
+  private line = 0; // of the text document being tokenized
+
+  constructor(
+    readonly file: string,
+    private readonly opts: LoadDatasetOptions,
+  ) {
+    const { tokenizer: tok, seqLen } = opts;
+    if (!Number.isInteger(seqLen) || seqLen < 1) throw new ValueError(`loadDataset: seqLen must be a positive integer, got ${seqLen}`);
+    if (opts.format !== undefined && !['text', 'completion', 'chat'].includes(opts.format))
+      throw new ValueError(`loadDataset: format must be 'text', 'completion' or 'chat', got ${JSON.stringify(opts.format)}`);
+    const ext = extname(file).toLowerCase();
+    this.jsonl = opts.format === 'completion' || opts.format === 'chat' || ext === '.jsonl' || ext === '.json';
+    this.format = this.jsonl ? opts.format : 'text';
+    this.chatOpts = {
+      bosToken: opts.chatOptions?.bosToken ?? (tok.bos !== undefined ? tok.tokenToPiece(tok.bos) : undefined),
+      eosToken: opts.chatOptions?.eosToken ?? (tok.eos !== undefined ? tok.tokenToPiece(tok.eos) : undefined),
+      extra: opts.chatOptions?.extra,
+      assistantOnly: opts.assistantOnly ?? true,
+    };
+    if (this.jsonl && this.format !== undefined) this.setup(this.format);
+  }
+
+  /** What a format needs beyond the data: checked once it is known, thrown as is. */
+  private setup(fmt: DatasetFormat): void {
+    if (fmt === 'completion' && (this.opts.eosId ?? this.opts.tokenizer.eos) === undefined)
+      throw new ValueError('loadDataset: the tokenizer has no EOS token to end completions with; pass eosId');
+    if (fmt === 'chat') this.template = chatTemplateOf(this.opts);
+  }
+
+  bad(line: number, reason: string): void {
+    if (!this.opts.skipBadLines) throw new DataError(this.file, line, reason);
+    this.skipped.push({ line, reason });
+  }
+
+  private add(s: Sample, targets: number): void {
+    this.samples.push(s);
+    this.tokens += s.ids.length;
+    this.targets += targets;
+  }
+
+  /**
+   * Starts a text document (BOS when the tokenizer's addBos is set); encode() its pieces in
+   * order, then endTextDoc. Its windows are samples as textSample + chunkSample make them.
+   */
+  textDoc(line: number): TextDoc {
+    const tok = this.opts.tokenizer;
+    this.windows ??= new TokenWindows(this.opts.seqLen, (ids, mask) => this.add({ ids, mask, line: this.line }, ids.length - 1));
+    const w = this.windows;
+    this.line = line;
+    w.begin();
+    if (tok.addBos && tok.bos !== undefined) w.push([tok.bos]);
+    let first = true;
+    return {
+      encode: (piece: string) => {
+        // later pieces continue the text: no second SentencePiece space prefix
+        w.push(tok.encode(piece, first ? { addSpecial: false } : { addSpecial: false, prefixSpace: false }));
+        first = false;
+      },
+    };
+  }
+
+  /** Ends the document textDoc started (EOS when the tokenizer has one). */
+  endTextDoc(_doc: TextDoc): void {
+    const tok = this.opts.tokenizer;
+    if (tok.eos !== undefined) this.windows!.push([tok.eos]);
+    if (this.windows!.end() < 2) throw new ValueError('textSample: the text gives fewer than 2 tokens, nothing to train on');
+  }
+
+  /** A line of JSON Lines text (1-based `line`); yields between the pieces of a long "text". */
+  *jsonlLine(line: number, s: string): Generator<void> {
+    const r = parseJsonlLine(s, line === 1, this.records === 0);
+    if (r === undefined) return;
+    if ('reason' in r) return this.bad(line, r.reason);
+    this.records++;
+    yield* this.record({ line, value: r.value });
+  }
+
+  private *record(r: JsonlRecord): Generator<void> {
+    if (this.format === undefined) {
+      const f = detect(r.value);
+      if (f === undefined) return this.bad(r.line, `cannot tell the dataset format: expected an object with ${KEYS}, got ${typeName(r.value)}${keysOf(r.value)}`);
+      this.format = f;
+      this.detectedAt = r.line;
+      this.setup(f);
+    }
+    const fmt = this.format;
+    const mark = [this.samples.length, this.tokens, this.targets] as const;
+    try {
+      const v = r.value;
+      if (typeof v !== 'object' || v === null || Array.isArray(v)) throw new BadRecord(`expected a JSON object, got ${typeName(v)}`);
+      const rec = v as Record<string, unknown>;
+      if (fmt === 'text') {
+        const t = field(rec, 'text');
+        if (t.trim() === '') throw new BadRecord('"text" is empty');
+        const doc = this.textDoc(r.line);
+        let first = true;
+        for (const p of pieces(t)) {
+          if (!first) yield;
+          first = false;
+          doc.encode(p);
+        }
+        this.endTextDoc(doc);
+        return;
+      }
+      const tok = this.opts.tokenizer;
+      let s: Sample;
+      if (fmt === 'completion') {
+        const prompt = field(rec, 'prompt');
+        s = completionSample(tok, prompt, field(rec, 'completion'), r.line, this.opts.eosId ?? tok.eos);
+      } else {
+        s = chatSample(this.template!, tok, messagesOf(rec), this.chatOpts, r.line);
+      }
+      const { seqLen } = this.opts;
+      if (s.ids.length > seqLen + 1)
+        throw new BadRecord(
+          `the sample is ${s.ids.length} tokens, longer than seqLen + 1 = ${seqLen + 1} (${fmt} samples are not split: raise seqLen, shorten it, or pass skipBadLines)`,
+        );
+      this.add(s, countTargets(s));
+    } catch (e) {
+      // BadRecord: the line's shape; EdgeTrainError: what the sample builders and the chat template say of it
+      if (!(e instanceof BadRecord || e instanceof EdgeTrainError)) throw e;
+      [this.samples.length, this.tokens, this.targets] = mark;
+      const hint = e instanceof BadRecord && this.detectedAt > 0 && this.detectedAt !== r.line ? ` (${fmt} data, as line ${this.detectedAt} showed)` : '';
+      this.bad(r.line, e.message + hint);
+    }
+  }
+
+  finish(): Dataset {
+    const { skipped, samples } = this;
+    skipped.sort((a, b) => a.line - b.line);
+    if (this.jsonl && samples.length === 0) {
+      const why = skipped.length > 0 ? `every line was unusable (${skipped.length} skipped; first: line ${skipped[0]!.line}: ${skipped[0]!.reason})` : 'the file holds no records';
+      throw new DataError(this.file, 0, `no samples: ${why}`);
+    }
+    return { file: this.file, format: this.format!, samples, skipped, tokens: this.tokens, targets: this.targets };
+  }
+}
+
 
 const KEYS = '"messages", "prompt" and "completion", or "text"';
 
@@ -117,105 +502,25 @@ function carriedTemplate(tok: DataTokenizer): string | undefined {
   return typeof s === 'string' ? s : undefined;
 }
 
-/** loadDataset of text already read; `file` names it in errors. */
+/** loadDataset of text already read (tokenized in the same pieces); `file` names it in errors. */
 export function parseDataset(text: string, file: string, opts: LoadDatasetOptions): Dataset {
-  const { tokenizer: tok, seqLen } = opts;
-  if (!Number.isInteger(seqLen) || seqLen < 1) throw new ValueError(`loadDataset: seqLen must be a positive integer, got ${seqLen}`);
-  if (opts.format !== undefined && !['text', 'completion', 'chat'].includes(opts.format))
-    throw new ValueError(`loadDataset: format must be 'text', 'completion' or 'chat', got ${JSON.stringify(opts.format)}`);
-  const ext = extname(file).toLowerCase();
-  const jsonl = opts.format === 'completion' || opts.format === 'chat' || ext === '.jsonl' || ext === '.json';
-  const samples: Sample[] = [];
-  const skipped: BadLine[] = [];
-  const done = (format: DatasetFormat): Dataset => {
-    let tokens = 0;
-    let targets = 0;
-    for (const s of samples) {
-      tokens += s.ids.length;
-      targets += countTargets(s);
-    }
-    return { file, format, samples, skipped, tokens, targets };
-  };
-
-  if (!jsonl) {
+  const b = new Builder(file, opts);
+  if (!b.jsonl) {
     const body = text.charCodeAt(0) === 0xfeff ? text.slice(1) : text;
     if (body.trim() === '') throw new DataError(file, 0, 'the file holds no text');
-    samples.push(...chunkSample(textSample(tok, body, 0), seqLen));
-    return done('text');
+    const doc = b.textDoc(0);
+    for (const p of pieces(body)) doc.encode(p);
+    b.endTextDoc(doc);
+    return b.finish();
   }
-
-  const onBad = opts.skipBadLines ? (b: BadLine) => skipped.push(b) : undefined;
-  const records = parseJsonl(text, file, onBad);
-  let format = opts.format;
-  let detectedAt = 0;
-  let template: ChatTemplate | undefined;
-  const chatOpts = {
-    bosToken: opts.chatOptions?.bosToken ?? (tok.bos !== undefined ? tok.tokenToPiece(tok.bos) : undefined),
-    eosToken: opts.chatOptions?.eosToken ?? (tok.eos !== undefined ? tok.tokenToPiece(tok.eos) : undefined),
-    extra: opts.chatOptions?.extra,
-    assistantOnly: opts.assistantOnly ?? true,
-  };
-  // what a format needs beyond the data: checked once it is known, thrown as is
-  const setup = (fmt: DatasetFormat) => {
-    if (fmt === 'completion' && (opts.eosId ?? tok.eos) === undefined)
-      throw new ValueError('loadDataset: the tokenizer has no EOS token to end completions with; pass eosId');
-    if (fmt === 'chat') template = chatTemplateOf(opts);
-  };
-  if (format !== undefined) setup(format);
-  const bad = (line: number, reason: string) => {
-    if (!onBad) throw new DataError(file, line, reason);
-    onBad({ line, reason });
-  };
-
-  const toSamples = (r: JsonlRecord, fmt: DatasetFormat): Sample[] => {
-    const v = r.value;
-    if (typeof v !== 'object' || v === null || Array.isArray(v)) throw new BadRecord(`expected a JSON object, got ${typeName(v)}`);
-    const rec = v as Record<string, unknown>;
-    if (fmt === 'text') {
-      const t = field(rec, 'text');
-      if (t.trim() === '') throw new BadRecord('"text" is empty');
-      return chunkSample(textSample(tok, t, r.line), seqLen);
-    }
-    let s: Sample;
-    if (fmt === 'completion') {
-      const prompt = field(rec, 'prompt');
-      s = completionSample(tok, prompt, field(rec, 'completion'), r.line, opts.eosId ?? tok.eos);
-    } else {
-      const messages = messagesOf(rec);
-      s = chatSample(template!, tok, messages, chatOpts, r.line);
-    }
-    if (s.ids.length > seqLen + 1)
-      throw new BadRecord(
-        `the sample is ${s.ids.length} tokens, longer than seqLen + 1 = ${seqLen + 1} (${fmt} samples are not split: raise seqLen, shorten it, or pass skipBadLines)`,
-      );
-    return [s];
-  };
-
-  for (const r of records) {
-    if (format === undefined) {
-      format = detect(r.value);
-      if (format === undefined) {
-        bad(r.line, `cannot tell the dataset format: expected an object with ${KEYS}, got ${typeName(r.value)}${keysOf(r.value)}`);
-        continue;
-      }
-      detectedAt = r.line;
-      setup(format);
-    }
-    try {
-      samples.push(...toSamples(r, format));
-    } catch (e) {
-      // BadRecord: the line's shape; EdgeTrainError: what the sample builders and the chat template say of it
-      if (!(e instanceof BadRecord || e instanceof EdgeTrainError)) throw e;
-      const hint = e instanceof BadRecord && detectedAt > 0 && detectedAt !== r.line ? ` (${format} data, as line ${detectedAt} showed)` : '';
-      bad(r.line, e.message + hint);
-    }
+  let from = 0;
+  for (let line = 1; from <= text.length; line++) {
+    let to = text.indexOf('\n', from);
+    if (to < 0) to = text.length;
+    for (const _ of b.jsonlLine(line, text.slice(from, to)));
+    from = to + 1;
   }
-  skipped.sort((a, b) => a.line - b.line);
-  if (samples.length === 0) {
-    const why = skipped.length > 0 ? `every line was unusable (${skipped.length} skipped; first: line ${skipped[0]!.line}: ${skipped[0]!.reason})` : 'the file holds no records';
-    throw new DataError(file, 0, `no samples: ${why}`);
-  }
-  return done(format!);
+  return b.finish();
 }
 
 function keysOf(v: unknown): string {

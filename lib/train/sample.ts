@@ -31,6 +31,11 @@ export interface DataTokenizer {
   tokenToPiece(id: number): string;
 }
 
+/** Appends `src` to `dst` one by one: a spread into push() overflows the stack past ~100k ids. */
+function pushAll(dst: number[], src: ArrayLike<number>): void {
+  for (let i = 0; i < src.length; i++) dst.push(src[i]!);
+}
+
 function make(ids: readonly number[], mask: Uint8Array, line: number): Sample {
   mask[0] = 0;
   return { ids: Int32Array.from(ids), mask, line };
@@ -43,7 +48,7 @@ function make(ids: readonly number[], mask: Uint8Array, line: number): Sample {
 export function textSample(tok: DataTokenizer, text: string, line = 0): Sample {
   const ids: number[] = [];
   if (tok.addBos && tok.bos !== undefined) ids.push(tok.bos);
-  ids.push(...tok.encode(text, { addSpecial: false }));
+  pushAll(ids, tok.encode(text, { addSpecial: false }));
   if (tok.eos !== undefined) ids.push(tok.eos);
   if (ids.length < 2) throw new ValueError('textSample: the text gives fewer than 2 tokens, nothing to train on');
   return make(ids, new Uint8Array(ids.length).fill(1), line);
@@ -59,9 +64,9 @@ export function completionSample(tok: DataTokenizer, prompt: string, completion:
   if (eos === undefined) throw new ValueError('completionSample: the tokenizer has no EOS token; pass eosId');
   const ids: number[] = [];
   if (tok.addBos && tok.bos !== undefined) ids.push(tok.bos);
-  ids.push(...tok.encode(prompt, { addSpecial: false }));
+  pushAll(ids, tok.encode(prompt, { addSpecial: false }));
   const start = ids.length;
-  ids.push(...tok.encode(completion, { addSpecial: false, prefixSpace: start === 0 }));
+  pushAll(ids, tok.encode(completion, { addSpecial: false, prefixSpace: start === 0 }));
   ids.push(eos);
   const mask = new Uint8Array(ids.length);
   mask.fill(1, start);
