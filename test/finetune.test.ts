@@ -3,7 +3,8 @@
 // process is killed with SIGKILL while writing a checkpoint), refusing an incompatible resume,
 // and the NaN guard.
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -164,23 +165,174 @@ describe('finetune', () => {
     full.model.dispose();
   });
 
-  test('a non-finite loss skips the update and reports it', { timeout: 60_000 }, async () => {
+  const poisoned = async () => {
     const loaded = await loadModel(modelPath);
     // poison one norm weight: every forward gives NaN
     et.noGrad(() => et.copyInto(loaded.model.stateDict().get('model.norm.weight')!, et.full([loaded.config.hiddenSize], NaN)));
-    const run = et.finetune({ model: loaded, data, out: join(dir, 'nan'), seqLen: 16, batchSize: 4, epochs: 2, checkpointEvery: 0 });
-    const events = await collect(run);
-    const r = await run.result;
+    return loaded;
+  };
+
+  test('a non-finite loss skips the update and reports it; a run whose every update is skipped fails and writes no adapter', { timeout: 60_000 }, async () => {
+    const loaded = await poisoned();
+    const out = join(dir, 'nan');
+    const run = et.finetune({ model: loaded, data, out, seqLen: 16, batchSize: 4, epochs: 2, checkpointEvery: 0 });
+    const events: FinetuneEvent[] = [];
+    await expect(
+      (async () => {
+        for await (const e of run) events.push(e);
+      })(),
+    ).rejects.toThrow(/every update of the run \(steps 1-2\) was skipped/);
+    await expect(run.result).rejects.toBeInstanceOf(et.TrainingError);
     const skips = events.filter((e) => e.type === 'skip');
     expect(skips.length).toBe(2);
     expect(skips[0]).toMatchObject({ type: 'skip', step: 1 });
     expect((skips[0] as { reason: string }).reason).toMatch(/non-finite loss/);
-    expect(r.losses.every((x) => Number.isNaN(x))).toBe(true);
+    expect(existsSync(join(out, 'adapter'))).toBe(false);
+    expect(existsSync(join(out, 'adapter.gguf'))).toBe(false);
+    expect(existsSync(join(out, 'checkpoints'))).toBe(false);
     // the adapter was never updated: B is still zero
-    const adapters = et.models.findAdapters(r.model);
+    const adapters = et.models.findAdapters(loaded.model);
     expect(adapters.size).toBe(14);
     for (const a of adapters.values()) expect(Array.from((a as LoRALinear).lora_B.weight.dataSync()).every((v) => v === 0)).toBe(true);
+    loaded.model.dispose();
+  });
+
+  test('skipped steps in a row are bounded by maxSkippedSteps', { timeout: 60_000 }, async () => {
+    const loaded = await poisoned();
+    const run = et.finetune({ model: loaded, data, out: join(dir, 'nan-bound'), seqLen: 16, batchSize: 1, epochs: 50, checkpointEvery: 0, maxSkippedSteps: 3 });
+    let skips = 0;
+    await expect(
+      (async () => {
+        for await (const e of run) if (e.type === 'skip') skips++;
+      })(),
+    ).rejects.toThrow(/updates of 4 steps in a row \(1-4\) were skipped .*maxSkippedSteps = 3/);
+    expect(skips).toBe(4);
+    loaded.model.dispose();
+  });
+
+  test('an adapter holding NaN is refused before training, naming the tensor', { timeout: 60_000 }, async () => {
+    const r = await et.finetune({ model: modelPath, data, out: join(dir, 'nan-src'), seqLen: 16, batchSize: 4, maxSteps: 2, checkpointEvery: 0 }).result;
+    const [path, a] = [...et.models.findAdapters(r.model)][3]! as [string, LoRALinear];
+    et.noGrad(() => et.copyInto(a.lora_A.weight, et.full(a.lora_A.weight.shape, NaN)));
+    const bad = join(dir, 'nan-adapter');
+    et.models.savePEFTAdapter(bad, r.model);
     r.model.dispose();
+    await expect(et.finetune({ model: modelPath, data, out: join(dir, 'nan-cont'), adapter: bad, seqLen: 16, batchSize: 4, maxSteps: 2 }).result).rejects.toThrow(
+      new RegExp(`the adapter .*nan-adapter cannot be trained on: ${path.replace(/\./g, '\\.')}\\.lora_A\\.weight .* holds NaN at element 0`),
+    );
+  });
+});
+
+describe('checkpoints and the output folder', () => {
+  const opts = (out: string): FinetuneOptions => ({ model: modelPath, data: text, out, seqLen: 32, batchSize: 2, epochs: 3, lr: 3e-3, lora: { rank: 4, alpha: 8 }, checkpointEvery: 2, seed: 3 });
+  const flip = (file: string, at: number) => {
+    const b = readFileSync(file);
+    b[at] = b[at]! ^ 0x40;
+    writeFileSync(file, b);
+  };
+
+  test('every checkpoint has a manifest; a damaged newest one is set aside and the run resumes from the one before, as if uninterrupted', { timeout: 120_000 }, async () => {
+    const full = await et.finetune(opts(join(dir, 'ck-full'))).result;
+    expect(full.steps).toBeGreaterThan(7);
+    const out = join(dir, 'ck-cut');
+    const cut = et.finetune(opts(out));
+    for await (const e of cut) if (e.type === 'checkpoint' && e.step === 6) cut.abort();
+    (await cut.result).model.dispose();
+    const s6 = join(out, 'checkpoints', 'step-000006');
+    const manifest = JSON.parse(readFileSync(join(s6, 'manifest.json'), 'utf8'));
+    expect(Object.keys(manifest.files).sort()).toEqual(['adapter/adapter_config.json', 'adapter/adapter_model.safetensors', 'optimizer.safetensors', 'trainer_state.json']);
+    expect(manifest.files['optimizer.safetensors'].sha256).toMatch(/^[0-9a-f]{64}$/);
+    // one flipped bit deep in the optimizer state: the file still parses, only the hash tells
+    flip(join(s6, 'optimizer.safetensors'), statSync(join(s6, 'optimizer.safetensors')).size - 5);
+    const resumed = et.finetune({ ...opts(out), resume: true });
+    const events = await collect(resumed);
+    const rest = await resumed.result;
+    expect(events[0]).toMatchObject({ type: 'start', startStep: 4 });
+    const warn = events.find((e) => e.type === 'warning') as { message: string };
+    expect(warn.message).toMatch(/resuming from .*step-000004, the newest good checkpoint: .*step-000006: optimizer\.safetensors has SHA-256 .* the manifest says/);
+    expect(readdirSync(join(out, 'checkpoints'))).toContain('damaged-step-000006');
+    expect(rest.losses).toEqual(full.losses);
+    // the damaged folder is kept, the good ones beyond the newest 3 are removed
+    expect(readdirSync(join(out, 'checkpoints')).filter((n) => /^step-/.test(n)).length).toBe(3);
+    for (const m of [full.model, rest.model]) m.dispose();
+  });
+
+  test('a checkpoint with a missing file falls back too; a damaged folder given by path is refused, naming a good one', { timeout: 60_000 }, async () => {
+    const out = join(dir, 'ck-missing');
+    const cut = et.finetune(opts(out));
+    for await (const e of cut) if (e.type === 'checkpoint' && e.step === 4) cut.abort();
+    (await cut.result).model.dispose();
+    const s4 = join(out, 'checkpoints', 'step-000004');
+    rmSync(join(s4, 'adapter', 'adapter_model.safetensors'));
+    await expect(et.finetune({ ...opts(out), resume: s4 }).result).rejects.toThrow(/cannot resume from .*step-000004: adapter\/adapter_model\.safetensors is missing; the newest good checkpoint beside it is .*step-000002/);
+    const resumed = et.finetune({ ...opts(out), resume: true, maxSteps: 3 });
+    const events = await collect(resumed);
+    expect(events[0]).toMatchObject({ type: 'start', startStep: 2 });
+    expect((events.find((e) => e.type === 'warning') as { message: string }).message).toMatch(/step-000004: adapter\/adapter_model\.safetensors is missing/);
+    (await resumed.result).model.dispose();
+    // nothing good left: the error lists what is wrong with each
+    const gone = join(dir, 'ck-none');
+    const c2 = et.finetune({ ...opts(gone), maxSteps: 2 });
+    (await c2.result).model.dispose();
+    writeFileSync(join(gone, 'checkpoints', 'step-000002', 'trainer_state.json'), '{"version": 1, "step": 2');
+    await expect(et.finetune({ ...opts(gone), resume: true }).result).rejects.toThrow(/no checkpoint in .* can be resumed .*step-000002: trainer_state\.json is \d+ bytes, the manifest says/);
+  });
+
+  test('a checkpoint whose adapter holds NaN (with a matching manifest) is not resumed', { timeout: 60_000 }, async () => {
+    const out = join(dir, 'ck-nan');
+    const r = await et.finetune({ ...opts(out), checkpointEvery: 1, maxSteps: 2 }).result;
+    const a = [...et.models.findAdapters(r.model).values()][0] as LoRALinear;
+    et.noGrad(() => et.copyInto(a.lora_B.weight, et.full(a.lora_B.weight.shape, Infinity)));
+    const s2 = join(out, 'checkpoints', 'step-000002');
+    et.models.savePEFTAdapter(join(s2, 'adapter'), r.model);
+    r.model.dispose();
+    const mpath = join(s2, 'manifest.json');
+    const m = JSON.parse(readFileSync(mpath, 'utf8'));
+    const f = join(s2, 'adapter', 'adapter_model.safetensors');
+    m.files['adapter/adapter_model.safetensors'] = { bytes: statSync(f).size, sha256: createHash('sha256').update(readFileSync(f)).digest('hex') };
+    writeFileSync(mpath, JSON.stringify(m));
+    const resumed = et.finetune({ ...opts(out), resume: true, maxSteps: 2 });
+    const events = await collect(resumed);
+    expect(events[0]).toMatchObject({ type: 'start', startStep: 1 });
+    expect((events.find((e) => e.type === 'warning') as { message: string }).message).toMatch(/step-000002: the adapter: .*lora_B\.weight .* holds Infinity at element 0/);
+    (await resumed.result).model.dispose();
+  });
+
+  test('keepCheckpoints keeps the newest N', { timeout: 60_000 }, async () => {
+    const out = join(dir, 'ck-keep');
+    (await et.finetune({ ...opts(out), checkpointEvery: 1, keepCheckpoints: 2, maxSteps: 5 }).result).model.dispose();
+    expect(readdirSync(join(out, 'checkpoints')).filter((n) => /^step-/.test(n)).sort()).toEqual(['step-000004', 'step-000005']);
+    const all = join(dir, 'ck-keep-all');
+    (await et.finetune({ ...opts(all), checkpointEvery: 1, keepCheckpoints: 0, maxSteps: 4 }).result).model.dispose();
+    expect(readdirSync(join(all, 'checkpoints')).filter((n) => /^step-/.test(n)).length).toBe(4);
+  });
+
+  test('an out folder holding a run is refused without resume; overwrite replaces it', { timeout: 60_000 }, async () => {
+    const out = join(dir, 'ck-again');
+    (await et.finetune({ ...opts(out), maxSteps: 4 }).result).model.dispose();
+    const before = readFileSync(join(out, 'checkpoints', 'latest'), 'utf8');
+    const run = et.finetune({ ...opts(out), maxSteps: 2 });
+    const seen: FinetuneEvent[] = [];
+    await expect(
+      (async () => {
+        for await (const e of run) seen.push(e);
+      })(),
+    ).rejects.toThrow(/ck-again already holds a run \(checkpoints up to step 4\); pass resume .* overwrite/);
+    expect(seen).toEqual([]);
+    expect(readFileSync(join(out, 'checkpoints', 'latest'), 'utf8')).toBe(before);
+    const again = et.finetune({ ...opts(out), maxSteps: 2, overwrite: true });
+    const events = await collect(again);
+    expect((events.find((e) => e.type === 'warning') as { message: string }).message).toMatch(/overwriting the run that was in .*ck-again \(checkpoints up to step 4\)/);
+    (await again.result).model.dispose();
+    expect(readdirSync(join(out, 'checkpoints')).filter((n) => /^step-/.test(n)).sort()).toEqual(['step-000002']);
+    await expect(et.finetune({ ...opts(out), resume: true, overwrite: true }).result).rejects.toThrow(/exclude each other/);
+  });
+
+  test('an output folder that cannot be written is refused before the model is loaded', { timeout: 30_000 }, async () => {
+    const file = join(dir, 'a-file');
+    writeFileSync(file, 'x');
+    const run = et.finetune({ ...opts(join(file, 'out')), model: join(dir, 'no-such-model.gguf') });
+    await expect(run.result).rejects.toThrow(/cannot write to the output folder .*a-file\/out: ENOTDIR/);
   });
 });
 

@@ -1,11 +1,12 @@
 // finetune(): LoRA fine-tuning of a model file on a dataset file, as a run that reports progress
 // events (an async iterator), can be paused, resumed and aborted, checkpoints atomically and
 // resumes exactly (same data position, optimizer state, RNG position and schedule step).
-import { statSync } from 'node:fs';
+import { existsSync, mkdirSync, rmSync, statSync, unlinkSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { noGrad } from '../autograd/engine.js';
 import { memory } from '../device.js';
-import { ValueError } from '../errors.js';
+import { TrainingError, ValueError } from '../errors.js';
+import { writeFileAtomic } from '../formats/atomic.js';
 import { loadAdapter, saveGGUFAdapter, savePEFTAdapter } from '../models/adapter.js';
 import type { LlamaModel } from '../models/llama.js';
 import { loadModel, type LoadedModel } from '../models/load.js';
@@ -20,7 +21,19 @@ import { tensor } from '../ops/creation.js';
 import { reshape } from '../ops/shape.js';
 import { getRngState, manualSeed, setRngState } from '../random.js';
 import { tidy } from '../scope.js';
-import { checkResumable, latestCheckpoint, readTrainerState, removePartialCheckpoints, writeCheckpoint, type RunIdentity, type TrainerState } from './checkpoint.js';
+import {
+  assertFiniteAdapter,
+  checkCheckpoint,
+  checkResumable,
+  findCheckpoint,
+  listCheckpoints,
+  readTrainerState,
+  removePartialCheckpoints,
+  setAsideDamaged,
+  writeCheckpoint,
+  type RunIdentity,
+  type TrainerState,
+} from './checkpoint.js';
 import { iterateBatches, splitValidation, type Batch, type DataPosition } from './batch.js';
 import { loadDataset, type DatasetFormat } from './data.js';
 import { packSamples, type Row } from './pack.js';
@@ -67,8 +80,25 @@ export interface FinetuneOptions {
   evalEvery?: number;
   /** Checkpoint every N steps (default 100; 0 = only at the end). */
   checkpointEvery?: number;
-  /** Resume from the latest checkpoint in `out` (true), or from a given checkpoint folder. */
+  /**
+   * Resume from the newest good checkpoint in `out` (true), or from a given checkpoint folder.
+   * Each checkpoint's files are checked against its manifest; a damaged newest one is set aside
+   * (renamed damaged-step-N) and the one before it is used, with a `warning` event.
+   */
   resume?: boolean | string;
+  /**
+   * Replace a run already in `out` (its checkpoints and adapter) instead of refusing to start.
+   * Without it, an `out` that holds a run needs `resume`.
+   */
+  overwrite?: boolean;
+  /** Checkpoints to keep in out/checkpoints, the newest (default 3; 0 keeps all). */
+  keepCheckpoints?: number;
+  /**
+   * Steps in a row whose update may be skipped for a non-finite loss or gradient before the run
+   * stops with a TrainingError (default 10). A run that skips every update also stops with one,
+   * and a non-finite adapter is never written.
+   */
+  maxSkippedSteps?: number;
   format?: DatasetFormat;
   assistantOnly?: boolean;
   /** Pack short samples into full rows (default false, as TRL's SFTTrainer: attention is not masked between packed samples, so a sample sees the ones before it in its row). */
@@ -96,6 +126,8 @@ export type FinetuneEvent =
       peakBytes: number;
     }
   | { type: 'skip'; step: number; reason: string }
+  /** Something the user should know that does not stop the run (a damaged checkpoint set aside, ...). */
+  | { type: 'warning'; message: string }
   | { type: 'eval'; step: number; loss: number; perplexity: number }
   | { type: 'checkpoint'; step: number; path: string }
   | { type: 'done'; result: FinetuneResult };
@@ -204,6 +236,12 @@ async function run(o: FinetuneOptions, h: FinetuneRun): Promise<FinetuneResult> 
   for (const [k, v] of [['seqLen', seqLen], ['batchSize', batchSize], ['gradAccum', gradAccum], ['epochs', epochs]] as const)
     if (!Number.isInteger(v) || v <= 0) throw new ValueError(`finetune: ${k} must be a positive integer, got ${v}`);
   if (o.maxSteps !== undefined && (!Number.isInteger(o.maxSteps) || o.maxSteps <= 0)) throw new ValueError(`finetune: maxSteps must be a positive integer, got ${o.maxSteps}`);
+  const keep = o.keepCheckpoints ?? 3;
+  const maxSkipped = o.maxSkippedSteps ?? 10;
+  for (const [k, v] of [['keepCheckpoints', keep], ['maxSkippedSteps', maxSkipped]] as const)
+    if (!Number.isInteger(v) || v < 0) throw new ValueError(`finetune: ${k} must be a non-negative integer, got ${v}`);
+  // before anything slow: a run that cannot save its work must not train first
+  const previous = checkOutFolder(o);
 
   const loaded = typeof o.model === 'string' ? await loadModel(o.model, { quantized: 'keep', quantize: o.quantize }) : o.model;
   const { model, tokenizer } = loaded;
@@ -226,6 +264,7 @@ async function run(o: FinetuneOptions, h: FinetuneRun): Promise<FinetuneResult> 
   // adapters
   const lora = { rank: 8, alpha: 16, ...o.lora };
   const adapters: Map<string, LoRAModule> = o.adapter ? loadAdapter(model, o.adapter) : applyLoRA(model, { ...lora, seed: seed + 1 });
+  if (o.adapter) assertFiniteAdapter(namedAdapterParams(adapters), `finetune: the adapter ${o.adapter} cannot be trained on`);
   const first = adapters.values().next().value as LoRAModule;
   const identity: RunIdentity = {
     baseModel: fingerprint(o.model, model),
@@ -256,8 +295,8 @@ async function run(o: FinetuneOptions, h: FinetuneRun): Promise<FinetuneResult> 
   let evals: { step: number; loss: number }[] = [];
   let resumedFrom: string | undefined;
   removePartialCheckpoints(out);
-  const ckpt = o.resume === true ? latestCheckpoint(out) : typeof o.resume === 'string' ? o.resume : undefined;
-  if (o.resume === true && !ckpt) throw new ValueError(`finetune: resume requested but ${join(out, 'checkpoints')} holds no checkpoint`);
+  const warnings: string[] = [];
+  const ckpt = o.resume === true ? resumable(out, warnings) : typeof o.resume === 'string' ? checkedFolder(o.resume, warnings) : undefined;
   if (ckpt) {
     const st = readTrainerState(ckpt);
     checkResumable(ckpt, st.identity, identity);
@@ -272,6 +311,13 @@ async function run(o: FinetuneOptions, h: FinetuneRun): Promise<FinetuneResult> 
     resumedFrom = ckpt;
   }
 
+  if (previous && o.overwrite) {
+    rmSync(join(out, 'checkpoints'), { recursive: true, force: true });
+    rmSync(join(out, 'adapter'), { recursive: true, force: true });
+    rmSync(join(out, 'adapter.gguf'), { force: true });
+    warnings.push(`overwriting the run that was in ${out} (${previous})`);
+  }
+
   h.emit({
     type: 'start',
     totalSteps,
@@ -282,11 +328,14 @@ async function run(o: FinetuneOptions, h: FinetuneRun): Promise<FinetuneResult> 
     resumedFrom,
     skippedLines: ds.skipped.length,
   });
+  for (const message of warnings) h.emit({ type: 'warning', message });
 
   const state = (): TrainerState => ({ version: 1, step, position, rng: getRngState(), losses, evals, identity });
   let lastCkpt: string | undefined;
+  const named = namedAdapterParams(adapters);
   const save = () => {
-    lastCkpt = writeCheckpoint(out, model, opt, state(), o.onCheckpointStage);
+    assertFiniteAdapter(named, `finetune: not saving the checkpoint of step ${step}: the adapter is not finite`);
+    lastCkpt = writeCheckpoint(out, model, opt, state(), { keep, hook: o.onCheckpointStage });
     h.emit({ type: 'checkpoint', step, path: lastCkpt });
   };
   const evaluate = () => {
@@ -303,6 +352,8 @@ async function run(o: FinetuneOptions, h: FinetuneRun): Promise<FinetuneResult> 
   let aborted = false;
   const ckEvery = o.checkpointEvery ?? 100;
   const evEvery = o.evalEvery ?? 50;
+  let skippedInARow = 0;
+  let updates = 0;
   while (step < totalSteps) {
     if (await h.boundary(o.signal)) {
       aborted = true;
@@ -332,10 +383,18 @@ async function run(o: FinetuneOptions, h: FinetuneRun): Promise<FinetuneResult> 
     if (finite) {
       opt.step();
       losses.push(lossSum);
+      skippedInARow = 0;
+      updates++;
     } else {
       opt.zeroGrad();
       losses.push(NaN);
+      skippedInARow++;
       h.emit({ type: 'skip', step, reason: `non-finite ${Number.isFinite(lossSum) ? 'gradient norm' : 'loss'}; the update was skipped` });
+      if (skippedInARow > maxSkipped)
+        throw new TrainingError(
+          `finetune: the updates of ${skippedInARow} steps in a row (${step - skippedInARow + 1}-${step}) were skipped for a non-finite loss or gradient, more than maxSkippedSteps = ${maxSkipped}; ` +
+            `stopping without writing the adapter${lastCkpt ? ` (the last checkpoint is ${lastCkpt})` : ''}. Check the model and data for NaN/Inf, or lower the learning rate.`,
+        );
     }
     sched.step();
     const sec = (performance.now() - t0) / 1000;
@@ -356,10 +415,15 @@ async function run(o: FinetuneOptions, h: FinetuneRun): Promise<FinetuneResult> 
     if (evEvery > 0 && step % evEvery === 0 && step < totalSteps) evaluate();
     if (ckEvery > 0 && step % ckEvery === 0 && step < totalSteps) save();
   }
+  if (step > startStep && updates === 0)
+    throw new TrainingError(
+      `finetune: every update of the run (steps ${startStep + 1}-${step}) was skipped for a non-finite loss or gradient; not writing the adapter. Check the model and data for NaN/Inf, or lower the learning rate.`,
+    );
   if (!aborted || step > startStep) {
     if (!aborted) evaluate();
     save();
   }
+  assertFiniteAdapter(named, 'finetune: not writing the adapter: it is not finite');
   model.eval();
   const adapterDir = join(out, 'adapter');
   savePEFTAdapter(adapterDir, model, { baseModel: typeof o.model === 'string' ? o.model : undefined });
@@ -371,6 +435,81 @@ async function run(o: FinetuneOptions, h: FinetuneRun): Promise<FinetuneResult> 
   const result: FinetuneResult = { steps: step, losses, evals, adapterDir, ggufAdapter, checkpoint: lastCkpt, aborted, model };
   h.emit({ type: 'done', result });
   return result;
+}
+
+/** The adapter tensors by PEFT-style name (for finiteness checks). */
+function namedAdapterParams(adapters: Map<string, LoRAModule>): [string, ReturnType<typeof loraParameters>[number]][] {
+  const out: [string, ReturnType<typeof loraParameters>[number]][] = [];
+  for (const [path, a] of adapters) {
+    if (a instanceof LoRAEmbedding) out.push([`${path}.lora_embedding_A`, a.lora_embedding_A], [`${path}.lora_embedding_B`, a.lora_embedding_B]);
+    else out.push([`${path}.lora_A.weight`, a.lora_A.weight], [`${path}.lora_B.weight`, a.lora_B.weight]);
+  }
+  return out;
+}
+
+/**
+ * Checks, before anything slow, that the run can save its work: `out` can be made and written,
+ * and it holds no earlier run unless resume or overwrite says what to do with it. Returns what
+ * of an earlier run it holds (to overwrite), in words.
+ */
+export function checkOutFolder(o: Pick<FinetuneOptions, 'out' | 'resume' | 'overwrite'>): string | undefined {
+  const out = o.out ?? 'edgetrain-out';
+  if (o.resume && o.overwrite) throw new ValueError('finetune: resume and overwrite exclude each other: resume continues the run in out, overwrite replaces it');
+  assertWritable(out);
+  const previous = o.resume ? undefined : existingRun(out);
+  if (previous && !o.overwrite)
+    throw new ValueError(`finetune: ${out} already holds a run (${previous}); pass resume (--resume) to continue it, overwrite (--overwrite) to replace it, or choose another out folder`);
+  return previous;
+}
+
+/** Throws ValueError when `out` cannot be made or written. */
+function assertWritable(out: string): void {
+  const probe = join(out, `.edgetrain-write-test-${process.pid}`);
+  try {
+    mkdirSync(out, { recursive: true });
+    writeFileAtomic(probe, new Uint8Array(1));
+    unlinkSync(probe);
+  } catch (e) {
+    throw new ValueError(`finetune: cannot write to the output folder ${out}: ${(e as Error).message}`);
+  }
+}
+
+/** What of an earlier run `out` holds, in words, or undefined when it holds none. */
+function existingRun(out: string): string | undefined {
+  const ck = listCheckpoints(out);
+  if (ck.length) return `checkpoints up to step ${ck[0]!.step}`;
+  if (existsSync(join(out, 'checkpoints', 'latest'))) return 'a checkpoints/latest file';
+  if (existsSync(join(out, 'adapter', 'adapter_model.safetensors'))) return 'an adapter';
+  if (existsSync(join(out, 'adapter.gguf'))) return 'adapter.gguf';
+  return undefined;
+}
+
+/** The newest good checkpoint in out; damaged newer ones are set aside, with a warning. */
+function resumable(out: string, warnings: string[]): string {
+  const f = findCheckpoint(out);
+  const what = f.damaged.map((d) => `${d.path}: ${d.problem}`).join('; ');
+  if (!f.path) {
+    if (f.damaged.length) throw new TrainingError(`finetune: no checkpoint in ${join(out, 'checkpoints')} can be resumed (${what})`);
+    throw new ValueError(`finetune: resume requested but ${join(out, 'checkpoints')} holds no checkpoint`);
+  }
+  if (f.damaged.length) {
+    const moved = setAsideDamaged(out, f.damaged, f.path);
+    warnings.push(`resuming from ${f.path}, the newest good checkpoint: ${what}${moved.length ? ` (set aside as ${moved.join(', ')})` : ''}`);
+  }
+  if (f.unverified) warnings.push(`${f.path} has no manifest (written by an earlier edgetrain): its bytes were not verified`);
+  return f.path;
+}
+
+/** A checkpoint folder given by path, checked; a damaged one is refused, naming the newest good one beside it. */
+function checkedFolder(ckpt: string, warnings: string[]): string {
+  const r = checkCheckpoint(ckpt);
+  if (r.problem !== undefined) {
+    const parent = join(ckpt, '..', '..');
+    const alt = findCheckpoint(parent).path;
+    throw new TrainingError(`finetune: cannot resume from ${ckpt}: ${r.problem}${alt && alt !== ckpt ? `; the newest good checkpoint beside it is ${alt}` : ''}`);
+  }
+  if (r.unverified) warnings.push(`${ckpt} has no manifest (written by an earlier edgetrain): its bytes were not verified`);
+  return ckpt;
 }
 
 /** Adapted layer indices, sorted. */
