@@ -10,7 +10,8 @@ import type { LlamaModel } from '../models/llama.js';
 import { loadModel } from '../models/load.js';
 import { ChatTemplate, type ChatMessage } from '../tokenizer/chat.js';
 import type { Tokenizer } from '../tokenizer/tokenizer.js';
-import type { FinetuneOptions } from '../train/finetune.js';
+import { checkOutFolder, type FinetuneOptions } from '../train/finetune.js';
+import { overlayOptions } from './finetune-args.js';
 import { runFinetuneCli, type FinetuneCliIO } from './finetune.js';
 
 /** The package root (dist/ or lib/cli/ sit one or two levels below it). */
@@ -82,9 +83,13 @@ export function defaultRunOptions(out: string): FinetuneOptions {
 }
 
 
-/** The default run with accuracy before and after, printed through `io`. */
-export async function runDefaultFinetune(out: string, io: FinetuneCliIO): Promise<{ before: number; after: number }> {
-  const opts = defaultRunOptions(out);
+/**
+ * The default run with accuracy before and after, printed through `io`. `over` holds the options
+ * the user gave (resume, maxSteps, lr, ...), laid over the default run's own.
+ */
+export async function runDefaultFinetune(out: string, io: FinetuneCliIO, over: Partial<FinetuneOptions> = {}): Promise<{ before: number; after: number }> {
+  const opts = overlayOptions(defaultRunOptions(out), { ...over, out });
+  checkOutFolder(opts);
   const held = readChats(opts.validation as string);
   io.out(`No --model / --data: fine-tuning the shipped ${DEFAULT_MODEL()} (4M parameters, pretrained by edgetrain on Moby-Dick)`);
   io.out(`on ${opts.data}: reverse the order of three lines of one word each (the held-out ones use words never seen in training).`);

@@ -60,6 +60,8 @@ export async function runFinetuneCli(opts: FinetuneOptions, io: FinetuneCliIO): 
         }
       } else if (e.type === 'eval') {
         io.err.write(`${tty ? '\n' : ''}eval at step ${e.step}: loss ${e.loss.toFixed(4)}, perplexity ${e.perplexity.toFixed(2)}\n`);
+      } else if (e.type === 'warning') {
+        io.err.write(`${tty ? '\n' : ''}warning: ${e.message}\n`);
       } else if (e.type === 'skip') {
         io.err.write(`${tty ? '\n' : ''}step ${e.step} skipped: ${e.reason}\n`);
       } else if (e.type === 'checkpoint') {
