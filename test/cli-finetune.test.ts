@@ -63,3 +63,11 @@ describe('edgetrain finetune with no --model / --data', () => {
     expect(unwritable.stdout).not.toMatch(/held-out accuracy before/);
   });
 });
+
+test('the loss curve of a run longer than a call takes arguments (300k steps, NaN steps and evals among them)', async () => {
+  const { lossCurveSVG } = await import('../lib/cli/plot.js');
+  const losses = Array.from({ length: 300_000 }, (_, i) => (i % 1000 === 7 ? NaN : 5 / (1 + i / 1000)));
+  const svg = lossCurveSVG(losses, [{ step: 10, loss: NaN }, { step: 20, loss: 4 }]);
+  expect(svg.startsWith('<svg')).toBe(true);
+  expect(svg).not.toMatch(/NaN|Infinity/);
+});

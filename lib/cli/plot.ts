@@ -22,10 +22,16 @@ export function lossCurveSVG(losses: readonly number[], evals: readonly { step: 
   const T = 28;
   const B = 40;
   const pts = losses.map((l, i) => [i + 1, l] as const).filter(([, l]) => Number.isFinite(l));
-  const ys = [...pts.map(([, l]) => l), ...evals.map((e) => e.loss)];
+  // a loop, not Math.min(...ys): a long run has more losses than a call takes arguments
+  let lo = Infinity;
+  let hi = -Infinity;
+  for (const v of [...pts.map(([, l]) => l), ...evals.map((e) => e.loss)]) {
+    if (!Number.isFinite(v)) continue;
+    lo = Math.min(lo, v);
+    hi = Math.max(hi, v);
+  }
+  if (lo > hi) [lo, hi] = [0, 1];
   const n = Math.max(1, losses.length);
-  const lo = ys.length ? Math.min(...ys) : 0;
-  const hi = ys.length ? Math.max(...ys) : 1;
   const pad = (hi - lo) * 0.05 || 0.5;
   const y0 = Math.max(0, lo - pad);
   const y1 = hi + pad;

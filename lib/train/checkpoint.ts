@@ -73,7 +73,7 @@ function filesUnder(dir: string): string[] {
   const out: string[] = [];
   for (const e of readdirSync(dir, { withFileTypes: true })) {
     const p = join(dir, e.name);
-    if (e.isDirectory()) out.push(...filesUnder(p));
+    if (e.isDirectory()) for (const f of filesUnder(p)) out.push(f);
     else out.push(p);
   }
   return out;
