@@ -51,7 +51,7 @@ export function lossCurveSVG(losses: readonly number[], evals: readonly { step: 
   for (const s of ticks(1, n, 6).filter((s) => Number.isInteger(s) && s >= 1)) parts.push(`<text x="${x(s).toFixed(1)}" y="${H - B + 16}" text-anchor="middle">${s}</text>`);
   parts.push(`<text x="${(L + W - R) / 2}" y="${H - 6}" text-anchor="middle">step</text>`);
   if (pts.length) parts.push(`<polyline fill="none" stroke="#1f77b4" stroke-width="1.5" points="${pts.map(([s, l]) => `${x(s).toFixed(1)},${y(l).toFixed(1)}`).join(' ')}"/>`);
-  for (const e of evals) parts.push(`<circle cx="${x(e.step).toFixed(1)}" cy="${y(e.loss).toFixed(1)}" r="3.5" fill="#d62728"><title>eval ${e.loss.toFixed(4)} at step ${e.step}</title></circle>`);
+  for (const e of evals.filter((e) => Number.isFinite(e.loss))) parts.push(`<circle cx="${x(e.step).toFixed(1)}" cy="${y(e.loss).toFixed(1)}" r="3.5" fill="#d62728"><title>eval ${e.loss.toFixed(4)} at step ${e.step}</title></circle>`);
   parts.push(`<text x="${W - R}" y="${T + 10}" text-anchor="end" fill="#1f77b4">train</text>`);
   if (evals.length) parts.push(`<text x="${W - R}" y="${T + 24}" text-anchor="end" fill="#d62728">eval</text>`);
   parts.push('</svg>');
