@@ -19,6 +19,8 @@
 //             query heads sharing that kv head and all query blocks;
 //     pass B, tasks (b, q head, query block): dq_i += scale * dS k over all key blocks.
 // Fully masked rows (every key -inf or causally hidden) give o = 0, lse = -inf and zero gradients.
+// NaN propagates as in a dense softmax: a NaN score (from q, k or the mask) makes its query row's
+// running max, o and lse NaN, and so its gradients; a masked (-inf) score still weighs exactly 0.
 #include <algorithm>
 #include <atomic>
 #include <cmath>
@@ -37,7 +39,8 @@ constexpr float kNegInf = -std::numeric_limits<float>::infinity();
 // Below this exp() underflows to 0 in float; masked (-inf) scores land here too.
 constexpr float kExpLo = -87.33654f;
 
-// p[j] = exp(p[j] - m) for j < n; returns the sum. Scores at -inf (masked) become exactly 0.
+// p[j] = exp(p[j] - m) for j < n; returns the sum. Scores at -inf (masked) become exactly 0, even
+// when m is NaN (a row poisoned by a NaN score elsewhere); a NaN score or m gives NaN.
 inline float exp_shift_sum(float* p, int64_t n, float m) {
   int64_t j = 0;
   float sum = 0.f;
@@ -45,10 +48,13 @@ inline float exp_shift_sum(float* p, int64_t n, float m) {
   const __m256 vm = _mm256_set1_ps(m);
   const __m256 lo = _mm256_set1_ps(kExpLo);
   __m256 acc = _mm256_setzero_ps();
+  const __m256 ninf = _mm256_set1_ps(kNegInf);
   for (; j + 8 <= n; j += 8) {
-    const __m256 x = _mm256_sub_ps(_mm256_loadu_ps(p + j), vm);
-    // at or below the clamp (masked -inf scores) the weight is exactly 0
-    const __m256 y = _mm256_and_ps(exp8(x), _mm256_cmp_ps(x, lo, _CMP_GT_OQ));
+    const __m256 s = _mm256_loadu_ps(p + j);
+    const __m256 x = _mm256_sub_ps(s, vm);
+    // at or below the clamp the weight is exactly 0; NaN (unordered) keeps exp8's NaN
+    const __m256 keep = _mm256_and_ps(_mm256_cmp_ps(x, lo, _CMP_NLE_UQ), _mm256_cmp_ps(s, ninf, _CMP_NEQ_UQ));
+    const __m256 y = _mm256_and_ps(exp8(x), keep);
     _mm256_storeu_ps(p + j, y);
     acc = _mm256_add_ps(acc, y);
   }
@@ -58,7 +64,7 @@ inline float exp_shift_sum(float* p, int64_t n, float m) {
 #endif
   for (; j < n; ++j) {
     const float x = p[j] - m;
-    const float e = x > kExpLo ? std::exp(x) : 0.f;
+    const float e = !(x <= kExpLo) && p[j] != kNegInf ? std::exp(x) : 0.f;
     p[j] = e;
     sum += e;
   }
@@ -235,9 +241,10 @@ std::string k_sdpa(const Call& c) {
       scores(g, b, h, i0, br, j0, bc, St, Bc);
       for (int64_t r = 0; r < br; ++r) {
         float* sr = St + r * Bc;
+        // NaN-propagating max: a NaN score must poison the row, not be skipped as masked
         float mx = kNegInf;
-        for (int64_t cc = 0; cc < bc; ++cc) mx = std::max(mx, sr[cc]);
-        const float mnew = std::max(mrow[r], mx);
+        for (int64_t cc = 0; cc < bc; ++cc) mx = (sr[cc] > mx || sr[cc] != sr[cc]) ? sr[cc] : mx;
+        const float mnew = (mx > mrow[r] || mx != mx) ? mx : mrow[r];
         if (mnew == kNegInf) {  // nothing visible in this row so far
           for (int64_t cc = 0; cc < bc; ++cc) sr[cc] = 0.f;
           continue;
@@ -255,7 +262,7 @@ std::string k_sdpa(const Call& c) {
     }
     for (int64_t r = 0; r < br; ++r) {
       float* orow = O + r * g.Dv;
-      if (lrow[r] > 0.f) {
+      if (mrow[r] != kNegInf) {  // some key was visible (mrow is NaN for a poisoned row)
         const float inv = 1.f / lrow[r];
         for (int64_t d = 0; d < g.Dv; ++d) orow[d] *= inv;
         L[r] = mrow[r] + std::log(lrow[r]);

@@ -147,7 +147,8 @@ std::string k_sqrt(const Call& c) { return unary(c, [](float x) { return std::sq
 std::string k_rsqrt(const Call& c) { return unary(c, [](float x) { return 1.f / std::sqrt(x); }); }
 std::string k_abs(const Call& c) { return unary(c, [](float x) { return std::fabs(x); }); }
 std::string k_sign(const Call& c) { return unary(c, [](float x) { return float((x > 0) - (x < 0)); }); }
-std::string k_relu(const Call& c) { return unary(c, [](float x) { return x > 0 ? x : 0.f; }); }
+// NaN passes through (as in PyTorch): a NaN activation must not turn into a clean 0
+std::string k_relu(const Call& c) { return unary(c, [](float x) { return x <= 0.f ? 0.f : x; }); }
 std::string k_gelu_tanh(const Call& c) {
   return unary(c, [](float x) { return 0.5f * x * (1.f + std::tanh(kSqrt2OverPi * (x + 0.044715f * x * x * x))); });
 }

@@ -8,11 +8,14 @@ namespace et {
 namespace ET_ISA {
 
 // 8 x exp(x), Cephes-style: 2^n * poly(r) with r = x - n ln2, |r| <= ln2/2 (about 1 ulp).
-// x is clamped to [-87.33654, 88.37626], so the result saturates (to exp(-87.3) ~ 1.2e-38 at
-// the low end) instead of producing inf or NaN from the exponent arithmetic; callers that need
-// an exact 0 below the clamp mask it themselves.
+// x is clamped to [-87.33654, 88.37626] for the exponent arithmetic: below, the result saturates
+// to exp(-87.3) ~ 1.2e-38 (callers that need an exact 0 there mask it themselves); above, it is
+// +inf as exp overflows. NaN gives NaN: the clamp keeps it (maxps/minps return their second
+// operand when either is NaN, so x goes second) and it poisons the polynomial.
 inline __m256 exp8(__m256 x) {
-  x = _mm256_min_ps(_mm256_max_ps(x, _mm256_set1_ps(-87.33654f)), _mm256_set1_ps(88.3762626647949f));
+  const __m256 hi = _mm256_set1_ps(88.3762626647949f);
+  const __m256 over = _mm256_cmp_ps(x, hi, _CMP_GT_OQ);
+  x = _mm256_min_ps(hi, _mm256_max_ps(_mm256_set1_ps(-87.33654f), x));
   const __m256 fx = _mm256_floor_ps(_mm256_fmadd_ps(x, _mm256_set1_ps(1.44269504088896341f), _mm256_set1_ps(0.5f)));
   x = _mm256_fnmadd_ps(fx, _mm256_set1_ps(0.693359375f), x);
   x = _mm256_fnmadd_ps(fx, _mm256_set1_ps(-2.12194440e-4f), x);
@@ -25,7 +28,7 @@ inline __m256 exp8(__m256 x) {
   y = _mm256_fmadd_ps(y, x, _mm256_set1_ps(5.0000001201E-1f));
   y = _mm256_fmadd_ps(y, z, _mm256_add_ps(x, _mm256_set1_ps(1.f)));
   const __m256i e = _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvttps_epi32(fx), _mm256_set1_epi32(127)), 23);
-  return _mm256_mul_ps(y, _mm256_castsi256_ps(e));
+  return _mm256_blendv_ps(_mm256_mul_ps(y, _mm256_castsi256_ps(e)), _mm256_set1_ps(__builtin_inff()), over);
 }
 
 }  // namespace ET_ISA

@@ -9,6 +9,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <limits>
 
 #include "../dtype.h"
 #include "quant_blocks.h"
@@ -26,11 +27,31 @@ namespace ET_ISA {
 // 0.5/127 of their block scale on top of the activation rounding
 [[maybe_unused]] alignas(16) const int8_t kNF4I8[16] = {-127, -88, -67, -50, -36, -23, -12, 0, 10, 20, 31, 43, 56, 71, 92, 127};
 
+// A block holding NaN or +-Inf cannot be rounded to int8 (int(NaN) is undefined): it gets scale
+// NaN, or +Inf with codes +-1 at the infinities and 0 elsewhere, so every dot product with it is
+// NaN, or +-Inf / NaN as the float sum with that infinity would be.
 void quantize_row_q8(const float* x, int64_t n, int8_t* q, float* d, int32_t* sum16) {
   for (int64_t b = 0; b < n / 32; ++b) {
     const float* xb = x + 32 * b;
     float amax = 0;
-    for (int j = 0; j < 32; ++j) amax = std::max(amax, std::fabs(xb[j]));
+    for (int j = 0; j < 32; ++j) {
+      const float a = std::fabs(xb[j]);
+      amax = (a > amax || a != a) ? a : amax;  // NaN-propagating max
+    }
+    if (!(amax <= std::numeric_limits<float>::max())) {
+      const bool nan = amax != amax;
+      d[b] = nan ? amax : std::numeric_limits<float>::infinity();
+      for (int h = 0; h < 2; ++h) {
+        int32_t sum = 0;
+        for (int j = 16 * h; j < 16 * h + 16; ++j) {
+          const int v = nan || std::fabs(xb[j]) != std::numeric_limits<float>::infinity() ? 0 : (xb[j] > 0 ? 1 : -1);
+          q[32 * b + j] = int8_t(v);
+          sum += v;
+        }
+        sum16[2 * b + h] = sum;
+      }
+      continue;
+    }
     const float s = amax / 127;
     const float is = s > 0 ? 1 / s : 0;
     d[b] = s;

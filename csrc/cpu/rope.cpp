@@ -130,8 +130,8 @@ constexpr int64_t kGrain = 16384;
 inline float sigm(float v) { return 1.f / (1.f + std::exp(-v)); }
 
 #if defined(__AVX2__) && defined(__FMA__)
-// 8 x sigmoid(v) = 1 / (1 + exp(-v)); exp8 clamps, so the result saturates to 0 / 1 instead of
-// producing NaN.
+// 8 x sigmoid(v) = 1 / (1 + exp(-v)): exactly 0 / 1 at -inf / +inf (exp8 overflows to inf),
+// NaN for NaN, as std::exp gives in the scalar tail.
 inline __m256 sigm8(__m256 v) {
   const __m256 e = exp8(_mm256_sub_ps(_mm256_setzero_ps(), v));
   return _mm256_div_ps(_mm256_set1_ps(1.f), _mm256_add_ps(_mm256_set1_ps(1.f), e));

@@ -52,7 +52,7 @@ float unary(int op, float x) {
     case EW_RSQRT: return x < 0.0 ? kNaN : (x == 0.0 ? (floatBitsToUint(x) != 0u ? -kInf : kInf) : 1.0 / sqrt(x));
     case EW_ABS: return abs(x);
     case EW_SIGN: return float(int(x > 0.0) - int(x < 0.0));  // +0 for 0 and NaN
-    case EW_RELU: return x > 0.0 ? x : 0.0;
+    case EW_RELU: return isnan(x) || x > 0.0 ? x : 0.0;  // NaN passes through, as in PyTorch
     case EW_GELU_TANH: return 0.5 * x * (1.0 + tanh_safe(kSqrt2OverPi * (x + 0.044715 * x * x * x)));
     case EW_GELU_ERF: return 0.5 * x * erfc_(-x * kInvSqrt2);
     case EW_SILU: return x * sigmoid(x);
