@@ -87,9 +87,10 @@ const PIECE = 1 << 20;
 
 const tick = () => new Promise<void>((r) => setImmediate(r));
 
+/** The file's bytes in chunks of READ_CHUNK; each is valid only until the next is read (one buffer is reused). */
 async function* chunks(fh: FileHandle, path: string): AsyncGenerator<Uint8Array> {
+  const buf = Buffer.allocUnsafe(READ_CHUNK);
   for (;;) {
-    const buf = Buffer.allocUnsafe(READ_CHUNK);
     let n: number;
     try {
       ({ bytesRead: n } = await fh.read(buf, 0, READ_CHUNK, null));
@@ -186,8 +187,8 @@ async function streamJsonl(fh: FileHandle, b: Builder): Promise<void> {
         await run(take(whole));
       }
     }
-    // the rest belongs to a line that goes on in the next chunk (a copy: the chunk is not kept)
-    if (from < chunk.length) parts.push(parts.length === 0 && from === 0 ? chunk : chunk.slice(from));
+    // the rest belongs to a line that goes on in the next chunk (a copy: the read buffer is reused)
+    if (from < chunk.length) parts.push(chunk.slice(from));
   }
   if (parts.length > 0) await run(take(Buffer.concat(parts)));
 }
