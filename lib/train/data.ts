@@ -187,8 +187,9 @@ async function streamJsonl(fh: FileHandle, b: Builder): Promise<void> {
         await run(take(whole));
       }
     }
-    // the rest belongs to a line that goes on in the next chunk (a copy: the read buffer is reused)
-    if (from < chunk.length) parts.push(chunk.slice(from));
+    // the rest belongs to a line that goes on in the next chunk (a copy: the read buffer is reused;
+    // Buffer's slice() would be a view)
+    if (from < chunk.length) parts.push(Uint8Array.prototype.slice.call(chunk, from));
   }
   if (parts.length > 0) await run(take(Buffer.concat(parts)));
 }
