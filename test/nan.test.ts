@@ -215,6 +215,33 @@ describe.each(testDevices)('%s', (device) => {
     expect(l.i.slice(1), 'argmax of long rows').toEqual([500, 999]);
   });
 
+  test(`${device} max and min backward: a NaN maximum's gradient goes to the NaN elements`, () => {
+    const x = Float32Array.from([1, NAN, 3, NAN, 2, 1, 5, 3, -2, 2]);
+    const r = on(device, 'max', () => {
+      const a = T(x, [2, 5], device, true);
+      et.max(a, 1).backward(T([1, 1], [2], device));
+      const b = T(x, [2, 5], device, true);
+      et.min(b, 1).backward(T([1, 1], [2], device));
+      const c = T(x, [2, 5], device, true);
+      et.max(c).backward();
+      return { max: read(a.grad!), min: read(b.grad!), all: read(c.grad!) };
+    });
+    if (r === 'unsupported') return;
+    expectKinds('max grad', r.max, (i) => [0, 0.5, 0, 0.5, 0, 0, 1, 0, 0, 0][i]!);
+    expectKinds('min grad', r.min, (i) => [0, 0.5, 0, 0.5, 0, 0, 0, 0, 1, 0][i]!);
+    expectKinds('max of all grad', r.all, (i) => [0, 0.5, 0, 0.5, 0, 0, 0, 0, 0, 0][i]!);
+  });
+
+  test(`${device} cast to float16 / bfloat16 and back keeps NaN and +-Inf (and overflows to Inf)`, () => {
+    const x = [NAN, INF, -INF, 1e6, -1e6, 1.5];
+    for (const dt of ['float16', 'bfloat16'] as const) {
+      const r = on(device, 'copy', () => read(et.cast(et.cast(T(x, [6], device), dt), 'float32')));
+      if (r === 'unsupported') return;
+      const big = dt === 'float16' ? [INF, -INF] : ['finite', 'finite'];
+      expectKinds(`float32 -> ${dt} -> float32`, r, (i) => (['nan', INF, -INF, ...big, 1.5] as Kind[])[i]!);
+    }
+  });
+
   // ---- softmax family ----
   const C = 37; // one full 16-lane run, a second, and a tail
   const softRows = (): { x: Float32Array; clean: Float32Array } => {
@@ -559,9 +586,8 @@ describe.each(testDevices)('%s', (device) => {
       }
     });
 
-    for (const exact of [true, false]) {
-      test(`matmulQ (${exact ? 'float' : '8-bit decode'} path): NaN / Inf in x, NaN scale in w`, () => {
-        const M = 3;
+    for (const [exact, M] of [[true, 3], [true, 6], [false, 3]] as const) {
+      test(`matmulQ (${exact ? 'float' : '8-bit decode'} path, M = ${M}): NaN / Inf in x, NaN scale in w`, () => {
         const x = poke(randn(M * K, 71), { [1 * K + 37]: NAN, [2 * K + 100]: INF });
         const xc = poke(x, { [1 * K + 37]: 0, [2 * K + 100]: 0 });
         const w = new QuantizedWeight(type, [N, K], et.tensor(bytes, [N * rowBytes], { device }));
@@ -579,6 +605,26 @@ describe.each(testDevices)('%s', (device) => {
         expectKinds('NaN scale in row 5 of w', r.yw, (i) => (i % N === 5 ? 'nan' : 'finite'), r.ref, 1e-3);
       });
     }
+
+    test('matmulQ input gradient (dy . W): a NaN in dy or in a scale reaches its row / block', () => {
+      const M = 3;
+      const dy = poke(randn(M * N, 72), { [1 * N + 4]: NAN });
+      const w = new QuantizedWeight(type, [N, K], et.tensor(bytes, [N * rowBytes], { device }));
+      const wn = new QuantizedWeight(type, [N, K], et.tensor(withScale(bytes, type, 5, rowBytes, NAN), [N * rowBytes], { device }));
+      const r = on(device, 'matmulQ', () => {
+        const grad = (wq: QuantizedWeight, d: Float32Array) => {
+          const x = T(new Float32Array(M * K).fill(0.1), [M, K], device, true);
+          matmulQ(x, wq).backward(T(d, [M, N], device));
+          return read(x.grad!);
+        };
+        return { g: grad(w, dy), gw: grad(wn, poke(dy, { [1 * N + 4]: 0 })) };
+      });
+      w.dispose();
+      wn.dispose();
+      if (r === 'unsupported') return;
+      expectKinds('NaN in dy', r.g, (i) => (Math.floor(i / K) === 1 ? 'nan' : 'finite'));
+      expectKinds('NaN scale in block 0 of row 5', r.gw, (i) => (i % K < blk ? 'nan' : 'finite'));
+    });
   });
 
   // ---- end to end ----

@@ -5,7 +5,7 @@ import { record } from '../autograd/engine.js';
 import { rawView, runKernel } from '../native/run.js';
 import type { Tensor } from '../tensor.js';
 import { mulScalar, where, mul, div } from './binary.js';
-import { eq } from './compare.js';
+import { eq, ne } from './compare.js';
 import { expand, reshape } from './shape.js';
 import { expectDType, normDim } from './util.js';
 
@@ -91,7 +91,8 @@ function maxRaw(op: string, x: Tensor, dim: number | undefined, opts?: ReduceOpt
 
 /**
  * Maximum over `dim` (or all elements). The gradient goes to every element equal to the
- * maximum, split evenly between ties (as PyTorch does for a full reduction).
+ * maximum, split evenly between ties (as PyTorch does for a full reduction); a NaN maximum's
+ * gradient goes to the NaN elements.
  */
 export function max(x: Tensor, dim?: number, opts?: ReduceOptions): Tensor {
   const { vals, idx } = maxRaw('max', x, dim, opts);
@@ -101,12 +102,17 @@ export function max(x: Tensor, dim?: number, opts?: ReduceOptions): Tensor {
     const kept = keptShape(x, dims);
     const yk = reshape(ys!, kept);
     const mask = eq(xs!, yk);
-    const ones = where(mask, 1, 0);
+    // NaN == NaN is false: where the maximum is NaN, the NaN elements are its ties
+    const nanY = ne(yk, yk);
+    const nanX = ne(xs!, xs!);
+    const nanYf = where(nanY, 1, 0);
+    const nanTie = where(nanX, nanYf, 0);
+    const ones = where(mask, 1, nanTie);
     const count = sum(ones, dims, { keepdim: true });
     const dyk = reshape(dy!, kept);
     const share = div(dyk, count);
     const dx = mul(ones, share);
-    for (const t of [yk, mask, ones, count, dyk, share]) t.dispose();
+    for (const t of [yk, mask, nanY, nanX, nanYf, nanTie, ones, count, dyk, share]) t.dispose();
     return [dx];
   });
   return vals;
