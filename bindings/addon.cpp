@@ -3,9 +3,14 @@
 #include "common.h"
 
 static Napi::Object Init(Napi::Env env, Napi::Object exports) {
-  etb::init_buffer(env, exports);
-  etb::init_exec(env, exports);
-  etb::init_devices(env, exports);
+  try {
+    env.SetInstanceData(new etb::HandleTable());
+    etb::init_buffer(env, exports);
+    etb::init_exec(env, exports);
+    etb::init_devices(env, exports);
+  } catch (const std::exception& e) {
+    napi_throw_error(env, nullptr, (std::string("edgetrain: cannot initialise the addon: ") + e.what()).c_str());
+  }
   return exports;
 }
 

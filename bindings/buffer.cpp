@@ -1,4 +1,8 @@
-// Device buffers as JS externals: alloc / free / upload / download.
+// Device buffers as numbered JS handles: alloc / free / upload / download / mapFile, and the
+// argument and exception helpers every binding file uses.
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
 #include <string>
 
 #include "../csrc/device.h"
@@ -7,88 +11,260 @@
 
 namespace etb {
 
-BufferHandle* get_handle(const Napi::Env& env, const Napi::Value& v, const char* what) {
-  if (!v.IsExternal()) {
-    Napi::TypeError::New(env, std::string(what) + ": expected a buffer handle").ThrowAsJavaScriptException();
-    return nullptr;
-  }
-  return v.As<Napi::External<BufferHandle>>().Data();
+// ---- handle table -------------------------------------------------------------------------
+
+HandleTable::~HandleTable() {
+  // The env is going away (a worker exits, or the process does): free what JS still held.
+  for (Slot& s : slots_)
+    if (s.h.buf) s.h.backend->free(s.h.buf);
 }
 
-void release_handle(napi_env env, BufferHandle* h) {
-  if (!h->buf) return;
+double HandleTable::add(const BufferHandle& h) {
+  uint32_t slot;
+  if (!free_.empty()) {
+    slot = free_.back();
+    free_.pop_back();
+  } else {
+    if (double(slots_.size()) >= kSlots) return -1;
+    slots_.emplace_back();
+    slot = uint32_t(slots_.size() - 1);
+  }
+  slots_[slot].h = h;
+  return double(slots_[slot].gen) * kSlots + double(slot);
+}
+
+BufferHandle* HandleTable::find(double id, Lookup* state) {
+  *state = Lookup::invalid;
+  if (!(id >= 0) || id >= double(kMaxGen) * kSlots || id != std::floor(id)) return nullptr;
+  double gen_d = std::floor(id / kSlots);
+  uint64_t slot = uint64_t(id - gen_d * kSlots);
+  uint32_t gen = uint32_t(gen_d);
+  if (gen == 0 || slot >= slots_.size()) return nullptr;
+  Slot& s = slots_[slot];
+  if (s.gen == gen && s.h.buf) {
+    *state = Lookup::ok;
+    return &s.h;
+  }
+  // an id this slot handed out before it was freed (and maybe reused)
+  if (gen < s.gen || (gen == s.gen && !s.h.buf)) *state = Lookup::freed;
+  return nullptr;
+}
+
+bool HandleTable::release(napi_env env, double id) {
+  Lookup st;
+  BufferHandle* h = find(id, &st);
+  if (st == Lookup::freed) return true;
+  if (!h) return false;
   h->backend->free(h->buf);
   h->buf = nullptr;
-  if (!h->counted) return;
-  int64_t change;
-  napi_adjust_external_memory(env, -int64_t(h->bytes), &change);
+  if (h->counted) {
+    int64_t change;
+    napi_adjust_external_memory(env, -int64_t(h->bytes), &change);
+  }
+  auto slot = uint32_t(id - std::floor(id / kSlots) * kSlots);
+  Slot& s = slots_[slot];
+  // a slot whose generations are used up is retired rather than risk an id repeating
+  if (++s.gen < kMaxGen) free_.push_back(slot);
+  return true;
+}
+
+HandleTable& handle_table(napi_env env) {
+  return *Napi::Env(env).GetInstanceData<HandleTable>();
+}
+
+// ---- argument helpers ---------------------------------------------------------------------
+
+std::string fmt_num(double v) {
+  if (std::isnan(v)) return "NaN";
+  if (std::isinf(v)) return v > 0 ? "Infinity" : "-Infinity";
+  char buf[40];
+  for (int prec = 1; prec <= 17; ++prec) {
+    std::snprintf(buf, sizeof buf, "%.*g", prec, v);
+    if (std::strtod(buf, nullptr) == v) break;
+  }
+  return buf;
 }
 
 namespace {
 
-// alloc(device: string, bytes: number) -> handle
-Napi::Value Alloc(const Napi::CallbackInfo& info) {
-  Napi::Env env = info.Env();
-  std::string dev = info[0].As<Napi::String>().Utf8Value();
-  double bytes_d = info[1].As<Napi::Number>().DoubleValue();
-  if (!(bytes_d >= 0) || bytes_d > 9.0e15) {
-    Napi::RangeError::New(env, "alloc: invalid byte count " + std::to_string(bytes_d)).ThrowAsJavaScriptException();
-    return env.Undefined();
+const char* type_name(const Napi::Value& v) {
+  switch (v.Type()) {
+    case napi_undefined: return "undefined";
+    case napi_null: return "null";
+    case napi_boolean: return "a boolean";
+    case napi_number: return "a number";
+    case napi_string: return "a string";
+    case napi_symbol: return "a symbol";
+    case napi_object: return "an object";
+    case napi_function: return "a function";
+    case napi_external: return "an external";
+    case napi_bigint: return "a bigint";
   }
-  std::string why;
-  et::Backend* be = et::device_backend(dev, &why);
-  if (!be) {
-    Napi::Error::New(env, "DeviceError: " + why).ThrowAsJavaScriptException();
-    return env.Undefined();
-  }
-  size_t bytes = size_t(bytes_d);
-  et::Buffer* b = be->alloc(bytes, &why);
-  if (!b) {
-    Napi::Error::New(env, "OutOfMemory: " + why).ThrowAsJavaScriptException();
-    return env.Undefined();
-  }
-  auto* h = new BufferHandle{b, be, bytes};
-  int64_t change;
-  napi_adjust_external_memory(env, int64_t(bytes), &change);
-  // The finaliser is the safety net for handles JS forgot; dispose() frees earlier.
-  return Napi::External<BufferHandle>::New(env, h, [](Napi::Env e, BufferHandle* hh) {
-    release_handle(e, hh);
-    delete hh;
-  });
+  return "an unknown value";
 }
 
-Napi::Value Free(const Napi::CallbackInfo& info) {
-  BufferHandle* h = get_handle(info.Env(), info[0], "free");
-  if (h) release_handle(info.Env(), h);
-  return info.Env().Undefined();
+std::string describe(const Napi::Value& v) {
+  if (v.IsString()) return "'" + v.As<Napi::String>().Utf8Value() + "'";
+  return type_name(v);
 }
 
-bool check_range(const Napi::Env& env, BufferHandle* h, double off, size_t bytes, const char* what) {
-  if (!h) return false;
-  if (!h->buf) {
-    Napi::Error::New(env, std::string("DisposedError: ") + what + ": buffer was freed").ThrowAsJavaScriptException();
+}  // namespace
+
+bool arg_string(const Napi::CallbackInfo& info, size_t i, const char* fn, const char* what, std::string* out) {
+  Napi::Value v = info[i];
+  if (!v.IsString()) {
+    Napi::TypeError::New(info.Env(), std::string(fn) + ": " + what + " must be a string, got " + type_name(v))
+        .ThrowAsJavaScriptException();
     return false;
   }
-  if (!(off >= 0) || off + double(bytes) > double(h->bytes)) {
-    Napi::RangeError::New(env, std::string(what) + ": range [" + std::to_string(off) + ", +" + std::to_string(bytes) +
-                                   ") outside buffer of " + std::to_string(h->bytes) + " bytes")
+  *out = v.As<Napi::String>().Utf8Value();
+  return true;
+}
+
+bool arg_number(const Napi::CallbackInfo& info, size_t i, const char* fn, const char* what, double* out) {
+  Napi::Value v = info[i];
+  if (!v.IsNumber()) {
+    Napi::TypeError::New(info.Env(), std::string(fn) + ": " + what + " must be a number, got " + describe(v))
+        .ThrowAsJavaScriptException();
+    return false;
+  }
+  *out = v.As<Napi::Number>().DoubleValue();
+  return true;
+}
+
+bool arg_index(const Napi::CallbackInfo& info, size_t i, const char* fn, const char* what, double* out) {
+  if (!arg_number(info, i, fn, what, out)) return false;
+  double d = *out;
+  if (!(d >= 0) || d > 9007199254740992.0 || d != std::floor(d)) {
+    Napi::RangeError::New(info.Env(), std::string(fn) + ": " + what + " must be a non-negative integer, got " + fmt_num(d))
         .ThrowAsJavaScriptException();
     return false;
   }
   return true;
 }
 
-// upload(handle, byteOffset, typedArray)
+BufferHandle* get_handle(const Napi::Env& env, const Napi::Value& v, const char* what) {
+  HandleTable::Lookup st = HandleTable::Lookup::invalid;
+  BufferHandle* h = v.IsNumber() ? handle_table(env).find(v.As<Napi::Number>().DoubleValue(), &st) : nullptr;
+  if (h) return h;
+  if (st == HandleTable::Lookup::freed)
+    Napi::Error::New(env, std::string("DisposedError: ") + what + ": buffer was freed").ThrowAsJavaScriptException();
+  else
+    Napi::TypeError::New(env, std::string(what) + ": expected a buffer handle, got " +
+                                  (v.IsNumber() ? "the number " + fmt_num(v.As<Napi::Number>().DoubleValue())
+                                                : std::string(type_name(v))))
+        .ThrowAsJavaScriptException();
+  return nullptr;
+}
+
+// ---- exception guard ----------------------------------------------------------------------
+
+namespace detail {
+
+napi_value throw_cpp_exception(napi_env env, napi_callback_info cb, const char* what, bool oom) {
+  void* data = nullptr;
+  napi_get_cb_info(env, cb, nullptr, nullptr, nullptr, &data);
+  const char* fn = data ? static_cast<const char*>(data) : "edgetrain";
+  // A fixed buffer: this may run because memory ran out.
+  char msg[512];
+  std::snprintf(msg, sizeof msg, "%s%s: %s%s", oom ? "OutOfMemory: " : "", fn, oom ? "" : "internal error: ", what);
+  bool pending = false;
+  napi_is_exception_pending(env, &pending);
+  if (pending) {
+    napi_value ignored;
+    napi_get_and_clear_last_exception(env, &ignored);
+  }
+  napi_throw_error(env, nullptr, msg);
+  return nullptr;
+}
+
+void define(Napi::Env env, Napi::Object exports, const char* name, napi_callback cb) {
+  napi_value fn;
+  napi_status s = napi_create_function(env, name, NAPI_AUTO_LENGTH, cb, const_cast<char*>(name), &fn);
+  if (s == napi_ok) s = napi_set_named_property(env, exports, name, fn);
+  if (s != napi_ok) napi_throw_error(env, nullptr, (std::string("edgetrain: cannot export ") + name).c_str());
+}
+
+}  // namespace detail
+
+// ---- buffer functions ---------------------------------------------------------------------
+
+namespace {
+
+// alloc(device: string, bytes: number) -> handle
+Napi::Value Alloc(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  std::string dev;
+  double bytes_d;
+  if (!arg_string(info, 0, "alloc", "device", &dev) || !arg_index(info, 1, "alloc", "byte count", &bytes_d))
+    return env.Undefined();
+  std::string why;
+  et::Backend* be = et::device_backend(dev, &why);
+  if (!be) {
+    Napi::Error::New(env, "DeviceError: alloc: " + why).ThrowAsJavaScriptException();
+    return env.Undefined();
+  }
+  size_t bytes = size_t(bytes_d);
+  et::Buffer* b = be->alloc(bytes, &why);
+  if (!b) {
+    Napi::Error::New(env, "OutOfMemory: alloc: " + fmt_num(bytes_d) + " bytes on " + dev + ": " + why)
+        .ThrowAsJavaScriptException();
+    return env.Undefined();
+  }
+  double id = handle_table(env).add(BufferHandle{b, be, bytes, true});
+  if (id < 0) {
+    be->free(b);
+    Napi::Error::New(env, "OutOfMemory: alloc: more than " + fmt_num(HandleTable::kSlots) + " live buffers")
+        .ThrowAsJavaScriptException();
+    return env.Undefined();
+  }
+  int64_t change;
+  napi_adjust_external_memory(env, int64_t(bytes), &change);
+  return Napi::Number::New(env, id);
+}
+
+// free(handle): freeing a freed handle does nothing.
+Napi::Value Free(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  Napi::Value v = info[0];
+  if (!v.IsNumber() || !handle_table(env).release(env, v.As<Napi::Number>().DoubleValue())) get_handle(env, v, "free");
+  return env.Undefined();
+}
+
+bool check_range(const Napi::Env& env, BufferHandle* h, double off, double bytes, const char* what) {
+  if (off + bytes > double(h->bytes)) {
+    Napi::RangeError::New(env, std::string(what) + ": range [" + fmt_num(off) + ", " + fmt_num(off) + " + " +
+                                   fmt_num(bytes) + ") outside buffer of " + std::to_string(h->bytes) + " bytes")
+        .ThrowAsJavaScriptException();
+    return false;
+  }
+  return true;
+}
+
+// upload(handle, byteOffset, typedArray | DataView)
 Napi::Value Upload(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   BufferHandle* h = get_handle(env, info[0], "upload");
-  double off = info[1].As<Napi::Number>().DoubleValue();
-  Napi::TypedArray ta = info[2].As<Napi::TypedArray>();
-  size_t n = ta.ByteLength();
-  if (!check_range(env, h, off, n, "upload")) return env.Undefined();
-  const char* src = static_cast<const char*>(ta.ArrayBuffer().Data()) + ta.ByteOffset();
+  double off;
+  if (!h || !arg_index(info, 1, "upload", "byte offset", &off)) return env.Undefined();
+  const char* src = nullptr;
+  size_t n = 0;
+  if (info[2].IsTypedArray()) {
+    Napi::TypedArray ta = info[2].As<Napi::TypedArray>();
+    n = ta.ByteLength();
+    if (n) src = static_cast<const char*>(ta.ArrayBuffer().Data()) + ta.ByteOffset();
+  } else if (info[2].IsDataView()) {
+    Napi::DataView dv = info[2].As<Napi::DataView>();
+    n = dv.ByteLength();
+    if (n) src = static_cast<const char*>(dv.Data());
+  } else {
+    Napi::TypeError::New(env, std::string("upload: data must be a typed array or DataView, got ") + type_name(info[2]))
+        .ThrowAsJavaScriptException();
+    return env.Undefined();
+  }
+  if (!check_range(env, h, off, double(n), "upload") || n == 0) return env.Undefined();
   std::string err = h->backend->upload(h->buf, size_t(off), src, n);
-  if (!err.empty()) Napi::Error::New(env, err).ThrowAsJavaScriptException();
+  if (!err.empty()) Napi::Error::New(env, "upload: " + err).ThrowAsJavaScriptException();
   return env.Undefined();
 }
 
@@ -96,13 +272,16 @@ Napi::Value Upload(const Napi::CallbackInfo& info) {
 Napi::Value Download(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   BufferHandle* h = get_handle(env, info[0], "download");
-  double off = info[1].As<Napi::Number>().DoubleValue();
-  size_t n = size_t(info[2].As<Napi::Number>().DoubleValue());
-  if (!check_range(env, h, off, n, "download")) return env.Undefined();
-  Napi::ArrayBuffer ab = Napi::ArrayBuffer::New(env, n);
-  std::string err = h->backend->download(h->buf, size_t(off), ab.Data(), n);
+  double off, n;
+  if (!h || !arg_index(info, 1, "download", "byte offset", &off) || !arg_index(info, 2, "download", "byte count", &n) ||
+      !check_range(env, h, off, n, "download"))
+    return env.Undefined();
+  Napi::ArrayBuffer ab = Napi::ArrayBuffer::New(env, size_t(n));
+  if (env.IsExceptionPending()) return env.Undefined();
+  if (n == 0) return ab;
+  std::string err = h->backend->download(h->buf, size_t(off), ab.Data(), size_t(n));
   if (!err.empty()) {
-    Napi::Error::New(env, err).ThrowAsJavaScriptException();
+    Napi::Error::New(env, "download: " + err).ThrowAsJavaScriptException();
     return env.Undefined();
   }
   return ab;
@@ -111,24 +290,25 @@ Napi::Value Download(const Napi::CallbackInfo& info) {
 // mapFile(path) -> { handle, bytes }: the file's bytes as a CPU buffer, mapped, not copied.
 Napi::Value MapFile(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  if (!info[0].IsString()) {
-    Napi::TypeError::New(env, "mapFile: expected a path").ThrowAsJavaScriptException();
-    return env.Undefined();
-  }
+  std::string path;
+  if (!arg_string(info, 0, "mapFile", "path", &path)) return env.Undefined();
   std::string why;
   et::Backend* cpu = et::device_backend("cpu", &why);
-  et::Buffer* b = et::map_file(cpu, info[0].As<Napi::String>().Utf8Value(), &why);
+  et::Buffer* b = cpu ? et::map_file(cpu, path, &why) : nullptr;
   if (!b) {
-    Napi::Error::New(env, "FormatError: " + why).ThrowAsJavaScriptException();
+    Napi::Error::New(env, "FormatError: mapFile: " + why).ThrowAsJavaScriptException();
     return env.Undefined();
   }
   // File-backed pages: not reported to V8 as external memory (the OS can drop them at will).
-  auto* h = new BufferHandle{b, cpu, b->bytes, false};
+  double id = handle_table(env).add(BufferHandle{b, cpu, b->bytes, false});
+  if (id < 0) {
+    cpu->free(b);
+    Napi::Error::New(env, "OutOfMemory: mapFile: more than " + fmt_num(HandleTable::kSlots) + " live buffers")
+        .ThrowAsJavaScriptException();
+    return env.Undefined();
+  }
   Napi::Object o = Napi::Object::New(env);
-  o.Set("handle", Napi::External<BufferHandle>::New(env, h, [](Napi::Env e, BufferHandle* hh) {
-          release_handle(e, hh);
-          delete hh;
-        }));
+  o.Set("handle", Napi::Number::New(env, id));
   o.Set("bytes", double(b->bytes));
   return o;
 }
@@ -136,11 +316,11 @@ Napi::Value MapFile(const Napi::CallbackInfo& info) {
 }  // namespace
 
 void init_buffer(Napi::Env env, Napi::Object exports) {
-  exports.Set("alloc", Napi::Function::New(env, Alloc));
-  exports.Set("free", Napi::Function::New(env, Free));
-  exports.Set("upload", Napi::Function::New(env, Upload));
-  exports.Set("download", Napi::Function::New(env, Download));
-  exports.Set("mapFile", Napi::Function::New(env, MapFile));
+  export_fn<Alloc>(env, exports, "alloc");
+  export_fn<Free>(env, exports, "free");
+  export_fn<Upload>(env, exports, "upload");
+  export_fn<Download>(env, exports, "download");
+  export_fn<MapFile>(env, exports, "mapFile");
 }
 
 }  // namespace etb

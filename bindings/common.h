@@ -1,23 +1,96 @@
 // Shared pieces of the N-API glue. Nothing numeric lives in bindings/.
+//
+// Exception policy: node-addon-api is built with NAPI_DISABLE_CPP_EXCEPTIONS (its calls leave a
+// pending JS exception instead of throwing), and every exported function is registered through
+// export_fn(), whose entry catches any C++ exception (std::bad_alloc from a container,
+// std::system_error from a thread, ...) and throws a JS Error naming the function instead, so
+// nothing is ever thrown across N-API.
 #pragma once
 #include <napi.h>
+
+#include <cstdint>
+#include <string>
+#include <vector>
 
 #include "../csrc/backend.h"
 
 namespace etb {
 
-// What a JS buffer handle (a Napi::External) points to. `buf` is null once freed.
+// A live device allocation behind a JS handle.
 struct BufferHandle {
-  et::Buffer* buf = nullptr;
+  et::Buffer* buf = nullptr;  // null once freed
   et::Backend* backend = nullptr;
   size_t bytes = 0;
   bool counted = true;  // reported to V8 with napi_adjust_external_memory (mapped files are not)
 };
 
-// Returns the handle behind a JS value, or throws a JS TypeError and returns nullptr.
+// JS holds buffers as plain numbers, gen * 2^24 + slot, into a per-env table, not as externals:
+// a finalizer-backed external per allocation queues its finalizer for a later turn of the event
+// loop, so a loop that never yields (a generation loop awaits only promises) piled up every
+// handle it had ever made. Lifetime is owned by JS (Storage in lib/tensor.ts frees explicitly,
+// with a FinalizationRegistry as the safety net); the generation makes a freed handle detectable
+// even after its slot is reused.
+class HandleTable {
+ public:
+  static constexpr double kSlots = 16777216.0;  // 2^24 live buffers at most
+  static constexpr uint32_t kMaxGen = 1u << 28;  // gen * 2^24 + slot stays below 2^52
+
+  enum class Lookup { ok, freed, invalid };
+
+  ~HandleTable();
+  // Registers a buffer; returns its id, or -1 when the table is full.
+  double add(const BufferHandle& h);
+  BufferHandle* find(double id, Lookup* state);
+  // Frees the device memory (idempotent for a freed id). False when id is not a handle.
+  bool release(napi_env env, double id);
+
+ private:
+  struct Slot {
+    BufferHandle h;
+    uint32_t gen = 1;
+  };
+  std::vector<Slot> slots_;
+  std::vector<uint32_t> free_;
+};
+
+HandleTable& handle_table(napi_env env);
+
+// Returns the handle behind a JS value, or throws a JS error (TypeError when the value is not a
+// handle, DisposedError when its buffer was freed) naming `what`, and returns nullptr.
 BufferHandle* get_handle(const Napi::Env& env, const Napi::Value& v, const char* what);
-// Frees the device memory of a handle (idempotent) and tells V8 the external memory is gone.
-void release_handle(napi_env env, BufferHandle* h);
+
+// Argument checks that throw a JS TypeError/RangeError naming fn and return false.
+bool arg_string(const Napi::CallbackInfo& info, size_t i, const char* fn, const char* what, std::string* out);
+bool arg_number(const Napi::CallbackInfo& info, size_t i, const char* fn, const char* what, double* out);
+// A non-negative integer below 2^53 (byte counts and offsets).
+bool arg_index(const Napi::CallbackInfo& info, size_t i, const char* fn, const char* what, double* out);
+// Shortest decimal form of a double for messages ("2.5", "1e+10", "NaN").
+std::string fmt_num(double v);
+
+using Entry = Napi::Value (*)(const Napi::CallbackInfo&);
+namespace detail {
+napi_value throw_cpp_exception(napi_env env, napi_callback_info cb, const char* what, bool oom);
+template <Entry F>
+napi_value guarded(napi_env env, napi_callback_info cb) {
+  try {
+    Napi::CallbackInfo info(env, cb);
+    return F(info);
+  } catch (const std::bad_alloc&) {
+    return throw_cpp_exception(env, cb, "out of host memory (std::bad_alloc)", true);
+  } catch (const std::exception& e) {
+    return throw_cpp_exception(env, cb, e.what(), false);
+  } catch (...) {
+    return throw_cpp_exception(env, cb, "unknown C++ exception", false);
+  }
+}
+void define(Napi::Env env, Napi::Object exports, const char* name, napi_callback cb);
+}  // namespace detail
+
+// exports[name] = F, with C++ exceptions turned into JS errors that name the function.
+template <Entry F>
+void export_fn(Napi::Env env, Napi::Object exports, const char* name) {
+  detail::define(env, exports, name, &detail::guarded<F>);
+}
 
 void init_buffer(Napi::Env env, Napi::Object exports);
 void init_exec(Napi::Env env, Napi::Object exports);

@@ -1,4 +1,5 @@
 // devices(), memory(), thread count, cache and sync controls.
+#include <cmath>
 #include <string>
 
 #include "../csrc/cpu/backend_cpu.h"
@@ -41,33 +42,55 @@ Napi::Value Memory(const Napi::CallbackInfo& info) {
   return o;
 }
 
-et::Backend* backend_arg(const Napi::CallbackInfo& info) {
-  std::string why;
-  et::Backend* be = et::device_backend(info[0].As<Napi::String>().Utf8Value(), &why);
-  if (!be) Napi::Error::New(info.Env(), "DeviceError: " + why).ThrowAsJavaScriptException();
+et::Backend* backend_arg(const Napi::CallbackInfo& info, const char* fn) {
+  std::string dev, why;
+  if (!arg_string(info, 0, fn, "device", &dev)) return nullptr;
+  et::Backend* be = et::device_backend(dev, &why);
+  if (!be) Napi::Error::New(info.Env(), std::string("DeviceError: ") + fn + ": " + why).ThrowAsJavaScriptException();
   return be;
 }
 
 
 Napi::Value EmptyCache(const Napi::CallbackInfo& info) {
-  if (et::Backend* be = backend_arg(info)) be->empty_cache();
+  if (et::Backend* be = backend_arg(info, "emptyCache")) be->empty_cache();
   return info.Env().Undefined();
 }
 
 Napi::Value Sync(const Napi::CallbackInfo& info) {
-  if (et::Backend* be = backend_arg(info)) {
+  if (et::Backend* be = backend_arg(info, "sync")) {
     std::string err = be->sync();
-    if (!err.empty()) Napi::Error::New(info.Env(), err).ThrowAsJavaScriptException();
+    if (!err.empty()) Napi::Error::New(info.Env(), "sync: " + err).ThrowAsJavaScriptException();
   }
   return info.Env().Undefined();
 }
 
 Napi::Value GetThreads(const Napi::CallbackInfo& info) { return Napi::Number::New(info.Env(), et::threadpool_size()); }
 
+// setThreads(n): n an integer in [1, threadpool_max_size()].
 Napi::Value SetThreads(const Napi::CallbackInfo& info) {
-  et::threadpool_set_size(info[0].As<Napi::Number>().Int32Value());
-  return info.Env().Undefined();
+  Napi::Env env = info.Env();
+  const int max = et::threadpool_max_size();
+  const std::string range = "an integer in [1, " + std::to_string(max) + "]";
+  Napi::Value v = info[0];
+  if (!v.IsNumber()) {
+    std::string got = v.IsString() ? "the string '" + v.As<Napi::String>().Utf8Value() + "'"
+                                   : v.IsUndefined() ? std::string("undefined") : std::string("a non-number");
+    Napi::Error::New(env, "ValueError: setThreads: thread count must be " + range + ", got " + got)
+        .ThrowAsJavaScriptException();
+    return env.Undefined();
+  }
+  double n = v.As<Napi::Number>().DoubleValue();
+  if (!(n >= 1 && n <= max) || n != std::floor(n)) {
+    Napi::Error::New(env, "ValueError: setThreads: thread count must be " + range + ", got " + fmt_num(n))
+        .ThrowAsJavaScriptException();
+    return env.Undefined();
+  }
+  std::string err = et::threadpool_set_size(int(n));
+  if (!err.empty()) Napi::Error::New(env, "setThreads: " + err).ThrowAsJavaScriptException();
+  return env.Undefined();
 }
+
+Napi::Value MaxThreads(const Napi::CallbackInfo& info) { return Napi::Number::New(info.Env(), et::threadpool_max_size()); }
 
 Napi::Value CpuIsa(const Napi::CallbackInfo& info) {
   et::devices();  // the CPU backend picks its kernel table when it starts
@@ -79,14 +102,15 @@ Napi::Value CpuClockGhz(const Napi::CallbackInfo& info) { return Napi::Number::N
 }  // namespace
 
 void init_devices(Napi::Env env, Napi::Object exports) {
-  exports.Set("devices", Napi::Function::New(env, Devices));
-  exports.Set("memory", Napi::Function::New(env, Memory));
-  exports.Set("emptyCache", Napi::Function::New(env, EmptyCache));
-  exports.Set("sync", Napi::Function::New(env, Sync));
-  exports.Set("getThreads", Napi::Function::New(env, GetThreads));
-  exports.Set("setThreads", Napi::Function::New(env, SetThreads));
-  exports.Set("cpuIsa", Napi::Function::New(env, CpuIsa));
-  exports.Set("cpuClockGhz", Napi::Function::New(env, CpuClockGhz));
+  export_fn<Devices>(env, exports, "devices");
+  export_fn<Memory>(env, exports, "memory");
+  export_fn<EmptyCache>(env, exports, "emptyCache");
+  export_fn<Sync>(env, exports, "sync");
+  export_fn<GetThreads>(env, exports, "getThreads");
+  export_fn<SetThreads>(env, exports, "setThreads");
+  export_fn<MaxThreads>(env, exports, "maxThreads");
+  export_fn<CpuIsa>(env, exports, "cpuIsa");
+  export_fn<CpuClockGhz>(env, exports, "cpuClockGhz");
 }
 
 }  // namespace etb

@@ -33,18 +33,35 @@ Napi::Value SetMeta(const Napi::CallbackInfo& info) {
   return Napi::Number::New(env, kMetaSize);
 }
 
+// Meta values are doubles written by JS; anything but an integer of modest size is malformed
+// (and converting NaN or 1e300 to an integer type is undefined behaviour).
+bool meta_int(double d, int64_t* out) {
+  if (!(d >= -9007199254740992.0 && d <= 9007199254740992.0) || d != std::floor(d)) return false;
+  *out = int64_t(d);
+  return true;
+}
+
 std::string check_view(const et::View& v, size_t buf_bytes, int i) {
   std::string where = "argument " + std::to_string(i);
   if (v.dtype < 0 || v.dtype >= et::ET_DTYPE_COUNT) return where + ": bad dtype";
   if (v.ndim < 0 || v.ndim > et::kMaxDims) return where + ": rank " + std::to_string(v.ndim) + " exceeds 8";
-  int64_t lo = v.offset, hi = v.offset;
   for (int d = 0; d < v.ndim; ++d) {
     if (v.shape[d] < 0) return where + ": negative dimension";
     if (v.shape[d] == 0) return "";  // empty view touches nothing
-    int64_t span = (v.shape[d] - 1) * v.strides[d];
-    if (span < 0) lo += span; else hi += span;
   }
   int64_t elems = int64_t(buf_bytes / size_t(et::dtype_size(v.dtype)));
+  // offset, shape and strides are within +-2^53 (meta_int) and each span is checked to be too,
+  // so the sum of at most 8 spans and the offset stays far from int64 overflow
+  constexpr int64_t kMax = int64_t(1) << 53;
+  int64_t lo = v.offset, hi = v.offset;
+  for (int d = 0; d < v.ndim; ++d) {
+    int64_t n1 = v.shape[d] - 1, st = v.strides[d] < 0 ? -v.strides[d] : v.strides[d];
+    if (n1 > 0 && st > 0 && n1 > kMax / st)
+      return where + ": dimension " + std::to_string(d) + " (" + std::to_string(v.shape[d]) + " x stride " +
+             std::to_string(v.strides[d]) + ") reaches past a buffer holding " + std::to_string(elems);
+    int64_t span = n1 * v.strides[d];
+    if (span < 0) lo += span; else hi += span;
+  }
   if (lo < 0 || hi >= elems)
     return where + ": view reaches element " + std::to_string(lo < 0 ? lo : hi) + " of a buffer holding " +
            std::to_string(elems);
@@ -58,24 +75,32 @@ Napi::Value Exec(const Napi::CallbackInfo& info) {
     return env.Undefined();
   }
   et::Call c;
-  c.op = int(g_meta[0]);
-  c.n_in = int(g_meta[1]);
-  c.n_out = int(g_meta[2]);
+  int64_t hdr[3];
+  bool hdr_ok = meta_int(g_meta[0], &hdr[0]) && meta_int(g_meta[1], &hdr[1]) && meta_int(g_meta[2], &hdr[2]) &&
+                hdr[0] >= 0 && hdr[0] < et::OP_COUNT && hdr[1] >= 0 && hdr[1] <= et::kMaxArgs && hdr[2] >= 0 &&
+                hdr[2] <= et::kMaxArgs;
+  c.op = hdr_ok ? int(hdr[0]) : -1;
+  c.n_in = hdr_ok ? int(hdr[1]) : 0;
+  c.n_out = hdr_ok ? int(hdr[2]) : 0;
   const char* opn = et::op_name(c.op);
   int n = c.n_in + c.n_out;
-  if (c.op < 0 || c.op >= et::OP_COUNT || c.n_in < 0 || c.n_out != et::op_outputs(c.op) ||
-      c.n_in > et::op_inputs(c.op) || n > et::kMaxArgs || size_t(n) != info.Length()) {
+  if (!hdr_ok || c.n_out != et::op_outputs(c.op) || c.n_in > et::op_inputs(c.op) || n > et::kMaxArgs ||
+      size_t(n) != info.Length()) {
     Napi::Error::New(env, std::string("exec: malformed call for op ") + opn).ThrowAsJavaScriptException();
     return env.Undefined();
   }
   et::Backend* be = nullptr;
+  HandleTable& table = handle_table(env);
   for (int i = 0; i < n; ++i) {
-    BufferHandle* h = get_handle(env, info[i], opn);
-    if (!h) return env.Undefined();
-    if (!h->buf) {
-      Napi::Error::New(env, std::string("DisposedError: ") + opn + ": argument " + std::to_string(i) +
-                                " was disposed")
-          .ThrowAsJavaScriptException();
+    HandleTable::Lookup st = HandleTable::Lookup::invalid;
+    BufferHandle* h = info[i].IsNumber() ? table.find(info[i].As<Napi::Number>().DoubleValue(), &st) : nullptr;
+    if (!h) {
+      if (st == HandleTable::Lookup::freed)
+        Napi::Error::New(env, std::string("DisposedError: ") + opn + ": argument " + std::to_string(i) +
+                                  " was disposed")
+            .ThrowAsJavaScriptException();
+      else
+        get_handle(env, info[i], opn);  // throws the TypeError
       return env.Undefined();
     }
     if (be && h->backend != be) {
@@ -88,14 +113,14 @@ Napi::Value Exec(const Napi::CallbackInfo& info) {
     et::View& v = c.t[i];
     const double* s = g_meta + kHeader + i * kSlot;
     v.buf = h->buf;
-    v.dtype = int(s[0]);
-    v.ndim = int(s[1]);
-    v.offset = int64_t(s[2]);
-    for (int d = 0; d < et::kMaxDims && d < v.ndim; ++d) {
-      v.shape[d] = int64_t(s[3 + d]);
-      v.strides[d] = int64_t(s[11 + d]);
-    }
-    std::string err = check_view(v, h->bytes, i);
+    int64_t dtype, ndim;
+    bool ok = meta_int(s[0], &dtype) && meta_int(s[1], &ndim) && meta_int(s[2], &v.offset) && dtype >= 0 &&
+              dtype < et::ET_DTYPE_COUNT && ndim >= 0 && ndim <= et::kMaxDims;
+    v.dtype = ok ? int(dtype) : -1;
+    v.ndim = ok ? int(ndim) : 0;
+    for (int d = 0; ok && d < v.ndim; ++d)
+      ok = meta_int(s[3 + d], &v.shape[d]) && meta_int(s[11 + d], &v.strides[d]);
+    std::string err = ok ? check_view(v, h->bytes, i) : "argument " + std::to_string(i) + ": malformed view description";
     if (!err.empty()) {
       Napi::Error::New(env, std::string(opn) + ": " + err).ThrowAsJavaScriptException();
       return env.Undefined();
@@ -111,17 +136,26 @@ Napi::Value Exec(const Napi::CallbackInfo& info) {
         .ThrowAsJavaScriptException();
     return env.Undefined();
   }
-  std::string err = be->exec(c);
+  std::string err;
+  try {
+    err = be->exec(c);
+  } catch (const std::bad_alloc&) {
+    err = std::string("OutOfMemory: ") + opn + ": out of host memory (std::bad_alloc)";
+  } catch (const std::exception& e) {
+    err = std::string(opn) + ": internal error: " + e.what();
+  }
   if (!err.empty()) Napi::Error::New(env, err).ThrowAsJavaScriptException();
   return env.Undefined();
 }
 
 // supportsOp(device, op) -> boolean
 Napi::Value SupportsOp(const Napi::CallbackInfo& info) {
-  std::string why;
-  et::Backend* be = et::device_backend(info[0].As<Napi::String>().Utf8Value(), &why);
-  int op = info[1].As<Napi::Number>().Int32Value();
-  return Napi::Boolean::New(info.Env(), be && be->supports_op(op));
+  std::string dev, why;
+  double op;
+  if (!arg_string(info, 0, "supportsOp", "device", &dev) || !arg_number(info, 1, "supportsOp", "op", &op))
+    return info.Env().Undefined();
+  et::Backend* be = et::device_backend(dev, &why);
+  return Napi::Boolean::New(info.Env(), be && op >= 0 && op < et::OP_COUNT && op == std::floor(op) && be->supports_op(int(op)));
 }
 
 // opNames() -> string[] in op id order (checked against lib/native/ops.ts by the tests)
@@ -134,10 +168,10 @@ Napi::Value OpNames(const Napi::CallbackInfo& info) {
 }  // namespace
 
 void init_exec(Napi::Env env, Napi::Object exports) {
-  exports.Set("setMeta", Napi::Function::New(env, SetMeta));
-  exports.Set("exec", Napi::Function::New(env, Exec));
-  exports.Set("supportsOp", Napi::Function::New(env, SupportsOp));
-  exports.Set("opNames", Napi::Function::New(env, OpNames));
+  export_fn<SetMeta>(env, exports, "setMeta");
+  export_fn<Exec>(env, exports, "exec");
+  export_fn<SupportsOp>(env, exports, "supportsOp");
+  export_fn<OpNames>(env, exports, "opNames");
   exports.Set("metaSize", Napi::Number::New(env, kMetaSize));
 }
 

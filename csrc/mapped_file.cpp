@@ -2,6 +2,7 @@
 
 #include <cerrno>
 #include <cstring>
+#include <new>
 
 #if defined(_WIN32)
 #include <cstdio>
@@ -25,6 +26,11 @@ Buffer* map_file(Backend* cpu, const std::string& path, std::string* err) {
   }
   std::fseek(f, 0, SEEK_END);
   long n = std::ftell(f);
+  if (n < 0) {
+    std::fclose(f);
+    *err = path + " is not a regular file, not a file to map";
+    return nullptr;
+  }
   std::fseek(f, 0, SEEK_SET);
   void* p = std::malloc(n > 0 ? size_t(n) : 1);
   if (!p || (n > 0 && std::fread(p, 1, size_t(n), f) != size_t(n))) {
@@ -46,7 +52,9 @@ Buffer* map_file(Backend* cpu, const std::string& path, std::string* err) {
 }
 #else
 Buffer* map_file(Backend* cpu, const std::string& path, std::string* err) {
-  int fd = ::open(path.c_str(), O_RDONLY);
+  // O_NONBLOCK: opening a FIFO must not wait for a writer (it is refused below); no effect on
+  // regular files
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK);
   if (fd < 0) {
     *err = "cannot open " + path + ": " + std::strerror(errno);
     return nullptr;
@@ -54,6 +62,11 @@ Buffer* map_file(Backend* cpu, const std::string& path, std::string* err) {
   struct stat st;
   if (::fstat(fd, &st) != 0) {
     *err = "cannot stat " + path + ": " + std::strerror(errno);
+    ::close(fd);
+    return nullptr;
+  }
+  if (!S_ISREG(st.st_mode)) {
+    *err = path + (S_ISDIR(st.st_mode) ? " is a directory" : " is not a regular file") + ", not a file to map";
     ::close(fd);
     return nullptr;
   }
@@ -70,7 +83,12 @@ Buffer* map_file(Backend* cpu, const std::string& path, std::string* err) {
     }
   }
   ::close(fd);  // the mapping keeps the file alive
-  auto* b = new Buffer();
+  Buffer* b = new (std::nothrow) Buffer();
+  if (!b) {
+    if (p) ::munmap(p, n);
+    *err = "out of memory mapping " + path;
+    return nullptr;
+  }
   b->backend = cpu;
   b->ptr = p;
   b->bytes = b->capacity = n;

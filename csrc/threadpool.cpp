@@ -4,7 +4,10 @@
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
+#include <exception>
 #include <mutex>
+#include <string>
+#include <system_error>
 #include <thread>
 #include <vector>
 
@@ -12,6 +15,11 @@ namespace et {
 namespace {
 
 constexpr int kSpinUs = 300;
+
+int hardware_threads() {
+  unsigned hc = std::thread::hardware_concurrency();
+  return hc ? int(std::min(hc, 1u << 16)) : 1;
+}
 
 inline void cpu_relax() {
 #if defined(__x86_64__) || defined(__i386__)
@@ -34,10 +42,25 @@ struct Pool {
   std::atomic<int> remaining{0};
   bool stop = false;
   int size = 1;
+  // first exception a chunk of the current job threw; rethrown on the calling thread
+  std::exception_ptr error;
 
-  void start(int n) {
+  // Starts n - 1 workers. If the OS refuses a thread, the ones started are stopped again, the
+  // pool is left with the calling thread only, and the reason is returned.
+  std::string start(int n) {
     size = std::max(1, n);
-    for (int i = 1; i < size; ++i) workers.emplace_back([this, i] { loop(i); });
+    for (int i = 1; i < size; ++i) {
+      try {
+        workers.emplace_back([this, i] { loop(i); });
+      } catch (const std::exception& e) {
+        std::string why = "cannot start thread " + std::to_string(i + 1) + " of " + std::to_string(size) + " (" +
+                          e.what() + ")";
+        shutdown();
+        size = 1;
+        return why;
+      }
+    }
+    return "";
   }
   void shutdown() {
     {
@@ -74,7 +97,12 @@ struct Pool {
         nt = job_threads;
       }
       if (j && id < nt) {
-        (*j)(id, nt);
+        try {
+          (*j)(id, nt);
+        } catch (...) {
+          std::lock_guard<std::mutex> lk(mu);
+          if (!error) error = std::current_exception();
+        }
         if (remaining.fetch_sub(1, std::memory_order_acq_rel) == 1) {
           std::lock_guard<std::mutex> lk(mu);
           done_cv.notify_one();
@@ -96,7 +124,12 @@ struct Pool {
       generation++;
     }
     cv.notify_all();
-    fn(0, nt);
+    std::exception_ptr mine;
+    try {
+      fn(0, nt);
+    } catch (...) {
+      mine = std::current_exception();  // the workers still use fn's captures: wait for them first
+    }
     // spin first: most kernels finish within microseconds of each other
     {
       const auto until = std::chrono::steady_clock::now() + std::chrono::microseconds(kSpinUs);
@@ -108,14 +141,18 @@ struct Pool {
     std::unique_lock<std::mutex> lk(mu);
     done_cv.wait(lk, [&] { return remaining.load() == 0; });
     job = nullptr;
+    std::exception_ptr theirs = error;
+    error = nullptr;
+    lk.unlock();
+    if (mine) std::rethrow_exception(mine);
+    if (theirs) std::rethrow_exception(theirs);
   }
 };
 
 Pool& pool() {
   static Pool* p = [] {
     auto* q = new Pool();
-    unsigned hc = std::thread::hardware_concurrency();
-    q->start(hc ? int(hc) : 1);
+    q->start(hardware_threads());  // where threads cannot be made, kernels run on the caller
     return q;
   }();
   return *p;
@@ -123,19 +160,32 @@ Pool& pool() {
 
 thread_local bool in_parallel = false;
 
+struct InParallel {
+  bool prev = in_parallel;
+  InParallel() { in_parallel = true; }
+  ~InParallel() { in_parallel = prev; }
+};
+
 }  // namespace
 
 int threadpool_size() { return pool().size; }
 
-void threadpool_set_size(int n) {
-  if (n <= 0) {
-    unsigned hc = std::thread::hardware_concurrency();
-    n = hc ? int(hc) : 1;
-  }
+int threadpool_max_size() { return std::max(1024, 4 * hardware_threads()); }
+
+std::string threadpool_set_size(int n) {
+  if (n < 1 || n > threadpool_max_size())
+    return "ValueError: thread count must be in [1, " + std::to_string(threadpool_max_size()) + "], got " +
+           std::to_string(n);
   Pool& p = pool();
-  if (n == p.size) return;
+  if (n == p.size) return "";
+  const int old = p.size;
   p.shutdown();
-  p.start(n);
+  std::string err = p.start(n);
+  if (err.empty()) return "";
+  // keep what ran before (which could be made then); if even that fails, the caller's thread alone
+  std::string again = p.start(old);
+  return err + "; keeping " + std::to_string(p.size) + (p.size == 1 ? " thread" : " threads") +
+         (again.empty() ? "" : " (" + again + ")");
 }
 
 void parallel_run(int nthreads, const std::function<void(int, int)>& fn) {
@@ -144,10 +194,8 @@ void parallel_run(int nthreads, const std::function<void(int, int)>& fn) {
     return;
   }
   std::function<void(int, int)> wrapped = [&](int t, int n) {
-    bool prev = in_parallel;
-    in_parallel = true;
+    InParallel scope;
     fn(t, n);
-    in_parallel = prev;
   };
   pool().run(nthreads, wrapped);
 }

@@ -2,19 +2,29 @@
 #pragma once
 #include <cstdint>
 #include <functional>
+#include <string>
 
 namespace et {
 
 // Number of threads parallel_for uses (workers + the calling thread). Defaults to the core count.
 int threadpool_size();
-// Resize the pool; n <= 0 means "number of cores".
-void threadpool_set_size(int n);
+// Largest thread count threadpool_set_size accepts: max(1024, 4 x hardware threads). A kernel
+// splits its work evenly and waits for the slowest chunk, so more threads than hardware threads
+// only add switching; the bound leaves room for oversubscribed tests and benchmarks while
+// refusing counts whose thread stacks alone (8 MiB of address space each by default) would
+// exhaust the address space or the process's thread limit.
+int threadpool_max_size();
+// Resizes the pool to n threads (1 <= n <= threadpool_max_size()). Returns "" or why not: a
+// ValueError for n out of range, or the thread the OS refused to start (the pool then keeps its
+// previous size). Never throws.
+std::string threadpool_set_size(int n);
 
 // Runs fn(begin, end) over [0, n) split in contiguous chunks of at least `grain` items.
 // Chunks run on the pool and the calling thread; returns when all are done. Nested calls run serially.
 void parallel_for(int64_t n, int64_t grain, const std::function<void(int64_t, int64_t)>& fn);
 
 // Runs fn(tid, nthreads) once on each of nthreads threads (nthreads <= threadpool_size()).
+// An exception thrown by any chunk is rethrown here once every chunk has finished.
 void parallel_run(int nthreads, const std::function<void(int, int)>& fn);
 
 }  // namespace et

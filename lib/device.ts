@@ -1,5 +1,5 @@
 // Devices: what exists, the default for new tensors, memory figures.
-import { DeviceError } from './errors.js';
+import { DeviceError, ValueError, fromNative } from './errors.js';
 import { native, type NativeMem } from './native/addon.js';
 import { liveTensorCounts } from './tensor.js';
 
@@ -66,8 +66,28 @@ export function emptyCache(device = getDefaultDevice()): void {
 export function getThreads(): number {
   return native.getThreads();
 }
+
+/** Largest thread count setThreads accepts: max(1024, 4 x the hardware threads). */
+export function maxThreads(): number {
+  return native.maxThreads();
+}
+
+/**
+ * Sets the threads the CPU kernels use (the calling thread included): an integer from 1 to
+ * maxThreads(). Throws ValueError for anything else, and EdgeTrainError when the system refuses
+ * to start a thread (the previous count is kept).
+ */
 export function setThreads(n: number): void {
-  native.setThreads(n);
+  const max = native.maxThreads();
+  if (typeof n !== 'number' || !Number.isInteger(n) || n < 1 || n > max) {
+    const got = typeof n === 'number' ? String(n) : typeof n === 'string' ? `the string '${n}'` : typeof n;
+    throw new ValueError(`setThreads: thread count must be an integer in [1, ${max}], got ${got}`);
+  }
+  try {
+    native.setThreads(n);
+  } catch (e) {
+    throw fromNative(e, 'setThreads');
+  }
 }
 
 export interface CpuInfo {

@@ -6,6 +6,11 @@ import { native, type Handle } from './native/addon.js';
 import { registerTensorClass, track } from './scope.js';
 import type { Node } from './autograd/node.js';
 
+// The native handle is a plain number, so freeing is JS's job: release() frees explicitly, and
+// this registry frees a storage that became unreachable without reaching zero references (a
+// mapped file never closed; tensors over a storage hold it through their own registry below).
+const storageRegistry = new FinalizationRegistry<Handle>((handle) => native.free(handle));
+
 /** Reference-counted device allocation shared by a tensor and its views. */
 export class Storage {
   refs = 0;
@@ -13,12 +18,17 @@ export class Storage {
     public handle: Handle,
     public readonly bytes: number,
     public readonly device: string,
-  ) {}
+  ) {
+    storageRegistry.register(this, handle, this);
+  }
   retain(): void {
     this.refs++;
   }
   release(): void {
-    if (--this.refs === 0) native.free(this.handle);
+    if (--this.refs === 0) {
+      storageRegistry.unregister(this);
+      native.free(this.handle);
+    }
   }
 }
 

@@ -16,7 +16,10 @@ export interface NativeMem {
   liveBuffers: number;
   cachedBytes: number;
 }
-/** Opaque device buffer handle (an N-API external). */
+/**
+ * Opaque device buffer handle: a number naming a slot (and its generation) in the addon's buffer
+ * table. The addon never frees a buffer on its own; Storage (lib/tensor.ts) frees it.
+ */
 export type Handle = { readonly __handle: unique symbol };
 
 export interface Addon {
@@ -36,6 +39,8 @@ export interface Addon {
   sync(device: string): void;
   getThreads(): number;
   setThreads(n: number): void;
+  /** Largest count setThreads accepts. */
+  maxThreads(): number;
   cpuIsa(): string;
   cpuClockGhz(): number;
 }
