@@ -90,15 +90,10 @@ export class HFTokenizer implements TextTokenizer {
     }
     const json = { ...(tokenizerJson as Record<string, unknown>) };
     const model = json.model as Record<string, unknown> | undefined;
-    if (!model || typeof model !== 'object') throw new FormatError('tokenizer.json: "model" is missing');
-    if (model.type !== undefined && !['BPE', 'WordPiece', 'Unigram'].includes(model.type as string)) {
-      throw new FormatError(`tokenizer.json: model type ${JSON.stringify(model.type)} is not supported (BPE, WordPiece, Unigram)`);
-    }
-    const added = json.added_tokens ?? [];
-    if (!Array.isArray(added) || added.some((t) => !t || typeof t !== 'object' || typeof t.content !== 'string' || !Number.isInteger(t.id) || t.id < 0)) {
-      throw new FormatError('tokenizer.json: "added_tokens" is not an array of {id, content} objects');
-    }
-    json.added_tokens = added;
+    if (!model || typeof model !== 'object' || Array.isArray(model)) throw new FormatError('tokenizer.json: "model" is missing');
+    json.model = checkModel(model);
+    json.added_tokens = checkAddedTokens(json.added_tokens ?? []);
+    const added = json.added_tokens as AddedTokenJSON[];
     for (const k of ['normalizer', 'pre_tokenizer', 'post_processor', 'decoder']) if (json[k] === undefined) json[k] = null;
     this.json = json;
     this.config = config as Record<string, unknown>;
@@ -115,6 +110,9 @@ export class HFTokenizer implements TextTokenizer {
     }
     if (size === 0) throw new FormatError('tokenizer.json: the vocabulary is empty');
     this.vocabSize = size;
+    // BPE's unknown token stands in for text the vocabulary lacks: without an id it encodes as undefined
+    if (typeof model.unk_token === 'string' && this.hf.token_to_id(model.unk_token) === undefined)
+      throw new FormatError(`tokenizer.json: model.unk_token ${shown(model.unk_token)} is not in the vocabulary`);
     const idOf = (v: unknown) => {
       const s = tokenContent(v);
       return s === undefined ? undefined : this.hf.token_to_id(s);
@@ -144,7 +142,7 @@ export class HFTokenizer implements TextTokenizer {
       const at = indexOfRun(full, plain);
       this.prefix = at >= 0 ? full.slice(0, at) : [];
       this.suffix = at >= 0 ? full.slice(at + plain.length) : [];
-      if ([...this.prefix, ...this.suffix].some((id) => id === undefined)) {
+      if ([...this.prefix, ...this.suffix].some((id) => !Number.isInteger(id) || id < 0 || id >= size)) {
         throw new FormatError('tokenizer.json: the post-processor adds a token that is not in the vocabulary');
       }
       this.addBos = this.bos !== undefined && this.prefix.includes(this.bos);
@@ -196,7 +194,21 @@ export class HFTokenizer implements TextTokenizer {
 
   encode(text: string, opts: TextEncodeOptions = {}): number[] {
     const tok = opts.parseSpecial ? this.hf : this.plain();
-    const ids = text.length > 0 ? tok.encode(text, { add_special_tokens: false }).ids : [];
+    let ids: number[] = [];
+    if (text.length > 0) {
+      try {
+        ids = tok.encode(text, { add_special_tokens: false }).ids;
+      } catch (e) {
+        // the library fails only on what the file configures (a pre-tokenizer, a normalizer)
+        throw new FormatError(`tokenizer.json: encoding failed: ${(e as Error).message}`);
+      }
+      // what the load-time checks cannot see (a character no entry covers, with no unknown token)
+      for (let i = 0; i < ids.length; i++) {
+        const id = ids[i];
+        if (!Number.isInteger(id) || id! < 0 || id! >= this.vocabSize)
+          throw new FormatError(`tokenizer.json: encoding gave no valid id (${String(id)}) at token ${i}: the vocabulary covers the text only through an unknown token the model does not define`);
+      }
+    }
     return opts.addSpecial ? [...this.prefix, ...ids, ...this.suffix] : ids;
   }
 
@@ -270,9 +282,13 @@ export class HFTokenizer implements TextTokenizer {
     if (!this.hfPlain) {
       const added = this.json.added_tokens as AddedTokenJSON[];
       // special added tokens are not matched in the text (decode uses this.hf, which knows them)
-      this.hfPlain = added.some((t) => t.special)
-        ? new HFLibTokenizer({ ...this.json, added_tokens: added.filter((t) => !t.special) }, this.config)
-        : this.hf;
+      try {
+        this.hfPlain = added.some((t) => t.special)
+          ? new HFLibTokenizer({ ...this.json, added_tokens: added.filter((t) => !t.special) }, this.config)
+          : this.hf;
+      } catch (e) {
+        throw new FormatError(`tokenizer.json: ${(e as Error).message}`);
+      }
     }
     return this.hfPlain;
   }
@@ -282,6 +298,87 @@ export class HFTokenizer implements TextTokenizer {
       throw new ValueError(`tokenizer: token id ${id} is outside the vocabulary (${this.vocabSize} tokens)`);
     }
   }
+}
+
+/** Ids are int32 in the model and in GGUF files. */
+const MAX_ID = 2 ** 31;
+const kind = (v: unknown) => (v === null ? 'null' : Array.isArray(v) ? 'an array' : typeof v === 'object' ? 'an object' : `a ${typeof v}`);
+const shown = (v: unknown) => (typeof v === 'number' || typeof v === 'boolean' || v === null ? String(v) : typeof v === 'string' ? JSON.stringify(v.length > 40 ? `${v.slice(0, 40)}...` : v) : kind(v));
+function checkId(v: unknown, where: string, limit = MAX_ID, what = 'an integer id'): number {
+  if (typeof v !== 'number') throw new FormatError(`tokenizer.json: ${where} must be ${what} in [0, ${limit === MAX_ID ? '2^31' : limit}), got ${kind(v)}`);
+  if (!Number.isInteger(v) || v < 0 || v >= limit) throw new FormatError(`tokenizer.json: ${where} must be ${what} in [0, ${limit === MAX_ID ? '2^31' : limit}), got ${v}`);
+  return v;
+}
+const nullableString = (v: unknown, where: string) => {
+  if (v !== undefined && v !== null && typeof v !== 'string') throw new FormatError(`tokenizer.json: ${where} must be a string or null, got ${kind(v)}`);
+};
+
+/**
+ * tokenizer.json's "model", checked so that every id encode can give is an integer in range
+ * (the library would return undefined ids for a bad entry); returns it with its type made
+ * explicit. BPE: vocab {token: id}, merges all "a b" or all ["a", "b"], unk_token in the vocab.
+ * Unigram: vocab [[piece, score], ...] and unk_id. Other models (WordPiece, WordLevel) are not
+ * decoder-LLM tokenizers and are refused.
+ */
+function checkModel(model: Record<string, unknown>): Record<string, unknown> {
+  let type = model.type;
+  if (type === undefined || type === null) {
+    // the library's own inference for files without a type
+    if (Array.isArray(model.vocab)) type = 'Unigram';
+    else if (model.vocab && typeof model.vocab === 'object' && 'merges' in model) type = 'BPE';
+    else throw new FormatError('tokenizer.json: model.type is missing and the model is neither BPE (vocab and merges) nor Unigram (a vocab list)');
+  }
+  if (type !== 'BPE' && type !== 'Unigram') throw new FormatError(`tokenizer.json: model.type ${shown(type)} is not supported (BPE, Unigram)`);
+  const vocab = model.vocab;
+  if (type === 'Unigram') {
+    if (!Array.isArray(vocab)) throw new FormatError(`tokenizer.json: model.vocab (Unigram) must be a list of [piece, score], got ${kind(vocab)}`);
+    if (vocab.length === 0) throw new FormatError('tokenizer.json: the vocabulary is empty');
+    if (vocab.length > MAX_ID) throw new FormatError(`tokenizer.json: model.vocab has ${vocab.length} entries, more than 2^31`);
+    for (let i = 0; i < vocab.length; i++) {
+      const e = vocab[i] as unknown;
+      if (!Array.isArray(e) || e.length !== 2) throw new FormatError(`tokenizer.json: model.vocab[${i}] must be [piece, score], got ${Array.isArray(e) ? `${e.length} items` : kind(e)}`);
+      if (typeof e[0] !== 'string') throw new FormatError(`tokenizer.json: model.vocab[${i}][0] (Unigram piece) must be a string, got ${kind(e[0])}`);
+      if (typeof e[1] !== 'number' || !Number.isFinite(e[1])) throw new FormatError(`tokenizer.json: model.vocab[${i}][1] (Unigram score) must be a number, got ${typeof e[1] === 'number' ? e[1] : kind(e[1])}`);
+    }
+    checkId(model.unk_id, 'model.unk_id (the Unigram unknown token)', vocab.length, 'an index of model.vocab');
+    return { ...model, type };
+  }
+  if (!vocab || typeof vocab !== 'object' || Array.isArray(vocab)) throw new FormatError(`tokenizer.json: model.vocab (BPE) must be an object {token: id}, got ${kind(vocab)}`);
+  let n = 0;
+  for (const [k, v] of Object.entries(vocab)) {
+    checkId(v, `model.vocab[${JSON.stringify(k.length > 40 ? `${k.slice(0, 40)}...` : k)}]`);
+    n++;
+  }
+  if (n === 0) throw new FormatError('tokenizer.json: the vocabulary is empty');
+  const merges = model.merges;
+  if (!Array.isArray(merges)) throw new FormatError(`tokenizer.json: model.merges (BPE) must be a list, got ${kind(merges)}`);
+  // the library reads every merge in the form of the first one
+  const pairs = merges.length > 0 && Array.isArray(merges[0]);
+  for (let i = 0; i < merges.length; i++) {
+    const m = merges[i] as unknown;
+    const parts = pairs ? m : typeof m === 'string' ? m.split(' ') : undefined;
+    const form = pairs ? '["a", "b"] (as merges[0] is)' : '"a b" (as merges[0] is)';
+    if (!Array.isArray(parts) || parts.length !== 2 || parts.some((x) => typeof x !== 'string' || x.length === 0))
+      throw new FormatError(`tokenizer.json: model.merges[${i}] must be 2 tokens, ${form}, got ${Array.isArray(m) ? `[${m.map(shown).join(', ')}]` : shown(m)}`);
+  }
+  nullableString(model.unk_token, 'model.unk_token');
+  for (const k of ['continuing_subword_prefix', 'end_of_word_suffix']) nullableString(model[k], `model.${k}`);
+  return { ...model, type };
+}
+
+/** tokenizer.json's "added_tokens": {id, content, special?} objects with ids in [0, 2^31). */
+function checkAddedTokens(added: unknown): AddedTokenJSON[] {
+  if (!Array.isArray(added)) throw new FormatError(`tokenizer.json: "added_tokens" must be a list of {id, content} objects, got ${kind(added)}`);
+  added.forEach((t: unknown, i) => {
+    if (!t || typeof t !== 'object' || Array.isArray(t)) throw new FormatError(`tokenizer.json: added_tokens[${i}] must be an {id, content} object, got ${kind(t)}`);
+    const o = t as Record<string, unknown>;
+    checkId(o.id, `added_tokens[${i}].id`);
+    if (typeof o.content !== 'string' || o.content.length === 0) throw new FormatError(`tokenizer.json: added_tokens[${i}].content must be a non-empty string, got ${typeof o.content === 'string' ? 'an empty one' : kind(o.content)}`);
+    for (const k of ['special', 'single_word', 'lstrip', 'rstrip', 'normalized']) {
+      if (o[k] !== undefined && typeof o[k] !== 'boolean') throw new FormatError(`tokenizer.json: added_tokens[${i}].${k} must be true or false, got ${kind(o[k])}`);
+    }
+  });
+  return added as AddedTokenJSON[];
 }
 
 function indexOfRun(hay: number[], needle: number[]): number {
