@@ -79,6 +79,26 @@ function on<T>(device: string, op: string, fn: () => T): T | 'unsupported' {
 const T = (v: Float32Array | number[], shape: number[], device: string, requiresGrad = false): Tensor =>
   et.tensor(v instanceof Float32Array ? v : Float32Array.from(v), shape, { device, requiresGrad });
 
+// ---- quantized formats ----
+// byte offset of the first block's f16 scale (d) for each format
+const SCALE_AT: Record<string, { at: number; f32?: boolean }> = {
+  Q8_0: { at: 0 }, Q4_0: { at: 0 }, Q4_1: { at: 0 }, Q5_0: { at: 0 }, Q5_1: { at: 0 },
+  Q4_K: { at: 0 }, Q5_K: { at: 0 }, Q6_K: { at: 208 }, NF4: { at: 0, f32: true }, NF4_DQ: { at: 0 },
+};
+const QBLOCK: Record<string, [number, number]> = {
+  Q8_0: [32, 34], Q4_0: [32, 18], Q4_1: [32, 20], Q5_0: [32, 22], Q5_1: [32, 24], Q4_K: [256, 144], Q5_K: [256, 176], Q6_K: [256, 210], NF4: [64, 36], NF4_DQ: [256, 134],
+};
+const withScale = (bytes: Uint8Array, type: string, row: number, rowBytes: number, v: number): Uint8Array => {
+  const out = Uint8Array.from(bytes);
+  const { at, f32 } = SCALE_AT[type]!;
+  const o = row * rowBytes + at;
+  if (f32) new DataView(out.buffer).setFloat32(o, v, true);
+  else new DataView(out.buffer).setUint16(o, Number.isNaN(v) ? 0x7e00 : v > 0 ? 0x7c00 : 0xfc00, true);
+  return out;
+};
+
+const QUANT_TYPES = Object.keys(SCALE_AT);
+
 test('devices: vulkan present when EDGETRAIN_REQUIRE_VULKAN=1', () => {
   expect(testDevices).toContain('cpu');
   const vk = allDevices.find((d) => d.name === 'vulkan');
@@ -549,25 +569,8 @@ describe.each(testDevices)('%s', (device) => {
     expectKinds('a @ f16 b', r, (i) => (i % N === 3 ? 'nan' : i % N === 9 ? (a[Math.floor(i / N) * K + 7]! > 0 ? INF : -INF) : 'finite'));
   });
 
-  // ---- quantized ----
-  // byte offset of the first block's f16 scale (d) for each format
-  const SCALE_AT: Record<string, { at: number; f32?: boolean }> = {
-    Q8_0: { at: 0 }, Q4_0: { at: 0 }, Q4_1: { at: 0 }, Q5_0: { at: 0 }, Q5_1: { at: 0 },
-    Q4_K: { at: 0 }, Q5_K: { at: 0 }, Q6_K: { at: 208 }, NF4: { at: 0, f32: true }, NF4_DQ: { at: 0 },
-  };
-  const QBLOCK: Record<string, [number, number]> = {
-    Q8_0: [32, 34], Q4_0: [32, 18], Q4_1: [32, 20], Q5_0: [32, 22], Q5_1: [32, 24], Q4_K: [256, 144], Q5_K: [256, 176], Q6_K: [256, 210], NF4: [64, 36], NF4_DQ: [256, 134],
-  };
-  const withScale = (bytes: Uint8Array, type: string, row: number, rowBytes: number, v: number): Uint8Array => {
-    const out = Uint8Array.from(bytes);
-    const { at, f32 } = SCALE_AT[type]!;
-    const o = row * rowBytes + at;
-    if (f32) new DataView(out.buffer).setFloat32(o, v, true);
-    else new DataView(out.buffer).setUint16(o, Number.isNaN(v) ? 0x7e00 : v > 0 ? 0x7c00 : 0xfc00, true);
-    return out;
-  };
-
-  describe.each(Object.keys(SCALE_AT))(`${device} %s`, (type) => {
+  // ---- quantized (formats: QBLOCK, SCALE_AT at the top) ----
+  describe.each(QUANT_TYPES)(`${device} %s`, (type) => {
     const [blk, bytesPer] = QBLOCK[type]!;
     const N = 8;
     const K = 2 * Math.max(blk, 256);
@@ -657,6 +660,32 @@ describe.each(testDevices)('%s', (device) => {
       }
     });
   }
+});
+
+// The quantizer (cpu) and the TypeScript dequantizer: a block that holds NaN or +-Inf becomes a
+// NaN block; every other block keeps its bytes.
+describe.each(QUANT_TYPES)('quantize %s', (type) => {
+  test('a non-finite block quantizes to NaN, the other blocks are unchanged; host dequantize agrees', () => {
+    const [blk, bytesPer] = QBLOCK[type]!;
+    const K = 2 * Math.max(blk, 256);
+    const x = randn(3 * K, 80, 0.5);
+    const xn = poke(x, { [blk + 5]: NAN, [K + 1]: INF, [2 * K + K - 1]: -INF });
+    const clean = quantize(type, x);
+    const got = quantize(type, xn);
+    const bad = new Set([1, K / blk, 2 * (K / blk) + K / blk - 1]); // flat block indices
+    for (let b = 0; b < 3 * (K / blk); b++) {
+      if (bad.has(b)) continue;
+      expect(Array.from(got.subarray(b * bytesPer, (b + 1) * bytesPer)), `block ${b} bytes`).toEqual(Array.from(clean.subarray(b * bytesPer, (b + 1) * bytesPer)));
+    }
+    const kind = (i: number): Kind => (bad.has(Math.floor(i / blk)) ? 'nan' : 'finite');
+    expectKinds('host dequantize', et.quant.dequantize(type, got, 3 * K), kind);
+    const w = new QuantizedWeight(type, [3, K], got);
+    try {
+      expectKinds('native dequantize', read(w.dequantize()), kind);
+    } finally {
+      w.dispose();
+    }
+  });
 });
 
 afterAll(() => {

@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <limits>
 
 #include "../dtype.h"
 #include "kernels.h"
@@ -342,7 +343,23 @@ void nf4_dq(const float* x, uint8_t* b) {
   }
 }
 
+// A block holding NaN or +-Inf has no scale that represents it (and rounding NaN to an integer
+// code is undefined): it becomes zero codes under a NaN scale, so it dequantizes to NaN and every
+// product with it is NaN instead of silently finite.
+bool nonfinite_block(int type, const float* x, uint8_t* b) {
+  const QInfo q = qinfo(type);
+  bool finite = true;
+  for (int j = 0; j < q.block; ++j) finite &= std::fabs(x[j]) <= std::numeric_limits<float>::max();
+  if (finite) return false;
+  std::memset(b, 0, size_t(q.bytes));
+  const float nan = std::numeric_limits<float>::quiet_NaN();
+  if (type == NF4) std::memcpy(b, &nan, 4);
+  else put16(b + (type == Q6_K ? 208 : 0), nan);
+  return true;
+}
+
 void quantize_block(int type, const float* x, uint8_t* b) {
+  if (nonfinite_block(type, x, b)) return;
   switch (type) {
     case Q8_0: q8_0(x, b); break;
     case Q4_0: q45_0(x, b, false); break;
