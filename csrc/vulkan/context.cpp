@@ -201,6 +201,20 @@ std::unique_ptr<Context> create_context(std::string* why) {
   vkEnumerateDeviceExtensionProperties(c->phys, nullptr, &n_dext, dexts.data());
   std::vector<const char*> denable;
   if (has_extension(dexts, "VK_KHR_portability_subset")) denable.push_back("VK_KHR_portability_subset");
+  // NaN must propagate through every kernel: ask for IEEE NaN/Inf semantics where the device has them
+  // (properties2 is core from 1.1, the instance version asked for above).
+  if (api >= VK_API_VERSION_1_1 && c->props.apiVersion >= VK_API_VERSION_1_1 && vkGetPhysicalDeviceProperties2 &&
+      has_extension(dexts, "VK_KHR_shader_float_controls")) {
+    VkPhysicalDeviceFloatControlsProperties fc{VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_FLOAT_CONTROLS_PROPERTIES};
+    VkPhysicalDeviceProperties2 p2{VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_PROPERTIES_2};
+    p2.pNext = &fc;
+    vkGetPhysicalDeviceProperties2(c->phys, &p2);
+    if (fc.shaderSignedZeroInfNanPreserveFloat32) {
+      denable.push_back("VK_KHR_shader_float_controls");
+      const char* np = std::getenv("EDGETRAIN_VULKAN_NAN_PRESERVE");  // "0": build the shaders as compiled
+      c->nan_preserve = !(np && std::strcmp(np, "0") == 0);
+    }
+  }
 
   float prio = 1.0f;
   VkDeviceQueueCreateInfo qci{VK_STRUCTURE_TYPE_DEVICE_QUEUE_CREATE_INFO};

@@ -20,6 +20,10 @@ struct Context {
   size_t max_buffer_bytes = 0;  // largest tensor buffer: maxStorageBufferRange, capped below 2 GiB
   bool map_tensors = true;      // map host-visible tensor memory (EDGETRAIN_VULKAN_STAGING=1: never, to
                                 // exercise the staging paths discrete GPUs take)
+  bool nan_preserve = false;    // VK_KHR_shader_float_controls with shaderSignedZeroInfNanPreserveFloat32
+                                // enabled: the shaders are built with SignedZeroInfNanPreserve 32, so
+                                // NaN/Inf arithmetic and isnan() are IEEE (otherwise the driver may assume
+                                // no NaN or Inf, Vulkan spec appendix A)
   std::string description;
 
   Context() = default;

@@ -1,9 +1,50 @@
 #include "pipelines.h"
 
+#include <cstring>
+#include <vector>
+
 #include "vulkan_shaders.h"  // generated at build time by scripts/embed-shaders.mjs
 
 namespace et {
 namespace vk {
+
+namespace {
+
+// The SPIR-V module `code` (glslc output, SPIR-V 1.0) with SignedZeroInfNanPreserve for 32-bit
+// floats on every entry point: OpCapability after the capabilities, OpExtension
+// "SPV_KHR_float_controls" after them, OpExecutionMode after the entry points' execution modes,
+// which is the order the module layout requires. Empty if the module does not parse.
+std::vector<uint32_t> with_nan_preserve(const uint32_t* code, size_t words) {
+  constexpr uint32_t kOpExtension = 10, kOpEntryPoint = 15, kOpExecutionMode = 16, kOpCapability = 17;
+  constexpr uint32_t kCapSignedZeroInfNanPreserve = 4466, kModeSignedZeroInfNanPreserve = 4461;
+  if (words < 5 || code[0] != 0x07230203u) return {};
+  size_t after_caps = 0, after_modes = 0;
+  std::vector<uint32_t> entries;
+  for (size_t i = 5; i < words;) {
+    const uint32_t op = code[i] & 0xffffu, len = code[i] >> 16;
+    if (len == 0 || i + len > words) return {};
+    if (op == kOpCapability) after_caps = i + len;
+    if (op == kOpEntryPoint && len >= 3) entries.push_back(code[i + 2]);
+    if (op == kOpEntryPoint || op == kOpExecutionMode) after_modes = i + len;
+    i += len;
+  }
+  if (!after_caps || entries.empty()) return {};
+  static const char kExt[] = "SPV_KHR_float_controls";
+  const uint32_t ext_words = uint32_t((sizeof(kExt) + 3) / 4);  // with its NUL, padded to words
+  std::vector<uint32_t> ext(1 + ext_words, 0);
+  ext[0] = ((1 + ext_words) << 16) | kOpExtension;
+  std::memcpy(ext.data() + 1, kExt, sizeof(kExt));
+  std::vector<uint32_t> out(code, code + after_caps);
+  out.push_back((2u << 16) | kOpCapability);
+  out.push_back(kCapSignedZeroInfNanPreserve);
+  out.insert(out.end(), ext.begin(), ext.end());
+  out.insert(out.end(), code + after_caps, code + after_modes);
+  for (uint32_t id : entries) out.insert(out.end(), {(4u << 16) | kOpExecutionMode, id, kModeSignedZeroInfNanPreserve, 32u});
+  out.insert(out.end(), code + after_modes, code + words);
+  return out;
+}
+
+}  // namespace
 
 Pipelines::~Pipelines() {
   for (auto& kv : pipelines_) vkDestroyPipeline(c_.device, kv.second, nullptr);
@@ -46,6 +87,16 @@ VkPipeline Pipelines::get(const std::string& name, std::string* err) {
   VkShaderModuleCreateInfo mi{VK_STRUCTURE_TYPE_SHADER_MODULE_CREATE_INFO};
   mi.codeSize = sh->bytes;
   mi.pCode = sh->code;
+  std::vector<uint32_t> patched;
+  if (c_.nan_preserve) {
+    patched = with_nan_preserve(sh->code, sh->bytes / 4);
+    if (patched.empty()) {
+      *err = "vulkan: shader '" + name + "' is not a SPIR-V module this build can extend";
+      return VK_NULL_HANDLE;
+    }
+    mi.codeSize = patched.size() * 4;
+    mi.pCode = patched.data();
+  }
   VkShaderModule mod;
   VkResult r = vkCreateShaderModule(c_.device, &mi, nullptr, &mod);
   if (r != VK_SUCCESS) {
