@@ -145,6 +145,36 @@ describe.each(testDevices)('%s', (device) => {
     expectKinds(`${name} [10, 7] transposed`, long, (i) => (nanAt.has(i) ? 'nan' : refKind(x[(i % 7) * 10 + Math.floor(i / 7)]!)));
   });
 
+  test(`${device} relu backward passes dy at a NaN input (as PyTorch's threshold_backward) and a NaN dy where x > 0`, () => {
+    const x = [NAN, 1, -1, 2, 0];
+    const dy = [1, 2, NAN, NAN, 3];
+    const r = on(device, 'relu', () => {
+      const xt = T(x, [5], device, true);
+      et.relu(xt).backward(T(dy, [5], device));
+      return read(xt.grad!);
+    });
+    if (r === 'unsupported') return;
+    expectKinds('relu grad', r, (i) => exactly([1, 2, 0, NAN, 0][i]!));
+  });
+
+  test(`${device} dropout keeps NaN (x * 0 is NaN) and embedding rows carry their NaN, forward and backward`, () => {
+    const x = poke(randn(64, 90), { 3: NAN, 40: NAN });
+    const d = on(device, 'dropout', () => read(et.dropout(T(x, [64], device), 0.5, { training: true, seed: 1 })));
+    if (d !== 'unsupported') expectKinds('dropout', d, (i) => (i === 3 || i === 40 ? 'nan' : 'finite'));
+    const w = poke(randn(5 * 4, 91), { 9: NAN }); // row 2
+    const ids = Int32Array.from([0, 2, 4, 2]);
+    const e = on(device, 'embedding', () => {
+      const wt = T(w, [5, 4], device, true);
+      const y = et.embedding(wt, et.tensor(ids, [4], { device }));
+      y.backward(T(poke(new Float32Array(16).fill(1), { 0: NAN }), [4, 4], device));
+      return { y: read(y), g: read(wt.grad!) };
+    });
+    if (e === 'unsupported') return;
+    expectKinds('embedding', e.y, (i) => (Math.floor(i / 4) === 1 || Math.floor(i / 4) === 3 ? (i % 4 === 1 ? 'nan' : 'finite') : 'finite'));
+    // NaN in dy of row 0 (id 0) reaches weight row 0, element 0 only
+    expectKinds('embedding grad', e.g, (i) => (i === 0 ? 'nan' : [0, 2, 4].includes(Math.floor(i / 4)) ? 'finite' : 0));
+  });
+
   test(`${device} add, sub, mul, div with NaN and Inf`, () => {
     const a = [NAN, 1, INF, INF, 0, 2];
     const b = [1, NAN, -INF, INF, INF, 0];

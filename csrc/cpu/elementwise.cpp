@@ -205,7 +205,8 @@ std::string k_maximum(const Call& c) {
 std::string k_minimum(const Call& c) {
   return binary<float>(c, [](float a, float b) { return (a != a || a < b) ? a : b; });
 }
-std::string k_relu_bwd(const Call& c) { return binary<float>(c, [](float x, float dy) { return x > 0 ? dy : 0.f; }); }
+// as PyTorch's threshold_backward (x <= 0 ? 0 : dy): a NaN input, which relu passes on, passes dy
+std::string k_relu_bwd(const Call& c) { return binary<float>(c, [](float x, float dy) { return x <= 0.f ? 0.f : dy; }); }
 std::string k_gelu_tanh_bwd(const Call& c) {
   return binary<float>(c, [](float x, float dy) {
     float u = kSqrt2OverPi * (x + 0.044715f * x * x * x);

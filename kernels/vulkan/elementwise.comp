@@ -71,7 +71,7 @@ float binary(int op, float a, float b) {
     case EW_DIV: return a / b;
     case EW_MAXIMUM: return (isnan(a) || a > b) ? a : b;  // NaN in either propagates
     case EW_MINIMUM: return (isnan(a) || a < b) ? a : b;
-    case EW_RELU_BWD: return a > 0.0 ? b : 0.0;
+    case EW_RELU_BWD: return a <= 0.0 ? 0.0 : b;  // NaN input passes dy, as relu passes NaN
     case EW_GELU_TANH_BWD: {
       float x = a;
       float t = tanh_safe(kSqrt2OverPi * (x + 0.044715 * x * x * x));
