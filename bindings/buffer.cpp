@@ -78,6 +78,10 @@ std::string fmt_num(double v) {
   if (std::isnan(v)) return "NaN";
   if (std::isinf(v)) return v > 0 ? "Infinity" : "-Infinity";
   char buf[40];
+  if (v == std::floor(v) && std::fabs(v) < 1e21) {
+    std::snprintf(buf, sizeof buf, "%.0f", v);
+    return buf;
+  }
   for (int prec = 1; prec <= 17; ++prec) {
     std::snprintf(buf, sizeof buf, "%.*g", prec, v);
     if (std::strtod(buf, nullptr) == v) break;
@@ -207,7 +211,7 @@ Napi::Value Alloc(const Napi::CallbackInfo& info) {
   size_t bytes = size_t(bytes_d);
   et::Buffer* b = be->alloc(bytes, &why);
   if (!b) {
-    Napi::Error::New(env, "OutOfMemory: alloc: " + fmt_num(bytes_d) + " bytes on " + dev + ": " + why)
+    Napi::Error::New(env, "OutOfMemory: alloc: " + why)
         .ThrowAsJavaScriptException();
     return env.Undefined();
   }

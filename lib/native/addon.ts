@@ -55,22 +55,28 @@ function packageRoot(): string {
   throw new Error('edgetrain: cannot find the package root to load the native addon');
 }
 
-function load(): Addon {
+/** Where the addon is loaded from (for tests that start a child process on the same build). */
+export function addonPath(): string {
   const root = packageRoot();
-  const req = createRequire(join(root, 'package.json'));
   // EDGETRAIN_ADDON points at another build of the addon (development, cross builds).
   const override = process.env.EDGETRAIN_ADDON;
-  if (override) return req(override) as Addon;
+  if (override) return override;
   const built = join(root, 'build', 'Release', 'edgetrain.node');
-  if (existsSync(built)) return req(built) as Addon;
+  if (existsSync(built)) return built;
+  const req = createRequire(join(root, 'package.json'));
   try {
-    return (req('node-gyp-build') as (d: string) => Addon)(root);
+    return (req('node-gyp-build') as { path(d: string): string }).path(root);
   } catch (e) {
     throw new Error(
       `edgetrain: the native addon is not built (${(e as Error).message}). Run \`npm rebuild edgetrain\` ` +
         'or, in a checkout, `npm run build:native`.',
     );
   }
+}
+
+function load(): Addon {
+  const req = createRequire(join(packageRoot(), 'package.json'));
+  return req(addonPath()) as Addon;
 }
 
 export const native: Addon = load();
