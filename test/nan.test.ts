@@ -210,6 +210,23 @@ describe.each(testDevices)('%s', (device) => {
     expectKinds('maximum with a scalar', r.maxScalar, (i) => exactly([NAN, 1, NAN, 3, 0, INF][i]!));
   });
 
+  test(`${device} maximum / minimum backward: where either operand is NaN both take the gradient (as PyTorch)`, () => {
+    const a = [NAN, 1, 3, 2];
+    const b = [1, NAN, 2, 2];
+    for (const [name, f] of [['maximum', et.maximum], ['minimum', et.minimum]] as const) {
+      const r = on(device, name, () => {
+        const at = T(a, [4], device, true);
+        const bt = T(b, [4], device, true);
+        f(at, bt).backward(T([1, 1, 1, 1], [4], device));
+        return { ga: read(at.grad!), gb: read(bt.grad!) };
+      });
+      if (r === 'unsupported') return;
+      const aWins = name === 'maximum';
+      expectKinds(`${name} grad a`, r.ga, (i) => [1, 1, aWins ? 1 : 0, 0.5][i]!);
+      expectKinds(`${name} grad b`, r.gb, (i) => [1, 1, aWins ? 0 : 1, 0.5][i]!);
+    }
+  });
+
   // ---- reductions ----
   test(`${device} sum and mean: a NaN or +-Inf poisons its own row only`, () => {
     for (const C of [5, 300, 2000]) {
@@ -558,7 +575,7 @@ describe.each(testDevices)('%s', (device) => {
   });
 
   // ---- matmul ----
-  for (const [M, K, N] of [[3, 5, 4], [70, 90, 80]]) {
+  for (const [M, K, N] of [[3, 5, 4], [70, 90, 80], [2, 600, 50], [50, 300, 3]]) {
     test(`${device} matmul ${M}x${K} @ ${K}x${N}: NaN poisons its row / column, Inf * 0 is NaN`, () => {
       const a = poke(randn(M * K, 50), { [1 * K + 2]: NAN });
       const b = poke(randn(K * N, 51), { [3 * N + 2]: NAN });
@@ -589,8 +606,7 @@ describe.each(testDevices)('%s', (device) => {
   }
 
   // float16 b is a cpu feature (vulkan rejects it with a DTypeError, test/matmul-f16.test.ts)
-  test.runIf(device === 'cpu')(`${device} matmul with float16 weights: NaN and Inf halves propagate`, () => {
-    const [M, K, N] = [6, 40, 24];
+  test.runIf(device === 'cpu').each([[6, 40, 24], [1, 300, 40], [65, 300, 70]])(`${device} matmul [%i, %i] @ float16 [K, %i]: NaN and Inf halves propagate`, (M, K, N) => {
     const a = randn(M * K, 60);
     const b = poke(randn(K * N, 61), { [5 * N + 3]: NAN, [7 * N + 9]: INF });
     const r = on(device, 'matmul', () => read(et.matmul(T(a, [M, K], device), et.cast(T(b, [K, N], device), 'float16'))));

@@ -115,14 +115,17 @@ function minmax(op: 'maximum' | 'minimum', a: Operand, b: Operand): Tensor {
       at,
       bt,
       (dy, x, w) => {
-        // the larger (smaller) operand takes the gradient; ties split it evenly
-        const win = op === 'maximum' ? gt(x, w) : gt(w, x);
+        // the larger (smaller) operand takes the gradient; ties split it evenly. As in PyTorch an
+        // operand loses it only to a strictly better one, so where either is NaN both take it.
+        const loseA = op === 'maximum' ? gt(w, x) : gt(x, w);
+        const loseB = op === 'maximum' ? gt(x, w) : gt(w, x);
         const tie = eq(x, w);
-        const wa = where(win, 1, where(tie, 0.5, 0));
-        const wb = sub(1, wa);
+        const share = where(tie, 0.5, 1);
+        const wa = where(loseA, 0, share);
+        const wb = where(loseB, 0, share);
         const ga = mul(dy, wa);
         const gb = mul(dy, wb);
-        for (const t of [win, tie, wa, wb]) t.dispose();
+        for (const t of [loseA, loseB, tie, share, wa, wb]) t.dispose();
         return [ga, gb];
       },
       true,
