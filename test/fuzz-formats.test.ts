@@ -2,9 +2,12 @@
 // are corrupted (bit flips, random bytes, huge length fields, truncation, insertion, deletion,
 // splices) and parsed; each result must be a parsed header or a FormatError. Any other exception
 // fails with the seed and iteration that reproduce it; so does a slow parse (a hang) or memory
-// that grows beyond what files of a few KB could warrant.
+// that grows beyond what files of a few KB could warrant. The tokenizer.json loader gets
+// mutations of its JSON tree (values swapped for ones of other types or out of range, keys
+// dropped, entries duplicated) and of its text: a load is a FormatError (or another
+// EdgeTrainError), or a tokenizer whose encode gives integer ids inside its vocabulary.
 //
-//   EDGETRAIN_FUZZ_SECONDS  total time, split between the two formats (default 10)
+//   EDGETRAIN_FUZZ_SECONDS  total time, split between the three formats (default 10)
 //   EDGETRAIN_FUZZ_SEED     base seed (default 20260101)
 //   EDGETRAIN_FUZZ_ITER     run only this iteration (to reproduce a failure)
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
@@ -14,8 +17,9 @@ import { join } from 'node:path';
 import * as et from '../lib/index.js';
 import { gguf, loadGGUFTensor, readGGUFHeader, writeGGUF } from '../lib/formats/gguf.js';
 import { loadSafetensors, readSafetensorsHeader, saveSafetensors } from '../lib/formats/safetensors.js';
+import { HFTokenizer } from '../lib/tokenizer/hf.js';
 
-const SECONDS = Number(process.env.EDGETRAIN_FUZZ_SECONDS ?? 10) / 2;
+const SECONDS = Number(process.env.EDGETRAIN_FUZZ_SECONDS ?? 10) / 3;
 const SEED = Number(process.env.EDGETRAIN_FUZZ_SEED ?? 20260101);
 const ONLY = process.env.EDGETRAIN_FUZZ_ITER === undefined ? undefined : Number(process.env.EDGETRAIN_FUZZ_ITER);
 /** One parse (and load of the parsed tensors) of a file of a few KB taking longer than this is a hang. */
@@ -287,11 +291,164 @@ function fuzz(format: string, seeds: Seed[], parse: (p: string) => Outcome, seco
   }
 }
 
+// Two small tokenizer.json files in the layouts real ones have: byte-level BPE (GPT-2 / Llama 3
+// style, merges as "a b") and SentencePiece Unigram (Metaspace, [piece, score] entries).
+function bpeSeed(pairs: boolean): Record<string, unknown> {
+  const chars = ['h', 'e', 'l', 'o', 'w', 'r', 'd', 'Ġ', 'a', 't', '!', 'Ċ'];
+  const vocab: Record<string, number> = {};
+  chars.forEach((c, i) => (vocab[c] = i));
+  const merges = [['h', 'e'], ['l', 'l'], ['he', 'll'], ['hell', 'o'], ['Ġ', 'w'], ['o', 'r'], ['Ġw', 'or'], ['Ġwor', 'l'], ['Ġworl', 'd']];
+  for (const [a, b] of merges) vocab[a! + b!] = Object.keys(vocab).length;
+  vocab['<unk>'] = Object.keys(vocab).length;
+  return {
+    version: '1.0',
+    added_tokens: [
+      { id: 40, content: '<|end|>', special: true, single_word: false, lstrip: false, rstrip: false, normalized: false },
+      { id: 41, content: 'ZZ', special: false, single_word: false, lstrip: false, rstrip: false, normalized: true },
+    ],
+    normalizer: null,
+    pre_tokenizer: {
+      type: 'Sequence',
+      pretokenizers: [
+        { type: 'Split', pattern: { Regex: " ?\\p{L}+| ?[^\\s\\p{L}]+|\\s+" }, behavior: 'Isolated', invert: false },
+        { type: 'ByteLevel', add_prefix_space: false, trim_offsets: true, use_regex: false },
+      ],
+    },
+    post_processor: { type: 'TemplateProcessing', single: [{ Sequence: { id: 'A', type_id: 0 } }, { SpecialToken: { id: '<|end|>', type_id: 0 } }], pair: [], special_tokens: { '<|end|>': { id: '<|end|>', ids: [40], tokens: ['<|end|>'] } } },
+    decoder: { type: 'ByteLevel', add_prefix_space: true, trim_offsets: true, use_regex: true },
+    model: { type: 'BPE', dropout: null, unk_token: '<unk>', continuing_subword_prefix: null, end_of_word_suffix: null, fuse_unk: false, byte_fallback: false, vocab, merges: pairs ? merges : merges.map((m) => m.join(' ')) },
+  };
+}
+function unigramSeed(): Record<string, unknown> {
+  const pieces: [string, number][] = [['<unk>', 0], ['<s>', 0], ['</s>', 0], ['\u2581', -2], ['\u2581hello', -3], ['\u2581world', -3.5], ['h', -5], ['e', -5], ['l', -4.5], ['o', -4.8], ['w', -5.2], ['r', -5.1], ['d', -5.3], ['!', -6]];
+  return {
+    version: '1.0',
+    added_tokens: [{ id: 1, content: '<s>', special: true }, { id: 2, content: '</s>', special: true }],
+    normalizer: { type: 'Sequence', normalizers: [{ type: 'Prepend', prepend: '\u2581' }, { type: 'Replace', pattern: { String: ' ' }, content: '\u2581' }] },
+    pre_tokenizer: null,
+    post_processor: null,
+    decoder: { type: 'Sequence', decoders: [{ type: 'Replace', pattern: { String: '\u2581' }, content: ' ' }, { type: 'Fuse' }, { type: 'Strip', content: ' ', start: 1, stop: 0 }] },
+    model: { type: 'Unigram', unk_id: 0, vocab: pieces },
+  };
+}
+
+const JSON_VALUES: unknown[] = [null, true, 0, -1, 1.5, 5e9, 2 ** 31, 2 ** 31 - 1, 1e308, '', 'a b', 'a b c d', 'x', 'WordPiece', 'WordLevel', 'BPE', 'Unigram', [], ['a'], ['a', 'b', 'c'], [1, 2], {}, { id: 3 }, { content: 'q', id: 1 }];
+
+/** Every [container, key] in a JSON tree. */
+function slots(v: unknown, out: [Record<string, unknown> | unknown[], string | number][] = []): typeof out {
+  if (Array.isArray(v)) v.forEach((x, i) => (out.push([v, i]), slots(x, out)));
+  else if (v && typeof v === 'object') for (const k of Object.keys(v)) out.push([v as Record<string, unknown>, k]), slots((v as Record<string, unknown>)[k], out);
+  return out;
+}
+
+/** One mutation of a tokenizer.json: mostly of its tree (so it stays JSON), sometimes of its text. */
+function mutateTokenizerJson(src: Record<string, unknown>, r: () => number, applied: string[]): string {
+  const tree = structuredClone(src);
+  const n = 1 + Math.floor(r() * 3);
+  for (let k = 0; k < n; k++) {
+    // the model's fields are where ids, scores and merges live: aim there half the time
+    const all = slots(r() < 0.5 ? tree.model : tree);
+    if (all.length === 0) continue;
+    const [c, key] = pick(r, all);
+    const op = pick(r, ['replace', 'replace', 'delete', 'duplicate', 'nudge']);
+    applied.push(`${op} ${String(key)}`);
+    if (op === 'replace') (c as Record<string | number, unknown>)[key] = structuredClone(pick(r, JSON_VALUES));
+    else if (op === 'delete') {
+      if (Array.isArray(c)) c.splice(key as number, 1);
+      else delete c[key as string];
+    } else if (op === 'duplicate') {
+      if (Array.isArray(c)) c.splice(key as number, 0, structuredClone(c[key as number]));
+      else c[`${String(key)}${Math.floor(r() * 3)}`] = structuredClone(c[key as string]);
+    } else {
+      const v = (c as Record<string | number, unknown>)[key];
+      if (typeof v === 'number') (c as Record<string | number, unknown>)[key] = pick(r, [v + 1, -v, v * 1e9, v + 0.5]);
+      else if (typeof v === 'string') (c as Record<string | number, unknown>)[key] = pick(r, [`${v} ${v}`, v.slice(1), `${v}\u0000`, v.toUpperCase()]);
+    }
+  }
+  let text = JSON.stringify(tree);
+  if (r() < 0.15) {
+    applied.push('text');
+    const b = Buffer.from(text);
+    const m = pick(r, ['flipBit', 'randomBytes', 'truncate', 'jsonToken', 'splice'] as const);
+    text = MUTATORS[m]!(b, r, b.length).toString('utf8');
+  }
+  return text;
+}
+
+const TOKENIZER_INPUTS = ['hello world!', 'Hello World', ' hello<|end|>world ZZ', 'héllo 世界 \u{1F600}\n\nhello', '', '<s>hello</s>'];
+
+function fuzzTokenizerJson(seconds: number, seedBase: number): void {
+  const seeds: [string, Record<string, unknown>][] = [['bpe', bpeSeed(false)], ['bpe-pairs', bpeSeed(true)], ['unigram', unigramSeed()]];
+  // the seeds themselves load and encode
+  for (const [, j] of seeds) expect(new HFTokenizer(j).encode('hello world').length).toBeGreaterThan(0);
+  const counts = { ok: 0, refused: 0, encodeRefused: 0 };
+  let slowest = 0;
+  const started = performance.now();
+  const deadline = started + seconds * 1000;
+  for (let iter = ONLY ?? 0; ONLY === undefined ? performance.now() < deadline : iter === ONLY; iter++) {
+    const r = iterRng(seedBase, iter);
+    const [name, seed] = pick(r, seeds);
+    const applied: string[] = [];
+    const text = mutateTokenizerJson(seed, r, applied);
+    const repro = `tokenizer.json fuzz: seed ${seedBase}, iteration ${iter} (EDGETRAIN_FUZZ_SEED=${seedBase} EDGETRAIN_FUZZ_ITER=${iter}), from ${name} with ${applied.join(', ')}`;
+    const fail = (what: string, e?: unknown): never => {
+      const keep = join(tmpdir(), `edgetrain-fuzz-tokenizer-${seedBase}-${iter}.json`);
+      writeFileSync(keep, text);
+      throw new Error(`${repro}: ${what}${e ? `: ${(e as Error)?.constructor?.name}: ${(e as Error)?.message}` : ''} (file kept at ${keep})`, { cause: e });
+    };
+    const t0 = performance.now();
+    let tok: HFTokenizer;
+    try {
+      tok = HFTokenizer.fromJSONText(text);
+    } catch (e) {
+      if (!(e instanceof et.EdgeTrainError)) fail('load threw', e);
+      counts.refused++;
+      if (performance.now() - t0 > ITER_BUDGET_MS) fail(`a refusal took ${(performance.now() - t0).toFixed(0)} ms (budget ${ITER_BUDGET_MS} ms)`);
+      continue;
+    }
+    let refused = false;
+    for (const input of TOKENIZER_INPUTS) {
+      for (const o of [{}, { parseSpecial: true }, { addSpecial: true }]) {
+        let ids: number[];
+        try {
+          ids = tok.encode(input, o);
+        } catch (e) {
+          if (!(e instanceof et.EdgeTrainError)) fail(`encode(${JSON.stringify(input)}) threw`, e);
+          refused = true;
+          continue;
+        }
+        const bad = ids.findIndex((id) => !Number.isInteger(id) || id < 0 || id >= tok.vocabSize);
+        if (bad >= 0) fail(`encode(${JSON.stringify(input)}) gave id ${String(ids[bad])} at ${bad} (vocabSize ${tok.vocabSize})`);
+        try {
+          tok.decode(ids);
+        } catch (e) {
+          if (!(e instanceof et.EdgeTrainError)) fail(`decode of encode(${JSON.stringify(input)}) threw`, e);
+        }
+      }
+    }
+    if (refused) counts.encodeRefused++;
+    else counts.ok++;
+    const ms = performance.now() - t0;
+    slowest = Math.max(slowest, ms);
+    if (ms > ITER_BUDGET_MS) fail(`took ${ms.toFixed(0)} ms (budget ${ITER_BUDGET_MS} ms)`);
+  }
+  const total = counts.ok + counts.refused + counts.encodeRefused;
+  console.log(`tokenizer.json fuzz: ${total} iterations in ${((performance.now() - started) / 1000).toFixed(1)} s (seed ${seedBase}): ${counts.ok} loaded, ${counts.refused} refused, ${counts.encodeRefused} loaded with an encode refused; slowest ${slowest.toFixed(1)} ms`);
+  if (ONLY === undefined) {
+    expect(total).toBeGreaterThan(50);
+    expect(counts.refused).toBeGreaterThan(total / 10);
+    expect(counts.ok).toBeGreaterThan(total / 10);
+  }
+}
+
 describe('format fuzzing', () => {
   test('GGUF reader: every mutated file parses or is a FormatError', () => {
     fuzz('gguf', ggufSeeds(), parseGGUF, SECONDS, SEED);
   }, SECONDS * 1000 + 60_000);
   test('safetensors reader: every mutated file parses or is a FormatError', () => {
     fuzz('safetensors', safetensorsSeeds(), parseSafetensors, SECONDS, SEED + 1);
+  }, SECONDS * 1000 + 60_000);
+  test('tokenizer.json loader: every mutated file loads with encode giving ids in range, or is a FormatError', () => {
+    fuzzTokenizerJson(SECONDS, SEED + 2);
   }, SECONDS * 1000 + 60_000);
 });

@@ -178,6 +178,97 @@ describe('special tokens', () => {
   });
 });
 
+describe('malformed tokenizer.json is refused at load, naming the field', () => {
+  const bpe = () => ({
+    model: { type: 'BPE', unk_token: '<unk>', vocab: { '<unk>': 0, a: 1, b: 2, ab: 3, c: 4 } as Record<string, unknown>, merges: ['a b', 'b c'] as unknown[] },
+  });
+  const unigram = () => ({
+    model: { type: 'Unigram', unk_id: 0, vocab: [['<unk>', 0], ['\u2581a', -1], ['a', -2], ['b', -2.5]] as unknown[][] },
+  });
+  const refused = (json: unknown): string => {
+    try {
+      new HFTokenizer(json);
+    } catch (e) {
+      expect(e).toBeInstanceOf(FormatError);
+      return (e as Error).message;
+    }
+    throw new Error('expected a FormatError');
+  };
+
+  test('the well-formed ones load and encode', () => {
+    expect(new HFTokenizer(bpe()).encode('abc')).toEqual([3, 4]);
+    expect(new HFTokenizer(unigram()).encode('ab')).toEqual([2, 3]);
+    const pairs = bpe();
+    pairs.model.merges = [['a', 'b'], ['b', 'c']];
+    expect(new HFTokenizer(pairs).encode('abc')).toEqual([3, 4]);
+  });
+
+  test('Unigram entries: the score, the piece, the shape, unk_id', () => {
+    const u = unigram();
+    u.model.vocab[2] = ['a', '-2'];
+    expect(refused(u)).toBe('tokenizer.json: model.vocab[2][1] (Unigram score) must be a number, got a string');
+    u.model.vocab[2] = [7, -2];
+    expect(refused(u)).toBe('tokenizer.json: model.vocab[2][0] (Unigram piece) must be a string, got a number');
+    u.model.vocab[2] = ['a', -2, 'x'];
+    expect(refused(u)).toBe('tokenizer.json: model.vocab[2] must be [piece, score], got 3 items');
+    const v = unigram() as { model: Record<string, unknown> };
+    delete v.model.unk_id;
+    expect(refused(v)).toBe('tokenizer.json: model.unk_id (the Unigram unknown token) must be an index of model.vocab in [0, 4), got nothing');
+    v.model.unk_id = 9;
+    expect(refused(v)).toBe('tokenizer.json: model.unk_id (the Unigram unknown token) must be an index of model.vocab in [0, 4), got 9');
+  });
+
+  test('model types other than BPE and Unigram', () => {
+    expect(refused({ model: { type: 'WordPiece', unk_token: '[UNK]', vocab: { '[UNK]': 0, a: 1 } } })).toBe('tokenizer.json: model.type "WordPiece" is not supported (BPE, Unigram)');
+    expect(refused({ model: { type: 'WordLevel', vocab: { a: 0 } } })).toMatch(/model\.type "WordLevel" is not supported/);
+    expect(refused({ model: { vocab: { a: 0 } } })).toMatch(/model\.type is missing/);
+  });
+
+  test('BPE ids: integers in [0, 2^31)', () => {
+    for (const [id, got] of [[5e9, '5000000000'], [-1, '-1'], [1.5, '1.5'], ['3', 'a string'], [2 ** 31, '2147483648']] as const) {
+      const b = bpe();
+      b.model.vocab.c = id;
+      expect(refused(b)).toBe(`tokenizer.json: model.vocab["c"] must be an integer id in [0, 2^31), got ${got}`);
+    }
+    const big = bpe();
+    big.model.vocab.c = 2 ** 31 - 1;
+    const t = new HFTokenizer(big);
+    expect(t.vocabSize).toBe(2 ** 31);
+    expect(t.encode('abc')).toEqual([3, 2 ** 31 - 1]);
+  });
+
+  test('merges: exactly 2 parts, all in the form of the first', () => {
+    const b = bpe();
+    b.model.merges = ['a b', 'ab c d e'];
+    expect(refused(b)).toBe('tokenizer.json: model.merges[1] must be 2 tokens, "a b" (as merges[0] is), got "ab c d e"');
+    b.model.merges = ['a b', 'abc'];
+    expect(refused(b)).toMatch(/model\.merges\[1\] must be 2 tokens, "a b" \(as merges\[0\] is\), got "abc"$/);
+    b.model.merges = [['a', 'b'], 'ab c'];
+    expect(refused(b)).toBe('tokenizer.json: model.merges[1] must be 2 tokens, ["a", "b"] (as merges[0] is), got "ab c"');
+    b.model.merges = [['a', 'b', 'c']];
+    expect(refused(b)).toBe('tokenizer.json: model.merges[0] must be 2 tokens, ["a", "b"] (as merges[0] is), got ["a", "b", "c"]');
+    b.model.merges = [['a', 7]];
+    expect(refused(b)).toMatch(/model\.merges\[0\] must be 2 tokens/);
+  });
+
+  test('an unknown token that is not in the vocabulary; added tokens', () => {
+    const b = bpe();
+    b.model.unk_token = '<missing>';
+    expect(refused(b)).toBe('tokenizer.json: model.unk_token "<missing>" is not in the vocabulary');
+    expect(refused({ ...bpe(), added_tokens: [{ id: 5e9, content: '<x>' }] })).toBe('tokenizer.json: added_tokens[0].id must be an integer id in [0, 2^31), got 5000000000');
+    expect(refused({ ...bpe(), added_tokens: [{ id: 5, content: '' }] })).toBe('tokenizer.json: added_tokens[0].content must be a non-empty string, got an empty one');
+    expect(refused({ ...bpe(), added_tokens: [{ id: 5, content: '<x>', special: 'yes' }] })).toBe('tokenizer.json: added_tokens[0].special must be true or false, got a string');
+    expect(refused({ ...bpe(), added_tokens: {} })).toMatch(/"added_tokens" must be a list/);
+  });
+
+  test('a Replace or Split without a usable pattern', () => {
+    expect(refused({ ...bpe(), normalizer: { type: 'Replace', content: 'x' } })).toBe('tokenizer.json: normalizer (Replace) has no "pattern"');
+    expect(refused({ ...bpe(), pre_tokenizer: { type: 'Sequence', pretokenizers: [{ type: 'Split', pattern: {}, behavior: 'Isolated' }] } })).toBe(
+      'tokenizer.json: pre_tokenizer.pretokenizers[0].pattern must be {"String": text} or {"Regex": pattern}, got an object',
+    );
+  });
+});
+
 describe('loadTokenizer', () => {
   const dirs: string[] = [];
   const tmp = () => {

@@ -93,6 +93,7 @@ export class HFTokenizer implements TextTokenizer {
     if (!model || typeof model !== 'object' || Array.isArray(model)) throw new FormatError('tokenizer.json: "model" is missing');
     json.model = checkModel(model);
     json.added_tokens = checkAddedTokens(json.added_tokens ?? []);
+    for (const k of ['normalizer', 'pre_tokenizer', 'decoder']) checkPatterns(json[k], k);
     const added = json.added_tokens as AddedTokenJSON[];
     for (const k of ['normalizer', 'pre_tokenizer', 'post_processor', 'decoder']) if (json[k] === undefined) json[k] = null;
     this.json = json;
@@ -102,8 +103,11 @@ export class HFTokenizer implements TextTokenizer {
     } catch (e) {
       throw new FormatError(`tokenizer.json: ${(e as Error).message}`);
     }
+    // from the checked model, not the library's get_vocab(), which walks every id up to the largest
+    const m = json.model as { vocab: unknown };
     let size = 0;
-    for (const id of this.hf.get_vocab(true).values()) size = Math.max(size, id + 1);
+    if (Array.isArray(m.vocab)) size = m.vocab.length;
+    else for (const id of Object.values(m.vocab as Record<string, number>)) size = Math.max(size, id + 1);
     for (const t of added as AddedTokenJSON[]) {
       size = Math.max(size, t.id + 1);
       if (t.special) this.specialIds.add(t.id);
@@ -148,6 +152,8 @@ export class HFTokenizer implements TextTokenizer {
       this.addBos = this.bos !== undefined && this.prefix.includes(this.bos);
       this.addEos = this.eos !== undefined && this.suffix.includes(this.eos);
     }
+    // a pre-tokenizer, normalizer or decoder the library cannot run fails here rather than at first use
+    this.decode(this.encode('Hello world 1\n'));
     const tmpl = cfg.chat_template;
     if (typeof tmpl === 'string') this.chatTemplate = tmpl;
     else if (Array.isArray(tmpl)) {
@@ -221,7 +227,12 @@ export class HFTokenizer implements TextTokenizer {
       list.push(id);
     }
     if (list.length === 0) return '';
-    return this.hf.decode(list, { skip_special_tokens: false, clean_up_tokenization_spaces: opts.cleanSpaces ?? false });
+    try {
+      return this.hf.decode(list, { skip_special_tokens: false, clean_up_tokenization_spaces: opts.cleanSpaces ?? false });
+    } catch (e) {
+      // the library fails only on what the file configures (a decoder)
+      throw new FormatError(`tokenizer.json: decoding failed: ${(e as Error).message}`);
+    }
   }
 
   /**
@@ -302,7 +313,7 @@ export class HFTokenizer implements TextTokenizer {
 
 /** Ids are int32 in the model and in GGUF files. */
 const MAX_ID = 2 ** 31;
-const kind = (v: unknown) => (v === null ? 'null' : Array.isArray(v) ? 'an array' : typeof v === 'object' ? 'an object' : `a ${typeof v}`);
+const kind = (v: unknown) => (v === undefined ? 'nothing' : v === null ? 'null' : Array.isArray(v) ? 'an array' : typeof v === 'object' ? 'an object' : `a ${typeof v}`);
 const shown = (v: unknown) => (typeof v === 'number' || typeof v === 'boolean' || v === null ? String(v) : typeof v === 'string' ? JSON.stringify(v.length > 40 ? `${v.slice(0, 40)}...` : v) : kind(v));
 function checkId(v: unknown, where: string, limit = MAX_ID, what = 'an integer id'): number {
   if (typeof v !== 'number') throw new FormatError(`tokenizer.json: ${where} must be ${what} in [0, ${limit === MAX_ID ? '2^31' : limit}), got ${kind(v)}`);
@@ -364,6 +375,24 @@ function checkModel(model: Record<string, unknown>): Record<string, unknown> {
   nullableString(model.unk_token, 'model.unk_token');
   for (const k of ['continuing_subword_prefix', 'end_of_word_suffix']) nullableString(model[k], `model.${k}`);
   return { ...model, type };
+}
+
+/**
+ * Every "pattern" of the normalizer, pre-tokenizer and decoder trees is {"String": s} or
+ * {"Regex": r} (the library warns about any other and goes on without it).
+ */
+function checkPatterns(v: unknown, where: string): void {
+  if (Array.isArray(v)) return v.forEach((x, i) => checkPatterns(x, `${where}[${i}]`));
+  if (!v || typeof v !== 'object') return;
+  const o = v as Record<string, unknown>;
+  if ((o.type === 'Replace' || o.type === 'Split') && !('pattern' in o)) throw new FormatError(`tokenizer.json: ${where} (${o.type}) has no "pattern"`);
+  for (const [k, x] of Object.entries(o)) {
+    if (k === 'pattern') {
+      const p = x as Record<string, unknown> | null;
+      const ok = p !== null && typeof p === 'object' && !Array.isArray(p) && (typeof p.String === 'string' || typeof p.Regex === 'string');
+      if (!ok) throw new FormatError(`tokenizer.json: ${where}.pattern must be {"String": text} or {"Regex": pattern}, got ${Array.isArray(x) ? 'an array' : kind(x)}`);
+    } else checkPatterns(x, `${where}.${k}`);
+  }
 }
 
 /** tokenizer.json's "added_tokens": {id, content, special?} objects with ids in [0, 2^31). */
