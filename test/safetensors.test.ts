@@ -157,6 +157,20 @@ describe('safetensors rejects malformed files with FormatError naming the field'
     expectFormatError(() => loadSafetensors(craft('s5.safetensors', '[1, 2]')), /not a JSON object/);
   });
 
+  test('a tensor name given twice (JSON.parse would keep the last), also when escaped differently, and a repeated entry field', () => {
+    const a = '{"dtype": "F32", "shape": [1], "data_offsets": [0, 4]}';
+    const b = '{"dtype": "F32", "shape": [1], "data_offsets": [4, 8]}';
+    const head = `{"w": ${a}, "x": ${b}, "w": ${b}}`;
+    const p = craft('dup.safetensors', head, new Uint8Array(8));
+    expectFormatError(() => readSafetensorsHeader(p), new RegExp(`tensor 'w' name \\(byte offset ${8 + head.lastIndexOf('"w"')}\\): duplicate tensor name`));
+    expectFormatError(() => loadSafetensors(craft('dup2.safetensors', `{"w": ${a}, "\\u0077": ${b}}`, new Uint8Array(8))), /tensor 'w' name/, /duplicate tensor name/);
+    expectFormatError(() => loadSafetensors(craft('dup3.safetensors', '{"w": {"dtype": "F32", "shape": [1], "dtype": "F16", "data_offsets": [0, 4]}}', new Uint8Array(4))), /header JSON key 'dtype'/, /duplicate key/);
+    expectFormatError(() => loadSafetensors(craft('dup4.safetensors', `{"__metadata__": {"a": "1"}, "w": ${a}, "__metadata__": {}}`, new Uint8Array(4))), /__metadata__/, /appears twice/);
+    // the same names in different objects, and names that are string values elsewhere, are fine
+    const ok = craft('nodup.safetensors', `{"__metadata__": {"w": "w", "dtype": "x"}, "w": ${a}, "x": ${b}}`, new Uint8Array(8));
+    expect(readSafetensorsHeader(ok).entries.map((e) => e.name)).toEqual(['w', 'x']);
+  });
+
   test('no tensors are left behind when a later tensor is bad', () => {
     const before = et.memory().cpu!.liveTensors;
     const p = craft('late.safetensors', { a: { dtype: 'F32', shape: [2], data_offsets: [0, 8] }, b: { dtype: 'F32', shape: [2], data_offsets: [8, 16] } }, new Uint8Array(12));

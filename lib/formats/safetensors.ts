@@ -63,6 +63,34 @@ function read(fd: number, buf: Uint8Array, position: number, path: string, field
   readExact(fd, buf, position, (offset, what) => fail(path, field, offset, what));
 }
 
+/**
+ * The first key that repeats within one object of a JSON text JSON.parse accepted (which keeps
+ * the last silently), with its UTF-16 index and nesting depth (1: the header's own keys, the
+ * tensor names).
+ */
+function duplicateKey(text: string): { key: string; index: number; depth: number } | undefined {
+  const stack: (Set<string> | undefined)[] = []; // a Set per open object, undefined per open array
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (c === 0x7b) stack.push(new Set());
+    else if (c === 0x5b) stack.push(undefined);
+    else if (c === 0x7d || c === 0x5d) stack.pop();
+    else if (c === 0x22) {
+      const start = i;
+      for (i++; text.charCodeAt(i) !== 0x22; i++) if (text.charCodeAt(i) === 0x5c) i++;
+      const keys = stack[stack.length - 1];
+      if (!keys) continue;
+      let j = i + 1;
+      while (j < text.length && /\s/.test(text[j]!)) j++;
+      if (text[j] !== ':') continue; // a string value, not a key
+      const key = JSON.parse(text.slice(start, i + 1)) as string;
+      if (keys.has(key)) return { key, index: start, depth: stack.length };
+      keys.add(key);
+    }
+  }
+  return undefined;
+}
+
 function parseHeader(fd: number, path: string): SafetensorsHeader {
   const fileSize = fstatSync(fd).size;
   if (fileSize < 8) fail(path, 'header length', 0, `file is ${fileSize} bytes, too short for the 8-byte header length`);
@@ -90,6 +118,12 @@ function parseHeader(fd: number, path: string): SafetensorsHeader {
     fail(path, 'header JSON', 8, `cannot parse: ${(e as Error).message}`);
   }
   if (json === null || typeof json !== 'object' || Array.isArray(json)) fail(path, 'header JSON', 8, 'is not a JSON object');
+  const dup = duplicateKey(text);
+  if (dup) {
+    const at = 8 + Buffer.byteLength(text.slice(0, dup.index));
+    if (dup.depth === 1) fail(path, dup.key === '__metadata__' ? '__metadata__' : `tensor '${dup.key}' name`, at, dup.key === '__metadata__' ? 'appears twice' : 'duplicate tensor name');
+    fail(path, `header JSON key '${dup.key}'`, at, 'duplicate key in an object');
+  }
 
   // Where a key sits in the file, for messages that point at the broken entry.
   const where = (key: string): number => {
