@@ -9,6 +9,7 @@ import { fileURLToPath } from 'node:url';
 import * as et from '../lib/index.js';
 import {
   GGML_TYPES,
+  MAX_NAME,
   type GGUFWritable,
   gguf,
   loadGGUF,
@@ -567,6 +568,18 @@ describe('malformed GGUF files are FormatErrors naming the field', () => {
     for (let i = 0; i < 12; i++) v = Buffer.concat([u32(9), u64(1), v]);
     const kv = Buffer.concat([str('deep'), u32(9), v]);
     expectFormatError(() => readGGUFHeader(craft('deep.gguf', { kv: [kv] })), /metadata 'deep'(\[0\])+/, /nested more than 8 deep/);
+  });
+
+  test('a tensor name as long as writeGGUF refuses (GGML_MAX_NAME bytes) is refused by the reader too', () => {
+    // the first tensor info starts right after the 24-byte header when there is no metadata
+    const long = craft('longname.gguf', { tensors: [{ name: 'é'.repeat(32), ne: [4], type: 0, offset: 0 }], data: Buffer.alloc(32) });
+    expectFormatError(() => readGGUFHeader(long), /tensor #0 name \(byte offset 24\)/, new RegExp(`is 64 bytes; ggml allows at most ${MAX_NAME - 1}`));
+    const fits = craft('fitname.gguf', { tensors: [{ name: 'x'.repeat(MAX_NAME - 1), ne: [4], type: 0, offset: 0 }], data: Buffer.alloc(32) });
+    expect(readGGUFHeader(fits).tensors[0]!.name).toHaveLength(MAX_NAME - 1);
+    const x = et.ones([4]);
+    expect(() => writeGGUF(join(dir, 'w64.gguf'), { tensors: [{ name: 'x'.repeat(MAX_NAME), tensor: x }] })).toThrow(et.ValueError);
+    writeGGUF(join(dir, 'w63.gguf'), { tensors: [{ name: 'x'.repeat(MAX_NAME - 1), tensor: x }] });
+    expect(readGGUFHeader(join(dir, 'w63.gguf')).tensors[0]!.name).toBe('x'.repeat(MAX_NAME - 1));
   });
 
   test('a tensor running past the end, misaligned, overlapping, or oversized', () => {

@@ -38,8 +38,11 @@ const MAGIC = 0x46554747; // "GGUF" read as a little-endian u32
 const DEFAULT_ALIGNMENT = 32;
 /** ggml's GGML_MAX_DIMS: llama.cpp refuses tensors of higher rank. */
 const MAX_DIMS = 4;
-/** ggml's GGML_MAX_NAME: llama.cpp refuses tensor names of this many bytes or more. */
-const MAX_NAME = 64;
+/**
+ * ggml's GGML_MAX_NAME: llama.cpp refuses tensor names of this many bytes or more; writeGGUF
+ * refuses them and so does the reader, so every file one accepts the other does too.
+ */
+export const MAX_NAME = 64;
 const MAX_NESTING = 8;
 /**
  * Limits on single metadata items. Counts are already bounded by the file size, but a corrupt
@@ -373,6 +376,8 @@ function parseHeader(fd: number, path: string): GGUFHeader {
   for (let i = 0; i < Number(tensorCount); i++) {
     const at = c.pos;
     const name = c.string(`tensor #${i} name`);
+    const nameBytes = Buffer.byteLength(name);
+    if (nameBytes >= MAX_NAME) fail(path, `tensor #${i} name`, at, `'${name.slice(0, MAX_NAME)}...' is ${nameBytes} bytes; ggml allows at most ${MAX_NAME - 1}`);
     if (names.has(name)) fail(path, `tensor '${name}' name`, at, 'duplicate tensor name');
     names.add(name);
     const f = `tensor '${name}'`;
