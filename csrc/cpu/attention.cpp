@@ -71,6 +71,31 @@ inline float exp_shift_sum(float* p, int64_t n, float m) {
   return sum;
 }
 
+// max of p[0, n), NaN if any p[j] is NaN (a NaN score must poison its row, not read as masked);
+// -inf for an empty or fully masked run.
+inline float max_or_nan(const float* p, int64_t n) {
+  int64_t j = 0;
+  float m = kNegInf;
+  bool nan = false;
+#if defined(__AVX2__) && defined(__FMA__)
+  __m256 vm = _mm256_set1_ps(kNegInf), vnan = _mm256_setzero_ps();
+  for (; j + 8 <= n; j += 8) {
+    const __m256 x = _mm256_loadu_ps(p + j);
+    vm = _mm256_max_ps(vm, x);
+    vnan = _mm256_or_ps(vnan, _mm256_cmp_ps(x, x, _CMP_UNORD_Q));
+  }
+  alignas(32) float t[8];
+  _mm256_store_ps(t, vm);
+  for (int k = 0; k < 8; ++k) m = t[k] > m ? t[k] : m;
+  nan = _mm256_movemask_ps(vnan) != 0;
+#endif
+  for (; j < n; ++j) {
+    m = p[j] > m ? p[j] : m;
+    nan |= p[j] != p[j];
+  }
+  return nan ? std::numeric_limits<float>::quiet_NaN() : m;
+}
+
 struct Geo {
   int64_t B = 0, Hq = 0, Hkv = 0, T = 0, S = 0, D = 0, Dv = 0, group = 1, shift = 0;
   const float* q = nullptr;
@@ -241,9 +266,7 @@ std::string k_sdpa(const Call& c) {
       scores(g, b, h, i0, br, j0, bc, St, Bc);
       for (int64_t r = 0; r < br; ++r) {
         float* sr = St + r * Bc;
-        // NaN-propagating max: a NaN score must poison the row, not be skipped as masked
-        float mx = kNegInf;
-        for (int64_t cc = 0; cc < bc; ++cc) mx = (sr[cc] > mx || sr[cc] != sr[cc]) ? sr[cc] : mx;
+        const float mx = max_or_nan(sr, bc);
         const float mnew = (mx > mrow[r] || mx != mx) ? mx : mrow[r];
         if (mnew == kNegInf) {  // nothing visible in this row so far
           for (int64_t cc = 0; cc < bc; ++cc) sr[cc] = 0.f;
