@@ -9,6 +9,8 @@ import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import * as et from '../lib/index.js';
 import { configFromGGUF, generate, loadModel, makeTinyModel, permuteQK, type TinyModelFiles } from '../lib/models/index.js';
+import { NO_TOKENIZER_WARNING } from '../lib/models/load.js';
+import { runGenerate } from '../lib/cli/generate.js';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const SHARED = process.env.EDGETRAIN_SHARED ?? join(ROOT, '..', 'shared');
@@ -231,6 +233,52 @@ describe('bad files', () => {
     });
     await expect(loadModel(p)).rejects.toThrow(et.FormatError);
     await expect(loadModel(p)).rejects.toThrow(/missing tensor 'blk\.1\.ffn_up\.weight'/);
+  });
+
+  test('no vocabulary: loadModel warns (EDGETRAIN_NO_TOKENIZER) and loads; generate refuses it before loading weights', async () => {
+    const p = rewrite(made.llama!.ggufF32!, join(dir, 'novocab.gguf'), (m) => {
+      for (const k of [...m.keys()]) if (k.startsWith('tokenizer.')) m.delete(k);
+    });
+    const warnings: Error[] = [];
+    const onWarning = (w: Error) => warnings.push(w);
+    process.on('warning', onWarning);
+    try {
+      const { model, tokenizer, config } = await loadModel(p);
+      await new Promise((r) => setImmediate(r)); // warnings are delivered on a later tick
+      expect(tokenizer).toBeUndefined();
+      expect(config.vocabSize).toBe(32000); // from token_embd.weight
+      model.dispose();
+      // (other tests' HF folders without tokenizer.json warn too, maybe delivered now)
+      const about = (file: string) => warnings.filter((w) => (w as Error & { code?: string }).code === NO_TOKENIZER_WARNING && w.message.includes(file));
+      const ours = about(p);
+      expect(ours).toHaveLength(1);
+      expect(ours[0]!.name).toBe('EdgeTrainWarning');
+      expect(ours[0]!.message).toMatch(/novocab\.gguf has no tokenizer \(the GGUF file holds no tokenizer\.ggml\.tokens metadata\)/);
+      expect(ours[0]!.message).toMatch(/loadTokenizer/);
+
+      // a file with its vocabulary: no warning
+      const withVocab = await loadModel(made.llama!.ggufF32!);
+      await new Promise((r) => setImmediate(r));
+      expect(withVocab.tokenizer).toBeDefined();
+      withVocab.model.dispose();
+      expect(about(made.llama!.ggufF32!)).toHaveLength(0);
+
+      // an HF folder without tokenizer.json says so the same way
+      const hf = await loadModel(made.llama!.hfDir!);
+      await new Promise((r) => setImmediate(r));
+      hf.model.dispose();
+      expect(about(made.llama!.hfDir!).map((w) => w.message)).toContainEqual(expect.stringMatching(/has no tokenizer \(the folder holds no tokenizer\.json\)/));
+
+      // where a tokenizer is needed, an error naming what is missing, and no model is built
+      const live = et.memory().cpu?.liveTensors;
+      await expect(loadModel(p, { requireTokenizer: 'generate' })).rejects.toThrow(et.ValueError);
+      await expect(runGenerate({ model: p, prompt: 'Hi', maxTokens: 2, temperature: 0 }, () => {})).rejects.toThrow(
+        /^generate: .*novocab\.gguf has no tokenizer \(the GGUF file holds no tokenizer\.ggml\.tokens metadata\)/,
+      );
+      expect(et.memory().cpu?.liveTensors).toBe(live);
+    } finally {
+      process.off('warning', onWarning);
+    }
   });
 
   test('configFromGGUF without metadata keys names the key', () => {

@@ -30,7 +30,8 @@ export function stopTokensOf(eosTokenIds: readonly number[], tokenizer: { eog: R
 
 /** Generates from a prompt, writing each piece of text as it is decoded; returns the result. */
 export async function runGenerate(o: GenerateCliOptions, write: (s: string) => void): Promise<GenerateResult & { text: string }> {
-  const { model, tokenizer } = await loadModel(o.model, o.quantize ? { quantize: o.quantize } : undefined);
+  // a model file without a vocabulary is refused before its weights load
+  const { model, tokenizer } = await loadModel(o.model, { requireTokenizer: 'generate', ...(o.quantize ? { quantize: o.quantize } : {}) });
   if (o.lora) {
     loadAdapter(model, o.lora);
     model.eval();

@@ -38,6 +38,27 @@ export interface LoadModelOptions extends WeightOptions {
    * cpu only.
    */
   quantize?: string;
+  /**
+   * What the caller needs the tokenizer for (e.g. 'generate'): a model file without one is then
+   * a ValueError saying so, thrown before any weight loads. Without it such a model loads with
+   * `tokenizer: undefined` and an EDGETRAIN_NO_TOKENIZER warning (process.emitWarning).
+   */
+  requireTokenizer?: string;
+}
+
+/** The code of the warning loadModel emits for a model file without a tokenizer. */
+export const NO_TOKENIZER_WARNING = 'EDGETRAIN_NO_TOKENIZER';
+
+/** A model without a tokenizer: the caller's error when it needs one, else a warning that says what is missing. */
+function noTokenizer(path: string, missing: string, opts?: LoadModelOptions): void {
+  const what = `${path} has no tokenizer (${missing})`;
+  if (opts?.requireTokenizer !== undefined)
+    throw new ValueError(`${opts.requireTokenizer}: ${what}, and it needs one to turn text into tokens and back; use a model file that carries its vocabulary`);
+  process.emitWarning(
+    `loadModel: ${what}: it loads with tokenizer undefined. Encoding text needs one (generation, fine-tuning data, chat templates): ` +
+      'load it from the base model with loadTokenizer(<.gguf file or tokenizer.json>) and use it alongside the model.',
+    { type: 'EdgeTrainWarning', code: NO_TOKENIZER_WARNING },
+  );
 }
 
 export interface LoadedModel {
@@ -72,6 +93,7 @@ export function loadGGUFModel(path: string, opts?: LoadModelOptions): LoadedMode
   const config = configFromGGUF(header.metadata, header.tensors, { ropeFreqs: readRopeFreqs(path, header) });
   checkGGUFTensors(header, config);
   const tokenizer = header.metadata.has('tokenizer.ggml.tokens') ? Tokenizer.fromGGUFMetadata(header.metadata) : undefined;
+  if (!tokenizer) noTokenizer(path, 'the GGUF file holds no tokenizer.ggml.tokens metadata', opts);
   const model = new LlamaModel(config, { device: opts?.device, init: false });
   // quantized: 'keep' puts QLinear layers over the file's blocks; the rest loads dense
   const keep = opts?.quantized === 'keep' || (opts?.quantized === undefined && model.device === 'cpu' && (opts?.dtype ?? 'auto') === 'auto');
@@ -157,6 +179,7 @@ export async function loadModel(path: string, opts?: LoadModelOptions): Promise<
     }
     const config = configFromHF(json);
     const tokenizer = existsSync(join(path, 'tokenizer.json')) ? ((await loadTokenizer(path)) as HFTokenizer) : undefined;
+    if (!tokenizer) noTokenizer(path, 'the folder holds no tokenizer.json', opts);
     if (tokenizer && tokenizer.vocabSize > config.vocabSize)
       throw new FormatError(`loadModel: ${path}: tokenizer.json has ${tokenizer.vocabSize} tokens but the model's vocabulary is ${config.vocabSize}`);
     const model = loadHFModel(path, opts);
