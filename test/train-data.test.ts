@@ -14,7 +14,7 @@ import { loadGGUFTokenizer } from '../lib/tokenizer/gguf.js';
 import type { Tokenizer } from '../lib/tokenizer/tokenizer.js';
 import {
   DataError, IGNORE_INDEX, type Row, type Sample, batchAt, collate, countTargets, epochBatches, epochOrder, iterateBatches,
-  invalidUtf8At, loadDataset, packSamples, parseDataset, splitValidation, toInputsLabels,
+  invalidUtf8At, loadDataset, packSamples, parseDataset, pieceEnd, splitValidation, toInputsLabels,
 } from '../lib/train/data.js';
 
 const shared = process.env.EDGETRAIN_SHARED ?? resolve(new URL('..', import.meta.url).pathname, '../shared');
@@ -342,6 +342,23 @@ describe('large files stream', () => {
       expect(countTargets(s)).toBe(s.ids.length - 1);
     });
   };
+
+  test('a text cut where pieceEnd says encodes as the whole text (GPT-2, Llama 3, Qwen2, SentencePiece); a cut after a line break need not', () => {
+    const text = readFileSync(join(mobyDir, 'chapter_1.txt'), 'utf8') + readFileSync(join(mobyDir, 'chapter_2.txt'), 'utf8');
+    const split = (tok: Tokenizer, at: number) => [...tok.encode(text.slice(0, at)), ...tok.encode(text.slice(at), { prefixSpace: false })];
+    let lineCutsDiffer = 0;
+    for (const tok of [vocab('gpt-2'), vocab('llama-bpe'), vocab('qwen2'), vocab('llama-spm'), small()]) {
+      const whole = tok.encode(text);
+      for (let k = 1; k <= 24; k++) {
+        const at = pieceEnd(text, Math.floor((k * text.length) / 25));
+        expect(text[at]).toBe(' ');
+        expect(firstDiff(split(tok, at), whole), `cut at ${at}`).toBe(-1);
+      }
+      // after the blank line between paragraphs, before the next one
+      for (let at = text.indexOf('\n\n') + 2; at > 1; at = text.indexOf('\n\n', at) + 2) if (firstDiff(split(tok, at), whole) >= 0) lineCutsDiffer++;
+    }
+    expect(lineCutsDiffer).toBeGreaterThan(0);
+  });
 
   test('Moby-Dick repeated to 5 MB: no stack overflow, the ids of encoding the whole text, the event loop kept free', async () => {
     const tok = small();

@@ -40,14 +40,22 @@ export interface LoadDatasetOptions {
   assistantOnly?: boolean;
   /** The token after each completion (default: the tokenizer's EOS). */
   eosId?: number;
-  /** Leave out unusable lines and list them in `skipped` instead of throwing (default false). */
+  /**
+   * Leave out unusable JSON Lines lines (invalid JSON or UTF-8, a wrong shape, too long) and list
+   * them in `skipped` instead of throwing (default false). Invalid UTF-8 in a plain-text file is
+   * always an error: the document would lose text mid-sentence.
+   */
   skipBadLines?: boolean;
 }
 
 export interface Dataset {
   file: string;
   format: DatasetFormat;
-  /** In file order; a text document longer than seqLen + 1 gives several consecutive windows. */
+  /**
+   * In file order; a text document longer than seqLen + 1 gives several consecutive windows.
+   * Text windows are views of shared storage (a window's first id is the previous one's last,
+   * and their masks are one array): read them, do not write them.
+   */
   samples: Sample[];
   /** Lines left out with skipBadLines (empty otherwise). */
   skipped: BadLine[];
