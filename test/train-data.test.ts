@@ -408,6 +408,20 @@ describe('large files stream', () => {
   }, 60_000);
 });
 
+describe('long samples that are not split', () => {
+  test('a completion of a whole novel is a DataError saying how long it is, not a stack overflow; with room, a sample', async () => {
+    const tok = vocab('llama-bpe');
+    const novel = readFileSync(join(mobyDir, 'data.txt'), 'utf8');
+    const p = write('.jsonl', [{ prompt: 'Write Moby-Dick.\n', completion: novel }]);
+    const e = await rejected(loadDataset(p, { tokenizer: tok, seqLen: 1024 }));
+    expect(e.reason).toMatch(/^the sample is \d{6} tokens, longer than seqLen \+ 1 = 1025/);
+    const n = Number(/is (\d+) tokens/.exec(e.reason)![1]);
+    const d = await loadDataset(p, { tokenizer: tok, seqLen: n });
+    expect(d.samples[0]!.ids.length).toBe(n);
+    expect(d.targets).toBe(tok.encode(novel).length + 1);
+  });
+});
+
 describe('invalid UTF-8', () => {
   const tok = vocab('llama-bpe');
   const bytes = (...parts: (string | number[])[]) => Buffer.concat(parts.map((x) => (typeof x === 'string' ? Buffer.from(x) : Buffer.from(x))));
