@@ -153,7 +153,8 @@ export class HFTokenizer implements TextTokenizer {
       this.addEos = this.eos !== undefined && this.suffix.includes(this.eos);
     }
     // a pre-tokenizer, normalizer or decoder the library cannot run fails here rather than at first use
-    this.decode(this.encode('Hello world 1\n'));
+    // (parseSpecial: the tokenizer built already; the one without special tokens is built when first needed)
+    this.decode(this.encode('Hello world 1\n', { parseSpecial: true }));
     const tmpl = cfg.chat_template;
     if (typeof tmpl === 'string') this.chatTemplate = tmpl;
     else if (Array.isArray(tmpl)) {
