@@ -26,7 +26,7 @@ export {
 export { generate, sampleToken, seededRandom, type GenerateOptions, type GenerateResult, type SamplingOptions } from './generate.js';
 export { loadHFModel } from './hf.js';
 export { configFromGGUF, ggufToHFName, hfToGGUFName, permuteQK, ggufStateDict, checkGGUFTensors, GGUF_ARCHITECTURES, type GGUFTensorShapes } from './gguf.js';
-export { loadModel, loadGGUFModel, type LoadModelOptions, type LoadedModel } from './load.js';
+export { loadModel, loadGGUFModel, NO_TOKENIZER_WARNING, type LoadModelOptions, type LoadedModel } from './load.js';
 export { quantizeModel, QUANTIZE_TYPES, type QuantizeModelSummary } from './quantize-model.js';
 export { adoptWeights, type WeightOptions } from './weights.js';
 export { savePEFTAdapter, saveGGUFAdapter, loadAdapter, mergeLoRA, findAdapters, summarizeAdapters, type AdapterSummary } from './adapter.js';

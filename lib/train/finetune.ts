@@ -243,7 +243,7 @@ async function run(o: FinetuneOptions, h: FinetuneRun): Promise<FinetuneResult> 
   // before anything slow: a run that cannot save its work must not train first
   const previous = checkOutFolder(o);
 
-  const loaded = typeof o.model === 'string' ? await loadModel(o.model, { quantized: 'keep', quantize: o.quantize }) : o.model;
+  const loaded = typeof o.model === 'string' ? await loadModel(o.model, { quantized: 'keep', quantize: o.quantize, requireTokenizer: 'finetune' }) : o.model;
   const { model, tokenizer } = loaded;
   if (!tokenizer) throw new ValueError(`finetune: the model has no tokenizer (a GGUF file embeds one; an HF folder needs tokenizer.json)`);
   manualSeed(seed);
