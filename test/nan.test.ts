@@ -575,7 +575,7 @@ describe.each(testDevices)('%s', (device) => {
   });
 
   // ---- matmul ----
-  for (const [M, K, N] of [[3, 5, 4], [70, 90, 80], [2, 600, 50], [50, 300, 3]]) {
+  for (const [M, K, N] of [[3, 5, 4], [70, 90, 80], [2, 600, 50], [50, 300, 3]] as const) {
     test(`${device} matmul ${M}x${K} @ ${K}x${N}: NaN poisons its row / column, Inf * 0 is NaN`, () => {
       const a = poke(randn(M * K, 50), { [1 * K + 2]: NAN });
       const b = poke(randn(K * N, 51), { [3 * N + 2]: NAN });
