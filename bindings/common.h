@@ -8,7 +8,13 @@
 #pragma once
 #include <napi.h>
 
+#if defined(NAPI_CPP_EXCEPTIONS) || defined(NODE_ADDON_API_CPP_EXCEPTIONS)
+#error "the bindings expect NAPI_DISABLE_CPP_EXCEPTIONS (see CMakeLists.txt): they check pending JS exceptions, and export_fn's guard is the only catch"
+#endif
+
 #include <cstdint>
+#include <exception>
+#include <new>
 #include <string>
 #include <vector>
 
