@@ -174,7 +174,7 @@ int threadpool_max_size() { return std::max(1024, 4 * hardware_threads()); }
 
 std::string threadpool_set_size(int n) {
   if (n < 1 || n > threadpool_max_size())
-    return "ValueError: thread count must be in [1, " + std::to_string(threadpool_max_size()) + "], got " +
+    return "thread count must be in [1, " + std::to_string(threadpool_max_size()) + "], got " +
            std::to_string(n);
   Pool& p = pool();
   if (n == p.size) return "";

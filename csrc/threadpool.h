@@ -11,12 +11,13 @@ int threadpool_size();
 // Largest thread count threadpool_set_size accepts: max(1024, 4 x hardware threads). A kernel
 // splits its work evenly and waits for the slowest chunk, so more threads than hardware threads
 // only add switching; the bound leaves room for oversubscribed tests and benchmarks while
-// refusing counts whose thread stacks alone (8 MiB of address space each by default) would
-// exhaust the address space or the process's thread limit.
+// refusing counts a system cannot be relied on to give (each thread takes a stack of 8 MiB of
+// address space by default, two of Linux's default 65530 memory maps per process, and a share of
+// the user's thread limit); a refusal within the bound is still an error, never an abort.
 int threadpool_max_size();
-// Resizes the pool to n threads (1 <= n <= threadpool_max_size()). Returns "" or why not: a
-// ValueError for n out of range, or the thread the OS refused to start (the pool then keeps its
-// previous size). Never throws.
+// Resizes the pool to n threads (1 <= n <= threadpool_max_size()). Returns "" or why not: n out
+// of range, or the thread the OS refused to start (the pool then keeps its previous size).
+// Never throws.
 std::string threadpool_set_size(int n);
 
 // Runs fn(begin, end) over [0, n) split in contiguous chunks of at least `grain` items.
