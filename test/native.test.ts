@@ -11,6 +11,24 @@ import { addonPath, native } from '../lib/native/addon.js';
 import { OP } from '../lib/native/ops.js';
 import { meta } from '../lib/native/run.js';
 
+/**
+ * Writes the call layout of add(a, b) -> out into meta, each a 1-d float32 view of shape [4] with
+ * stride 1, except argument 0, whose shape and stride are given.
+ */
+function describeAdd(shape0: number, stride0: number): void {
+  meta[0] = OP.add;
+  meta[1] = 2;
+  meta[2] = 1;
+  for (let i = 0; i < 3; i++) {
+    const b = 4 + 20 * i;
+    meta[b] = 0;
+    meta[b + 1] = 1;
+    meta[b + 2] = 0;
+    meta[b + 3] = i === 0 ? shape0 : 4;
+    meta[b + 11] = i === 0 ? stride0 : 1;
+  }
+}
+
 describe('native addon', () => {
   test('lib/native/ops.ts lists the ops of csrc/ops.h in the same order', () => {
     expect(Object.keys(OP)).toEqual(native.opNames());
@@ -29,18 +47,8 @@ describe('native addon', () => {
 
   test('a malformed call is refused, not run', () => {
     const h = native.alloc('cpu', 16);
-    meta[0] = OP.add;
-    meta[1] = 2;
-    meta[2] = 1;
     // three handles described, but the view of argument 0 runs past its 16-byte buffer
-    for (let i = 0; i < 3; i++) {
-      const b = 4 + 20 * i;
-      meta[b] = 0;
-      meta[b + 1] = 1;
-      meta[b + 2] = 0;
-      meta[b + 3] = i === 0 ? 100 : 4;
-      meta[b + 11] = 1;
-    }
+    describeAdd(100, 1);
     expect(() => native.exec(h, h, h)).toThrow(/view reaches element 99 of a buffer holding 4/);
     native.free(h);
     expect(() => native.exec(h, h, h)).toThrow(/disposed/);
@@ -241,28 +249,15 @@ describe('binding arguments', () => {
 
   test('exec refuses view descriptions that are not integers or whose extent overflows', () => {
     const h = native.alloc('cpu', 16);
-    const describe3 = (shape0: number, stride0: number) => {
-      meta[0] = OP.add;
-      meta[1] = 2;
-      meta[2] = 1;
-      for (let i = 0; i < 3; i++) {
-        const b = 4 + 20 * i;
-        meta[b] = 0;
-        meta[b + 1] = 1;
-        meta[b + 2] = 0;
-        meta[b + 3] = i === 0 ? shape0 : 4;
-        meta[b + 11] = i === 0 ? stride0 : 1;
-      }
-    };
     try {
-      describe3(NaN, 1);
+      describeAdd(NaN, 1);
       expect(() => native.exec(h, h, h)).toThrow(/add: argument 0: malformed view description/);
-      describe3(4, 1e300);
+      describeAdd(4, 1e300);
       expect(() => native.exec(h, h, h)).toThrow(/add: argument 0: malformed view description/);
       // (2^52 - 1) * 2^52 overflows int64: refused before the arithmetic
-      describe3(2 ** 52, 2 ** 52);
+      describeAdd(2 ** 52, 2 ** 52);
       expect(() => native.exec(h, h, h)).toThrow(/add: argument 0: dimension 0 .* reaches past a buffer holding 4/);
-      describe3(4, -1);
+      describeAdd(4, -1);
       expect(() => native.exec(h, h, h)).toThrow(/view reaches element -3 of a buffer holding 4/);
       meta[0] = NaN;
       expect(() => native.exec(h, h, h)).toThrow(/exec: malformed call/);
