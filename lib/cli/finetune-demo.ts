@@ -10,7 +10,8 @@ import type { LlamaModel } from '../models/llama.js';
 import { loadModel } from '../models/load.js';
 import { ChatTemplate, type ChatMessage } from '../tokenizer/chat.js';
 import type { Tokenizer } from '../tokenizer/tokenizer.js';
-import { checkOutFolder, type FinetuneOptions } from '../train/finetune.js';
+import type { FinetuneOptions } from '../train/finetune.js';
+import { checkOutFolder } from '../train/out-folder.js';
 import { overlayOptions } from './finetune-args.js';
 import { runFinetuneCli, type FinetuneCliIO } from './finetune.js';
 

@@ -6,9 +6,12 @@ import { extname } from 'node:path';
 import { EdgeTrainError, ValueError } from '../errors.js';
 import { type ChatMessage, ChatTemplate } from '../tokenizer/chat.js';
 import { type BadLine, DataError, type JsonlRecord, Utf8Validator, invalidUtf8At, parseJsonlLine } from './jsonl.js';
+import { PIECE, pieceEnd, pieces } from './pieces.js';
 import { type ChatSampleOptions, type DataTokenizer, type Sample, chatSample, completionSample, countTargets } from './sample.js';
+import { TokenWindows } from './windows.js';
 
 export { type BadLine, DataError, type JsonlRecord, parseJsonl, parseJsonlLine, invalidUtf8At } from './jsonl.js';
+export { pieceEnd } from './pieces.js';
 export { type ChatSampleOptions, type DataTokenizer, type Sample, chatSample, chunkSample, completionSample, countTargets, textSample } from './sample.js';
 export { IGNORE_INDEX, type PackOptions, type Row, packSamples, toInputsLabels } from './pack.js';
 export { type Batch, type BatchOptions, type DataPosition, type IterateBatchesOptions, batchAt, collate, epochBatches, epochOrder, iterateBatches, splitValidation } from './batch.js';
@@ -90,8 +93,6 @@ export async function loadDataset(path: string, opts: LoadDatasetOptions): Promi
 
 /** Bytes read from the file per call. */
 const READ_CHUNK = 1 << 20;
-/** Text tokenized per encode() call (UTF-16 units); see pieceEnd. */
-const PIECE = 1 << 20;
 
 const tick = () => new Promise<void>((r) => setImmediate(r));
 
@@ -200,109 +201,6 @@ async function streamJsonl(fh: FileHandle, b: Builder): Promise<void> {
     if (from < chunk.length) parts.push(Uint8Array.prototype.slice.call(chunk, from));
   }
   if (parts.length > 0) await run(take(Buffer.concat(parts)));
-}
-
-const isSpaceCode = (c: number) => c === 0x20 || (c >= 0x09 && c <= 0x0d);
-const LETTER = /\p{L}/u;
-function isLetterAt(s: string, i: number): boolean {
-  const c = s.charCodeAt(i);
-  if (c < 0x80) return (c >= 0x41 && c <= 0x5a) || (c >= 0x61 && c <= 0x7a);
-  return !(c >= 0xd800 && c <= 0xdfff) && LETTER.test(s[i]!);
-}
-
-/**
- * Where a piece of `s` that is tokenized on its own ends: at most `max` (< s.length - 1) units in.
- * Pieces end before a space between two letters ("whale| ship"): a space after a letter starts a
- * new pre-token for the GPT-2, Llama 3 and Qwen2 regexes and a new word for SentencePiece
- * vocabularies whose entries never hold U+2581 after another character, and the next piece,
- * encoded with prefixSpace false, starts with that space as the whole text does, so the pieces
- * give the ids of the whole text. A line break is not such a boundary for every vocabulary
- * (Llama 3's regex joins punctuation with the newlines after it; GPT-2's reads a run of newlines
- * at the end of a text as one pre-token; SentencePiece words run on across newlines), so it is
- * only the fallback for text without such a space (after a \n, before a character that is not
- * white space), then any place that does not cut a surrogate pair. Checked on the shipped
- * models/moby-4m.gguf (SentencePiece) over Moby-Dick repeated to 5 MB, in test/train-data.test.ts:
- * the streamed ids equal those of encoding the whole text. What still can differ: a tokenizer
- * whose normalizer prepends U+2581 to every text (old Llama 2 tokenizer.json files), or a
- * user-defined token spelled with a space between letters that a split falls inside.
- */
-export function pieceEnd(s: string, max: number): number {
-  for (let i = max; i >= 1; i--) if (s.charCodeAt(i) === 0x20 && isLetterAt(s, i - 1) && isLetterAt(s, i + 1)) return i;
-  for (let i = max; i >= 1; i--) if (s.charCodeAt(i - 1) === 0x0a && !isSpaceCode(s.charCodeAt(i))) return i;
-  const c = s.charCodeAt(max);
-  return c >= 0xdc00 && c <= 0xdfff ? max - 1 : max;
-}
-
-/** `text` in pieces of at most about PIECE units, cut by pieceEnd. */
-function* pieces(text: string): Generator<string> {
-  let from = 0;
-  while (text.length - from > PIECE + 1) {
-    // pieceEnd on a window: no copy of the rest of a long text per piece
-    const w = text.slice(from, from + PIECE + 2);
-    const end = pieceEnd(w, PIECE);
-    yield w.slice(0, end);
-    from += end;
-  }
-  if (from < text.length) yield from === 0 ? text : text.slice(from);
-}
-
-/**
- * Token ids of text documents in slabs (Int32Array, growing to 4 Mi ids), cut into windows of
- * seqLen + 1 that start seqLen apart as chunkSample cuts them. Windows are views of the slabs:
- * consecutive windows share the token where one ends and the next starts, and a document's
- * last, unfinished window moves to a new slab when its slab is full.
- */
-class TokenWindows {
-  private buf: Int32Array;
-  private pos = 0;
-  private ws = 0; // start of the window being filled
-  private n = 0; // tokens of the document so far
-  /** [0, 1, 1, ...]: every text window's mask (or a prefix of it); samples do not write masks. */
-  private readonly mask: Uint8Array;
-
-  constructor(
-    private readonly seqLen: number,
-    private readonly out: (ids: Int32Array, mask: Uint8Array) => void,
-  ) {
-    this.buf = new Int32Array(Math.max(1 << 16, 4 * (seqLen + 1)));
-    this.mask = new Uint8Array(seqLen + 1).fill(1);
-    this.mask[0] = 0;
-  }
-
-  begin(): void {
-    this.ws = this.pos;
-    this.n = 0;
-  }
-
-  push(ids: ArrayLike<number>): void {
-    const L = this.seqLen + 1;
-    for (let i = 0; i < ids.length; i++) {
-      if (this.pos === this.buf.length) this.grow();
-      this.buf[this.pos++] = ids[i]!;
-      this.n++;
-      if (this.pos - this.ws === L) {
-        this.out(this.buf.subarray(this.ws, this.pos), this.mask);
-        this.ws = this.pos - 1;
-      }
-    }
-  }
-
-  /** Ends the document: its last window, if it holds a target; the document's token count. */
-  end(): number {
-    // (a full window went out as it filled; what is left is shorter, or only its shared first token)
-    const k = this.pos - this.ws;
-    if (k >= 2) this.out(this.buf.subarray(this.ws, this.pos), this.mask.subarray(0, k));
-    return this.n;
-  }
-
-  private grow(): void {
-    const size = Math.min(Math.max(2 * this.buf.length, 4 * (this.seqLen + 1)), Math.max(1 << 22, 4 * (this.seqLen + 1)));
-    const next = new Int32Array(size);
-    next.set(this.buf.subarray(this.ws, this.pos));
-    this.pos -= this.ws;
-    this.ws = 0;
-    this.buf = next;
-  }
 }
 
 /** A text document being tokenized piece by piece (see Builder.textDoc). */

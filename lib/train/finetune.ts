@@ -1,12 +1,11 @@
 // finetune(): LoRA fine-tuning of a model file on a dataset file, as a run that reports progress
 // events (an async iterator), can be paused, resumed and aborted, checkpoints atomically and
 // resumes exactly (same data position, optimizer state, RNG position and schedule step).
-import { existsSync, mkdirSync, rmSync, statSync, unlinkSync } from 'node:fs';
+import { rmSync, statSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { noGrad } from '../autograd/engine.js';
 import { memory } from '../device.js';
 import { TrainingError, ValueError } from '../errors.js';
-import { writeFileAtomic } from '../formats/atomic.js';
 import { loadAdapter, saveGGUFAdapter, savePEFTAdapter } from '../models/adapter.js';
 import type { LlamaModel } from '../models/llama.js';
 import { loadModel, type LoadedModel } from '../models/load.js';
@@ -21,19 +20,8 @@ import { tensor } from '../ops/creation.js';
 import { reshape } from '../ops/shape.js';
 import { getRngState, manualSeed, setRngState } from '../random.js';
 import { tidy } from '../scope.js';
-import {
-  assertFiniteAdapter,
-  checkCheckpoint,
-  checkResumable,
-  findCheckpoint,
-  listCheckpoints,
-  readTrainerState,
-  removePartialCheckpoints,
-  setAsideDamaged,
-  writeCheckpoint,
-  type RunIdentity,
-  type TrainerState,
-} from './checkpoint.js';
+import { assertFiniteAdapter, checkResumable, readTrainerState, removePartialCheckpoints, writeCheckpoint, type RunIdentity, type TrainerState } from './checkpoint.js';
+import { checkedFolder, checkOutFolder, resumable } from './out-folder.js';
 import { iterateBatches, splitValidation, type Batch, type DataPosition } from './batch.js';
 import { loadDataset, type DatasetFormat } from './data.js';
 import { packSamples, type Row } from './pack.js';
@@ -445,71 +433,6 @@ function namedAdapterParams(adapters: Map<string, LoRAModule>): [string, ReturnT
     else out.push([`${path}.lora_A.weight`, a.lora_A.weight], [`${path}.lora_B.weight`, a.lora_B.weight]);
   }
   return out;
-}
-
-/**
- * Checks, before anything slow, that the run can save its work: `out` can be made and written,
- * and it holds no earlier run unless resume or overwrite says what to do with it. Returns what
- * of an earlier run it holds (to overwrite), in words.
- */
-export function checkOutFolder(o: Pick<FinetuneOptions, 'out' | 'resume' | 'overwrite'>): string | undefined {
-  const out = o.out ?? 'edgetrain-out';
-  if (o.resume && o.overwrite) throw new ValueError('finetune: resume and overwrite exclude each other: resume continues the run in out, overwrite replaces it');
-  assertWritable(out);
-  const previous = o.resume ? undefined : existingRun(out);
-  if (previous && !o.overwrite)
-    throw new ValueError(`finetune: ${out} already holds a run (${previous}); pass resume (--resume) to continue it, overwrite (--overwrite) to replace it, or choose another out folder`);
-  return previous;
-}
-
-/** Throws ValueError when `out` cannot be made or written. */
-function assertWritable(out: string): void {
-  const probe = join(out, `.edgetrain-write-test-${process.pid}`);
-  try {
-    mkdirSync(out, { recursive: true });
-    writeFileAtomic(probe, new Uint8Array(1));
-    unlinkSync(probe);
-  } catch (e) {
-    throw new ValueError(`finetune: cannot write to the output folder ${out}: ${(e as Error).message}`);
-  }
-}
-
-/** What of an earlier run `out` holds, in words, or undefined when it holds none. */
-function existingRun(out: string): string | undefined {
-  const ck = listCheckpoints(out);
-  if (ck.length) return `checkpoints up to step ${ck[0]!.step}`;
-  if (existsSync(join(out, 'checkpoints', 'latest'))) return 'a checkpoints/latest file';
-  if (existsSync(join(out, 'adapter', 'adapter_model.safetensors'))) return 'an adapter';
-  if (existsSync(join(out, 'adapter.gguf'))) return 'adapter.gguf';
-  return undefined;
-}
-
-/** The newest good checkpoint in out; damaged newer ones are set aside, with a warning. */
-function resumable(out: string, warnings: string[]): string {
-  const f = findCheckpoint(out);
-  const what = f.damaged.map((d) => `${d.path}: ${d.problem}`).join('; ');
-  if (!f.path) {
-    if (f.damaged.length) throw new TrainingError(`finetune: no checkpoint in ${join(out, 'checkpoints')} can be resumed (${what})`);
-    throw new ValueError(`finetune: resume requested but ${join(out, 'checkpoints')} holds no checkpoint`);
-  }
-  if (f.damaged.length) {
-    const moved = setAsideDamaged(out, f.damaged, f.path);
-    warnings.push(`resuming from ${f.path}, the newest good checkpoint: ${what}${moved.length ? ` (set aside as ${moved.join(', ')})` : ''}`);
-  }
-  if (f.unverified) warnings.push(`${f.path} has no manifest (written by an earlier edgetrain): its bytes were not verified`);
-  return f.path;
-}
-
-/** A checkpoint folder given by path, checked; a damaged one is refused, naming the newest good one beside it. */
-function checkedFolder(ckpt: string, warnings: string[]): string {
-  const r = checkCheckpoint(ckpt);
-  if (r.problem !== undefined) {
-    const parent = join(ckpt, '..', '..');
-    const alt = findCheckpoint(parent).path;
-    throw new TrainingError(`finetune: cannot resume from ${ckpt}: ${r.problem}${alt && alt !== ckpt ? `; the newest good checkpoint beside it is ${alt}` : ''}`);
-  }
-  if (r.unverified) warnings.push(`${ckpt} has no manifest (written by an earlier edgetrain): its bytes were not verified`);
-  return ckpt;
 }
 
 /** Adapted layer indices, sorted. */
