@@ -411,7 +411,6 @@ async function run(o: FinetuneOptions, h: FinetuneRun): Promise<FinetuneResult> 
     if (!aborted) evaluate();
     save();
   }
-  assertFiniteAdapter(named, 'finetune: not writing the adapter: it is not finite');
   model.eval();
   const adapterDir = join(out, 'adapter');
   savePEFTAdapter(adapterDir, model, { baseModel: typeof o.model === 'string' ? o.model : undefined });
@@ -425,7 +424,7 @@ async function run(o: FinetuneOptions, h: FinetuneRun): Promise<FinetuneResult> 
   return result;
 }
 
-/** The adapter tensors by PEFT-style name (for finiteness checks). */
+/** The adapter tensors by their PEFT names (less the base_model.model. prefix). */
 function namedAdapterParams(adapters: Map<string, LoRAModule>): [string, ReturnType<typeof loraParameters>[number]][] {
   const out: [string, ReturnType<typeof loraParameters>[number]][] = [];
   for (const [path, a] of adapters) {
@@ -485,16 +484,10 @@ function loadAdapterValues(adapters: Map<string, LoRAModule>, dir: string): void
   const { tensors } = loadSafetensors(join(dir, 'adapter_model.safetensors'), { device: 'cpu' });
   try {
     noGrad(() => {
-      for (const [path, a] of adapters) {
-        const pairs: [string, ReturnType<typeof loraParameters>[number]][] =
-          a instanceof LoRAEmbedding
-            ? [[`${path}.lora_embedding_A`, a.lora_embedding_A], [`${path}.lora_embedding_B`, a.lora_embedding_B]]
-            : [[`${path}.lora_A.weight`, a.lora_A.weight], [`${path}.lora_B.weight`, a.lora_B.weight]];
-        for (const [name, dst] of pairs) {
-          const src = tensors.get(`base_model.model.${name}`);
-          if (!src || src.shape.join() !== dst.shape.join()) throw new ValueError(`finetune: checkpoint adapter lacks ${name} [${dst.shape}]`);
-          copyInto(dst, src);
-        }
+      for (const [name, dst] of namedAdapterParams(adapters)) {
+        const src = tensors.get(`base_model.model.${name}`);
+        if (!src || src.shape.join() !== dst.shape.join()) throw new ValueError(`finetune: checkpoint adapter lacks ${name} [${dst.shape}]`);
+        copyInto(dst, src);
       }
     });
   } finally {
