@@ -142,3 +142,16 @@ export const GGML_TYPES: ReadonlyMap<number, GGMLTypeInfo> = new Map(
 );
 /** ggml tensor types by name ('F32', 'Q4_K', ...). */
 export const GGML_TYPE_BY_NAME: ReadonlyMap<string, GGMLTypeInfo> = new Map([...GGML_TYPES.values()].map((t) => [t.name, t]));
+
+/** Layout limits and helpers the GGUF reader and writer share, so every file one accepts the other does too. */
+export const MAGIC = 0x46554747; // "GGUF" read as a little-endian u32
+export const DEFAULT_ALIGNMENT = 32;
+/** ggml's GGML_MAX_DIMS: llama.cpp refuses tensors of higher rank. */
+export const MAX_DIMS = 4;
+/**
+ * ggml's GGML_MAX_NAME: llama.cpp refuses tensor names of this many bytes or more; writeGGUF
+ * refuses them and so does the reader, so every file one accepts the other does too.
+ */
+export const MAX_NAME = 64;
+export const MAX_NESTING = 8;
+export const align = (n: number, a: number): number => Math.ceil(n / a) * a;
