@@ -28,7 +28,8 @@ void register_softmax(KernelFn* table);      // softmax.cpp: softmax, logSoftmax
 void register_embedding(KernelFn* table);    // embedding.cpp
 void register_matmul(KernelFn* table);       // matmul.cpp (uses gemm.h)
 void register_norm(KernelFn* table);         // norm.cpp: rmsNorm, layerNorm (+bwd)
-void register_rope(KernelFn* table);         // rope.cpp: rope, swiglu (+bwd)
+void register_rope(KernelFn* table);         // rope.cpp: rope (+bwd)
+void register_swiglu(KernelFn* table);       // swiglu.cpp: swiglu (+bwd)
 void register_attention(KernelFn* table);    // attention.cpp: sdpa (+bwd)
 void register_optim(KernelFn* table);        // optim.cpp: adamw, sgd
 void register_quant(KernelFn* table);        // quant.cpp: dequantize, matmulQ (block formats)
@@ -43,6 +44,7 @@ inline void register_all(KernelFn* t) {
   register_matmul(t);
   register_norm(t);
   register_rope(t);
+  register_swiglu(t);
   register_attention(t);
   register_optim(t);
   register_quant(t);
