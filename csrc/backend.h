@@ -1,5 +1,6 @@
 // Device/backend interface. Every backend (cpu, vulkan, cuda) implements Backend; kernels are
-// looked up by op id (csrc/ops.h). Errors are returned as strings, never thrown across N-API.
+// looked up by op id (csrc/ops.h, generated from schema/ops.json). Errors are returned as
+// strings, never thrown across N-API.
 #pragma once
 #include <cstddef>
 #include <cstdint>
@@ -9,10 +10,6 @@
 #include "ops.h"
 
 namespace et {
-
-constexpr int kMaxDims = 8;
-constexpr int kMaxArgs = 12;
-constexpr int kMaxParams = 16;
 
 class Backend;
 
@@ -65,6 +62,11 @@ struct Call {
   const View& out(int i) const { return t[n_in + i]; }
 };
 
+// Arity and dtypes against the op schema: "" or "DTypeError: exp: input x must be float32, ...".
+std::string op_check(const Call& c);
+// "matmul(float32[4,8], float16[8,16] -> float32[4,16])", for error messages.
+std::string call_signature(const Call& c);
+
 struct MemStats {
   int64_t live_bytes = 0;
   int64_t peak_bytes = 0;
@@ -83,7 +85,11 @@ class Backend {
   virtual void free(Buffer* b) = 0;
   virtual std::string upload(Buffer* b, size_t offset, const void* src, size_t bytes) = 0;
   virtual std::string download(Buffer* b, size_t offset, void* dst, size_t bytes) = 0;
+  // Whether the backend has a kernel for the op at all (devices() lists these).
   virtual bool supports_op(int op) const = 0;
+  // Whether it can run this call: its dtypes, shapes and views. Checked before anything runs;
+  // exec may still fail for what only running finds (an index out of range).
+  virtual bool supports(const Call& c) const { return supports_op(c.op); }
   // Runs or enqueues the kernel. Returns "" on success, else a message naming the problem.
   virtual std::string exec(const Call& c) = 0;
   // Waits for queued work.

@@ -68,6 +68,19 @@ describe('bad input gives typed errors', () => {
     expect(() => et.rope(x)).toThrow(/rope is not implemented on vulkan/);
   });
 
+  test('a dtype combination the device lacks is refused before it runs, naming dtypes and shapes', () => {
+    const vk = et.devices().find((d) => d.name === 'vulkan');
+    if (!vk?.available) return expect(() => et.ones([2]).to('vulkan')).toThrow(et.DeviceError);
+    const a = et.ones([2, 3]).to('vulkan');
+    const w = et.ones([3, 4], { dtype: 'float16' }).to('vulkan');
+    expect(() => et.matmul(a, w)).toThrow(et.DeviceError);
+    expect(() => et.matmul(a, w)).toThrow(
+      /matmul is not implemented on vulkan for matmul\(float32\[2,3\], float16\[3,4\] -> float32\[2,4\]\)/,
+    );
+    // the same op with float32 operands runs there
+    expect(et.matmul(a, w.cast('float32')).sum().item()).toBe(24);
+  });
+
   test('a kernel error leaves the process usable', () => {
     const w = et.ones([3, 2]);
     for (let i = 0; i < 3; i++) expect(() => et.embedding(w, et.tensor([5], { dtype: 'int32' }))).toThrow(et.IndexError);

@@ -7,32 +7,74 @@ import { join } from 'node:path';
 import { describe, expect, test } from 'vitest';
 import { maxThreads } from '../lib/device.js';
 import * as et from '../lib/index.js';
-import { addonPath, native } from '../lib/native/addon.js';
-import { OP } from '../lib/native/ops.js';
+import { addonPath, native, type Handle } from '../lib/native/addon.js';
+import { KERNEL_OPS, OP, OP_SCHEMA } from '../lib/native/ops.js';
 import { meta } from '../lib/native/run.js';
 
+const L = native.callLayout;
+
 /**
- * Writes the call layout of add(a, b) -> out into meta, each a 1-d float32 view of shape [4] with
- * stride 1, except argument 0, whose shape and stride are given.
+ * Writes the call layout of `op` with one 1-d view per argument into meta: argument i has
+ * dtype id dtypes[i] (default float32) and shape [4] with stride 1, except argument 0, whose shape
+ * and stride are given.
  */
-function describeAdd(shape0: number, stride0: number): void {
-  meta[0] = OP.add;
-  meta[1] = 2;
-  meta[2] = 1;
-  for (let i = 0; i < 3; i++) {
-    const b = 4 + 20 * i;
-    meta[b] = 0;
+function describeCall(op: number, nIn: number, nOut: number, shape0 = 4, stride0 = 1, dtypes: number[] = []): void {
+  meta[0] = op;
+  meta[1] = nIn;
+  meta[2] = nOut;
+  for (let i = 0; i < nIn + nOut; i++) {
+    const b = L.header + L.slot * i;
+    meta[b] = dtypes[i] ?? 0;
     meta[b + 1] = 1;
     meta[b + 2] = 0;
     meta[b + 3] = i === 0 ? shape0 : 4;
-    meta[b + 11] = i === 0 ? stride0 : 1;
+    meta[b + 3 + L.maxDims] = i === 0 ? stride0 : 1;
   }
 }
+const describeAdd = (shape0: number, stride0: number) => describeCall(OP.add, 2, 1, shape0, stride0);
 
 describe('native addon', () => {
   test('lib/native/ops.ts lists the ops of csrc/ops.h in the same order', () => {
     expect(Object.keys(OP)).toEqual(native.opNames());
     expect(Object.values(OP)).toEqual(native.opNames().map((_, i) => i));
+    expect(KERNEL_OPS).toEqual(native.opNames());
+    for (const op of KERNEL_OPS) expect(OP_SCHEMA[op].id, op).toBe(OP[op]);
+  });
+
+  test('the generated op files are up to date with schema/ops.json', () => {
+    const r = spawnSync(process.execPath, ['scripts/gen-ops.mjs', '--check'], { encoding: 'utf8' });
+    expect(r.stderr).toBe('');
+    expect(r.status).toBe(0);
+  });
+
+  test('the addon exports the call layout; its parts do not overlap', () => {
+    expect(L.slot).toBeGreaterThanOrEqual(3 + 2 * L.maxDims);
+    expect(L.header + L.maxArgs * L.slot).toBeLessThanOrEqual(L.params);
+    expect(L.params + L.maxParams).toBeLessThanOrEqual(L.size);
+    expect(native.metaSize).toBe(L.size);
+  });
+
+  test('exec checks dtypes and arity against the op schema before running', () => {
+    const h = [0, 1, 2].map(() => native.alloc('cpu', 16)) as [Handle, Handle, Handle];
+    try {
+      // exp of an int32 input: refused, naming the op, the operand and the dtypes
+      describeCall(OP.exp, 1, 1, 4, 1, [3, 0]);
+      expect(() => native.exec(h[0], h[1])).toThrow(/DTypeError: exp: input x must be float32, got int32/);
+      // a float32 comparison result: the schema says uint8
+      describeCall(OP.gt, 2, 1, 4, 1, [0, 0, 0]);
+      expect(() => native.exec(...h)).toThrow(/DTypeError: gt: output y must be uint8, got float32/);
+      // matmul accepts a float16 b, not an int32 one
+      describeCall(OP.matmul, 2, 1, 4, 1, [0, 3, 0]);
+      expect(() => native.exec(...h)).toThrow(/matmul: input b must be float32 or float16, got int32/);
+      // add with one input
+      describeCall(OP.add, 1, 1);
+      expect(() => native.exec(h[0], h[1])).toThrow(/add: called with 1 inputs and 1 outputs; it takes 2 inputs and 1 outputs/);
+      // sdpa's mask is optional: 3 or 4 inputs, not 2
+      describeCall(OP.sdpa, 2, 2);
+      expect(() => native.exec(...h, h[0])).toThrow(/sdpa: .* it takes 3 to 4 inputs/);
+    } finally {
+      for (const x of h) native.free(x);
+    }
   });
 
   test('the CPU backend picked a kernel table for this CPU', () => {

@@ -5,6 +5,7 @@
 #include <cstring>
 
 #include "../../kernels/vulkan/meta.h"
+#include "op_table.h"
 #include "vk_backend.h"
 
 namespace et {
@@ -14,24 +15,9 @@ namespace {
 
 constexpr int64_t kI32Max = 0x7fffffff;
 
-std::string shape_str(const View& v) {
-  std::string s = std::string(dtype_name(v.dtype)) + "[";
-  for (int d = 0; d < v.ndim; ++d) s += (d ? "," : "") + std::to_string(v.shape[d]);
-  return s + "]";
-}
-
-// "add(float32[2,3], float32[3] -> float32[2,3])"
-std::string signature(const Call& c) {
-  std::string s = std::string(op_name(c.op)) + "(";
-  for (int i = 0; i < c.n_in; ++i) s += (i ? ", " : "") + shape_str(c.in(i));
-  s += " ->";
-  for (int i = 0; i < c.n_out; ++i) s += " " + shape_str(c.out(i));
-  return s + ")";
-}
-
 // "<ErrorClass>: <op>: <why> (vulkan: <signature>)"; lib/errors.ts maps the class prefix.
 std::string fail(const Call& c, const char* cls, const std::string& why) {
-  return std::string(cls) + ": " + op_name(c.op) + ": " + why + " (vulkan: " + signature(c) + ")";
+  return std::string(cls) + ": " + op_name(c.op) + ": " + why + " (vulkan: " + call_signature(c) + ")";
 }
 const char* const kShape = "ShapeError";
 const char* const kDType = "DTypeError";
@@ -132,41 +118,10 @@ void grid_1d(int64_t invocations, int64_t per_group, uint32_t* gx, uint32_t* gy)
   *gy = uint32_t((groups + x - 1) / x);
 }
 
+// The elementwise.comp code of an op (0: another shader runs it, or none).
 int ew_code(int op) {
-  switch (op) {
-    case OP_AFFINE: return EW_AFFINE;
-    case OP_EXP: return EW_EXP;
-    case OP_LOG: return EW_LOG;
-    case OP_SQRT: return EW_SQRT;
-    case OP_RSQRT: return EW_RSQRT;
-    case OP_ABS: return EW_ABS;
-    case OP_SIGN: return EW_SIGN;
-    case OP_RELU: return EW_RELU;
-    case OP_GELU_TANH: return EW_GELU_TANH;
-    case OP_GELU_ERF: return EW_GELU_ERF;
-    case OP_SILU: return EW_SILU;
-    case OP_SIGMOID: return EW_SIGMOID;
-    case OP_TANH: return EW_TANH;
-    case OP_POW_SCALAR: return EW_POW;
-    case OP_ADD: return EW_ADD;
-    case OP_SUB: return EW_SUB;
-    case OP_MUL: return EW_MUL;
-    case OP_DIV: return EW_DIV;
-    case OP_MAXIMUM: return EW_MAXIMUM;
-    case OP_MINIMUM: return EW_MINIMUM;
-    case OP_RELU_BWD: return EW_RELU_BWD;
-    case OP_GELU_TANH_BWD: return EW_GELU_TANH_BWD;
-    case OP_GELU_ERF_BWD: return EW_GELU_ERF_BWD;
-    case OP_SILU_BWD: return EW_SILU_BWD;
-    case OP_GT: return EW_GT;
-    case OP_GE: return EW_GE;
-    case OP_LT: return EW_LT;
-    case OP_LE: return EW_LE;
-    case OP_EQ: return EW_EQ;
-    case OP_NE: return EW_NE;
-    case OP_WHERE: return EW_WHERE;
-    default: return 0;
-  }
+  if (op < 0 || op >= OP_COUNT || !kOpShaders[op].shader) return 0;
+  return std::strcmp(kOpShaders[op].shader, "elementwise") == 0 ? kOpShaders[op].code : 0;
 }
 
 // Bit pattern of `v` stored as dtype dt.
@@ -226,8 +181,12 @@ std::string prepare_strided(const Call& c, Iter& it, Meta& mt, uint32_t* gx, uin
 
 }  // namespace
 
-bool VulkanBackend::supports_op(int op) const {
-  return op == OP_FILL || op == OP_COPY || op == OP_SUM || op == OP_MATMUL || ew_code(op) != 0;
+bool VulkanBackend::supports_op(int op) const { return op >= 0 && op < OP_COUNT && kOpShaders[op].shader != nullptr; }
+
+bool VulkanBackend::supports(const Call& c) const {
+  if (!supports_op(c.op)) return false;
+  if (c.op == OP_MATMUL) return c.in(1).dtype == ET_F32;  // matmul.comp reads float32 operands only
+  return true;
 }
 
 std::string VulkanBackend::run(const Call& c, const char* shader, const int32_t* meta, DeviceBuffer* const bufs[4],
@@ -242,7 +201,7 @@ std::string VulkanBackend::run(const Call& c, const char* shader, const int32_t*
 std::string VulkanBackend::exec(const Call& c) {
   std::lock_guard<std::mutex> lk(mu_);
   if (!stream_->lost().empty()) return fail(c, kDevice, stream_->lost());
-  if (!supports_op(c.op)) return std::string("DeviceError: ") + op_name(c.op) + " is not implemented on vulkan";
+  if (!supports(c)) return fail(c, kDevice, "not implemented on vulkan");
   if (c.n_in != op_inputs(c.op) || c.n_out != op_outputs(c.op)) return fail(c, kShape, "wrong number of arguments");
   for (int i = 0; i < c.n_in + c.n_out; ++i) {
     const View& v = c.t[i];

@@ -28,6 +28,7 @@ class VulkanBackend : public Backend {
   std::string upload(Buffer* b, size_t offset, const void* src, size_t bytes) override;
   std::string download(Buffer* b, size_t offset, void* dst, size_t bytes) override;
   bool supports_op(int op) const override;
+  bool supports(const Call& c) const override;
   std::string exec(const Call& c) override;
   std::string sync() override;
   void empty_cache() override;

@@ -58,7 +58,7 @@ float unary(int op, float x) {
     case EW_SILU: return x * sigmoid(x);
     case EW_SIGMOID: return sigmoid(x);
     case EW_TANH: return tanh_safe(x);
-    case EW_POW: return pow_scalar(x, mf(META_P));
+    case EW_POW_SCALAR: return pow_scalar(x, mf(META_P));
   }
   return kNaN;
 }

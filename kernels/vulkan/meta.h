@@ -33,44 +33,13 @@
 #define MODE_SCATTER 0  // one element per invocation, strided output (sub-word stores via atomics)
 #define MODE_PACKED 1   // contiguous sub-word output: one 32-bit output word per invocation
 
-// copy.comp ops
-#define CP_FILL 1
-#define CP_COPY 2
+// Shader-local op codes (CP_*, EW_*), generated from schema/ops.json.
+#include "opcodes.h"
 
-// elementwise.comp ops
-#define EW_AFFINE 1
-#define EW_EXP 2
-#define EW_LOG 3
-#define EW_SQRT 4
-#define EW_RSQRT 5
-#define EW_ABS 6
-#define EW_SIGN 7
-#define EW_RELU 8
-#define EW_GELU_TANH 9
-#define EW_GELU_ERF 10
-#define EW_SILU 11
-#define EW_SIGMOID 12
-#define EW_TANH 13
-#define EW_POW 14
+// elementwise.comp code ranges: unary ops below EW_BINARY_FIRST, then binary ops, then
+// comparisons from EW_CMP_FIRST up to EW_WHERE (scripts/gen-ops.mjs keeps the codes there).
 #define EW_BINARY_FIRST 20
-#define EW_ADD 20
-#define EW_SUB 21
-#define EW_MUL 22
-#define EW_DIV 23
-#define EW_MAXIMUM 24
-#define EW_MINIMUM 25
-#define EW_RELU_BWD 26
-#define EW_GELU_TANH_BWD 27
-#define EW_GELU_ERF_BWD 28
-#define EW_SILU_BWD 29
 #define EW_CMP_FIRST 40
-#define EW_GT 40
-#define EW_GE 41
-#define EW_LT 42
-#define EW_LE 43
-#define EW_EQ 44
-#define EW_NE 45
-#define EW_WHERE 50
 
 // reduce.comp modes: META_I+0 = reduced element count, META_I+1 = leading dims in META_SHAPE
 #define REDUCE_ROW_PER_THREAD 0

@@ -22,6 +22,19 @@ export interface NativeMem {
  */
 export type Handle = { readonly __handle: unique symbol };
 
+export interface CallLayout {
+  /** Index of the first argument slot (after op, n_in, n_out). */
+  header: number;
+  /** Doubles per argument: dtype, ndim, offset, shape[maxDims], strides[maxDims]. */
+  slot: number;
+  /** Index of the first scalar parameter. */
+  params: number;
+  size: number;
+  maxDims: number;
+  maxArgs: number;
+  maxParams: number;
+}
+
 export interface Addon {
   alloc(device: string, bytes: number): Handle;
   free(h: Handle): void;
@@ -33,6 +46,8 @@ export interface Addon {
   supportsOp(device: string, op: number): boolean;
   opNames(): string[];
   metaSize: number;
+  /** Where exec() reads each part of a call in the shared Float64Array (csrc/ops.h kCall*). */
+  callLayout: CallLayout;
   devices(): NativeDevice[];
   memory(): Record<string, NativeMem>;
   emptyCache(device: string): void;

@@ -1,29 +1,16 @@
 // Runs one kernel: checks devices, allocates outputs, fills the shared meta array, calls exec.
 import type { DType } from '../dtype.js';
 import { DTYPE_ID, DTYPE_SIZE } from '../dtype.js';
-import { DeviceError, DisposedError, fromNative } from '../errors.js';
+import { DeviceError, DisposedError, fromNative, ValueError } from '../errors.js';
 import { Storage, Tensor } from '../tensor.js';
 import { native } from './addon.js';
 import { OP, type OpName } from './ops.js';
 import { activeProfile, recordKernel } from './profile.js';
 
-const HEADER = 4;
-const SLOT = 20;
-const PARAMS = 248;
+const { header: HEADER, slot: SLOT, params: PARAMS, maxDims: MAX_DIMS, maxParams: MAX_PARAMS } = native.callLayout;
 /** The shared call description exec() reads (exported for the native-level tests). */
-export const meta = new Float64Array(native.metaSize);
+export const meta = new Float64Array(native.callLayout.size);
 native.setMeta(meta);
-
-const supportCache = new Map<string, boolean>();
-function supports(device: string, op: OpName): boolean {
-  const key = `${device}/${op}`;
-  let r = supportCache.get(key);
-  if (r === undefined) {
-    r = native.supportsOp(device, OP[op]);
-    supportCache.set(key, r);
-  }
-  return r;
-}
 
 function put(i: number, t: KernelArg): void {
   const b = HEADER + SLOT * i;
@@ -33,7 +20,7 @@ function put(i: number, t: KernelArg): void {
   meta[b + 2] = t.offset;
   for (let d = 0; d < nd; d++) {
     meta[b + 3 + d] = t.shape[d]!;
-    meta[b + 11 + d] = t.strides[d]!;
+    meta[b + 3 + MAX_DIMS + d] = t.strides[d]!;
   }
 }
 
@@ -89,8 +76,7 @@ export function runKernel(
     }
   }
   if (device === undefined) throw new DeviceError(`${op}: no device given`);
-  if (!supports(device, op))
-    throw new DeviceError(`${op} is not implemented on ${device}${device === 'cpu' ? '' : "; move the tensors with .to('cpu')"}`);
+  // the addon checks arity, dtypes against the op schema and device support before running
   const fresh = into ? [] : outs.map((o) => Tensor.empty(o.shape, o.dtype, device!));
   const outputs: readonly KernelArg[] = into ?? fresh;
   let allEmpty = outputs.length > 0;
@@ -108,6 +94,7 @@ export function runKernel(
     put(inputs.length + i, outputs[i]!);
     handles[inputs.length + i] = outputs[i]!.storage.handle;
   }
+  if (params.length > MAX_PARAMS) throw new ValueError(`${op}: ${params.length} parameters, at most ${MAX_PARAMS}`);
   for (let i = 0; i < params.length; i++) meta[PARAMS + i] = params[i]!;
   try {
     if (activeProfile()) {

@@ -38,9 +38,10 @@ if (wantIsa && isa !== wantIsa) fail(`cpuIsa() is '${isa}', expected '${wantIsa}
 else if (wantIsa) ok(`cpuIsa() === '${wantIsa}'`);
 
 // ---------------------------------------------------------------------------------------------
-// meta protocol (bindings/exec.cpp: header 4, slot 20 = dtype, ndim, offset, shape[8], strides[8])
+// meta protocol (addon.callLayout: header, then per argument dtype, ndim, offset, shape, strides)
 const OPS = addon.opNames();
-const meta = new Float64Array(addon.metaSize);
+const L = addon.callLayout;
+const meta = new Float64Array(L.size);
 addon.setMeta(meta);
 const DT = { f32: 0, i32: 3, u8: 4 };
 const live = [];
@@ -82,14 +83,14 @@ function call(op, ins, outs, params = []) {
   meta[1] = ins.length;
   meta[2] = outs.length;
   [...ins, ...outs].forEach((t, i) => {
-    const b = 4 + 20 * i;
+    const b = L.header + L.slot * i;
     meta[b] = DT[t.dtype];
     meta[b + 1] = t.shape.length;
     meta[b + 2] = t.offset;
     t.shape.forEach((s, d) => (meta[b + 3 + d] = s));
-    t.strides.forEach((s, d) => (meta[b + 11 + d] = s));
+    t.strides.forEach((s, d) => (meta[b + 3 + L.maxDims + d] = s));
   });
-  params.forEach((p, j) => (meta[248 + j] = p));
+  params.forEach((p, j) => (meta[L.params + j] = p));
   addon.exec(...[...ins, ...outs].map((t) => t.h));
 }
 
