@@ -1,6 +1,7 @@
 // The one hot entry point: exec(...bufferHandles) runs the kernel described in the shared meta
-// array (a Float64Array JS fills before each call; layout in lib/native/meta.ts). Passing shapes
-// through shared memory instead of JS objects keeps a small op's call overhead to ~1 us.
+// array (a Float64Array JS fills before each call; its layout is csrc/ops.h's kCall*, exported as
+// callLayout). Passing shapes through shared memory instead of JS objects keeps a small op's call
+// overhead to ~1 us.
 #include <cmath>
 #include <string>
 
@@ -10,11 +11,12 @@
 namespace etb {
 namespace {
 
-constexpr int kHeader = 4;   // op, n_in, n_out, unused
-constexpr int kSlot = 20;    // dtype, ndim, offset, shape[8], strides[8], unused
-constexpr int kParams = 248; // first of kMaxParams doubles
-constexpr int kMetaSize = kParams + et::kMaxParams;
-static_assert(kHeader + et::kMaxArgs * kSlot <= kParams, "meta layout overlaps");
+constexpr int kHeader = et::kCallHeader;
+constexpr int kSlot = et::kCallSlot;
+constexpr int kParams = et::kCallParams;
+constexpr int kMetaSize = et::kCallSize;
+static_assert(kHeader + et::kMaxArgs * kSlot <= kParams && kParams + et::kMaxParams <= kMetaSize, "meta layout overlaps");
+static_assert(kSlot >= 3 + 2 * et::kMaxDims, "a slot holds dtype, ndim, offset, shape and strides");
 
 double* g_meta = nullptr;
 napi_ref g_meta_ref = nullptr;
@@ -44,7 +46,8 @@ bool meta_int(double d, int64_t* out) {
 std::string check_view(const et::View& v, size_t buf_bytes, int i) {
   std::string where = "argument " + std::to_string(i);
   if (v.dtype < 0 || v.dtype >= et::ET_DTYPE_COUNT) return where + ": bad dtype";
-  if (v.ndim < 0 || v.ndim > et::kMaxDims) return where + ": rank " + std::to_string(v.ndim) + " exceeds 8";
+  if (v.ndim < 0 || v.ndim > et::kMaxDims)
+    return where + ": rank " + std::to_string(v.ndim) + " exceeds " + std::to_string(et::kMaxDims);
   for (int d = 0; d < v.ndim; ++d) {
     if (v.shape[d] < 0) return where + ": negative dimension";
     if (v.shape[d] == 0) return "";  // empty view touches nothing
@@ -84,8 +87,7 @@ Napi::Value Exec(const Napi::CallbackInfo& info) {
   c.n_out = hdr_ok ? int(hdr[2]) : 0;
   const char* opn = et::op_name(c.op);
   int n = c.n_in + c.n_out;
-  if (!hdr_ok || c.n_out != et::op_outputs(c.op) || c.n_in > et::op_inputs(c.op) || n > et::kMaxArgs ||
-      size_t(n) != info.Length()) {
+  if (!hdr_ok || n > et::kMaxArgs || size_t(n) != info.Length()) {
     Napi::Error::New(env, std::string("exec: malformed call for op ") + opn).ThrowAsJavaScriptException();
     return env.Undefined();
   }
@@ -119,7 +121,7 @@ Napi::Value Exec(const Napi::CallbackInfo& info) {
     v.dtype = ok ? int(dtype) : -1;
     v.ndim = ok ? int(ndim) : 0;
     for (int d = 0; ok && d < v.ndim; ++d)
-      ok = meta_int(s[3 + d], &v.shape[d]) && meta_int(s[11 + d], &v.strides[d]);
+      ok = meta_int(s[3 + d], &v.shape[d]) && meta_int(s[3 + et::kMaxDims + d], &v.strides[d]);
     std::string err = ok ? check_view(v, h->bytes, i) : "argument " + std::to_string(i) + ": malformed view description";
     if (!err.empty()) {
       Napi::Error::New(env, std::string(opn) + ": " + err).ThrowAsJavaScriptException();
@@ -131,9 +133,12 @@ Napi::Value Exec(const Napi::CallbackInfo& info) {
     return env.Undefined();
   }
   for (int i = 0; i < et::kMaxParams; ++i) c.p[i] = g_meta[kParams + i];
-  if (!be->supports_op(c.op)) {
-    Napi::Error::New(env, std::string("DeviceError: ") + opn + " is not implemented on " + be->name())
-        .ThrowAsJavaScriptException();
+  std::string bad = et::op_check(c);
+  if (bad.empty() && !be->supports(c))
+    bad = std::string("DeviceError: ") + opn + " is not implemented on " + be->name() + " for " + et::call_signature(c) +
+          (std::string(be->name()) == "cpu" ? "" : "; move the tensors with .to('cpu')");
+  if (!bad.empty()) {
+    Napi::Error::New(env, bad).ThrowAsJavaScriptException();
     return env.Undefined();
   }
   std::string err;
@@ -173,6 +178,15 @@ void init_exec(Napi::Env env, Napi::Object exports) {
   export_fn<SupportsOp>(env, exports, "supportsOp");
   export_fn<OpNames>(env, exports, "opNames");
   exports.Set("metaSize", Napi::Number::New(env, kMetaSize));
+  Napi::Object layout = Napi::Object::New(env);
+  layout.Set("header", Napi::Number::New(env, kHeader));
+  layout.Set("slot", Napi::Number::New(env, kSlot));
+  layout.Set("params", Napi::Number::New(env, kParams));
+  layout.Set("size", Napi::Number::New(env, kMetaSize));
+  layout.Set("maxDims", Napi::Number::New(env, et::kMaxDims));
+  layout.Set("maxArgs", Napi::Number::New(env, et::kMaxArgs));
+  layout.Set("maxParams", Napi::Number::New(env, et::kMaxParams));
+  exports.Set("callLayout", layout);
 }
 
 }  // namespace etb
