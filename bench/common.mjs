@@ -1,10 +1,13 @@
-// Shared bench helpers: medians, the machine's FMA peak, running the PyTorch peer.
+// Shared bench helpers: medians, the machine (CPU model, ISA, clock, FMA peak), interleaved runs,
+// LoRA step timing.
 import { execFileSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
+import { cpus, loadavg } from 'node:os';
 
 export function median(xs) {
   const s = [...xs].sort((a, b) => a - b);
-  return s[Math.floor(s.length / 2)];
+  const h = Math.floor(s.length / 2);
+  return s.length % 2 ? s[h] : (s[h - 1] + s[h]) / 2;
 }
 
 /** Times fn (ms) `reps` times after `warm` warm-up calls; returns the median. */
@@ -19,26 +22,79 @@ export function timeMs(fn, reps = 10, warm = 2) {
   return median(t);
 }
 
-/**
- * Single-precision FMA peak: threads x 2 FMA units x 8 lanes (AVX2) x 2 flops x clock, with the
- * clock measured now by the addon (a dependent-add chain runs at one add per cycle).
- */
-export function fmaPeak(threads, clockGhz) {
-  const gflops = threads * 2 * 8 * 2 * clockGhz;
-  return { gflops, text: `${threads} cores x 2 FMA units x 8 lanes x 2 flop x ${clockGhz.toFixed(2)} GHz (measured) = ${gflops.toFixed(1)} GFLOP/s` };
+/** The CPU's flags (/proc/cpuinfo) and its widest f32 vector unit. */
+export function cpuIsa() {
+  let flags = new Set();
+  try {
+    const m = /^(?:flags|Features)\s*:\s*(.*)$/m.exec(readFileSync('/proc/cpuinfo', 'utf8'));
+    if (m) flags = new Set(m[1].trim().split(/\s+/));
+  } catch {}
+  const [unit, lanes] = flags.has('avx512f') ? ['AVX-512', 16] : flags.has('avx2') && flags.has('fma') ? ['AVX2+FMA', 8] : process.arch === 'arm64' ? ['NEON', 4] : ['SSE', 4];
+  const named = ['avx2', 'fma', 'avx512f', 'avx512bw', 'avx512vl', 'avx512dq', 'avx512_bf16', 'avx512_vnni', 'avx512_fp16', 'amx_bf16', 'amx_int8', 'asimd', 'asimddp', 'i8mm', 'bf16', 'sve'];
+  return { unit, lanes, flags: named.filter((f) => flags.has(f)) };
 }
 
-export const TORCH_PY = '/usr/bin/python3';
-
-/** Runs a PyTorch peer script; returns its JSON lines, or null (with the reason) when torch is absent. */
-export function runTorch(script, args) {
-  if (!existsSync(TORCH_PY)) return { error: `${TORCH_PY} not found` };
-  try {
-    const out = execFileSync(TORCH_PY, [script, ...args.map(String)], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
-    return { lines: out.trim().split('\n').filter(Boolean).map((l) => JSON.parse(l)) };
-  } catch (e) {
-    return { error: `PyTorch peer failed (install Debian python3-torch and libopenblas0-pthread): ${String(e.stderr || e.message).slice(0, 300)}` };
+/**
+ * The core clock (GHz) now. On x86-64 from a chain of dependent 32-bit multiplies (3 cycles each on
+ * every x86-64 core of the last 15 years): the addon's add chain runs faster than one add per cycle
+ * where the renamer folds immediate adds (Golden Cove), so it is kept for other CPUs.
+ */
+export function clockGhz(et) {
+  const addon = et.cpuInfo().clockGhz;
+  if (process.arch !== 'x64') return { ghz: addon, how: "the addon's dependent-add chain" };
+  const chain = (n, k) => {
+    let x = 1;
+    for (let i = 0; i < n; i++) x = Math.imul(Math.imul(Math.imul(Math.imul(Math.imul(Math.imul(Math.imul(Math.imul(x, k), k), k), k), k), k), k), k);
+    return x;
+  };
+  chain(1e5, 3);
+  let best = 0;
+  for (let r = 0; r < 5; r++) {
+    const t0 = performance.now();
+    chain(2e7, 3);
+    best = Math.max(best, (2e7 * 8 * 3) / ((performance.now() - t0) / 1e3) / 1e9);
   }
+  const off = Math.abs(addon - best) > 0.25 * best ? `; the addon's add chain says ${addon.toFixed(2)} GHz` : '';
+  return { ghz: best, how: `a dependent imul chain${off}` };
+}
+
+/** Single-precision FMA peak: threads x 2 FMA units x the widest vector's lanes x 2 flops x clock. */
+export function fmaPeak(threads, isa, clock) {
+  const gflops = threads * 2 * isa.lanes * 2 * clock.ghz;
+  return { gflops, text: `${threads} cores x 2 FMA units x ${isa.lanes} lanes (${isa.unit}) x 2 flop x ${clock.ghz.toFixed(2)} GHz = ${gflops.toFixed(1)} GFLOP/s` };
+}
+
+/** Prints the CPU model, its ISA, the kernels edgetrain runs, the clock, the FMA peak and the load; returns the peak. */
+export function printMachine(et, threads = et.getThreads()) {
+  const isa = cpuIsa();
+  const clock = clockGhz(et);
+  const peak = fmaPeak(threads, isa, clock);
+  console.log(`CPU: ${cpus()[0]?.model ?? 'unknown'}, ${cpus().length} threads; ISA: ${isa.flags.join(' ') || 'baseline'}; edgetrain kernels: ${et.cpuInfo().isa}; node ${process.version}`);
+  console.log(`clock ${clock.ghz.toFixed(2)} GHz (${clock.how}); FMA peak ${peak.text}; load average ${loadavg().map((l) => l.toFixed(2)).join(' ')}`);
+  return peak;
+}
+
+/**
+ * Runs each of `runs` (functions returning a list of figures, or a promise of one) `rounds` times,
+ * interleaved (run 1, run 2, ..., run 1, run 2, ...); resolves to each run's per-figure medians. A
+ * run returning null is skipped from then on (its medians are null).
+ */
+export async function interleaved(rounds, runs) {
+  const got = runs.map(() => []);
+  const dead = runs.map(() => false);
+  for (let r = 0; r < rounds; r++)
+    for (const [i, run] of runs.entries()) {
+      if (dead[i]) continue;
+      const v = await run();
+      if (v == null) dead[i] = true;
+      else got[i].push(v);
+    }
+  return got.map((g, i) => (dead[i] || !g.length ? null : g[0].map((_, f) => median(g.map((v) => v[f])))));
+}
+
+/** Runs a node script in a process of its own; returns the JSON of its last output line. */
+export function runNode(script, args) {
+  return JSON.parse(execFileSync(process.execPath, [script, ...args.map(String)], { encoding: 'utf8' }).trim().split('\n').pop());
 }
 
 /**
@@ -68,5 +124,6 @@ export function timeLoRASteps(et, model, params, T, steps) {
   }
   x.dispose();
   y.dispose();
+  opt.dispose();
   return { ms: median(times), loss };
 }

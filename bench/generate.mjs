@@ -1,21 +1,23 @@
 // Prompt processing and generation tokens/s, edgetrain vs llama.cpp (node-llama-cpp, same file,
 // same run), on a tiny and a ~100M-parameter random Llama written as f32 and f16 GGUF, and the
 // f16 file quantized by `edgetrain quantize` to Q8_0 and Q4_K_M (kept quantized by both).
-// node bench/generate.mjs [tiny|100m|all=all] [threads]
+// llama.cpp runs with 1 and 2 threads, interleaved with ours, and per figure the faster counts.
+// node bench/generate.mjs [tiny|100m|all=all] [threads] [rounds=3]
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, existsSync } from 'node:fs';
 import { join } from 'node:path';
 import * as et from '../dist/index.js';
-import { median } from './common.mjs';
+import { interleaved, median, printMachine } from './common.mjs';
 
 const which = process.argv[2] ?? 'all';
 const threads = parseInt(process.argv[3] ?? String(et.getThreads()), 10);
+const rounds = parseInt(process.argv[4] ?? '3', 10);
 et.setThreads(threads);
 const SHARED = process.env.EDGETRAIN_SHARED ?? join(import.meta.dirname, '..', '..', 'shared');
 const OUT = join(import.meta.dirname, 'out', 'models');
 const PROMPT = 128; // prompt tokens
 const GEN = 64; // generated tokens
-const REPS = 5;
+const REPS = 3; // per round
 
 const sizes = {
   // hidden 256, 4 layers: 3M parameters besides the 2 x 32k x 256 embeddings (20M in all)
@@ -63,9 +65,8 @@ async function ours(path) {
     }
     tg.push((performance.now() - first) / (n - 1));
   }
-  const peak = et.memory().cpu.peakBytes;
   model.dispose();
-  return { loadMs, pp: PROMPT / (median(pp) / 1000), tg: 1000 / median(tg), peak };
+  return [loadMs, PROMPT / (median(pp) / 1000), 1000 / median(tg)];
 }
 
 async function llamaCpp(nlc, path, nThreads) {
@@ -95,7 +96,7 @@ async function llamaCpp(nlc, path, nThreads) {
   }
   await ctx.dispose();
   await lm.dispose();
-  return { loadMs, pp: PROMPT / (median(pp) / 1000), tg: 1000 / median(tg) };
+  return [loadMs, PROMPT / (median(pp) / 1000), 1000 / median(tg)];
 }
 
 let nlc = null;
@@ -105,21 +106,20 @@ try {
   console.log(`node-llama-cpp: n/a (${e.message.split('\n')[0]}); install the dev dependencies`);
 }
 
-console.log(`generation: ${PROMPT}-token prompt, then ${GEN} greedy tokens; medians of ${REPS}; edgetrain on ${threads} threads`);
+printMachine(et, threads);
+console.log(`generation: ${PROMPT}-token prompt, then ${GEN} greedy tokens; medians of ${rounds} interleaved rounds of ${REPS}; edgetrain on ${threads} threads`);
 console.log('(prompt processing includes sampling the first token; generation excludes the prompt)');
+const THREADS = [1, 2];
+const show = ([loadMs, pp, tg]) => `load ${loadMs.toFixed(0)} ms, prompt ${pp.toFixed(0)} tok/s, generation ${tg.toFixed(1)} tok/s`;
 for (const name of which === 'all' ? Object.keys(sizes) : [which]) {
-  const f = files(name);
-  for (const [dt, path] of Object.entries(f)) {
-    const o = await ours(path);
+  for (const [dt, path] of Object.entries(files(name))) {
+    const [o, ...l] = await interleaved(rounds, [() => ours(path), ...(nlc ? THREADS.map((t) => () => llamaCpp(nlc, path, t)) : [])]);
     console.log(`\n${name} ${dt} (${path})`);
-    console.log(`  edgetrain        load ${o.loadMs.toFixed(0)} ms, prompt ${o.pp.toFixed(0)} tok/s, generation ${o.tg.toFixed(1)} tok/s`);
+    console.log(`  edgetrain        ${show(o)}`);
     if (!nlc) continue;
-    let best = null;
-    for (const t of [...new Set([1, threads])]) {
-      const l = await llamaCpp(nlc, path, t);
-      console.log(`  llama.cpp ${t} thr  load ${l.loadMs.toFixed(0)} ms, prompt ${l.pp.toFixed(0)} tok/s, generation ${l.tg.toFixed(1)} tok/s`);
-      best = best ? { pp: Math.max(best.pp, l.pp), tg: Math.max(best.tg, l.tg) } : l;
-    }
-    console.log(`  ratio edgetrain / llama.cpp's best: prompt ${(o.pp / best.pp).toFixed(2)}x, generation ${(o.tg / best.tg).toFixed(2)}x (>1 is faster)`);
+    THREADS.forEach((t, i) => console.log(`  llama.cpp ${t} thr  ${show(l[i])}`));
+    const best = (f) => l.reduce((b, x, i) => (x[f] > l[b][f] ? i : b), 0);
+    const [pp, tg] = [best(1), best(2)];
+    console.log(`  ratio edgetrain / llama.cpp's best: prompt ${(o[1] / l[pp][1]).toFixed(2)}x (${THREADS[pp]} thr), generation ${(o[2] / l[tg][2]).toFixed(2)}x (${THREADS[tg]} thr) (>1 is faster)`);
   }
 }

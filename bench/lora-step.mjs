@@ -1,13 +1,15 @@
 // A LoRA-shaped train step: two frozen DxD linears with rank-R adapters on T tokens, forward +
-// backward + AdamW, edgetrain vs PyTorch (same threads, same run). Median ms per step.
-// node bench/lora-step.mjs [D=1024] [R=8] [T=256] [threads]
+// backward + AdamW, edgetrain vs PyTorch at its best (same run, interleaved). Median ms per step.
+// node bench/lora-step.mjs [D=1024] [R=8] [T=256] [threads] [rounds=3]
 import * as et from '../dist/index.js';
-import { median, runTorch } from './common.mjs';
+import { median, printMachine } from './common.mjs';
+import { printTorchConfigs, versusTorch } from './peers/torch-config.mjs';
 
 const D = parseInt(process.argv[2] ?? '1024', 10);
 const R = parseInt(process.argv[3] ?? '8', 10);
 const T = parseInt(process.argv[4] ?? '256', 10);
 const threads = parseInt(process.argv[5] ?? String(et.getThreads()), 10);
+const rounds = parseInt(process.argv[6] ?? '3', 10);
 const STEPS = 20;
 et.setThreads(threads);
 
@@ -41,19 +43,23 @@ const step = () =>
     opt.step();
     loss = l.item();
   });
-const times = [];
-for (let i = 0; i < STEPS + 3; i++) {
-  const t0 = performance.now();
-  step();
-  if (i >= 3) times.push(performance.now() - t0);
+function ours() {
+  const times = [];
+  for (let i = 0; i < STEPS + 3; i++) {
+    const t0 = performance.now();
+    step();
+    if (i >= 3) times.push(performance.now() - t0);
+  }
+  return [median(times)];
 }
-const ours = median(times);
-const torch = runTorch('bench/peers/torch_lora_step.py', [threads, D, R, T, STEPS]);
-console.log(`LoRA step: 2 frozen ${D}x${D} linears + rank-${R} adapters, ${T} tokens, fwd+bwd+AdamW, ${threads} threads`);
-console.log(`edgetrain ${ours.toFixed(2)} ms/step (${Math.round(T / (ours / 1000))} tok/s), memory peak ${(et.memory().cpu.peakBytes / 1e6).toFixed(1)} MB`);
-if (torch.error) console.log(`PyTorch: n/a (${torch.error})`);
-else {
-  const t = torch.lines[0].ms;
-  console.log(`PyTorch   ${t.toFixed(2)} ms/step (${Math.round(T / (t / 1000))} tok/s)`);
-  console.log(`speed ratio edgetrain/PyTorch: ${(t / ours).toFixed(2)}x (>1 is faster)`);
+printMachine(et, threads);
+const res = await versusTorch({ rounds, ours, script: 'bench/peers/torch_lora_step.py', args: [D, R, T, STEPS], pick: (lines) => [lines[0].ms], lower: true });
+printTorchConfigs(res, (ms) => `${ms.toFixed(2)} ms`);
+const tps = (ms) => Math.round(T / (ms / 1000));
+console.log(`LoRA step: 2 frozen ${D}x${D} linears + rank-${R} adapters, ${T} tokens, fwd+bwd+AdamW, ${threads} threads; medians of ${rounds} interleaved rounds`);
+console.log(`edgetrain ${res.ours[0].toFixed(2)} ms/step (${tps(res.ours[0])} tok/s), memory peak ${(et.memory().cpu.peakBytes / 1e6).toFixed(1)} MB, loss ${loss.toFixed(4)}`);
+if (!res.error) {
+  const t = res.peer[0];
+  console.log(`PyTorch   ${t.toFixed(2)} ms/step (${tps(t)} tok/s), best: ${res.winner[0]}`);
+  console.log(`speed ratio edgetrain/PyTorch: ${(t / res.ours[0]).toFixed(2)}x (>1 is faster)`);
 }

@@ -1,9 +1,11 @@
-// f32 matmul GFLOP/s, edgetrain vs PyTorch (same threads, same run), on square and LLM shapes.
-// node bench/matmul.mjs [threads]
+// f32 matmul GFLOP/s, edgetrain vs PyTorch at its best (same run, interleaved), on square and LLM
+// shapes. node bench/matmul.mjs [threads] [rounds=3]
 import * as et from '../dist/index.js';
-import { fmaPeak, median, runTorch } from './common.mjs';
+import { median, printMachine } from './common.mjs';
+import { printTorchConfigs, versusTorch } from './peers/torch-config.mjs';
 
 const threads = parseInt(process.argv[2] ?? String(et.getThreads()), 10);
+const rounds = parseInt(process.argv[3] ?? '3', 10);
 et.setThreads(threads);
 const shapes = [
   [256, 256, 256, 0, 0],
@@ -36,17 +38,16 @@ function ours([M, K, N, ta, tb]) {
   return (2 * M * N * K) / (median(t) / 1e3) / 1e9;
 }
 
-const peak = fmaPeak(threads, et.cpuInfo().clockGhz);
-console.log(`f32 matmul, ${threads} threads; FMA peak assumed: ${peak.text}`);
-const torch = runTorch('bench/peers/torch_matmul.py', [threads, JSON.stringify(shapes)]);
-if (torch.error) console.log(`(no PyTorch figures: ${torch.error})`);
-console.log('shape (M K N, T = transposed operand)   edgetrain GFLOP/s   %peak   PyTorch GFLOP/s   ratio');
-for (let i = 0; i < shapes.length; i++) {
-  const s = shapes[i];
-  const g = ours(s);
-  const tg = torch.lines?.[i]?.gflops;
+const peak = printMachine(et, threads);
+console.log(`f32 matmul, edgetrain on ${threads} threads; medians of ${rounds} interleaved rounds`);
+const res = await versusTorch({ rounds, ours: () => shapes.map(ours), script: 'bench/peers/torch_matmul.py', args: [JSON.stringify(shapes)], pick: (lines) => lines.map((l) => l.gflops) });
+printTorchConfigs(res, (g) => g.toFixed(0));
+console.log('shape (M K N, T = transposed operand)   edgetrain GFLOP/s   %peak   PyTorch GFLOP/s   ratio   PyTorch best');
+shapes.forEach((s, i) => {
+  const g = res.ours[i];
+  const tg = res.peer?.[i];
   const name = `${s[0]}x${s[1]}${s[3] ? 'T' : ''} @ ${s[1]}x${s[2]}${s[4] ? 'T' : ''}`;
   console.log(
-    `${name.padEnd(40)} ${g.toFixed(1).padStart(10)} ${((100 * g) / peak.gflops).toFixed(0).padStart(9)}% ${tg ? tg.toFixed(1).padStart(12) : '         n/a'} ${tg ? (g / tg).toFixed(2).padStart(9) + 'x' : ''}`,
+    `${name.padEnd(40)} ${g.toFixed(1).padStart(10)} ${((100 * g) / peak.gflops).toFixed(0).padStart(9)}% ${tg ? `${tg.toFixed(1).padStart(12)} ${(g / tg).toFixed(2).padStart(9)}x   ${res.winner[i]}` : '         n/a'}`,
   );
-}
+});

@@ -2,12 +2,11 @@
 // 12/4, FFN 2048, vocab 32k, untied head; rank-8 adapters on all 7 projections, AdamW, one
 // 256-token sequence per step, activation checkpointing on) whose decoder projections are float32,
 // or quantized at load to Q8_0, Q4_0, Q4_K, NF4, NF4_DQ. Embeddings, norms and the head stay
-// float32. Each base runs in its own process so its peak RSS is its own.
-// node bench/qlora-train.mjs [steps=4] [threads]
-import { execFileSync } from 'node:child_process';
+// float32. Each base runs in its own process so its peak RSS is its own; the bases are run in
+// turn, `rounds` times, and the medians printed. node bench/qlora-train.mjs [steps=4] [threads] [rounds=3]
 import { fileURLToPath } from 'node:url';
 import * as et from '../dist/index.js';
-import { timeLoRASteps } from './common.mjs';
+import { interleaved, printMachine, runNode, timeLoRASteps } from './common.mjs';
 
 const C = { hiddenSize: 768, numLayers: 12, numHeads: 12, numKvHeads: 4, intermediateSize: 2048, vocabSize: 32000 };
 const T = 256;
@@ -54,26 +53,23 @@ if (process.argv[2] === '--one') {
 
 const steps = parseInt(process.argv[2] ?? '4', 10);
 const threads = parseInt(process.argv[3] ?? String(et.getThreads()), 10);
+const rounds = parseInt(process.argv[4] ?? '3', 10);
 const self = fileURLToPath(import.meta.url);
-console.log(`QLoRA step, 125M Llama, seq ${T}, rank 8 on 7 projections, AdamW, checkpointing; ${threads} threads; median of ${steps} steps after 2 warm-up, best of 2 processes`);
+printMachine(et, threads);
+console.log(`QLoRA step, 125M Llama, seq ${T}, rank 8 on 7 projections, AdamW, checkpointing; ${threads} threads; median of ${steps} steps after 2 warm-up, medians of ${rounds} interleaved rounds`);
 console.log('base    |  tok/s  vs f32  vs Q8_0 | quantized projections: bytes/param | peak RSS   live tensors | loss');
-// the machine is shared and noisy: every base runs `rounds` times, interleaved, and keeps its fastest
 const TYPES = ['f32', 'Q8_0', 'Q4_0', 'Q4_K', 'NF4', 'NF4_DQ'];
-const rounds = 2;
-const res = {};
-for (let r = 0; r < rounds; r++)
-  for (const type of TYPES) {
-    const o = JSON.parse(execFileSync(process.execPath, [self, '--one', type, String(steps), String(threads)], { encoding: 'utf8' }).trim().split('\n').pop());
-    if (!res[type] || o.ms < res[type].ms) res[type] = o;
-  }
+const runs = TYPES.map((type) => () => {
+  const o = runNode(self, ['--one', type, steps, threads]);
+  return [T / (o.ms / 1000), o.maxRssMiB, o.liveBytes, o.loss, o.qParams ? o.qBytes / o.qParams : 0];
+});
+const res = Object.fromEntries((await interleaved(rounds, runs)).map((r, i) => [TYPES[i], r]));
 for (const type of TYPES) {
-  const o = res[type];
-  const tps = T / (o.ms / 1000);
-  const f = res.f32 ? tps / (T / (res.f32.ms / 1000)) : 1;
-  const q8 = res.Q8_0 ? tps / (T / (res.Q8_0.ms / 1000)) : NaN;
-  const bpp = o.qParams ? (o.qBytes / o.qParams).toFixed(3) : '4 (f32)';
+  const [tps, rss, live, loss, bpp] = res[type];
+  const f = tps / res.f32[0];
+  const q8 = tps / res.Q8_0[0];
   console.log(
-    `${type.padEnd(7)} | ${tps.toFixed(0).padStart(6)} ${f.toFixed(2).padStart(6)}x ${Number.isNaN(q8) ? '      ' : `${q8.toFixed(2).padStart(6)}x`} | ${bpp.padStart(34)} | ${o.maxRssMiB.toFixed(0).padStart(5)} MiB ${(o.liveBytes / 2 ** 20).toFixed(0).padStart(6)} MiB | ${o.loss.toFixed(3)}`,
+    `${type.padEnd(7)} | ${tps.toFixed(0).padStart(6)} ${f.toFixed(2).padStart(6)}x ${q8.toFixed(2).padStart(6)}x | ${(bpp ? bpp.toFixed(3) : '4 (f32)').padStart(34)} | ${rss.toFixed(0).padStart(5)} MiB ${(live / 2 ** 20).toFixed(0).padStart(6)} MiB | ${loss.toFixed(3)}`,
   );
 }
 console.log('(targets: 4-bit tok/s >= 1.0x Q8_0 and >= 0.8x f32; 4-bit projections <= 0.6 bytes/param. Live tensors: weights, adapters and optimizer state after a step.)');

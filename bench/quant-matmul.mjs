@@ -3,7 +3,7 @@
 // dx = dy·W of training (M = 512 tokens), and single-token decode (M = 1) at 7B-model sizes.
 // node bench/quant-matmul.mjs [threads]
 import * as et from '../dist/index.js';
-import { median } from './common.mjs';
+import { median, printMachine } from './common.mjs';
 
 const threads = parseInt(process.argv[2] ?? String(et.getThreads()), 10);
 et.setThreads(threads);
@@ -30,6 +30,7 @@ function gflops(M, N, K, fn) {
   return (2 * M * N * K) / (median(t) / 1e3) / 1e9;
 }
 
+printMachine(et, threads);
 console.log(`matmul with a quantized weight W [N, K], ${threads} threads; GFLOP/s-equivalent (median), and the ratio to float32 W`);
 const head = ['shape (M K N)', 'pass', 'f32', ...TYPES];
 console.log(head.map((h, i) => (i < 2 ? h.padEnd(i ? 5 : 18) : h.padStart(13))).join(' '));

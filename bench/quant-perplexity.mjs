@@ -7,6 +7,7 @@ import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import * as et from '../dist/index.js';
+import { printMachine } from './common.mjs';
 
 const windows = parseInt(process.argv[2] ?? '40', 10);
 const T = 256;
@@ -18,6 +19,7 @@ const MODEL = new URL('../models/moby-4m.gguf', import.meta.url).pathname;
 const TYPES = [undefined, 'q8_0', 'q6_k', 'q5_k', 'q5_1', 'q5_0', 'q4_k', 'q4_k_m', 'q4_1', 'q4_0', 'nf4', 'nf4_dq'];
 let ids;
 let base;
+printMachine(et);
 console.log(`perplexity on held-out Moby-Dick (chapters 121-135), ${windows} windows of ${T} tokens, moby-4m`);
 console.log('type      bits/weight*  perplexity   vs float32');
 for (const type of TYPES) {

@@ -1,17 +1,18 @@
-"""PyTorch peer for bench/lora-train.mjs: LoRA fine-tuning steps of a Llama (HF layout: RMSNorm,
-rotate_half rope, GQA, SwiGLU, untied head) with rank-r adapters on q,k,v,o,gate,up,down, the base
-frozen, AdamW on the adapters, optional per-block activation checkpointing. One sequence of T
-tokens per step. Prints median step milliseconds and the process's peak RSS as JSON.
+"""PyTorch peer for bench/lora-train.mjs and bench/lora-anchor.mjs: LoRA fine-tuning steps of a
+Llama (HF layout: RMSNorm, rotate_half rope, GQA, SwiGLU, untied head) with rank-r adapters on
+q,k,v,o,gate,up,down, the base frozen, AdamW on the adapters, optional per-block activation
+checkpointing. One sequence of T tokens per step. Prints median step milliseconds and the
+process's peak RSS as JSON.
 /usr/bin/python3 bench/peers/torch_lora_llama.py THREADS T CHECKPOINT(0|1) STEPS [D L H KV F V R]"""
-import json, math, resource, sys, time
+import json, math, resource, time
 import torch
 import torch.nn.functional as F
 from torch.utils.checkpoint import checkpoint
+from torch_setup import setup
 
-args = [int(v) for v in sys.argv[1:]]
-threads, T, ckpt, steps = args[:4]
-D, L, H, KV, FF, V, R = args[4:11] if len(args) >= 11 else (768, 12, 12, 4, 2048, 32000, 8)
-torch.set_num_threads(threads)
+args = [int(v) for v in setup()]
+T, ckpt, steps = args[:3]
+D, L, H, KV, FF, V, R = args[3:10] if len(args) >= 10 else (768, 12, 12, 4, 2048, 32000, 8)
 torch.manual_seed(0)
 HD = D // H
 

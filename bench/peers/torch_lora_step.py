@@ -1,11 +1,11 @@
 """PyTorch peer for bench/lora-step.mjs: a LoRA-shaped train step (two frozen DxD linears with
 rank-r adapters on T tokens, forward + backward + AdamW), median milliseconds as JSON.
 /usr/bin/python3 bench/peers/torch_lora_step.py THREADS D R T STEPS"""
-import json, sys, time
+import json, time
 import torch
+from torch_setup import setup
 
-threads, D, R, T, steps = (int(v) for v in sys.argv[1:6])
-torch.set_num_threads(threads)
+D, R, T, steps = (int(v) for v in setup())
 torch.manual_seed(0)
 
 

@@ -1,10 +1,10 @@
 """PyTorch peer for bench/matmul.mjs: f32 matmul GFLOP/s (median of repeats) as JSON lines.
 Run with Debian's python3-torch: /usr/bin/python3 bench/peers/torch_matmul.py THREADS SHAPES_JSON"""
-import json, sys, time
+import json, time
 import torch
+from torch_setup import setup
 
-torch.set_num_threads(int(sys.argv[1]))
-shapes = json.loads(sys.argv[2])  # [[M, K, N, transA, transB], ...]
+shapes = json.loads(setup()[0])  # [[M, K, N, transA, transB], ...]
 for M, K, N, ta, tb in shapes:
     a = torch.randn(K, M).t() if ta else torch.randn(M, K)
     b = torch.randn(N, K).t() if tb else torch.randn(K, N)

@@ -1,8 +1,10 @@
 """PyTorch peer for bench/overhead.mjs: microseconds per small op from Python (median of runs).
-/usr/bin/python3 bench/peers/torch_overhead.py"""
+/usr/bin/python3 bench/peers/torch_overhead.py THREADS"""
 import json, time
 import torch
+from torch_setup import setup
 
+setup()
 a = torch.ones(4)
 b = torch.ones(4)
 N = 20000
