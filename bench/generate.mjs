@@ -69,8 +69,9 @@ async function ours(path) {
   return [loadMs, PROMPT / (median(pp) / 1000), 1000 / median(tg)];
 }
 
+let llama = null;
 async function llamaCpp(nlc, path, nThreads) {
-  const llama = await nlc.getLlama({ gpu: false, build: 'never', logLevel: 'error' });
+  llama ??= await nlc.getLlama({ gpu: false, build: 'never', logLevel: 'error' });
   const t0 = performance.now();
   const lm = await llama.loadModel({ modelPath: path });
   const loadMs = performance.now() - t0;
