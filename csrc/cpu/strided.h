@@ -1,11 +1,12 @@
 // Iteration over several same-shaped strided views at once (inputs broadcast to the output
-// shape). Dims are coalesced first, so contiguous views become one flat run, and the element
-// range is split over the thread pool; within a chunk the callback gets runs along the last dim.
+// shape). Dims are merged first (csrc/broadcast.h), so contiguous views become one flat run, and
+// the element range is split over the thread pool; within a chunk the callback gets runs along the last dim.
 #pragma once
 #include <algorithm>
 #include <cstdint>
 
 #include "../backend.h"
+#include "../broadcast.h"
 #include "../threadpool.h"
 
 namespace et {
@@ -17,30 +18,20 @@ struct StridedPlan {
   int64_t strides[NT][kMaxDims];
   int64_t numel = 1;
 
-  // views[k] must all have shape `shape0` (ndim0 dims).
+  // views[k] must all have shape `shape0` (ndim0 dims), or broadcast to it. Dims are merged as
+  // csrc/broadcast.h describes. A view that does not broadcast to shape0 (a caller bug: the op
+  // schema promises operands of the output's shape) would make the walk leave that view, so the
+  // plan then covers nothing.
   StridedPlan(int ndim0, const int64_t* shape0, const View* const views[NT]) {
-    for (int d = 0; d < ndim0; ++d) numel *= shape0[d];
-    // drop size-1 dims, then merge neighbours that are contiguous in every view
-    for (int d = 0; d < ndim0; ++d) {
-      if (shape0[d] == 1) continue;
-      if (ndim > 0) {
-        bool merge = true;
-        for (int k = 0; k < NT; ++k)
-          if (strides[k][ndim - 1] != views[k]->strides[d] * shape0[d]) merge = false;
-        if (merge) {
-          shape[ndim - 1] *= shape0[d];
-          for (int k = 0; k < NT; ++k) strides[k][ndim - 1] = views[k]->strides[d];
-          continue;
-        }
-      }
-      shape[ndim] = shape0[d];
-      for (int k = 0; k < NT; ++k) strides[k][ndim] = views[k]->strides[d];
-      ndim++;
-    }
-    if (ndim == 0) {
-      ndim = 1;
-      shape[0] = 1;
-      for (int k = 0; k < NT; ++k) strides[k][0] = 0;
+    Broadcast<NT> b(ndim0, shape0);
+    bool ok = true;
+    for (int k = 0; k < NT; ++k) ok = ok && b.add(*views[k]);
+    numel = ok ? b.numel() : 0;
+    b.merge();
+    ndim = b.ndim;
+    for (int d = 0; d < ndim; ++d) {
+      shape[d] = b.shape[d];
+      for (int k = 0; k < NT; ++k) strides[k][d] = ok ? b.strides[k][d] : 0;
     }
   }
 

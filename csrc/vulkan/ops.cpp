@@ -1,10 +1,11 @@
 // VulkanBackend::exec: checks a Call, packs its views into a meta block (kernels/vulkan/meta.h)
-// and records the dispatch. Strided views are passed as shape/strides; adjacent dims that are
-// contiguous in every operand are merged first, so most calls run with one dim.
+// and records the dispatch. Strided views are passed as shape/strides, broadcast and merged by
+// csrc/broadcast.h first, so most calls run with one dim.
 #include <cmath>
 #include <cstring>
 
 #include "../../kernels/vulkan/meta.h"
+#include "../broadcast.h"
 #include "op_table.h"
 #include "vk_backend.h"
 
@@ -31,79 +32,34 @@ struct Meta {
   void f(int k, float v) { std::memcpy(&m[k], &v, 4); }
 };
 
-// An iteration space (the output's shape) with the strides of up to 4 operands.
-struct Iter {
-  int nd = 0;
-  int nt = 0;
-  int64_t shape[kMaxDims] = {};
-  int64_t st[4][kMaxDims] = {};
+// An iteration space (csrc/broadcast.h: the output's shape, operands broadcast to it, dims
+// merged) with each operand's offset and dtype, as the meta block carries them.
+struct Iter : Broadcast<4> {
   int64_t off[4] = {};
   int dt[4] = {};
 
-  int64_t numel() const {
-    int64_t n = 1;
-    for (int d = 0; d < nd; ++d) n *= shape[d];
-    return n;
-  }
-  // Operand t is view v broadcast to the iteration shape (right-aligned; size-1 or missing dims
-  // get stride 0). False if the shapes are incompatible.
-  bool set(int t, const View& v) {
-    if (v.ndim > nd) return false;
-    off[t] = v.offset;
-    dt[t] = v.dtype;
-    int shift = nd - v.ndim;
-    for (int d = 0; d < nd; ++d) {
-      int vd = d - shift;
-      if (vd < 0 || v.shape[vd] == 1) st[t][d] = 0;
-      else if (v.shape[vd] == shape[d]) st[t][d] = v.strides[vd];
-      else return false;
+  Iter() = default;
+  Iter(int nd, const int64_t* shape) : Broadcast<4>(nd, shape) {}
+  bool add_view(const View& v) {
+    if (n < 4) {
+      off[n] = v.offset;
+      dt[n] = v.dtype;
     }
-    return true;
-  }
-  // Drops size-1 dims and merges neighbours that are contiguous in every operand.
-  void coalesce() {
-    int n = 0;
-    for (int d = 0; d < nd; ++d) {
-      if (shape[d] == 1) continue;
-      bool merge = n > 0;
-      for (int t = 0; t < nt && merge; ++t) merge = st[t][n - 1] == st[t][d] * shape[d];
-      if (merge) {
-        shape[n - 1] *= shape[d];
-        for (int t = 0; t < nt; ++t) st[t][n - 1] = st[t][d];
-      } else {
-        shape[n] = shape[d];
-        for (int t = 0; t < nt; ++t) st[t][n] = st[t][d];
-        ++n;
-      }
-    }
-    if (n == 0) {
-      n = 1;
-      shape[0] = 1;
-      for (int t = 0; t < nt; ++t) st[t][0] = 0;
-    }
-    nd = n;
-  }
-  bool contiguous(int t) const {
-    int64_t s = 1;
-    for (int d = nd - 1; d >= 0; --d) {
-      if (shape[d] != 1 && st[t][d] != s) return false;
-      s *= shape[d];
-    }
-    return true;
+    return add(v);
   }
   // Writes dims/strides/offsets/dtypes into the meta block; false if a value exceeds int32.
   bool pack(Meta& mt, int first_dim = 0) const {
-    for (int t = 0; t < nt; ++t) {
+    for (int t = 0; t < n; ++t) {
       if (off[t] > kI32Max) return false;
       mt.m[META_OFF + t] = int32_t(off[t]);
       mt.m[META_DT + t] = dt[t];
     }
-    for (int d = 0; d < nd; ++d) {
+    for (int d = 0; d < ndim; ++d) {
       if (shape[d] > kI32Max) return false;
       mt.m[META_SHAPE + first_dim + d] = int32_t(shape[d]);
-      for (int t = 0; t < nt; ++t) {
-        if (std::llabs(st[t][d]) > kI32Max) return false;
-        mt.m[META_ST + t * 8 + first_dim + d] = int32_t(st[t][d]);
+      for (int t = 0; t < n; ++t) {
+        if (std::llabs(strides[t][d]) > kI32Max) return false;
+        mt.m[META_ST + t * 8 + first_dim + d] = int32_t(strides[t][d]);
       }
     }
     return true;
@@ -152,20 +108,20 @@ uint32_t fill_bits(int dt, double v) {
 // Elementwise frame (copy.comp / elementwise.comp): iteration over out's shape, output mode.
 std::string prepare_strided(const Call& c, Iter& it, Meta& mt, uint32_t* gx, uint32_t* gy) {
   const View& out = c.out(0);
-  it.nd = out.ndim;
-  it.nt = 1 + c.n_in;
-  for (int d = 0; d < out.ndim; ++d) it.shape[d] = out.shape[d];
-  it.set(0, out);
-  for (int i = 0; i < c.n_in; ++i)
-    if (!it.set(1 + i, c.in(i))) return "input " + std::to_string(i) + " does not broadcast to the output shape";
-  for (int d = 0; d < out.ndim; ++d)
-    if (out.shape[d] != 1 && out.strides[d] == 0) return "output has a zero stride";
+  const View* ins[kMaxArgs];
+  for (int i = 0; i < c.n_in; ++i) ins[i] = &c.t[i];
+  std::string err = broadcast_elementwise(out, ins, c.n_in, static_cast<Broadcast<4>*>(&it));
+  if (!err.empty()) return err;
+  for (int t = 0; t < it.n; ++t) {
+    const View& v = t == 0 ? out : c.in(t - 1);
+    it.off[t] = v.offset;
+    it.dt[t] = v.dtype;
+  }
   int64_t n = it.numel();
   if (n > kI32Max) return "too many elements for one dispatch";
-  it.coalesce();
   if (!it.pack(mt)) return "offsets or strides exceed the 32-bit index range";
   mt.m[META_N] = int32_t(n);
-  mt.m[META_NDIM] = it.nd;
+  mt.m[META_NDIM] = it.ndim;
   int esz = dtype_size(out.dtype);
   if (esz < 4 && it.contiguous(0)) {
     int per = 4 / esz;
@@ -268,13 +224,13 @@ std::string VulkanBackend::exec_sum(const Call& c) {
   int lead_nd = x.ndim - int(p0);
   // leading dims (one output element each) and reduced dims, each merged where contiguous
   Iter lead, red;
-  lead.nt = red.nt = 1;
+  lead.n = red.n = 1;
   int64_t rows = 1, count = 1;
   for (int d = 0; d < x.ndim; ++d) {
     Iter& it = d < lead_nd ? lead : red;
-    it.shape[it.nd] = x.shape[d];
-    it.st[0][it.nd] = x.strides[d];
-    it.nd++;
+    it.shape[it.ndim] = x.shape[d];
+    it.strides[0][it.ndim] = x.strides[d];
+    it.ndim++;
     (d < lead_nd ? rows : count) *= x.shape[d];
   }
   if (out.numel() != rows)
@@ -282,8 +238,8 @@ std::string VulkanBackend::exec_sum(const Call& c) {
   if (!out.contiguous()) return fail(c, kShape, "output must be contiguous");
   if (rows == 0) return "";
   if (rows > kI32Max || count > kI32Max) return fail(c, kShape, "too many elements for one dispatch");
-  if (lead.nd) lead.coalesce();
-  red.coalesce();  // no reduced dims -> [1]: every row sums one element
+  if (lead.ndim) lead.merge();
+  red.merge();  // no reduced dims -> [1]: every row sums one element
   Meta mt;
   mt.m[META_OFF] = int32_t(out.offset);
   mt.m[META_OFF + 1] = int32_t(x.offset);
@@ -291,16 +247,16 @@ std::string VulkanBackend::exec_sum(const Call& c) {
   mt.m[META_DT + 1] = x.dtype;
   int nd = 0;
   for (const Iter* it : {&lead, &red})
-    for (int d = 0; d < it->nd; ++d, ++nd) {
-      if (std::llabs(it->st[0][d]) > kI32Max) return fail(c, kShape, "strides exceed the 32-bit index range");
+    for (int d = 0; d < it->ndim; ++d, ++nd) {
+      if (std::llabs(it->strides[0][d]) > kI32Max) return fail(c, kShape, "strides exceed the 32-bit index range");
       mt.m[META_SHAPE + nd] = int32_t(it->shape[d]);
-      mt.m[META_ST + 8 + nd] = int32_t(it->st[0][d]);
+      mt.m[META_ST + 8 + nd] = int32_t(it->strides[0][d]);
     }
   if (x.offset > kI32Max || out.offset > kI32Max) return fail(c, kShape, "offsets exceed the 32-bit index range");
   mt.m[META_N] = int32_t(rows);
   mt.m[META_NDIM] = nd;
   mt.m[META_I] = int32_t(count);
-  mt.m[META_I + 1] = lead.nd;
+  mt.m[META_I + 1] = lead.ndim;
   uint32_t gx, gy;
   if (count <= 64) {
     mt.m[META_MODE] = REDUCE_ROW_PER_THREAD;
@@ -322,19 +278,16 @@ std::string VulkanBackend::exec_matmul(const Call& c) {
   int64_t M = o.shape[o.ndim - 2], N = o.shape[o.ndim - 1], K = a.shape[a.ndim - 1];
   if (a.shape[a.ndim - 2] != M || b.shape[b.ndim - 2] != K || b.shape[b.ndim - 1] != N)
     return fail(c, kShape, "shapes do not chain ([..., M, K] @ [..., K, N] -> [..., M, N])");
-  Iter it;
-  it.nt = 3;
-  it.nd = o.ndim - 2;
-  for (int d = 0; d < it.nd; ++d) it.shape[d] = o.shape[d];
-  View ab = a, bb = b, ob = o;  // batch parts
+  Iter it(o.ndim - 2, o.shape);  // the batch dims
+  View ab = a, bb = b, ob = o;
   ab.ndim -= 2;
   bb.ndim -= 2;
   ob.ndim -= 2;
-  if (ab.ndim > it.nd || bb.ndim > it.nd || !it.set(0, ob) || !it.set(1, ab) || !it.set(2, bb))
+  if (!it.add_view(ob) || !it.add_view(ab) || !it.add_view(bb))
     return fail(c, kShape, "batch dims do not broadcast to the output's");
   int64_t batch = it.numel();
   if (M == 0 || N == 0 || batch == 0) return "";
-  it.coalesce();
+  it.merge();
   Meta mt;
   if (!it.pack(mt)) return fail(c, kShape, "offsets or strides exceed the 32-bit index range");
   int64_t v[9] = {M, N, K, a.strides[a.ndim - 2], a.strides[a.ndim - 1], b.strides[b.ndim - 2],
@@ -343,7 +296,7 @@ std::string VulkanBackend::exec_matmul(const Call& c) {
     if (std::llabs(x) > kI32Max) return fail(c, kShape, "sizes or strides exceed the 32-bit index range");
   int64_t gx = (N + MM_TILE - 1) / MM_TILE, gy = (M + MM_TILE - 1) / MM_TILE;
   if (gx > 65535 || gy > 65535) return fail(c, kShape, "matrix too large for one dispatch");
-  mt.m[META_NDIM] = it.nd;
+  mt.m[META_NDIM] = it.ndim;
   mt.m[META_N] = int32_t(batch);
   mt.m[META_I] = int32_t(M);
   mt.m[META_I + 1] = int32_t(N);
