@@ -11,16 +11,45 @@
 namespace etb {
 namespace {
 
+Napi::Object feature_object(Napi::Env env, const et::DeviceProps& p) {
+  Napi::Object f = Napi::Object::New(env);
+  for (const auto& x : p.features) {
+    if (x.type == et::DeviceFeature::kBool) f.Set(x.key, x.num != 0);
+    else if (x.type == et::DeviceFeature::kNumber) f.Set(x.key, x.num);
+    else f.Set(x.key, x.str);
+  }
+  return f;
+}
+
+// The kernel ops the device implements, in op id order.
+Napi::Array op_list(Napi::Env env, const et::Backend* be) {
+  Napi::Array a = Napi::Array::New(env);
+  uint32_t n = 0;
+  for (int op = 0; be && op < et::OP_COUNT; ++op)
+    if (be->supports_op(op)) a.Set(n++, et::op_name(op));
+  return a;
+}
+
+// devices() -> one object per device: lib/device.ts DeviceStatus.
 Napi::Value Devices(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   const auto& ds = et::devices();
   Napi::Array a = Napi::Array::New(env, ds.size());
   for (size_t i = 0; i < ds.size(); ++i) {
+    const et::DeviceInfo& d = ds[i];
+    et::DeviceProps p = et::device_props(d);
     Napi::Object o = Napi::Object::New(env);
-    o.Set("name", ds[i].name);
-    o.Set("available", ds[i].available);
-    if (ds[i].available) o.Set("description", ds[i].description);
-    else o.Set("reason", ds[i].reason);
+    o.Set("name", d.name);
+    o.Set("backend", d.family);
+    o.Set("index", d.index);
+    o.Set("available", d.available);
+    if (d.available) o.Set("description", d.description);
+    else o.Set("reason", d.reason);
+    o.Set("kind", p.kind);
+    o.Set("memory", double(p.memory));
+    o.Set("features", feature_object(env, p));
+    o.Set("ops", op_list(env, d.backend));
+    if (!d.plugin.empty()) o.Set("plugin", d.plugin);
     a.Set(uint32_t(i), o);
   }
   return a;
@@ -42,12 +71,24 @@ Napi::Value Memory(const Napi::CallbackInfo& info) {
   return o;
 }
 
-et::Backend* backend_arg(const Napi::CallbackInfo& info, const char* fn) {
+// The backend named by argument 0, or nullptr after throwing a DeviceError (naming fn unless
+// in_message is false: then the caller prefixes its own op).
+et::Backend* backend_arg(const Napi::CallbackInfo& info, const char* fn, bool in_message = true) {
   std::string dev, why;
   if (!arg_string(info, 0, fn, "device", &dev)) return nullptr;
   et::Backend* be = et::device_backend(dev, &why);
-  if (!be) Napi::Error::New(info.Env(), std::string("DeviceError: ") + fn + ": " + why).ThrowAsJavaScriptException();
+  if (!be)
+    Napi::Error::New(info.Env(), std::string("DeviceError: ") + (in_message ? std::string(fn) + ": " : "") + why)
+        .ThrowAsJavaScriptException();
   return be;
+}
+
+// resolveDevice(name) -> the canonical name of an available device ("vulkan:0" -> "vulkan"), or
+// a DeviceError: unknown name or index (listing the devices), or unavailable (with the reason).
+Napi::Value ResolveDevice(const Napi::CallbackInfo& info) {
+  et::Backend* be = backend_arg(info, "resolveDevice", false);
+  // a backend is named as its registry entry
+  return be ? Napi::String::New(info.Env(), be->name()) : info.Env().Undefined();
 }
 
 
@@ -103,6 +144,7 @@ Napi::Value CpuClockGhz(const Napi::CallbackInfo& info) { return Napi::Number::N
 
 void init_devices(Napi::Env env, Napi::Object exports) {
   export_fn<Devices>(env, exports, "devices");
+  export_fn<ResolveDevice>(env, exports, "resolveDevice");
   export_fn<Memory>(env, exports, "memory");
   export_fn<EmptyCache>(env, exports, "emptyCache");
   export_fn<Sync>(env, exports, "sync");

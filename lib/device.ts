@@ -1,27 +1,85 @@
 // Devices: what exists, the default for new tensors, memory figures.
-import { DeviceError, ValueError, fromNative } from './errors.js';
+import { ValueError, fromNative } from './errors.js';
 import { native, type NativeMem } from './native/addon.js';
 import { liveTensorCounts } from './tensor.js';
 
+/** What a device is: 'cpu' also covers a Vulkan driver that runs on the CPU (lavapipe). */
+export type DeviceKind = 'cpu' | 'discrete' | 'integrated' | 'virtual' | 'other';
+
+/**
+ * What a device offers that kernels choose variants by. Vulkan devices report the GPU fields,
+ * the CPU its kernel set and thread count; a plugin reports what its descriptor fills in.
+ */
+export interface DeviceFeatures {
+  /** Native half-precision arithmetic (Vulkan shaderFloat16). */
+  fp16?: boolean;
+  /** Integer dot product instructions (Vulkan shaderIntegerDotProduct). */
+  int8Dot?: boolean;
+  /** Threads per subgroup (warp / wavefront). */
+  subgroupSize?: number;
+  /** Matrix (tensor) cores (VK_KHR_cooperative_matrix or VK_NV_cooperative_matrix). */
+  cooperativeMatrix?: boolean;
+  /** Largest single tensor buffer, in bytes. */
+  maxBufferBytes?: number;
+  /** Shared (workgroup) memory per compute workgroup, in bytes. */
+  sharedMemoryBytes?: number;
+  /** Vulkan version the driver implements ("1.3.230"). */
+  apiVersion?: string;
+  /** CPU kernel set in use: 'avx2', 'neon' or 'generic'. */
+  isa?: string;
+  /** Threads the CPU kernels use (setThreads). */
+  threads?: number;
+  [key: string]: boolean | number | string | undefined;
+}
+
 export interface DeviceStatus {
+  /**
+   * What to pass as `device`: 'cpu', 'vulkan' (the first Vulkan device; 'vulkan:0' names it
+   * too), 'vulkan:1', ..., 'cuda', or a plugin's name.
+   */
   name: string;
+  /** The backend it belongs to: 'cpu', 'vulkan', 'cuda' or a plugin's name. */
+  backend: string;
+  /** Its place among the backend's devices (best first for Vulkan). */
+  index: number;
   available: boolean;
   /** Device details (name, driver, threads) when available. */
   description?: string;
   /** Why the device is unavailable. */
   reason?: string;
+  kind: DeviceKind;
+  /** Bytes it can hold: device-local memory, host RAM for the CPU (0 when unknown). */
+  memory: number;
+  features: DeviceFeatures;
+  /** The kernel ops it implements (names of KERNEL_OPS); empty when unavailable. */
+  ops: string[];
+  /** The plugin library it comes from, for backends loaded as plugins. */
+  plugin?: string;
 }
 
-/** Every device edgetrain knows, available or not (with the reason). */
+/**
+ * Every device edgetrain knows, available or not (with the reason): the CPU, each Vulkan
+ * physical device, CUDA, and the devices of plugins found in the addon's folder or through
+ * EDGETRAIN_PLUGIN_PATH.
+ */
 export function devices(): DeviceStatus[] {
-  return native.devices();
+  return native.devices() as DeviceStatus[];
 }
+
+// requested name -> canonical name; the registry is fixed once the addon has started
+const resolved = new Map<string, string>();
 
 function checkDevice(name: string, op: string): string {
-  const d = native.devices().find((x) => x.name === name);
-  if (!d) throw new DeviceError(`${op}: unknown device '${name}' (known: ${native.devices().map((x) => x.name).join(', ')})`);
-  if (!d.available) throw new DeviceError(`${op}: device '${name}' is not available: ${d.reason}`);
-  return name;
+  let canonical = resolved.get(name);
+  if (canonical === undefined) {
+    try {
+      canonical = native.resolveDevice(name);
+    } catch (e) {
+      throw fromNative(e, op);
+    }
+    resolved.set(name, canonical);
+  }
+  return canonical;
 }
 
 let defaultDevice: string | undefined;
@@ -35,10 +93,12 @@ export function getDefaultDevice(): string {
   return defaultDevice;
 }
 
+/** Sets the device new tensors go to ('vulkan:0' is stored as 'vulkan'). Throws DeviceError for an unknown or unavailable device. */
 export function setDefaultDevice(name: string): void {
   defaultDevice = checkDevice(name, 'setDefaultDevice');
 }
 
+/** The canonical name of an available device, the default when name is undefined; DeviceError otherwise, naming op. */
 export function resolveDevice(name: string | undefined, op: string): string {
   return name === undefined ? getDefaultDevice() : checkDevice(name, op);
 }

@@ -8,6 +8,7 @@ export { Tensor } from './tensor.js';
 export * from './ops/index.js';
 export * from './errors.js';
 export type { DType } from './dtype.js';
+export type { DeviceFeatures, DeviceKind, DeviceStatus } from './device.js';
 export { tidy, keep } from './scope.js';
 export { noGrad, enableGrad, isGradEnabled } from './autograd/engine.js';
 export { detach, valueAndGrad, checkpoint } from './autograd/functional.js';

@@ -1,9 +1,15 @@
 // Devices: listing with reasons, the default device (setter and EDGETRAIN_DEVICE), moving
 // tensors between devices with gradients following, and the finalizer safety net.
 import { execFileSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
-import { describe, expect, test } from 'vitest';
+import { copyFileSync, existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, test, vi } from 'vitest';
 import * as et from '../lib/index.js';
+import { runDoctor } from '../lib/cli/doctor.js';
+import { native } from '../lib/native/addon.js';
+import { KERNEL_OPS } from '../lib/native/ops.js';
+import { childDevices, runChild } from './helpers/child.js';
 
 const vulkan = et.devices().find((d) => d.name === 'vulkan')!;
 const root = new URL('..', import.meta.url).pathname;
@@ -17,13 +23,98 @@ function runNode(code: string, env: Record<string, string> = {}, args: string[] 
 }
 
 describe('devices', () => {
-  test('devices() lists cpu, vulkan and cuda, each available or with a reason', () => {
+  test('devices() lists cpu, the vulkan devices and cuda, each available or with a reason', () => {
     const ds = et.devices();
-    expect(ds.map((d) => d.name)).toEqual(['cpu', 'vulkan', 'cuda']);
+    expect(ds[0]!.name).toBe('cpu');
+    expect(ds.map((d) => d.backend)).toEqual(['cpu', ...ds.filter((d) => d.backend === 'vulkan').map(() => 'vulkan'), 'cuda']);
+    ds.filter((d) => d.backend === 'vulkan').forEach((d, i) => {
+      expect(d.index).toBe(i);
+      expect(d.name).toBe(i === 0 ? 'vulkan' : `vulkan:${i}`);
+    });
     for (const d of ds) {
       if (d.available) expect(d.description).toBeTruthy();
       else expect(d.reason!.length).toBeGreaterThan(10);
+      expect(['cpu', 'discrete', 'integrated', 'virtual', 'other']).toContain(d.kind);
+      expect(d.memory).toBeGreaterThanOrEqual(0);
+      expect(d.ops).toEqual(KERNEL_OPS.filter((op, id) => d.available && native.supportsOp(d.name, id)));
     }
+  });
+
+  test('the cpu reports host memory, its kernel set and thread count, and every op', () => {
+    const cpu = et.devices()[0]!;
+    expect(cpu).toMatchObject({ name: 'cpu', backend: 'cpu', index: 0, kind: 'cpu' });
+    expect(cpu.memory).toBeGreaterThan(2 ** 28);
+    expect(cpu.features).toEqual({ isa: native.cpuIsa(), threads: et.getThreads() });
+    expect(cpu.ops).toEqual([...KERNEL_OPS]);
+  });
+
+  test('a vulkan device reports its kind, memory and features', () => {
+    if (!vulkan.available) return;
+    expect(vulkan.memory).toBeGreaterThan(0);
+    const f = vulkan.features;
+    for (const k of ['fp16', 'int8Dot', 'cooperativeMatrix']) expect(typeof f[k], k).toBe('boolean');
+    expect(f.maxBufferBytes).toBeGreaterThanOrEqual(2 ** 27);
+    expect(f.sharedMemoryBytes).toBeGreaterThanOrEqual(16384);
+    expect(f.apiVersion).toMatch(/^1\.\d+\.\d+$/);
+    if (f.subgroupSize !== undefined) expect(f.subgroupSize).toBeGreaterThan(0);
+    expect(vulkan.ops).toContain('matmul');
+  });
+
+  test("device names: 'vulkan:0' is 'vulkan', an unknown index is a DeviceError listing the devices", () => {
+    const names = et.devices().map((d) => d.name).join(', ');
+    expect(() => et.ones([2], { device: 'cuda:7' })).toThrow(et.DeviceError);
+    expect(() => et.ones([2], { device: 'cuda:7' })).toThrow(`unknown device 'cuda:7': cuda has no device 7 (known: ${names})`);
+    expect(() => et.ones([2], { device: 'cpu:x' })).toThrow(/unknown device 'cpu:x': the index must be a number/);
+    expect(et.ones([2], { device: 'cpu:0' }).device).toBe('cpu');
+    if (!vulkan.available) return;
+    const x = et.tensor([1, 2]).to('vulkan:0');
+    expect(x.device).toBe('vulkan');
+    expect(x.to('vulkan').to('vulkan:0')).toBe(x);
+    const n = et.devices().filter((d) => d.backend === 'vulkan').length;
+    expect(() => x.to(`vulkan:${n}`)).toThrow(`to: unknown device 'vulkan:${n}': vulkan has no device ${n} (known: ${names})`);
+  });
+
+  // lavapipe listed by two ICD files is two physical devices: vulkan and vulkan:1
+  const lvp = existsSync('/usr/share/vulkan/icd.d') ? readdirSync('/usr/share/vulkan/icd.d').find((f) => /^lvp_icd/.test(f)) : undefined;
+  test.skipIf(!lvp || !vulkan.available)('every Vulkan physical device is a device of its own', () => {
+    const tmp = mkdtempSync(join(tmpdir(), 'et-icd-'));
+    try {
+      const icds = ['a', 'b'].map((k) => join(tmp, `${k}.json`));
+      for (const f of icds) copyFileSync(`/usr/share/vulkan/icd.d/${lvp}`, f);
+      const env = { VK_ICD_FILENAMES: icds.join(':'), VK_DRIVER_FILES: icds.join(':'), VK_ADD_DRIVER_FILES: undefined };
+      const vks = childDevices(env).filter((d) => d.backend === 'vulkan');
+      expect(vks.map((d) => [d.name, d.index, d.available])).toEqual([['vulkan', 0, true], ['vulkan:1', 1, true]]);
+      expect(vks[1]!.description).toMatch(/device 1 of 2/);
+      const code = `
+        const a = et.randn([4, 5], { seed: 7 }), b = et.randn([5], { seed: 8 });
+        const y = et.add(a.to('vulkan:1'), b.to('vulkan:1'));
+        const z = et.add(a.to('vulkan'), b.to('vulkan'));
+        console.log(JSON.stringify({ dev: y.device, y: y.toArray(), z: z.toArray(), cpu: et.add(a, b).toArray(), mem: Object.keys(et.memory()) }));`;
+      const r = JSON.parse(runChild(code, env));
+      expect(r.dev).toBe('vulkan:1');
+      expect(r.y).toEqual(r.cpu);
+      expect(r.z).toEqual(r.cpu);
+      expect(r.mem).toEqual(['cpu', 'vulkan', 'vulkan:1']);
+    } finally {
+      rmSync(tmp, { recursive: true, force: true });
+    }
+  });
+
+  test('edgetrain doctor prints each device with its kind, memory, features and ops, or why it is missing', () => {
+    const lines: string[] = [];
+    const spy = vi.spyOn(console, 'log').mockImplementation((s: string) => void lines.push(s));
+    try {
+      runDoctor();
+    } finally {
+      spy.mockRestore();
+    }
+    const text = lines.join('\n');
+    expect(text).toMatch(new RegExp(`  cpu +yes cpu +\\d+\\.\\d GiB +host CPU`));
+    expect(text).toContain(`features: isa ${native.cpuIsa()}, threads ${et.getThreads()}`);
+    expect(text).toContain(`ops: ${KERNEL_OPS.length} of ${KERNEL_OPS.length} kernel ops`);
+    const cuda = et.devices().find((d) => d.name === 'cuda')!;
+    if (!cuda.available) expect(text).toContain(`  cuda      no  ${cuda.reason}`);
+    if (vulkan.available) expect(text).toMatch(/  vulkan +yes .*\n +features: .*maxBufferBytes \d+/);
   });
 
   test('to() moves values across devices and gradients flow back', () => {
@@ -62,11 +153,11 @@ describe('devices', () => {
     }
   });
 
-  test.skipIf(!existsSync(`${root}dist/index.js`))('EDGETRAIN_DEVICE picks the default device; a bad value is a DeviceError', () => {
-    const code = "import * as et from './dist/index.js'; console.log(et.ones([2]).device)";
-    expect(runNode(code, { EDGETRAIN_DEVICE: 'cpu' }).trim()).toBe('cpu');
-    if (vulkan.available) expect(runNode(code, { EDGETRAIN_DEVICE: 'vulkan' }).trim()).toBe('vulkan');
-    expect(() => runNode(code, { EDGETRAIN_DEVICE: 'nonsense' })).toThrow(/unknown device 'nonsense'/);
+  test('EDGETRAIN_DEVICE picks the default device; a bad value is a DeviceError', () => {
+    const code = 'console.log(et.ones([2]).device)';
+    expect(runChild(code, { EDGETRAIN_DEVICE: 'cpu' }).trim()).toBe('cpu');
+    if (vulkan.available) expect(runChild(code, { EDGETRAIN_DEVICE: 'vulkan:0' }).trim()).toBe('vulkan');
+    expect(() => runChild(code, { EDGETRAIN_DEVICE: 'nonsense' })).toThrow(/DeviceError: EDGETRAIN_DEVICE: unknown device 'nonsense'/);
   });
 
   test.skipIf(!existsSync(`${root}dist/index.js`))('tensors dropped without dispose() are freed by the garbage collector', () => {

@@ -1,20 +1,21 @@
-// CUDA plugin loader. The CUDA kernels themselves are not part of this release: the loader checks
-// for a driver so `devices()` can say precisely why CUDA is unavailable.
+// CUDA through the plugin path: the driver first, then the edgetrain-cuda plugin, so devices()
+// says precisely which of the two is missing.
 #include "backend_cuda.h"
 
 #include <dlfcn.h>
 
 namespace et {
 
-std::unique_ptr<Backend> cuda_backend_create(std::string* why) {
+std::vector<OpenedDevice> cuda_devices_open(const std::vector<PluginFile>& plugins) {
   void* h = dlopen("libcuda.so.1", RTLD_LAZY | RTLD_LOCAL);
-  if (!h) {
-    *why = "no NVIDIA driver found (libcuda.so.1 did not load)";
-    return nullptr;
-  }
+  if (!h) return device_unavailable("cuda", "no NVIDIA driver found (libcuda.so.1 did not load)");
   dlclose(h);
-  *why = "an NVIDIA driver is present, but this build of edgetrain has no CUDA kernels yet";
-  return nullptr;
+  for (const PluginFile& f : plugins)
+    if (f.family == "cuda") return plugin_open(f);
+  std::string where;
+  for (const std::string& p : plugin_search_path()) where += (where.empty() ? "" : ", ") + p;
+  return device_unavailable("cuda", "an NVIDIA driver is present, but the edgetrain-cuda plugin was not found (looked in " +
+                                        where + ")");
 }
 
 }  // namespace et

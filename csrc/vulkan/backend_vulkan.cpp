@@ -17,8 +17,9 @@ Buffer* wrap(DeviceBuffer* db) {
 }
 }  // namespace
 
-VulkanBackend::VulkanBackend(std::unique_ptr<Context> ctx)
-    : ctx_(std::move(ctx)),
+VulkanBackend::VulkanBackend(std::string name, std::unique_ptr<Context> ctx)
+    : name_(std::move(name)),
+      ctx_(std::move(ctx)),
       alloc_(
           [this](size_t cap, std::string* err) -> Buffer* {
             DeviceBuffer* db = create_buffer(*ctx_, cap, MemKind::Device, err);
@@ -150,17 +151,43 @@ void VulkanBackend::empty_cache() {
 
 }  // namespace vk
 
-std::unique_ptr<Backend> vulkan_backend_create(std::string* why) {
-  std::unique_ptr<vk::Context> ctx = vk::create_context(why);
-  if (!ctx) return nullptr;
-  std::string name = ctx->props.deviceName;
-  std::unique_ptr<vk::VulkanBackend> be(new vk::VulkanBackend(std::move(ctx)));
-  std::string err = be->init();
-  if (!err.empty()) {
-    *why = "Vulkan device '" + name + "' could not be set up: " + err;
-    return nullptr;
+std::vector<OpenedDevice> vulkan_devices_open() {
+  std::shared_ptr<vk::Instance> inst;
+  std::vector<vk::PhysicalDevice> phys;
+  std::string why;
+  if (!vk::list_devices(&inst, &phys, &why)) return device_unavailable("vulkan", why);
+  std::vector<OpenedDevice> out;
+  int opened = 0;
+  VkDevice only = VK_NULL_HANDLE;
+  for (size_t i = 0; i < phys.size(); ++i) {
+    OpenedDevice d;
+    d.info.name = device_name("vulkan", int(i));
+    d.info.family = "vulkan";
+    d.info.index = int(i);
+    d.info.props = phys[i].info;
+    d.info.description = phys[i].description;
+    std::unique_ptr<vk::Context> ctx = vk::create_context(inst, phys[i], &why);
+    if (!ctx) {
+      d.info.reason = why;
+      out.push_back(std::move(d));
+      continue;
+    }
+    VkDevice dev = ctx->device;
+    std::unique_ptr<vk::VulkanBackend> be(new vk::VulkanBackend(d.info.name, std::move(ctx)));
+    std::string err = be->init();
+    if (err.empty()) {
+      d.backend.reset(be.release());
+      ++opened;
+      only = dev;
+    } else {
+      d.info.reason = std::string("Vulkan device '") + phys[i].props.deviceName + "' could not be set up: " + err;
+    }
+    out.push_back(std::move(d));
   }
-  return std::unique_ptr<Backend>(be.release());
+  // With one device open, call it through direct entry points rather than the loader's
+  // per-device dispatch (a little less work per call).
+  if (opened == 1) volkLoadDevice(only);
+  return out;
 }
 
 }  // namespace et

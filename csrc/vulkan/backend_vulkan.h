@@ -1,14 +1,14 @@
 #pragma once
-#include <memory>
-#include <string>
+#include <vector>
 
-#include "../backend.h"
+#include "../device.h"
 
 namespace et {
 
-// Loads libvulkan at run time (volk) and opens the first suitable device (EDGETRAIN_VULKAN_DEVICE
-// picks by index). Returns nullptr with *why set when Vulkan is not built in, the loader or a
-// driver is missing, or no device qualifies.
-std::unique_ptr<Backend> vulkan_backend_create(std::string* why);
+// Loads libvulkan at run time (volk) and opens every physical device with a compute queue, best
+// first (csrc/vulkan/context.h): "vulkan", "vulkan:1", ... A device that cannot be used is listed
+// with the reason; when Vulkan is not built in, or the loader, a driver or any device is missing,
+// one unavailable "vulkan" says why.
+std::vector<OpenedDevice> vulkan_devices_open();
 
 }  // namespace et

@@ -2,8 +2,9 @@
 #include "backend_vulkan.h"
 
 namespace et {
-std::unique_ptr<Backend> vulkan_backend_create(std::string* why) {
-  *why = "this build of edgetrain has no Vulkan support (Vulkan headers, volk or glslc were missing when it was built)";
-  return nullptr;
+std::vector<OpenedDevice> vulkan_devices_open() {
+  return device_unavailable("vulkan",
+                            "this build of edgetrain has no Vulkan support (Vulkan headers, volk or glslc were missing "
+                            "when it was built)");
 }
 }  // namespace et

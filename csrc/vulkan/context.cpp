@@ -42,7 +42,30 @@ Context::~Context() {
     vkDeviceWaitIdle(device);
     vkDestroyDevice(device, nullptr);
   }
-  if (instance) vkDestroyInstance(instance, nullptr);
+}
+
+std::string version_text(uint32_t v) {
+  return std::to_string(VK_API_VERSION_MAJOR(v)) + "." + std::to_string(VK_API_VERSION_MINOR(v)) + "." +
+         std::to_string(VK_API_VERSION_PATCH(v));
+}
+
+Instance::~Instance() {
+  if (handle) vkDestroyInstance(handle, nullptr);
+}
+
+std::vector<VkExtensionProperties> device_extensions(VkPhysicalDevice pd) {
+  uint32_t n = 0;
+  vkEnumerateDeviceExtensionProperties(pd, nullptr, &n, nullptr);
+  std::vector<VkExtensionProperties> exts(n);
+  vkEnumerateDeviceExtensionProperties(pd, nullptr, &n, exts.data());
+  exts.resize(n);
+  return exts;
+}
+
+bool has_extension(const std::vector<VkExtensionProperties>& exts, const char* name) {
+  for (const auto& e : exts)
+    if (std::strcmp(e.extensionName, name) == 0) return true;
+  return false;
 }
 
 namespace {
@@ -94,26 +117,12 @@ int compute_family(VkPhysicalDevice pd) {
   return any;
 }
 
-bool has_extension(const std::vector<VkExtensionProperties>& exts, const char* name) {
-  for (const auto& e : exts)
-    if (std::strcmp(e.extensionName, name) == 0) return true;
-  return false;
-}
-
-}  // namespace
-
-std::unique_ptr<Context> create_context(std::string* why) {
-  static VkResult loaded = volkInitialize();
-  if (loaded != VK_SUCCESS) {
-    *why = std::string("Vulkan loader (") + loader_name() + ") not found";
-    return nullptr;
-  }
-  std::unique_ptr<Context> c(new Context());
-
-  uint32_t api = VK_API_VERSION_1_0;
+// The instance, for Vulkan 1.1 where the loader has it (properties2 and features2 are core there).
+std::shared_ptr<Instance> create_instance(std::string* why) {
+  auto inst = std::make_shared<Instance>();
   if (vkEnumerateInstanceVersion) {
     uint32_t v = 0;
-    if (vkEnumerateInstanceVersion(&v) == VK_SUCCESS && v >= VK_API_VERSION_1_1) api = VK_API_VERSION_1_1;
+    if (vkEnumerateInstanceVersion(&v) == VK_SUCCESS && v >= VK_API_VERSION_1_1) inst->api = VK_API_VERSION_1_1;
   }
   uint32_t n_ext = 0;
   vkEnumerateInstanceExtensionProperties(nullptr, &n_ext, nullptr);
@@ -129,81 +138,110 @@ std::unique_ptr<Context> create_context(std::string* why) {
   VkApplicationInfo app{VK_STRUCTURE_TYPE_APPLICATION_INFO};
   app.pApplicationName = "edgetrain";
   app.pEngineName = "edgetrain";
-  app.apiVersion = api;
+  app.apiVersion = inst->api;
   VkInstanceCreateInfo ici{VK_STRUCTURE_TYPE_INSTANCE_CREATE_INFO};
   ici.flags = iflags;
   ici.pApplicationInfo = &app;
   ici.enabledExtensionCount = uint32_t(enable.size());
   ici.ppEnabledExtensionNames = enable.data();
-  VkResult r = vkCreateInstance(&ici, nullptr, &c->instance);
+  VkResult r = vkCreateInstance(&ici, nullptr, &inst->handle);
   if (r != VK_SUCCESS) {
-    c->instance = VK_NULL_HANDLE;
+    inst->handle = VK_NULL_HANDLE;
     *why = r == VK_ERROR_INCOMPATIBLE_DRIVER
                ? "no Vulkan driver (ICD) found: vkCreateInstance returned VK_ERROR_INCOMPATIBLE_DRIVER"
                : std::string("no Vulkan instance: vkCreateInstance returned ") + result_name(r);
     return nullptr;
   }
-  volkLoadInstanceOnly(c->instance);
+  // device functions through the loader's per-device dispatch: several devices may be open
+  // (backend_vulkan.cpp loads direct entry points when only one is)
+  volkLoadInstance(inst->handle);
+  return inst;
+}
+
+std::string describe(const VkPhysicalDeviceProperties& p, uint32_t vk_index, uint32_t n_dev) {
+  return std::string(p.deviceName) + " (" + type_name(p.deviceType) + ", Vulkan " + version_text(p.apiVersion) +
+         ", device " + std::to_string(vk_index) + " of " + std::to_string(n_dev) + ")";
+}
+
+}  // namespace
+
+bool list_devices(std::shared_ptr<Instance>* inst_out, std::vector<PhysicalDevice>* out, std::string* why) {
+  static VkResult loaded = volkInitialize();
+  if (loaded != VK_SUCCESS) {
+    *why = std::string("Vulkan loader (") + loader_name() + ") not found";
+    return false;
+  }
+  std::shared_ptr<Instance> inst = create_instance(why);
+  if (!inst) return false;
 
   uint32_t n_dev = 0;
-  r = vkEnumeratePhysicalDevices(c->instance, &n_dev, nullptr);
+  VkResult r = vkEnumeratePhysicalDevices(inst->handle, &n_dev, nullptr);
   if (r != VK_SUCCESS || n_dev == 0) {
     *why = "no Vulkan device found (a Vulkan loader is installed, but no driver reports a device)";
-    return nullptr;
+    return false;
   }
-  std::vector<VkPhysicalDevice> devs(n_dev);
-  vkEnumeratePhysicalDevices(c->instance, &n_dev, devs.data());
+  std::vector<VkPhysicalDevice> handles(n_dev);
+  vkEnumeratePhysicalDevices(inst->handle, &n_dev, handles.data());
+  handles.resize(n_dev);
 
-  int pick = -1;
+  long first = -1;
   if (const char* env = std::getenv("EDGETRAIN_VULKAN_DEVICE")) {
     char* end = nullptr;
-    long i = std::strtol(env, &end, 10);
-    if (!*env || *end || i < 0 || i >= long(n_dev)) {
+    first = std::strtol(env, &end, 10);
+    if (!*env || *end || first < 0 || first >= long(n_dev)) {
       *why = std::string("EDGETRAIN_VULKAN_DEVICE=") + env + " is not a device index (found " +
              std::to_string(n_dev) + " device(s))";
-      return nullptr;
+      return false;
     }
-    if (compute_family(devs[size_t(i)]) < 0) {
-      *why = "Vulkan device " + std::to_string(i) + " has no compute queue";
-      return nullptr;
-    }
-    pick = int(i);
-  } else {
-    int best = -1;
-    for (uint32_t i = 0; i < n_dev; ++i) {
-      VkPhysicalDeviceProperties p;
-      vkGetPhysicalDeviceProperties(devs[i], &p);
-      if (p.apiVersion < VK_API_VERSION_1_0 || compute_family(devs[i]) < 0) continue;
-      int rank = type_rank(p.deviceType);
-      if (rank > best) {
-        best = rank;
-        pick = int(i);
-      }
-    }
-    if (pick < 0) {
-      *why = "no Vulkan device with a compute queue (" + std::to_string(n_dev) + " device(s) found)";
-      return nullptr;
+    if (compute_family(handles[size_t(first)]) < 0) {
+      *why = "Vulkan device " + std::to_string(first) + " has no compute queue";
+      return false;
     }
   }
-  c->phys = devs[size_t(pick)];
-  c->queue_family = uint32_t(compute_family(c->phys));
-  vkGetPhysicalDeviceProperties(c->phys, &c->props);
+  out->clear();
+  for (uint32_t i = 0; i < n_dev; ++i) {
+    PhysicalDevice pd;
+    pd.handle = handles[i];
+    pd.vk_index = i;
+    pd.queue_family = compute_family(pd.handle);
+    vkGetPhysicalDeviceProperties(pd.handle, &pd.props);
+    pd.info = query_device_props(*inst, pd.handle);
+    pd.description = describe(pd.props, i, n_dev);
+    out->push_back(std::move(pd));
+  }
+  auto rank = [first](const PhysicalDevice& d) {
+    if (long(d.vk_index) == first) return 10;
+    return d.queue_family < 0 ? -1 : type_rank(d.props.deviceType);
+  };
+  std::stable_sort(out->begin(), out->end(),
+                   [&](const PhysicalDevice& a, const PhysicalDevice& b) { return rank(a) > rank(b); });
+  *inst_out = inst;
+  return true;
+}
+
+std::unique_ptr<Context> create_context(const std::shared_ptr<Instance>& inst, const PhysicalDevice& pd,
+                                        std::string* why) {
+  if (pd.queue_family < 0) {
+    *why = std::string("Vulkan device '") + pd.props.deviceName + "' has no compute queue";
+    return nullptr;
+  }
+  std::unique_ptr<Context> c(new Context());
+  c->inst = inst;
+  c->phys = pd.handle;
+  c->queue_family = uint32_t(pd.queue_family);
+  c->props = pd.props;
   vkGetPhysicalDeviceMemoryProperties(c->phys, &c->mem);
   c->uma = c->props.deviceType == VK_PHYSICAL_DEVICE_TYPE_INTEGRATED_GPU ||
            c->props.deviceType == VK_PHYSICAL_DEVICE_TYPE_CPU;
   if (const char* st = std::getenv("EDGETRAIN_VULKAN_STAGING")) c->map_tensors = std::strcmp(st, "1") != 0;
-  size_t cap = size_t(0x7fff0000u);  // element indices stay within int32 in the shaders
-  c->max_buffer_bytes = std::min(size_t(c->props.limits.maxStorageBufferRange), cap);
+  c->max_buffer_bytes = std::min(size_t(c->props.limits.maxStorageBufferRange), kMaxBufferCap);
 
-  uint32_t n_dext = 0;
-  vkEnumerateDeviceExtensionProperties(c->phys, nullptr, &n_dext, nullptr);
-  std::vector<VkExtensionProperties> dexts(n_dext);
-  vkEnumerateDeviceExtensionProperties(c->phys, nullptr, &n_dext, dexts.data());
+  std::vector<VkExtensionProperties> dexts = device_extensions(c->phys);
   std::vector<const char*> denable;
   if (has_extension(dexts, "VK_KHR_portability_subset")) denable.push_back("VK_KHR_portability_subset");
   // NaN must propagate through every kernel: ask for IEEE NaN/Inf semantics where the device has them
   // (properties2 is core from 1.1, the instance version asked for above).
-  if (api >= VK_API_VERSION_1_1 && c->props.apiVersion >= VK_API_VERSION_1_1 && vkGetPhysicalDeviceProperties2 &&
+  if (inst->api >= VK_API_VERSION_1_1 && c->props.apiVersion >= VK_API_VERSION_1_1 && vkGetPhysicalDeviceProperties2 &&
       has_extension(dexts, "VK_KHR_shader_float_controls")) {
     VkPhysicalDeviceFloatControlsProperties fc{VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_FLOAT_CONTROLS_PROPERTIES};
     VkPhysicalDeviceProperties2 p2{VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_PROPERTIES_2};
@@ -226,21 +264,15 @@ std::unique_ptr<Context> create_context(std::string* why) {
   dci.pQueueCreateInfos = &qci;
   dci.enabledExtensionCount = uint32_t(denable.size());
   dci.ppEnabledExtensionNames = denable.data();
-  r = vkCreateDevice(c->phys, &dci, nullptr, &c->device);
+  VkResult r = vkCreateDevice(c->phys, &dci, nullptr, &c->device);
   if (r != VK_SUCCESS) {
     c->device = VK_NULL_HANDLE;
     *why = std::string("could not open Vulkan device '") + c->props.deviceName + "': vkCreateDevice returned " +
            result_name(r);
     return nullptr;
   }
-  volkLoadDevice(c->device);
   vkGetDeviceQueue(c->device, c->queue_family, 0, &c->queue);
-
-  uint32_t v = c->props.apiVersion;
-  c->description = std::string(c->props.deviceName) + " (" + type_name(c->props.deviceType) + ", Vulkan " +
-                   std::to_string(VK_API_VERSION_MAJOR(v)) + "." + std::to_string(VK_API_VERSION_MINOR(v)) + "." +
-                   std::to_string(VK_API_VERSION_PATCH(v)) + ", device " + std::to_string(pick) + " of " +
-                   std::to_string(n_dev) + ")";
+  c->description = pd.description;
   return c;
 }
 

@@ -1,15 +1,42 @@
-// Vulkan instance, physical device choice, logical device and compute queue.
+// Vulkan instance, the physical devices it lists, and per device a logical device with a
+// compute queue.
 #pragma once
 #include <volk.h>
 
 #include <memory>
 #include <string>
+#include <vector>
+
+#include "../device.h"
 
 namespace et {
 namespace vk {
 
+// Element indices stay within int32 in the shaders, so no tensor buffer is larger.
+constexpr size_t kMaxBufferCap = size_t(0x7fff0000u);
+
+// The process's instance, shared by every device's Context (destroyed after the last one).
+struct Instance {
+  VkInstance handle = VK_NULL_HANDLE;
+  uint32_t api = VK_API_VERSION_1_0;  // the version it was created for
+  Instance() = default;
+  Instance(const Instance&) = delete;
+  Instance& operator=(const Instance&) = delete;
+  ~Instance();
+};
+
+// A physical device and what devices() reports about it.
+struct PhysicalDevice {
+  VkPhysicalDevice handle = VK_NULL_HANDLE;
+  uint32_t vk_index = 0;  // its place in vkEnumeratePhysicalDevices
+  int queue_family = -1;  // a compute queue family; -1: none
+  VkPhysicalDeviceProperties props{};
+  DeviceProps info;
+  std::string description;
+};
+
 struct Context {
-  VkInstance instance = VK_NULL_HANDLE;
+  std::shared_ptr<Instance> inst;
   VkPhysicalDevice phys = VK_NULL_HANDLE;
   VkDevice device = VK_NULL_HANDLE;
   VkQueue queue = VK_NULL_HANDLE;
@@ -17,7 +44,7 @@ struct Context {
   VkPhysicalDeviceProperties props{};
   VkPhysicalDeviceMemoryProperties mem{};
   bool uma = false;             // integrated / CPU device: device-local memory is host-visible
-  size_t max_buffer_bytes = 0;  // largest tensor buffer: maxStorageBufferRange, capped below 2 GiB
+  size_t max_buffer_bytes = 0;  // largest tensor buffer: maxStorageBufferRange, capped at kMaxBufferCap
   bool map_tensors = true;      // map host-visible tensor memory (EDGETRAIN_VULKAN_STAGING=1: never, to
                                 // exercise the staging paths discrete GPUs take)
   bool nan_preserve = false;    // VK_KHR_shader_float_controls with shaderSignedZeroInfNanPreserveFloat32
@@ -32,10 +59,21 @@ struct Context {
   ~Context();
 };
 
-// Loads libvulkan (volk), creates the instance and opens a device with a compute queue.
-// EDGETRAIN_VULKAN_DEVICE=<index> picks a physical device; otherwise discrete > integrated >
-// virtual > CPU. Returns nullptr with *why set on failure.
-std::unique_ptr<Context> create_context(std::string* why);
+// Loads libvulkan (volk), creates the instance and lists every physical device, best first:
+// discrete > integrated > virtual > CPU, devices without a compute queue last.
+// EDGETRAIN_VULKAN_DEVICE=<i> puts vkEnumeratePhysicalDevices' device i first. False with *why
+// when there is no loader, driver or device.
+bool list_devices(std::shared_ptr<Instance>* inst, std::vector<PhysicalDevice>* out, std::string* why);
+// Opens a logical device with a compute queue on pd. Returns nullptr with *why on failure.
+std::unique_ptr<Context> create_context(const std::shared_ptr<Instance>& inst, const PhysicalDevice& pd,
+                                        std::string* why);
+// devices()'s kind, memory and features of a physical device (device_props.cpp).
+DeviceProps query_device_props(const Instance& inst, VkPhysicalDevice pd);
+
+std::vector<VkExtensionProperties> device_extensions(VkPhysicalDevice pd);
+bool has_extension(const std::vector<VkExtensionProperties>& exts, const char* name);
+// "1.3.230"
+std::string version_text(uint32_t v);
 
 const char* result_name(VkResult r);
 // "<what> failed: VK_ERROR_..." 

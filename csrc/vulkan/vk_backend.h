@@ -17,11 +17,11 @@ namespace vk {
 
 class VulkanBackend : public Backend {
  public:
-  explicit VulkanBackend(std::unique_ptr<Context> ctx);
+  VulkanBackend(std::string name, std::unique_ptr<Context> ctx);
   ~VulkanBackend() override;
   std::string init();
 
-  const char* name() const override { return "vulkan"; }
+  const char* name() const override { return name_.c_str(); }
   std::string description() const override { return ctx_->description; }
   Buffer* alloc(size_t bytes, std::string* err) override;
   void free(Buffer* b) override;
@@ -45,6 +45,7 @@ class VulkanBackend : public Backend {
 
   static DeviceBuffer* dev(const Buffer* b) { return static_cast<DeviceBuffer*>(b->impl); }
 
+  std::string name_;  // "vulkan", "vulkan:1"
   std::unique_ptr<Context> ctx_;
   std::unique_ptr<Pipelines> pipes_;
   CachingAllocator alloc_;    // tensor buffers

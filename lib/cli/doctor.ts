@@ -1,11 +1,37 @@
 import * as et from '../index.js';
 import { native } from '../native/addon.js';
+import { KERNEL_OPS } from '../native/ops.js';
 
+function gib(bytes: number): string {
+  return bytes > 0 ? `${(bytes / 2 ** 30).toFixed(1)} GiB` : '';
+}
+
+// "fp16, int8Dot, subgroupSize 32, maxBufferBytes 2147418112": flags that are set, then values
+function featureText(f: et.DeviceFeatures): string {
+  const parts: string[] = [];
+  for (const [k, v] of Object.entries(f)) {
+    if (v === true) parts.push(k);
+    else if (typeof v === 'number' || typeof v === 'string') parts.push(`${k} ${v}`);
+  }
+  return parts.join(', ');
+}
+
+/** `edgetrain doctor`: every device with its kind, memory, features and kernel coverage, or why it is missing. */
 export function runDoctor(): void {
   console.log(`edgetrain on node ${process.version}, ${process.platform}/${process.arch}`);
   console.log(`cpu kernels: ${native.cpuIsa()}, threads: ${et.getThreads()}`);
+  const pluginPath = process.env.EDGETRAIN_PLUGIN_PATH;
+  console.log(`plugins: the addon's folder${pluginPath ? `, EDGETRAIN_PLUGIN_PATH=${pluginPath}` : ''}`);
   for (const d of et.devices()) {
-    const mark = d.available ? 'yes' : 'no ';
-    console.log(`  ${d.name.padEnd(7)} ${mark}  ${d.available ? d.description : d.reason}`);
+    const cols = d.available ? ['yes', d.kind.padEnd(10), gib(d.memory).padEnd(9), d.description] : ['no ', d.reason];
+    console.log(`  ${d.name.padEnd(9)} ${cols.join(' ')}`);
+    if (!d.available) continue;
+    const indent = ' '.repeat(14);
+    const features = featureText(d.features);
+    if (features) console.log(`${indent}features: ${features}`);
+    const missing = KERNEL_OPS.filter((op) => !d.ops.includes(op));
+    const lacks = missing.length === 0 ? '' : `; lacks ${missing.length <= 8 ? missing.join(', ') : `${missing.slice(0, 8).join(', ')}, ...`}`;
+    console.log(`${indent}ops: ${d.ops.length} of ${KERNEL_OPS.length} kernel ops${lacks}`);
+    if (d.plugin) console.log(`${indent}plugin: ${d.plugin}`);
   }
 }

@@ -9,6 +9,13 @@ export interface NativeDevice {
   available: boolean;
   description?: string;
   reason?: string;
+  backend: string;
+  index: number;
+  kind: string;
+  memory: number;
+  features: Record<string, boolean | number | string>;
+  ops: string[];
+  plugin?: string;
 }
 export interface NativeMem {
   liveBytes: number;
@@ -58,6 +65,8 @@ export interface Addon {
   maxThreads(): number;
   cpuIsa(): string;
   cpuClockGhz(): number;
+  /** The canonical name of an available device ('vulkan:0' -> 'vulkan'); throws "DeviceError: ..." otherwise. */
+  resolveDevice(name: string): string;
 }
 
 function packageRoot(): string {
