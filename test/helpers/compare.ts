@@ -1,9 +1,10 @@
 // Numeric comparisons with messages that name the worst element.
 import { fmtShape } from './fixtures.js';
 
+/** Largest finite magnitude (infinities and NaN are compared exactly, not scaled against). */
 function maxAbs(a: ArrayLike<number>): number {
   let m = 0;
-  for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i]!));
+  for (let i = 0; i < a.length; i++) if (Number.isFinite(a[i]!)) m = Math.max(m, Math.abs(a[i]!));
   return m;
 }
 
@@ -13,7 +14,8 @@ function worst(actual: ArrayLike<number>, expected: ArrayLike<number>, bound: (e
   for (let i = 0; i < expected.length; i++) {
     const a = actual[i]!;
     const e = expected[i]!;
-    const err = Number.isNaN(a) !== Number.isNaN(e) ? Infinity : Number.isNaN(e) ? 0 : Math.abs(a - e);
+    // equal infinities and NaN against NaN are no error; any other non-finite mismatch is
+    const err = a === e || (Number.isNaN(a) && Number.isNaN(e)) ? 0 : Number.isFinite(a) && Number.isFinite(e) ? Math.abs(a - e) : Infinity;
     const r = err / bound(e);
     if (!(r <= 1) && (wi < 0 || !(r <= wr))) {
       wi = i;
@@ -28,8 +30,9 @@ function checkLength(label: string, actual: ArrayLike<number>, expected: ArrayLi
 }
 
 /**
- * Forward values: |a - e| <= rtol * (|e| + max|e|) (relative, with the output's scale as the floor
- * for elements near zero). rtol 0 means exact.
+ * Forward values: |a - e| <= rtol * (|e| + max|e|) (relative, with the output's largest finite
+ * magnitude as the floor for elements near zero); infinities and NaN must match exactly. rtol 0
+ * means exact.
  */
 export function expectClose(label: string, actual: ArrayLike<number>, expected: ArrayLike<number>, rtol: number): void {
   checkLength(label, actual, expected);

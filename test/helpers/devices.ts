@@ -1,7 +1,9 @@
 // Devices the op table runs on, and the contract for ops a device lacks: a DeviceError naming the
 // op and the device (cpu must run everything).
+import { afterAll, expect, test } from 'vitest';
 import * as et from '../../lib/index.js';
-import { OP } from '../../lib/native/ops.js';
+import { native } from '../../lib/native/addon.js';
+import { OP, type OpName } from '../../lib/native/ops.js';
 
 export const requireVulkan = process.env.EDGETRAIN_REQUIRE_VULKAN === '1';
 
@@ -45,4 +47,39 @@ export function orUnsupported<T>(device: string, op: string, stage: string, fn: 
     if (isUnsupported(e, device, op, stage)) return 'unsupported';
     throw e;
   }
+}
+
+/**
+ * A kernel test on `device`. Where the device lacks `op` (supportsOp), `probe` (one call of the
+ * op, read back) must throw the DeviceError naming the op and the device, and the body does not
+ * run; otherwise the body runs, and a DeviceError it meets (a dtype, or another kernel, the device
+ * lacks) must be such a one. Without an op the body runs on every device as is.
+ */
+export function onDevice(device: string, op: OpName | null, probe: (() => unknown) | null, body: () => void, label: string = op ?? 'test'): void {
+  if (op && device !== 'cpu' && !native.supportsOp(device, OP[op])) {
+    let err: unknown;
+    try {
+      probe?.();
+    } catch (e) {
+      err = e;
+    }
+    expect(err, `${op} is missing on ${device}: the call must throw DeviceError`).toBeInstanceOf(et.DeviceError);
+    expect(isUnsupported(err, device, op, 'probe'), `not the DeviceError of a missing op: ${String(err)}`).toBe(true);
+    return;
+  }
+  orUnsupported(device, label, 'test', body);
+}
+
+/** test() whose body runs through onDevice(device, op, probe, body). */
+export const kernelTests =
+  (device: string, op: OpName | null, probe: (() => unknown) | null) =>
+  (name: string, body: () => void): void =>
+    test(name, () => onDevice(device, op, probe, body, op ?? name));
+
+/** Prints the (device, op) pairs that answered DeviceError when the file's tests end. */
+export function reportUnsupported(title = 'ops answered with DeviceError (not implemented on that device)'): void {
+  afterAll(() => {
+    const lines = [...unsupported].map(([d, ops]) => `  ${d}: ${[...ops].join(', ')}`);
+    if (lines.length) console.info(`${title}:\n${lines.join('\n')}`);
+  });
 }

@@ -108,6 +108,7 @@ export const OPS: Record<string, OpFn> = {
   },
   rope: (a, p) => api('rope')(a[0], ropeOpts(p, a[1])),
   swiglu: (a) => api('swiglu')(a[0], a[1]),
+  dropout: (a, p) => et.dropout(a[0]!, num(p.p), { training: true, seed: num(p.seed) }),
   scaledDotProductAttention: (a, p) =>
     api('scaledDotProductAttention')(a[0], a[1], a[2], opts({ causal: Boolean(p.causal), scale: p.scale, mask: a[3] })),
 
