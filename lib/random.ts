@@ -1,5 +1,5 @@
 // Seeds for the counter-based RNG. Every random op gets a 52-bit key; element i of its output
-// depends only on (key, i) (the Philox stream is specified in csrc/cpu/random.cpp), so results
+// depends only on (key, i) (the Philox stream is specified in csrc/cpu/philox.h), so results
 // are the same on every device and thread count.
 let globalSeed = 0x5eed;
 let counter = 0;

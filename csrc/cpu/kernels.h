@@ -22,7 +22,8 @@ using KernelFn = std::string (*)(const Call&);
 namespace ET_ISA {
 // One registration function per kernel family file; each fills its ops' slots.
 void register_elementwise(KernelFn* table);  // elementwise.cpp: fill, copy, unary, binary, compare, where
-void register_random(KernelFn* table);       // random.cpp: rand*, dropout (Philox)
+void register_random(KernelFn* table);       // random.cpp: randUniform, randNormal (philox.h)
+void register_dropout(KernelFn* table);      // dropout.cpp: dropout (philox.h)
 void register_reduce(KernelFn* table);       // reduce.cpp: sum, max
 void register_softmax(KernelFn* table);      // softmax.cpp: softmax, logSoftmax, crossEntropy (+bwd)
 void register_embedding(KernelFn* table);    // embedding.cpp
@@ -38,6 +39,7 @@ void register_quantize(KernelFn* table);     // quantize.cpp: float rows to bloc
 inline void register_all(KernelFn* t) {
   register_elementwise(t);
   register_random(t);
+  register_dropout(t);
   register_reduce(t);
   register_softmax(t);
   register_embedding(t);

@@ -1,5 +1,6 @@
 // Dropout with a counter-based mask: the mask is a function of (key, element index), so the
-// backward regenerates it from the key instead of storing it (csrc/cpu/random.cpp has the stream).
+// backward regenerates it from the key instead of storing it (the kernel: csrc/cpu/dropout.cpp,
+// its Philox stream: csrc/cpu/philox.h).
 import { record } from '../autograd/engine.js';
 import { ValueError } from '../errors.js';
 import { runKernel } from '../native/run.js';
