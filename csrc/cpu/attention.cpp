@@ -30,6 +30,7 @@
 #include "fastmath.h"
 #include "gemm.h"
 #include "kernels.h"
+#include "rows.h"
 
 namespace et {
 namespace ET_ISA {
@@ -326,7 +327,7 @@ std::string k_sdpa_bwd(const Call& c) {
 
   // Dq_i = rowsum(do_i * o_i), [B*Hq*T]
   std::vector<float> Dq(size_t(BH * g.T));
-  parallel_for(BH * g.T, std::max<int64_t>(1, 8192 / std::max<int64_t>(g.Dv, 1)), [&](int64_t r0, int64_t r1) {
+  parallel_for(BH * g.T, row_grain(g.Dv, 8192), [&](int64_t r0, int64_t r1) {
     for (int64_t r = r0; r < r1; ++r) {
       const int64_t i = r % g.T, bh = r / g.T, b = bh / g.Hq, h = bh % g.Hq;
       const float* a = op + b * os[0] + h * os[1] + i * os[2];

@@ -10,6 +10,7 @@
 #include <cstring>
 
 #include "kernels.h"
+#include "rows.h"
 
 namespace et {
 namespace ET_ISA {
@@ -64,7 +65,7 @@ std::string k_embedding(const Call& c) {
   const char* wp = reinterpret_cast<const char*>(w.data<char>());
   char* yp = reinterpret_cast<char*>(y.data<char>());
   const int32_t* ip = idx.data<int32_t>();
-  parallel_for(N, std::max<int64_t>(1, 16384 / std::max<int64_t>(D, 1)), [&](int64_t b, int64_t en) {
+  parallel_for(N, row_grain(D), [&](int64_t b, int64_t en) {
     for (int64_t n = b; n < en; ++n)
       std::memcpy(yp + size_t(n * D) * es, wp + size_t(int64_t(ip[n * is]) * ws) * es, size_t(D) * es);
   });
@@ -90,7 +91,7 @@ std::string k_embedding_bwd(const Call& c) {
   const int32_t* ip = idx.data<int32_t>();
   float* wp = dw.data<float>();
 
-  parallel_for(V, std::max<int64_t>(1, 65536 / std::max<int64_t>(D, 1)), [&](int64_t b, int64_t en) {
+  parallel_for(V, row_grain(D, 65536), [&](int64_t b, int64_t en) {
     std::memset(wp + b * D, 0, size_t((en - b) * D) * sizeof(float));
   });
   // Tiles: column blocks of 256 floats (1 KB), and enough vocab ranges for ~4 tasks per thread.

@@ -14,6 +14,7 @@
 
 #include "../dtype.h"
 #include "../threadpool.h"
+#include "rows.h"
 
 #if defined(__AVX2__) && defined(__FMA__)
 #include <immintrin.h>
@@ -606,10 +607,6 @@ void gemm_naive(const Problem<TB>& p, int64_t m0, int64_t m1) {
 // GEMV: y[l * ys] = alpha * sum_k X(l, k) * v[k] + beta * y[l * ys] for l in [l0, l1),
 // X(l, k) = x[l * xr + k * xc], v contiguous float. M == 1 maps X to B^T, N == 1 maps X to A.
 
-#if defined(ET_GEMM_AVX2)
-inline float hsum(__m256 s);
-#endif
-
 inline float dot_contig(int64_t K, const float* x, const float* v) {
 #if defined(ET_GEMM_AVX2)
   __m256 s0 = _mm256_setzero_ps(), s1 = _mm256_setzero_ps(), s2 = _mm256_setzero_ps(),
@@ -665,15 +662,6 @@ inline float dot_contig(int64_t K, const uint16_t* x, const float* v) {
   return r;
 #endif
 }
-
-#if defined(ET_GEMM_AVX2)
-inline float hsum(__m256 s) {
-  __m128 h = _mm_add_ps(_mm256_castps256_ps128(s), _mm256_extractf128_ps(s, 1));
-  h = _mm_add_ps(h, _mm_movehl_ps(h, h));
-  h = _mm_add_ss(h, _mm_shuffle_ps(h, h, 1));
-  return _mm_cvtss_f32(h);
-}
-#endif
 
 template <class TX>
 void gemv_range(int64_t l0, int64_t l1, int64_t K, float alpha, const TX* x, int64_t xr, int64_t xc,

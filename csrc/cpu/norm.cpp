@@ -11,26 +11,13 @@
 #include <vector>
 
 #include "kernels.h"
+#include "rows.h"
 
 namespace et {
 namespace ET_ISA {
 namespace {
 
 constexpr int64_t kMaxRowBlocks = 64;  // partial rows for dw/db: 64 * C floats of scratch
-
-struct Rows {
-  int64_t N = 0, C = 0;
-};
-
-Rows rows_of(const View& x) {
-  Rows r;
-  r.C = x.ndim ? x.shape[x.ndim - 1] : 1;
-  r.N = r.C ? x.numel() / r.C : 0;
-  return r;
-}
-
-// Grain in rows so that one chunk holds roughly 16K elements.
-int64_t row_grain(int64_t C) { return std::max<int64_t>(1, 16384 / std::max<int64_t>(C, 1)); }
 
 std::string check_vec(const char* op, const char* name, const View& v, int64_t C) {
   if (v.ndim != 1 || v.shape[0] != C)
@@ -40,45 +27,18 @@ std::string check_vec(const char* op, const char* name, const View& v, int64_t C
   return "";
 }
 
-// Sum of a contiguous float run with 8 independent accumulators (vectorises, keeps precision).
+// Row statistics in sum_lanes8's order (rows.h).
 inline float sum_sq(const float* x, int64_t n) {
-  float acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};
-  int64_t j = 0;
-  for (; j + 8 <= n; j += 8)
-    for (int k = 0; k < 8; ++k) acc[k] += x[j + k] * x[j + k];
-  float s = 0;
-  for (; j < n; ++j) s += x[j] * x[j];
-  return s + ((acc[0] + acc[4]) + (acc[1] + acc[5])) + ((acc[2] + acc[6]) + (acc[3] + acc[7]));
+  return sum_lanes8(n, [&](int64_t j) { return x[j] * x[j]; });
 }
 inline float sum_of(const float* x, int64_t n) {
-  float acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};
-  int64_t j = 0;
-  for (; j + 8 <= n; j += 8)
-    for (int k = 0; k < 8; ++k) acc[k] += x[j + k];
-  float s = 0;
-  for (; j < n; ++j) s += x[j];
-  return s + ((acc[0] + acc[4]) + (acc[1] + acc[5])) + ((acc[2] + acc[6]) + (acc[3] + acc[7]));
+  return sum_lanes8(n, [&](int64_t j) { return x[j]; });
 }
 inline float sum_sq_dev(const float* x, int64_t n, float mu) {
-  float acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};
-  int64_t j = 0;
-  for (; j + 8 <= n; j += 8)
-    for (int k = 0; k < 8; ++k) {
-      float d = x[j + k] - mu;
-      acc[k] += d * d;
-    }
-  float s = 0;
-  for (; j < n; ++j) s += (x[j] - mu) * (x[j] - mu);
-  return s + ((acc[0] + acc[4]) + (acc[1] + acc[5])) + ((acc[2] + acc[6]) + (acc[3] + acc[7]));
-}
-inline float dot(const float* a, const float* b, int64_t n) {
-  float acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};
-  int64_t j = 0;
-  for (; j + 8 <= n; j += 8)
-    for (int k = 0; k < 8; ++k) acc[k] += a[j + k] * b[j + k];
-  float s = 0;
-  for (; j < n; ++j) s += a[j] * b[j];
-  return s + ((acc[0] + acc[4]) + (acc[1] + acc[5])) + ((acc[2] + acc[6]) + (acc[3] + acc[7]));
+  return sum_lanes8(n, [&](int64_t j) {
+    const float d = x[j] - mu;
+    return d * d;
+  });
 }
 
 // A strided [C] vector as a contiguous array (w/b are tiny next to x; one copy per call).

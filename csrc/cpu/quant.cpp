@@ -268,8 +268,9 @@ std::string k_dequantize(const Call& c) {
 thread_local std::vector<float> tl_chunk;
 thread_local std::vector<float> tl_row;
 
-// Dot product of n floats (n a multiple of 8), eight lanes with four accumulators.
-float dot(const float* a, const float* b, int64_t n) {
+// Dot product of n floats (n a multiple of 8), eight lanes with four accumulators: not rows.h's
+// dot (a different summation order, which matmulQ's decode results are made of).
+float dot_4x8(const float* a, const float* b, int64_t n) {
   f8 s0 = splat(0.f), s1 = s0, s2 = s0, s3 = s0;
   int64_t i = 0;
   auto ld = [](const float* p) {
@@ -298,7 +299,7 @@ void gemv_q(int type, const uint8_t* src, int64_t rowBytes, int64_t N, int64_t K
     if (row.size() < size_t(K)) row.resize(size_t(K));
     for (int64_t n = n0; n < n1; ++n) {
       dequant_blocks(type, src + n * rowBytes, K / q.block, row.data());
-      for (int64_t m = 0; m < M; ++m) y[m * ldy + n] = dot(x + m * lda, row.data(), K);
+      for (int64_t m = 0; m < M; ++m) y[m * ldy + n] = dot_4x8(x + m * lda, row.data(), K);
     }
   });
 }

@@ -13,6 +13,7 @@
 
 #include "../dtype.h"
 #include "quant_blocks.h"
+#include "rows.h"
 
 #if defined(__AVX2__)
 #include <immintrin.h>
@@ -74,12 +75,6 @@ namespace {
 inline __m256i ld(const void* p) { return _mm256_loadu_si256(static_cast<const __m256i*>(p)); }
 // 32 unsigned codes (< 128) times 32 signed bytes: eight int32 sums (lanes 0-3: bytes 0-15, 4-7: 16-31)
 inline __m256i mul_sum(__m256i u, __m256i s) { return _mm256_madd_epi16(_mm256_maddubs_epi16(u, s), _mm256_set1_epi16(1)); }
-inline float hsum(__m256 v) {
-  __m128 a = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-  a = _mm_add_ps(a, _mm_movehl_ps(a, a));
-  a = _mm_add_ss(a, _mm_movehdup_ps(a));
-  return _mm_cvtss_f32(a);
-}
 
 float dot_q8_0(const uint8_t* w, int64_t nb, const Q8Row& x) {
   __m256 acc = _mm256_setzero_ps();

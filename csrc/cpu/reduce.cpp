@@ -3,6 +3,7 @@
 #include <vector>
 
 #include "kernels.h"
+#include "rows.h"
 
 namespace et {
 namespace ET_ISA {
@@ -75,7 +76,7 @@ std::string k_sum(const Call& c) {
       return "";
     }
   }
-  parallel_for(s.outer, std::max<int64_t>(1, 16384 / std::max<int64_t>(1, s.inner)), [&](int64_t b, int64_t e) {
+  parallel_for(s.outer, row_grain(s.inner), [&](int64_t b, int64_t e) {
     for (int64_t o = b; o < e; ++o) {
       const float* base = xp + outer_offset(x, s, o);
       double acc = 0;
@@ -105,7 +106,7 @@ std::string k_max(const Call& c) {
   const float* xp = x.data<float>();
   float* vp = c.out(0).data<float>();
   int32_t* ip = c.out(1).data<int32_t>();
-  parallel_for(s.outer, std::max<int64_t>(1, 16384 / s.inner), [&](int64_t b, int64_t e) {
+  parallel_for(s.outer, row_grain(s.inner), [&](int64_t b, int64_t e) {
     for (int64_t o = b; o < e; ++o) {
       const float* base = xp + outer_offset(x, s, o);
       float best = 0;

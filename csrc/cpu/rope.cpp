@@ -7,6 +7,7 @@
 
 #include "fastmath.h"
 #include "kernels.h"
+#include "rows.h"
 
 namespace et {
 namespace ET_ISA {
@@ -38,7 +39,7 @@ std::shared_ptr<const RopeTable> rope_table(double base, int64_t nrot, double fs
   tab->sin.resize(size_t(T * half));
   std::vector<double> inv(static_cast<size_t>(half));
   for (int64_t i = 0; i < half; ++i) inv[size_t(i)] = fscale * std::pow(base, -2.0 * double(i) / double(nrot));
-  parallel_for(T, std::max<int64_t>(1, 2048 / std::max<int64_t>(half, 1)), [&](int64_t t0, int64_t t1) {
+  parallel_for(T, row_grain(half, 2048), [&](int64_t t0, int64_t t1) {
     for (int64_t t = t0; t < t1; ++t) {
       const double p = double(pos[size_t(t)]);
       for (int64_t i = 0; i < half; ++i) {
@@ -90,7 +91,7 @@ std::string k_rope(const Call& c) {
   const float* xp = x.data<float>();
   float* yp = y.data<float>();
   const int64_t rows = B * T * H;  // one row = one head vector of D
-  parallel_for(rows, std::max<int64_t>(1, 16384 / std::max<int64_t>(D, 1)), [&](int64_t r0, int64_t r1) {
+  parallel_for(rows, row_grain(D), [&](int64_t r0, int64_t r1) {
     for (int64_t r = r0; r < r1; ++r) {
       const int64_t t = (r / H) % T;
       const float* xr = xp + r * D;

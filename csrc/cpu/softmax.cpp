@@ -16,6 +16,7 @@
 #include <limits>
 
 #include "kernels.h"
+#include "rows.h"
 
 namespace et {
 namespace ET_ISA {
@@ -62,7 +63,7 @@ inline float fexp(float x) {
   return sel(x < kLo, 0.f, e);
 }
 
-inline float hsum(const float* acc) {
+inline float lane_sum(const float* acc) {
   float s = 0;
   for (int k = 0; k < kLanes; ++k) s += acc[k];
   return s;
@@ -98,7 +99,7 @@ inline float row_sumexp(const float* x, int64_t n, float m, float* y) {
       for (int k = 0; k < kLanes; ++k) acc[k] += fexp(x[j + k] - m);
     for (int k = 0; j < n; ++j, ++k) acc[k] += fexp(x[j] - m);
   }
-  return hsum(acc);
+  return lane_sum(acc);
 }
 
 inline float row_dot(const float* a, const float* b, int64_t n) {
@@ -107,7 +108,7 @@ inline float row_dot(const float* a, const float* b, int64_t n) {
   for (; j + kLanes <= n; j += kLanes)
     for (int k = 0; k < kLanes; ++k) acc[k] += a[j + k] * b[j + k];
   for (int k = 0; j < n; ++j, ++k) acc[k] += a[j] * b[j];
-  return hsum(acc);
+  return lane_sum(acc);
 }
 
 inline float row_sum(const float* a, int64_t n) {
@@ -116,19 +117,12 @@ inline float row_sum(const float* a, int64_t n) {
   for (; j + kLanes <= n; j += kLanes)
     for (int k = 0; k < kLanes; ++k) acc[k] += a[j + k];
   for (int k = 0; j < n; ++j, ++k) acc[k] += a[j];
-  return hsum(acc);
+  return lane_sum(acc);
 }
 
-// [N, C] layout of a row-op operand: rs = elements between row starts.
-struct Rows {
-  int64_t N = 0, C = 0, rs = 0;
-};
-
+// The rows of operand v, which may also be 2-D with unit last stride and any row stride.
 std::string rows_of(const char* op, const char* name, const View& v, Rows* r) {
-  r->C = v.ndim ? v.shape[v.ndim - 1] : 1;
-  r->N = 1;
-  for (int d = 0; d + 1 < v.ndim; ++d) r->N *= v.shape[d];
-  r->rs = r->C;
+  *r = rows_of(v);
   if (v.contiguous()) return "";
   if (v.ndim == 2 && (v.strides[1] == 1 || v.shape[1] <= 1)) {
     r->rs = v.strides[0];
@@ -161,8 +155,6 @@ std::string check_same(const char* op, const Rows& a, const Rows& b) {
            "] and [" + std::to_string(b.N) + ", " + std::to_string(b.C) + "] rows";
   return "";
 }
-
-int64_t row_grain(int64_t C) { return std::max<int64_t>(1, 16384 / std::max<int64_t>(C, 1)); }
 
 std::string k_softmax(const Call& c) {
   Rows x, y;
