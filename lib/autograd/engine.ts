@@ -1,9 +1,10 @@
 // Reverse-mode autograd over the tape of Nodes that ops record.
 import { EdgeTrainError, ShapeError } from '../errors.js';
 import { tidy, untrack } from '../scope.js';
+import type { DType } from '../dtype.js';
 import type { Tensor } from '../tensor.js';
 import { Node, type BackwardFn } from './node.js';
-import { add, onesLike, zerosOf, contiguous } from './deps.js';
+import { contiguousOf, filled, sumGrads } from './kernels.js';
 
 let gradEnabled = true;
 
@@ -97,10 +98,10 @@ function accumulateLeaf(leaf: Tensor, g: Tensor): void {
     g.dispose();
     return;
   }
-  let owned = g.isContiguous() ? g : contiguous(g);
+  let owned = contiguousOf(g);
   if (owned !== g) g.dispose();
   if (leaf.grad && !leaf.grad.isDisposed) {
-    const sum = add(leaf.grad, owned);
+    const sum = sumGrads(leaf.grad, owned);
     leaf.grad.dispose();
     owned.dispose();
     owned = sum;
@@ -128,7 +129,7 @@ export function backward(roots: Tensor[], seeds?: (Tensor | undefined)[]): void 
       } else {
         if (r.numel !== 1)
           throw new ShapeError(`backward: tensor of shape [${r.shape}] is not a scalar; pass a seed gradient of the same shape`);
-        seed = onesLike(r);
+        seed = filled(r.shape, r.dtype, r.device, 1);
         untrack(seed);
       }
       if (!r.gradFn) {
@@ -140,7 +141,7 @@ export function backward(roots: Tensor[], seeds?: (Tensor | undefined)[]): void 
       const slots = pending.get(r.gradFn) ?? new Array(r.gradFn.outputShapes.length).fill(null);
       const prev = slots[r.outputIndex];
       if (prev) {
-        slots[r.outputIndex] = add(prev, seed);
+        slots[r.outputIndex] = sumGrads(prev, seed);
         untrack(slots[r.outputIndex]!);
         prev.dispose();
         seed.dispose();
@@ -158,7 +159,7 @@ export function backward(roots: Tensor[], seeds?: (Tensor | undefined)[]): void 
         continue;
       }
       if (node.released) throw new EdgeTrainError(`backward: the graph of ${node.name} was already freed by an earlier backward()`);
-      const dys = slots.map((s, i) => s ?? zerosOf(node.outputShapes[i]!, node.outputDTypes[i]!, slots.find((x) => x)!.device));
+      const dys = slots.map((s, i) => s ?? filled(node.outputShapes[i]!, node.outputDTypes[i]! as DType, slots.find((x) => x)!.device, 0));
       for (const d of dys) untrack(d);
       let grads: (Tensor | null | undefined)[];
       try {
@@ -186,7 +187,7 @@ export function backward(roots: Tensor[], seeds?: (Tensor | undefined)[]): void 
         const s = pending.get(inp.gradFn) ?? new Array(inp.gradFn.outputShapes.length).fill(null);
         const prev = s[inp.outputIndex];
         if (prev) {
-          const sum = add(prev, g);
+          const sum = sumGrads(prev, g);
           untrack(sum);
           prev.dispose();
           g.dispose();

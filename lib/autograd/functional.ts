@@ -2,9 +2,9 @@
 import { EdgeTrainError } from '../errors.js';
 import { getRngState, setRngState } from '../random.js';
 import { tidy, track, untrack } from '../scope.js';
-import { zerosLike } from '../ops/creation.js';
 import type { Tensor } from '../tensor.js';
 import { backward, enableGrad, isGradEnabled, noGrad, record } from './engine.js';
+import { filled } from './kernels.js';
 
 /** The same values, cut from the graph (shares storage, never requires grad). */
 export function detach(x: Tensor): Tensor {
@@ -27,7 +27,7 @@ export function valueAndGrad<A extends Tensor[]>(fn: (...args: A) => Tensor): (.
     if (value.numel !== 1) throw new EdgeTrainError(`valueAndGrad: fn must return a one-element tensor, got shape [${value.shape}]`);
     backward([value]);
     const grads = leaves.map((l) => {
-      const g = l.grad ?? noGrad(() => zerosLike(l));
+      const g = l.grad ?? filled(l.shape, l.dtype, l.device, 0);
       l.grad = null;
       return g;
     });
