@@ -8,6 +8,7 @@ static Napi::Object Init(Napi::Env env, Napi::Object exports) {
     etb::init_buffer(env, exports);
     etb::init_exec(env, exports);
     etb::init_devices(env, exports);
+    etb::init_quant(env, exports);
   } catch (const std::exception& e) {
     napi_throw_error(env, nullptr, (std::string("edgetrain: cannot initialise the addon: ") + e.what()).c_str());
   }

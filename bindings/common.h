@@ -101,5 +101,6 @@ void export_fn(Napi::Env env, Napi::Object exports, const char* name) {
 void init_buffer(Napi::Env env, Napi::Object exports);
 void init_exec(Napi::Env env, Napi::Object exports);
 void init_devices(Napi::Env env, Napi::Object exports);
+void init_quant(Napi::Env env, Napi::Object exports);
 
 }  // namespace etb

@@ -9,7 +9,9 @@ import { afterAll, describe, expect, test } from 'vitest';
 import * as et from '../lib/index.js';
 import type { Tensor } from '../lib/index.js';
 import { LlamaModel } from '../lib/models/llama.js';
-import { matmulQ, QuantizedWeight } from '../lib/quant/qweight.js';
+import { matmulQ } from '../lib/ops/quant.js';
+import { BLOCK } from '../lib/quant-types.js';
+import { QuantizedWeight } from '../lib/quant/qweight.js';
 import { quantize } from '../lib/quant/quantize.js';
 import { orUnsupported, testDevices, unsupported } from './helpers/devices.js';
 
@@ -84,9 +86,6 @@ const T = (v: Float32Array | number[], shape: number[], device: string, requires
 const SCALE_AT: Record<string, { at: number; f32?: boolean }> = {
   Q8_0: { at: 0 }, Q4_0: { at: 0 }, Q4_1: { at: 0 }, Q5_0: { at: 0 }, Q5_1: { at: 0 },
   Q4_K: { at: 0 }, Q5_K: { at: 0 }, Q6_K: { at: 208 }, NF4: { at: 0, f32: true }, NF4_DQ: { at: 0 },
-};
-const QBLOCK: Record<string, [number, number]> = {
-  Q8_0: [32, 34], Q4_0: [32, 18], Q4_1: [32, 20], Q5_0: [32, 22], Q5_1: [32, 24], Q4_K: [256, 144], Q5_K: [256, 176], Q6_K: [256, 210], NF4: [64, 36], NF4_DQ: [256, 134],
 };
 const withScale = (bytes: Uint8Array, type: string, row: number, rowBytes: number, v: number): Uint8Array => {
   const out = Uint8Array.from(bytes);
@@ -609,9 +608,9 @@ describe.each(testDevices)('%s', (device) => {
     expectKinds('a @ f16 b', r, (i) => (i % N === 3 ? 'nan' : i % N === 9 ? (a[Math.floor(i / N) * K + 7]! > 0 ? INF : -INF) : 'finite'));
   });
 
-  // ---- quantized (formats: QBLOCK, SCALE_AT at the top) ----
+  // ---- quantized (formats: SCALE_AT at the top, block sizes from lib/quant-types.ts) ----
   describe.each(QUANT_TYPES)(`${device} %s`, (type) => {
-    const [blk, bytesPer] = QBLOCK[type]!;
+    const [blk, bytesPer] = BLOCK[type]!;
     const N = 8;
     const K = 2 * Math.max(blk, 256);
     const rowBytes = (K / blk) * bytesPer;
@@ -706,7 +705,7 @@ describe.each(testDevices)('%s', (device) => {
 // NaN block; every other block keeps its bytes.
 describe.each(QUANT_TYPES)('quantize %s', (type) => {
   test('a non-finite block quantizes to NaN, the other blocks are unchanged; host dequantize agrees', () => {
-    const [blk, bytesPer] = QBLOCK[type]!;
+    const [blk, bytesPer] = BLOCK[type]!;
     const K = 2 * Math.max(blk, 256);
     const x = randn(3 * K, 80, 0.5);
     const xn = poke(x, { [blk + 5]: NAN, [K + 1]: INF, [2 * K + K - 1]: -INF });

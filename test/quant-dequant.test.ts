@@ -6,7 +6,8 @@ import { readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { describe, expect, test } from 'vitest';
 import * as et from '../lib/index.js';
-import { BLOCK, dequantize } from '../lib/quant/dequant.js';
+import { dequantize } from '../lib/quant/dequant.js';
+import { BLOCK } from '../lib/quant-types.js';
 
 const shared = process.env.EDGETRAIN_SHARED ?? resolve(new URL('..', import.meta.url).pathname, '../shared');
 const ref = JSON.parse(readFileSync(join(shared, 'quant', 'dequantized-reference.json'), 'utf8')) as Record<

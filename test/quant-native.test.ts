@@ -6,8 +6,9 @@ import { readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { describe, expect, test } from 'vitest';
 import * as et from '../lib/index.js';
-import { BLOCK } from '../lib/quant/dequant.js';
-import { matmulQ, QuantizedWeight } from '../lib/quant/qweight.js';
+import { matmulQ } from '../lib/ops/quant.js';
+import { BLOCK } from '../lib/quant-types.js';
+import { QuantizedWeight } from '../lib/quant/qweight.js';
 import { QUANTIZABLE, quantize } from '../lib/quant/quantize.js';
 import { randData } from './helpers/data.js';
 

@@ -6,8 +6,9 @@ import { join, resolve } from 'node:path';
 import { describe, expect, test } from 'vitest';
 import * as et from '../lib/index.js';
 import { dequantize, NF4_LEVELS } from '../lib/quant/dequant.js';
-import { QUANTIZABLE, quantize, quantizeTensor } from '../lib/quant/quantize.js';
-import { matmulQ, QuantizedWeight } from '../lib/quant/qweight.js';
+import { matmulQ, quantizeTensor } from '../lib/ops/quant.js';
+import { QUANTIZABLE, quantize } from '../lib/quant/quantize.js';
+import { QuantizedWeight } from '../lib/quant/qweight.js';
 import { randData } from './helpers/data.js';
 
 const shared = process.env.EDGETRAIN_SHARED ?? resolve(new URL('..', import.meta.url).pathname, '../shared');

@@ -1,41 +1,26 @@
-// ggml block formats: sizes and dequantization, bit-exact with llama.cpp's reference `to_float`
+// ggml block formats: dequantization, bit-exact with llama.cpp's reference `to_float`
 // (lib/quant/dequant.ts is the same code in TypeScript; test/quant-native.test.ts checks both
-// against llama.cpp's values). Type ids are ggml's, except NF4 and NF4_DQ, edgetrain's own 4-bit
-// NormalFloat formats (QLoRA's codebook), numbered above ggml's range:
+// against llama.cpp's values). Ids and block sizes come from ../quant_types.h; NF4 and NF4_DQ are
+// edgetrain's own 4-bit NormalFloat formats (QLoRA's codebook):
 //   NF4     36/64:  absmax f32, qs u8[32] (lo nibbles = 0..31, hi = 32..63)   y = NF4[q] * absmax
 //   NF4_DQ 134/256: d f16, sc u8[4], qs u8[4][32]: 4 NF4 sub-blocks of 64    y = NF4[q] * (d * sc)
 #pragma once
 #include <cstdint>
 
 #include "../dtype.h"
+#include "../quant_types.h"
 #if defined(__F16C__)
 #include <immintrin.h>
 #endif
 
 namespace et {
 
-enum QType : int { Q4_0 = 2, Q4_1 = 3, Q5_0 = 6, Q5_1 = 7, Q8_0 = 8, Q4_K = 12, Q5_K = 13, Q6_K = 14, NF4 = 1024, NF4_DQ = 1025 };
-
-/** Elements and bytes per block; {0, 0} for a type that is not a supported block format. */
-struct QInfo {
-  int block;
-  int bytes;
-};
-inline QInfo qinfo(int type) {
-  switch (type) {
-    case Q8_0: return {32, 34};
-    case Q4_0: return {32, 18};
-    case Q4_1: return {32, 20};
-    case Q5_0: return {32, 22};
-    case Q5_1: return {32, 24};
-    case Q4_K: return {256, 144};
-    case Q5_K: return {256, 176};
-    case Q6_K: return {256, 210};
-    case NF4: return {64, 36};
-    case NF4_DQ: return {256, 134};
-    default: return {0, 0};
-  }
-}
+/** Elements and bytes per block of QType T as constants (the kernels' block strides). */
+template <int T>
+constexpr int kBlockElems = qinfo(T).block;
+template <int T>
+constexpr int kBlockBytes = qinfo(T).bytes;
+static_assert(kBlockBytes<Q8_0> == 34 && kBlockElems<Q4_K> == 256, "quant_types.h: the kernels' block layouts");
 
 /** The 16 NF4 levels: quantiles of N(0, 1) scaled to [-1, 1], with an exact 0 (QLoRA, Dettmers et al. 2023). */
 constexpr float kNF4[16] = {-1.0f, -0.6961928009986877f, -0.5250730514526367f, -0.39491748809814453f, -0.28444138169288635f, -0.18477343022823334f,

@@ -78,7 +78,7 @@ inline __m256i mul_sum(__m256i u, __m256i s) { return _mm256_madd_epi16(_mm256_m
 
 float dot_q8_0(const uint8_t* w, int64_t nb, const Q8Row& x) {
   __m256 acc = _mm256_setzero_ps();
-  for (int64_t i = 0; i < nb; ++i, w += 34) {
+  for (int64_t i = 0; i < nb; ++i, w += kBlockBytes<Q8_0>) {
     const __m256i qw = ld(w + 2), qx = ld(x.q + 32 * i);
     // |w| times x carrying w's sign: the unsigned operand of vpmaddubsw must be the weight's magnitude
     const __m256i p = mul_sum(_mm256_sign_epi8(qw, qw), _mm256_sign_epi8(qx, qw));
@@ -91,7 +91,7 @@ float dot_q4_0(const uint8_t* w, int64_t nb, const Q8Row& x) {
   const __m256i m4 = _mm256_set1_epi8(0x0F);
   __m256 acc = _mm256_setzero_ps();
   float corr = 0;
-  for (int64_t i = 0; i < nb; ++i, w += 18) {
+  for (int64_t i = 0; i < nb; ++i, w += kBlockBytes<Q4_0>) {
     const __m128i b = _mm_loadu_si128(reinterpret_cast<const __m128i*>(w + 2));
     // low nibbles are values 0-15, high nibbles 16-31
     const __m256i q = _mm256_and_si256(_mm256_set_m128i(_mm_srli_epi16(b, 4), b), m4);
@@ -107,7 +107,7 @@ float dot_q4_0(const uint8_t* w, int64_t nb, const Q8Row& x) {
 template <bool five>
 float dot_qk45(const uint8_t* w, int64_t nsb, const Q8Row& x) {
   const __m256i m4 = _mm256_set1_epi8(0x0F), one = _mm256_set1_epi8(1);
-  constexpr int bytes = five ? 176 : 144;
+  constexpr int bytes = five ? kBlockBytes<Q5_K> : kBlockBytes<Q4_K>;
   __m256 acc = _mm256_setzero_ps();
   float corr = 0;
   for (int64_t b = 0; b < nsb; ++b, w += bytes) {
@@ -144,7 +144,7 @@ float dot_q6_k(const uint8_t* w, int64_t nsb, const Q8Row& x) {
   const __m256i m4 = _mm256_set1_epi8(0x0F), m2 = _mm256_set1_epi8(0x03);
   __m256 acc = _mm256_setzero_ps();
   float corr = 0;
-  for (int64_t b = 0; b < nsb; ++b, w += 210) {
+  for (int64_t b = 0; b < nsb; ++b, w += kBlockBytes<Q6_K>) {
     const float d = load_f16(w + 208);
     const int8_t* sc = reinterpret_cast<const int8_t*>(w + 192);
     for (int n = 0; n < 2; ++n) {
@@ -184,7 +184,7 @@ inline __m256 nf4_block(const uint8_t* qs, float s, const int8_t* qx, const floa
 
 float dot_nf4(const uint8_t* w, int64_t nb, const Q8Row& x) {
   __m256 acc = _mm256_setzero_ps();
-  for (int64_t i = 0; i < nb; ++i, w += 36) {
+  for (int64_t i = 0; i < nb; ++i, w += kBlockBytes<NF4>) {
     float amax;
     std::memcpy(&amax, w, 4);
     acc = nf4_block(w + 4, amax / 127, x.q + 64 * i, x.d + 2 * i, acc);
@@ -194,7 +194,7 @@ float dot_nf4(const uint8_t* w, int64_t nb, const Q8Row& x) {
 
 float dot_nf4_dq(const uint8_t* w, int64_t nb, const Q8Row& x) {
   __m256 acc = _mm256_setzero_ps();
-  for (int64_t i = 0; i < nb; ++i, w += 134) {
+  for (int64_t i = 0; i < nb; ++i, w += kBlockBytes<NF4_DQ>) {
     const float d = load_f16(w);
     for (int s = 0; s < 4; ++s) acc = nf4_block(w + 6 + 32 * s, d * float(w[2 + s]) / 127, x.q + 256 * i + 64 * s, x.d + 8 * i + 2 * s, acc);
   }
@@ -217,7 +217,7 @@ inline int32_t dot16(uint8x16_t codes, const int8_t* x) {
 
 float dot_q8_0(const uint8_t* w, int64_t nb, const Q8Row& x) {
   float acc = 0;
-  for (int64_t i = 0; i < nb; ++i, w += 34) {
+  for (int64_t i = 0; i < nb; ++i, w += kBlockBytes<Q8_0>) {
     const int8x16_t a0 = vld1q_s8(reinterpret_cast<const int8_t*>(w + 2)), a1 = vld1q_s8(reinterpret_cast<const int8_t*>(w + 18));
     const int8x16_t b0 = vld1q_s8(x.q + 32 * i), b1 = vld1q_s8(x.q + 32 * i + 16);
     int32x4_t s = vpaddlq_s16(vmull_s8(vget_low_s8(a0), vget_low_s8(b0)));
@@ -232,7 +232,7 @@ float dot_q8_0(const uint8_t* w, int64_t nb, const Q8Row& x) {
 float dot_q4_0(const uint8_t* w, int64_t nb, const Q8Row& x) {
   const uint8x16_t m4 = vdupq_n_u8(0x0F);
   float acc = 0;
-  for (int64_t i = 0; i < nb; ++i, w += 18) {
+  for (int64_t i = 0; i < nb; ++i, w += kBlockBytes<Q4_0>) {
     const uint8x16_t b = vld1q_u8(w + 2);
     const int32_t sum = dot16(vandq_u8(b, m4), x.q + 32 * i) + dot16(vshrq_n_u8(b, 4), x.q + 32 * i + 16);
     acc += load_f16(w) * x.d[i] * float(sum - 8 * (x.sum16[2 * i] + x.sum16[2 * i + 1]));
@@ -243,7 +243,7 @@ float dot_q4_0(const uint8_t* w, int64_t nb, const Q8Row& x) {
 template <bool five>
 float dot_qk45(const uint8_t* w, int64_t nsb, const Q8Row& x) {
   const uint8x16_t m4 = vdupq_n_u8(0x0F), one = vdupq_n_u8(1);
-  constexpr int bytes = five ? 176 : 144;
+  constexpr int bytes = five ? kBlockBytes<Q5_K> : kBlockBytes<Q4_K>;
   float acc = 0;
   for (int64_t b = 0; b < nsb; ++b, w += bytes) {
     const float d = load_f16(w), dmin = load_f16(w + 2);
@@ -277,7 +277,7 @@ float dot_qk45(const uint8_t* w, int64_t nsb, const Q8Row& x) {
 float dot_q6_k(const uint8_t* w, int64_t nsb, const Q8Row& x) {
   const uint8x16_t m4 = vdupq_n_u8(0x0F), m2 = vdupq_n_u8(0x03);
   float acc = 0;
-  for (int64_t b = 0; b < nsb; ++b, w += 210) {
+  for (int64_t b = 0; b < nsb; ++b, w += kBlockBytes<Q6_K>) {
     const float d = load_f16(w + 208);
     const int8_t* sc = reinterpret_cast<const int8_t*>(w + 192);
     for (int n = 0; n < 2; ++n)
@@ -316,7 +316,7 @@ inline float nf4_block(const uint8_t* qs, float s, const int8_t* qx, const float
 
 float dot_nf4(const uint8_t* w, int64_t nb, const Q8Row& x) {
   float acc = 0;
-  for (int64_t i = 0; i < nb; ++i, w += 36) {
+  for (int64_t i = 0; i < nb; ++i, w += kBlockBytes<NF4>) {
     float amax;
     std::memcpy(&amax, w, 4);
     acc += nf4_block(w + 4, amax / 127, x.q + 64 * i, x.d + 2 * i);
@@ -326,7 +326,7 @@ float dot_nf4(const uint8_t* w, int64_t nb, const Q8Row& x) {
 
 float dot_nf4_dq(const uint8_t* w, int64_t nb, const Q8Row& x) {
   float acc = 0;
-  for (int64_t i = 0; i < nb; ++i, w += 134) {
+  for (int64_t i = 0; i < nb; ++i, w += kBlockBytes<NF4_DQ>) {
     const float d = load_f16(w);
     for (int s = 0; s < 4; ++s) acc += nf4_block(w + 6 + 32 * s, d * float(w[2 + s]) / 127, x.q + 256 * i + 64 * s, x.d + 8 * i + 2 * s);
   }
@@ -343,13 +343,13 @@ bool has_dot_q8(int type) { return type == Q8_0 || type == Q4_0 || type == Q4_K 
 
 float dot_q8(int type, const uint8_t* w, int64_t K, const Q8Row& x) {
   switch (type) {
-    case Q8_0: return dot_q8_0(w, K / 32, x);
-    case Q4_0: return dot_q4_0(w, K / 32, x);
-    case Q4_K: return dot_qk45<false>(w, K / 256, x);
-    case Q5_K: return dot_qk45<true>(w, K / 256, x);
-    case Q6_K: return dot_q6_k(w, K / 256, x);
-    case NF4: return dot_nf4(w, K / 64, x);
-    case NF4_DQ: return dot_nf4_dq(w, K / 256, x);
+    case Q8_0: return dot_q8_0(w, K / kBlockElems<Q8_0>, x);
+    case Q4_0: return dot_q4_0(w, K / kBlockElems<Q4_0>, x);
+    case Q4_K: return dot_qk45<false>(w, K / kBlockElems<Q4_K>, x);
+    case Q5_K: return dot_qk45<true>(w, K / kBlockElems<Q5_K>, x);
+    case Q6_K: return dot_q6_k(w, K / kBlockElems<Q6_K>, x);
+    case NF4: return dot_nf4(w, K / kBlockElems<NF4>, x);
+    case NF4_DQ: return dot_nf4_dq(w, K / kBlockElems<NF4_DQ>, x);
     default: return 0.f;  // has_dot_q8 is false: never called
   }
 }

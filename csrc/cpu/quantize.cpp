@@ -276,7 +276,7 @@ void q6_k(const float* x, uint8_t* b) {
     scales[ib] = fit_scale_sym(16, 32, x + 16 * ib, L + 16 * ib);
     if (std::fabs(scales[ib]) > max_abs) max_abs = std::fabs(scales[ib]), max_scale = scales[ib];
   }
-  std::memset(b, 0, 210);
+  std::memset(b, 0, kBlockBytes<Q6_K>);
   if (max_abs < 1e-15f) return;
   const float iscale = -128.f / max_scale;
   put16(b + 208, 1 / iscale);

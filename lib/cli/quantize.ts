@@ -7,7 +7,7 @@ import { gguf, loadGGUF, readGGUFHeader, writeGGUF, type GGUFBlockData, type GGU
 import { cast } from '../ops/copy.js';
 import { reshape } from '../ops/shape.js';
 import { FILE_TYPES, isQuantizable, mixPlanner } from '../quant/mix.js';
-import { quantizeTensor } from '../quant/quantize.js';
+import { quantizeTensor } from '../ops/quant.js';
 import type { Tensor } from '../tensor.js';
 
 export interface QuantizeSummary {

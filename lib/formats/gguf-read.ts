@@ -13,7 +13,7 @@ import { resolveDevice } from '../device.js';
 import { native } from '../native/addon.js';
 import { Tensor } from '../tensor.js';
 import { readExact } from './read.js';
-import { BLOCK } from '../quant/dequant.js';
+import { BLOCK } from '../quant-types.js';
 import { QuantizedWeight } from '../quant/qweight.js';
 import { reshape } from '../ops/shape.js';
 import { type MappedFile, mapFile } from './mmap.js';

@@ -1,6 +1,6 @@
-// GGUF metadata value types and ggml tensor types, numbered as in ggml.h / gguf.h. The tensor
-// table carries block geometry for every type so that sizes of quantized tensors can be checked
-// (and, later, dequantized) without special cases at each call site.
+// GGUF metadata value types, numbered as in gguf.h, and the ggml tensor types (their table, with
+// the block geometry of every type, is csrc/quant_types.h's: lib/quant-types.ts), so that sizes
+// of quantized tensors are checked without special cases at each call site.
 
 /** GGUF metadata value type ids (gguf.h `enum gguf_type`). */
 export const GGUFValueType = {
@@ -74,56 +74,6 @@ export const VALUE_TYPE_ID: Record<GGUFScalarTypeName | 'array', GGUFValueTypeId
  */
 export const VALUE_MIN_BYTES: Record<number, number> = { 0: 1, 1: 1, 2: 2, 3: 2, 4: 4, 5: 4, 6: 4, 7: 1, 8: 8, 9: 12, 10: 8, 11: 8, 12: 8 };
 
-/** Geometry of one ggml tensor type. */
-export interface GGMLTypeInfo {
-  id: number;
-  name: string;
-  /** Elements per block (1 for plain types). */
-  blockSize: number;
-  /** Bytes per block. */
-  bytesPerBlock: number;
-}
-
-// [id, name, elements per block, bytes per block] from ggml.c's type_traits
-const TYPES: [number, string, number, number][] = [
-  [0, 'F32', 1, 4],
-  [1, 'F16', 1, 2],
-  [2, 'Q4_0', 32, 18],
-  [3, 'Q4_1', 32, 20],
-  [6, 'Q5_0', 32, 22],
-  [7, 'Q5_1', 32, 24],
-  [8, 'Q8_0', 32, 34],
-  [9, 'Q8_1', 32, 36],
-  [10, 'Q2_K', 256, 84],
-  [11, 'Q3_K', 256, 110],
-  [12, 'Q4_K', 256, 144],
-  [13, 'Q5_K', 256, 176],
-  [14, 'Q6_K', 256, 210],
-  [15, 'Q8_K', 256, 292],
-  [16, 'IQ2_XXS', 256, 66],
-  [17, 'IQ2_XS', 256, 74],
-  [18, 'IQ3_XXS', 256, 98],
-  [19, 'IQ1_S', 256, 50],
-  [20, 'IQ4_NL', 32, 18],
-  [21, 'IQ3_S', 256, 110],
-  [22, 'IQ2_S', 256, 82],
-  [23, 'IQ4_XS', 256, 136],
-  [24, 'I8', 1, 1],
-  [25, 'I16', 1, 2],
-  [26, 'I32', 1, 4],
-  [27, 'I64', 1, 8],
-  [28, 'F64', 1, 8],
-  [29, 'IQ1_M', 256, 56],
-  [30, 'BF16', 1, 2],
-  [34, 'TQ1_0', 256, 54],
-  [35, 'TQ2_0', 256, 66],
-  [39, 'MXFP4', 32, 17],
-  // edgetrain's 4-bit NormalFloat formats (lib/quant/dequant.ts), numbered above ggml's range:
-  // files holding them open in edgetrain only
-  [1024, 'NF4', 64, 36],
-  [1025, 'NF4_DQ', 256, 134],
-];
-
 /** Ids ggml once used and has since removed; named in errors so an old file is recognisable. */
 export const GGML_REMOVED_TYPES: Record<number, string> = {
   4: 'Q4_2',
@@ -136,12 +86,8 @@ export const GGML_REMOVED_TYPES: Record<number, string> = {
   38: 'IQ4_NL_8_8',
 };
 
-/** Every ggml tensor type this reader knows, by id. */
-export const GGML_TYPES: ReadonlyMap<number, GGMLTypeInfo> = new Map(
-  TYPES.map(([id, name, blockSize, bytesPerBlock]) => [id, Object.freeze({ id, name, blockSize, bytesPerBlock })]),
-);
-/** ggml tensor types by name ('F32', 'Q4_K', ...). */
-export const GGML_TYPE_BY_NAME: ReadonlyMap<string, GGMLTypeInfo> = new Map([...GGML_TYPES.values()].map((t) => [t.name, t]));
+// The tensor types and their block geometry: csrc/quant_types.h, through the addon.
+export { GGML_TYPES, GGML_TYPE_BY_NAME, type GGMLTypeInfo } from '../quant-types.js';
 
 /** Layout limits and helpers the GGUF reader and writer share, so every file one accepts the other does too. */
 export const MAGIC = 0x46554747; // "GGUF" read as a little-endian u32

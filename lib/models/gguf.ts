@@ -7,7 +7,7 @@ import { sub } from '../ops/binary.js';
 import { cast, contiguous } from '../ops/copy.js';
 import { tidy, keep } from '../scope.js';
 import type { Tensor } from '../tensor.js';
-import { BLOCK } from '../quant/dequant.js';
+import { BLOCK } from '../quant-types.js';
 import { type LlamaConfig, type RopeScaling, llamaConfig } from './config.js';
 
 export const GGUF_ARCHITECTURES = ['llama', 'qwen2', 'qwen3', 'gemma3'] as const;

@@ -6,7 +6,7 @@ import { loadGGUF, readGGUFHeader, readGGUFTensorBytes, type GGUFHeader } from '
 import { Linear } from '../nn/linear.js';
 import { QLinear } from '../nn/qlinear.js';
 import { tensor } from '../ops/creation.js';
-import { BLOCK } from '../quant/dequant.js';
+import { BLOCK } from '../quant-types.js';
 import { QuantizedWeight } from '../quant/qweight.js';
 import { tidy } from '../scope.js';
 import { cast } from '../ops/copy.js';

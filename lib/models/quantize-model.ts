@@ -8,7 +8,8 @@ import { QLinear } from '../nn/qlinear.js';
 import { cast } from '../ops/copy.js';
 import { FILE_TYPES, mixPlanner } from '../quant/mix.js';
 import { QuantizedWeight } from '../quant/qweight.js';
-import { QUANTIZABLE, quantizeTensor } from '../quant/quantize.js';
+import { quantizeTensor } from '../ops/quant.js';
+import { QUANTIZABLE } from '../quant/quantize.js';
 import { hfToGGUFName } from './gguf.js';
 import type { LlamaModel } from './llama.js';
 

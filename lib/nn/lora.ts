@@ -15,7 +15,8 @@ import type { Tensor } from '../tensor.js';
 import { Embedding } from './embedding.js';
 import { Linear } from './linear.js';
 import { QLinear } from './qlinear.js';
-import { matmulQ, type QuantizedWeight } from '../quant/qweight.js';
+import { matmulQ } from '../ops/quant.js';
+import type { QuantizedWeight } from '../quant/qweight.js';
 import { Module } from './module.js';
 
 export interface LoRAOptions {

@@ -3,7 +3,8 @@
 // top, see LoRALinear). The blocks are a non-persistent buffer: stateDict() has no `weight`.
 import { ValueError } from '../errors.js';
 import { add } from '../ops/binary.js';
-import { matmulQ, QuantizedWeight } from '../quant/qweight.js';
+import { matmulQ } from '../ops/quant.js';
+import { QuantizedWeight } from '../quant/qweight.js';
 import type { Tensor } from '../tensor.js';
 import { Module } from './module.js';
 

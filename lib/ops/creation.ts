@@ -127,7 +127,7 @@ export const zerosLike = (t: Tensor, opts?: CreateOptions): Tensor => full(t.sha
 export const onesLike = (t: Tensor, opts?: CreateOptions): Tensor => full(t.shape, 1, { dtype: t.dtype, device: t.device, ...opts });
 export const fullLike = (t: Tensor, value: number, opts?: CreateOptions): Tensor =>
   full(t.shape, value, { dtype: t.dtype, device: t.device, ...opts });
-/** Zeros of a given shape, dtype and device (used by the autograd engine). */
+/** Zeros of a given shape, dtype and device (a dtype given as a string, as a gradient records it). */
 export function zerosOf(shape: readonly number[], dtype: string, device: string): Tensor {
   return full(shape, 0, { dtype: dtype as DType, device });
 }

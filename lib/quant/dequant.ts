@@ -13,6 +13,7 @@
 //   NF4     36/64:  absmax f32, qs u8[32] (lo nibbles = 0..31, hi = 32..63)  y = NF4[q] * absmax
 //   NF4_DQ 134/256: d f16, sc u8[4], qs u8[4][32]: 4 NF4 sub-blocks of 64   y = NF4[q] * (d * sc)
 import { DTypeError, ValueError } from '../errors.js';
+import { BLOCK } from '../quant-types.js';
 
 const f32 = Math.fround;
 
@@ -23,20 +24,6 @@ for (let h = 0; h < 65536; h++) {
   const m = h & 0x3ff;
   F16[h] = e === 0 ? s * m * 2 ** -24 : e === 31 ? (m ? NaN : s * Infinity) : s * (1 + m / 1024) * 2 ** (e - 15);
 }
-
-/** Elements per block and bytes per block of each type this file dequantizes. */
-export const BLOCK: Record<string, [number, number]> = {
-  Q8_0: [32, 34],
-  Q4_0: [32, 18],
-  Q4_1: [32, 20],
-  Q5_0: [32, 22],
-  Q5_1: [32, 24],
-  Q4_K: [256, 144],
-  Q5_K: [256, 176],
-  Q6_K: [256, 210],
-  NF4: [64, 36],
-  NF4_DQ: [256, 134],
-};
 
 /** The 16 NF4 levels: quantiles of N(0, 1) scaled to [-1, 1] with an exact 0 (Dettmers et al., QLoRA). */
 export const NF4_LEVELS = Float32Array.from([

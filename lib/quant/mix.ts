@@ -5,7 +5,7 @@
 // give Q5_K to the first few; a K-quant that does not fit a row (K % 256) falls back to a 32-block
 // type. NF4 / NF4_DQ (edgetrain's own) follow the same rules with NF4 in place of Q4_K.
 import { ValueError } from '../errors.js';
-import { BLOCK } from './dequant.js';
+import { BLOCK } from '../quant-types.js';
 
 /** File types `edgetrain quantize --type` accepts, with llama.cpp's general.file_type number. */
 export const FILE_TYPES: Record<string, { base: string; fileType: number }> = {
