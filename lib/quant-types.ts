@@ -16,15 +16,15 @@ export interface QuantTypeInfo {
   readonly kernels: boolean;
 }
 
-declare module './native/addon.js' {
-  interface Addon {
-    /** The rows of csrc/quant_types.h, in table order. */
-    quantTypes(): QuantTypeInfo[];
-  }
+/** The addon's side of the table: quantTypes() returns its rows in table order. */
+export interface QuantTypesAddon {
+  quantTypes(): QuantTypeInfo[];
 }
 
 /** Every tensor type of csrc/quant_types.h, in table order. */
-export const QUANT_TYPES: readonly QuantTypeInfo[] = Object.freeze(native.quantTypes().map((t) => Object.freeze({ ...t })));
+export const QUANT_TYPES: readonly QuantTypeInfo[] = Object.freeze(
+  (native as unknown as QuantTypesAddon).quantTypes().map((t) => Object.freeze({ ...t })),
+);
 
 /** Geometry of one ggml tensor type. */
 export interface GGMLTypeInfo {

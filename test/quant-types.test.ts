@@ -4,12 +4,12 @@ import { describe, expect, test } from 'vitest';
 import * as et from '../lib/index.js';
 import { native } from '../lib/native/addon.js';
 import { quantizeTensor } from '../lib/ops/quant.js';
-import { BLOCK, GGML_TYPES, GGML_TYPE_BY_NAME, QUANT_TYPES } from '../lib/quant-types.js';
+import { BLOCK, GGML_TYPES, GGML_TYPE_BY_NAME, QUANT_TYPES, type QuantTypesAddon } from '../lib/quant-types.js';
 import { QUANTIZABLE } from '../lib/quant/quantize.js';
 
 describe('quant types', () => {
   test('the addon exports the table with ggml ids and sizes', () => {
-    const rows = native.quantTypes();
+    const rows = (native as unknown as QuantTypesAddon).quantTypes();
     expect(rows).toEqual(QUANT_TYPES);
     const by = new Map(rows.map((r) => [r.name, r]));
     expect(by.get('F32')).toEqual({ name: 'F32', ggmlType: 0, blockElems: 1, blockBytes: 4, kernels: false });
