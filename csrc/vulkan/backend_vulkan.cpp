@@ -3,6 +3,7 @@
 
 #include <cstring>
 
+#include "op_table.h"
 #include "vk_backend.h"
 
 namespace et {
@@ -54,8 +55,8 @@ std::string VulkanBackend::init() {
   err = stream_->init();
   if (!err.empty()) return err;
   // build every pipeline now so a broken shader or driver shows up as "unavailable"
-  for (const char* s : {"copy", "elementwise", "reduce", "matmul"})
-    if (!pipes_->get(s, &err)) return err;
+  for (int op = 0; op < OP_COUNT; ++op)
+    if (supports_op(op) && !pipes_->get(kOpShaders[op].shader, &err)) return err;
   return "";
 }
 

@@ -65,8 +65,8 @@ inline constexpr OpShader kOpShaders[OP_COUNT] = {
   {nullptr, 0},  // layerNorm
   {nullptr, 0},  // layerNormBwd
   {nullptr, 0},  // rope
-  {nullptr, 0},  // swiglu
-  {nullptr, 0},  // swigluBwd
+  {"swiglu", SW_SWIGLU},  // swiglu
+  {"swiglu", SW_SWIGLU_BWD},  // swigluBwd
   {nullptr, 0},  // sdpa
   {nullptr, 0},  // sdpaBwd
   {nullptr, 0},  // adamw

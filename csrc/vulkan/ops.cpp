@@ -137,7 +137,10 @@ std::string prepare_strided(const Call& c, Iter& it, Meta& mt, uint32_t* gx, uin
 
 }  // namespace
 
-bool VulkanBackend::supports_op(int op) const { return op >= 0 && op < OP_COUNT && kOpShaders[op].shader != nullptr; }
+bool VulkanBackend::supports_op(int op) const {
+  return op >= 0 && op < OP_COUNT && kOpShaders[op].shader != nullptr &&
+         uint32_t(op_inputs(op) + op_outputs(op)) <= pipes_->buffers();  // one binding per argument
+}
 
 bool VulkanBackend::supports(const Call& c) const {
   if (!supports_op(c.op)) return false;
@@ -145,12 +148,12 @@ bool VulkanBackend::supports(const Call& c) const {
   return true;
 }
 
-std::string VulkanBackend::run(const Call& c, const char* shader, const int32_t* meta, DeviceBuffer* const bufs[4],
-                               uint32_t gx, uint32_t gy, uint32_t gz) {
+std::string VulkanBackend::run(const Call& c, const char* shader, const int32_t* meta, Bufs bufs, uint32_t gx,
+                               uint32_t gy, uint32_t gz) {
   std::string err;
-  VkPipeline p = pipes_->get(shader, &err);
+  const Pipeline* p = pipes_->get(shader, &err);
   if (!p) return fail(c, kDevice, err);
-  err = stream_->dispatch(p, meta, bufs, gx, gy, gz);
+  err = stream_->dispatch(*p, meta, bufs, gx, gy, gz);
   return err.empty() ? "" : fail(c, kDevice, err);
 }
 
@@ -168,6 +171,7 @@ std::string VulkanBackend::exec(const Call& c) {
   if (c.op == OP_FILL || c.op == OP_COPY) return exec_fill_copy(c);
   if (c.op == OP_SUM) return exec_sum(c);
   if (c.op == OP_MATMUL) return exec_matmul(c);
+  if (c.op == OP_SWIGLU || c.op == OP_SWIGLU_BWD) return exec_swiglu(c);
   return exec_elementwise(c);
 }
 
@@ -265,7 +269,7 @@ std::string VulkanBackend::exec_sum(const Call& c) {
     mt.m[META_MODE] = REDUCE_ROW_PER_GROUP;
     grid_1d(rows, 1, &gx, &gy);
   }
-  DeviceBuffer* bufs[4] = {dev(out.buf), dev(x.buf), nullptr, nullptr};
+  DeviceBuffer* bufs[2] = {dev(out.buf), dev(x.buf)};
   return run(c, "reduce", mt.m, bufs, gx, gy, 1);
 }
 
@@ -302,7 +306,7 @@ std::string VulkanBackend::exec_matmul(const Call& c) {
   mt.m[META_I + 1] = int32_t(N);
   mt.m[META_I + 2] = int32_t(K);
   for (int i = 0; i < 6; ++i) mt.m[META_X + i] = int32_t(v[3 + i]);
-  DeviceBuffer* bufs[4] = {dev(o.buf), dev(a.buf), dev(b.buf), nullptr};
+  DeviceBuffer* bufs[3] = {dev(o.buf), dev(a.buf), dev(b.buf)};
   for (int64_t base = 0; base < batch; base += 65535) {
     mt.m[META_I + 3] = int32_t(base);
     int64_t gz = batch - base < 65535 ? batch - base : 65535;

@@ -1,5 +1,6 @@
 #include "pipelines.h"
 
+#include <algorithm>
 #include <cstring>
 #include <vector>
 
@@ -44,17 +45,35 @@ std::vector<uint32_t> with_nan_preserve(const uint32_t* code, size_t words) {
   return out;
 }
 
+// The highest Binding decoration in a SPIR-V module (its last storage binding: binding 0 is the
+// meta block); -1 if the module does not parse.
+int max_binding(const uint32_t* code, size_t words) {
+  constexpr uint32_t kOpDecorate = 71, kDecorationBinding = 33;
+  if (words < 5 || code[0] != 0x07230203u) return -1;
+  int top = 0;
+  for (size_t i = 5; i < words;) {
+    const uint32_t op = code[i] & 0xffffu, len = code[i] >> 16;
+    if (len == 0 || i + len > words) return -1;
+    if (op == kOpDecorate && len >= 4 && code[i + 2] == kDecorationBinding) top = std::max(top, int(code[i + 3]));
+    i += len;
+  }
+  return top;
+}
+
 }  // namespace
 
 Pipelines::~Pipelines() {
-  for (auto& kv : pipelines_) vkDestroyPipeline(c_.device, kv.second, nullptr);
+  for (auto& kv : pipelines_) vkDestroyPipeline(c_.device, kv.second.handle, nullptr);
   if (layout_) vkDestroyPipelineLayout(c_.device, layout_, nullptr);
   if (set_layout_) vkDestroyDescriptorSetLayout(c_.device, set_layout_, nullptr);
 }
 
 std::string Pipelines::init() {
-  VkDescriptorSetLayoutBinding b[kBindings];
-  for (uint32_t i = 0; i < kBindings; ++i) {
+  const VkPhysicalDeviceLimits& lim = c_.props.limits;
+  buffers_ = std::min({uint32_t(kMaxArgs), lim.maxPerStageDescriptorStorageBuffers, lim.maxDescriptorSetStorageBuffers,
+                       lim.maxPerStageResources - 1});
+  VkDescriptorSetLayoutBinding b[1 + kMaxArgs];
+  for (uint32_t i = 0; i <= buffers_; ++i) {
     b[i] = {};
     b[i].binding = i;
     b[i].descriptorType = i == 0 ? VK_DESCRIPTOR_TYPE_UNIFORM_BUFFER : VK_DESCRIPTOR_TYPE_STORAGE_BUFFER;
@@ -62,7 +81,7 @@ std::string Pipelines::init() {
     b[i].stageFlags = VK_SHADER_STAGE_COMPUTE_BIT;
   }
   VkDescriptorSetLayoutCreateInfo dl{VK_STRUCTURE_TYPE_DESCRIPTOR_SET_LAYOUT_CREATE_INFO};
-  dl.bindingCount = kBindings;
+  dl.bindingCount = 1 + buffers_;
   dl.pBindings = b;
   VkResult r = vkCreateDescriptorSetLayout(c_.device, &dl, nullptr, &set_layout_);
   if (r != VK_SUCCESS) return vk_error("vkCreateDescriptorSetLayout", r);
@@ -74,15 +93,25 @@ std::string Pipelines::init() {
   return "";
 }
 
-VkPipeline Pipelines::get(const std::string& name, std::string* err) {
+const Pipeline* Pipelines::get(const std::string& name, std::string* err) {
   auto it = pipelines_.find(name);
-  if (it != pipelines_.end()) return it->second;
+  if (it != pipelines_.end()) return &it->second;
   const vk_shaders::Shader* sh = nullptr;
   for (const auto& s : vk_shaders::kShaders)
     if (name == s.name) sh = &s;
   if (!sh) {
     *err = "vulkan: no shader named '" + name + "' in this build";
-    return VK_NULL_HANDLE;
+    return nullptr;
+  }
+  const int top = max_binding(sh->code, sh->bytes / 4);
+  if (top < 0) {
+    *err = "vulkan: shader '" + name + "' is not a SPIR-V module this build can read";
+    return nullptr;
+  }
+  if (uint32_t(top) > buffers_) {
+    *err = "vulkan: shader '" + name + "' binds " + std::to_string(top) + " storage buffers; " + c_.props.deviceName +
+           " allows " + std::to_string(buffers_) + " per shader stage";
+    return nullptr;
   }
   VkShaderModuleCreateInfo mi{VK_STRUCTURE_TYPE_SHADER_MODULE_CREATE_INFO};
   mi.codeSize = sh->bytes;
@@ -92,7 +121,7 @@ VkPipeline Pipelines::get(const std::string& name, std::string* err) {
     patched = with_nan_preserve(sh->code, sh->bytes / 4);
     if (patched.empty()) {
       *err = "vulkan: shader '" + name + "' is not a SPIR-V module this build can extend";
-      return VK_NULL_HANDLE;
+      return nullptr;
     }
     mi.codeSize = patched.size() * 4;
     mi.pCode = patched.data();
@@ -101,7 +130,7 @@ VkPipeline Pipelines::get(const std::string& name, std::string* err) {
   VkResult r = vkCreateShaderModule(c_.device, &mi, nullptr, &mod);
   if (r != VK_SUCCESS) {
     *err = vk_error(("vkCreateShaderModule(" + name + ")").c_str(), r);
-    return VK_NULL_HANDLE;
+    return nullptr;
   }
   VkComputePipelineCreateInfo ci{VK_STRUCTURE_TYPE_COMPUTE_PIPELINE_CREATE_INFO};
   ci.stage.sType = VK_STRUCTURE_TYPE_PIPELINE_SHADER_STAGE_CREATE_INFO;
@@ -114,10 +143,11 @@ VkPipeline Pipelines::get(const std::string& name, std::string* err) {
   vkDestroyShaderModule(c_.device, mod, nullptr);
   if (r != VK_SUCCESS) {
     *err = vk_error(("vkCreateComputePipelines(" + name + ")").c_str(), r);
-    return VK_NULL_HANDLE;
+    return nullptr;
   }
-  pipelines_[name] = p;
-  return p;
+  Pipeline& made = pipelines_[name];
+  made = {p, uint32_t(top)};
+  return &made;
 }
 
 }  // namespace vk

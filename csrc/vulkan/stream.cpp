@@ -48,8 +48,9 @@ std::string Stream::init() {
     VkFenceCreateInfo fci{VK_STRUCTURE_TYPE_FENCE_CREATE_INFO};
     r = vkCreateFence(c_.device, &fci, nullptr, &f.fence);
     if (r != VK_SUCCESS) return vk_error("vkCreateFence", r);
+    // every set holds the whole layout, written or not
     VkDescriptorPoolSize ps[2] = {{VK_DESCRIPTOR_TYPE_UNIFORM_BUFFER, kFrameDispatches},
-                                  {VK_DESCRIPTOR_TYPE_STORAGE_BUFFER, kFrameDispatches * (kBindings - 1)}};
+                                  {VK_DESCRIPTOR_TYPE_STORAGE_BUFFER, kFrameDispatches * p_.buffers()}};
     VkDescriptorPoolCreateInfo dpi{VK_STRUCTURE_TYPE_DESCRIPTOR_POOL_CREATE_INFO};
     dpi.maxSets = kFrameDispatches;
     dpi.poolSizeCount = 2;
@@ -92,9 +93,12 @@ std::string Stream::begin() {
   return "";
 }
 
-std::string Stream::dispatch(VkPipeline pipe, const int32_t* meta, DeviceBuffer* const bufs[4], uint32_t gx,
-                             uint32_t gy, uint32_t gz) {
+std::string Stream::dispatch(const Pipeline& pipe, const int32_t* meta, Bufs bufs, uint32_t gx, uint32_t gy,
+                             uint32_t gz) {
   if (!lost_.empty()) return lost_;
+  if (bufs.n > p_.buffers())
+    return "a dispatch of " + std::to_string(bufs.n) + " buffers; " + c_.props.deviceName + " binds " +
+           std::to_string(p_.buffers()) + " per shader stage";
   if (frames_[cur_].state == State::Recording &&
       (frames_[cur_].dispatches >= kFrameDispatches || frames_[cur_].commands >= kFrameCommands)) {
     std::string err = flush();
@@ -115,16 +119,18 @@ std::string Stream::dispatch(VkPipeline pipe, const int32_t* meta, DeviceBuffer*
 
   VkDeviceSize moff = meta_stride_ * f.dispatches;
   std::memcpy(static_cast<char*>(f.meta->mapped) + moff, meta, META_BYTES);
-  VkDescriptorBufferInfo info[kBindings];
+  // binding 0 and the storage bindings 1..n the shader uses, not the whole layout
+  const uint32_t n = std::max(bufs.n, pipe.buffers);
+  VkDescriptorBufferInfo info[1 + kMaxArgs];
   info[0] = {f.meta->buffer, moff, META_BYTES};
   VkDeviceSize max_range = c_.props.limits.maxStorageBufferRange;
-  for (int i = 0; i < 4; ++i) {
-    DeviceBuffer* b = bufs[i] ? bufs[i] : dummy_;
+  for (uint32_t i = 0; i < n; ++i) {
+    DeviceBuffer* b = i < bufs.n && bufs.p[i] ? bufs.p[i] : dummy_;
     info[i + 1] = {b->buffer, 0, std::min(b->size, max_range)};
     b->last_use = f.serial;
   }
-  VkWriteDescriptorSet w[kBindings];
-  for (uint32_t i = 0; i < kBindings; ++i) {
+  VkWriteDescriptorSet w[1 + kMaxArgs];
+  for (uint32_t i = 0; i <= n; ++i) {
     w[i] = {VK_STRUCTURE_TYPE_WRITE_DESCRIPTOR_SET};
     w[i].dstSet = set;
     w[i].dstBinding = i;
@@ -132,10 +138,10 @@ std::string Stream::dispatch(VkPipeline pipe, const int32_t* meta, DeviceBuffer*
     w[i].descriptorType = i == 0 ? VK_DESCRIPTOR_TYPE_UNIFORM_BUFFER : VK_DESCRIPTOR_TYPE_STORAGE_BUFFER;
     w[i].pBufferInfo = &info[i];
   }
-  vkUpdateDescriptorSets(c_.device, kBindings, w, 0, nullptr);
+  vkUpdateDescriptorSets(c_.device, 1 + n, w, 0, nullptr);
 
   barrier(f.cmd);
-  vkCmdBindPipeline(f.cmd, VK_PIPELINE_BIND_POINT_COMPUTE, pipe);
+  vkCmdBindPipeline(f.cmd, VK_PIPELINE_BIND_POINT_COMPUTE, pipe.handle);
   vkCmdBindDescriptorSets(f.cmd, VK_PIPELINE_BIND_POINT_COMPUTE, p_.layout(), 0, 1, &set, 0, nullptr);
   vkCmdDispatch(f.cmd, gx, gy, gz);
   f.dispatches++;

@@ -13,6 +13,17 @@
 namespace et {
 namespace vk {
 
+// The tensor buffers of one dispatch: p[i] is bound at binding 1 + i (nullptr: a dummy buffer).
+// Made from an array (DeviceBuffer* bufs[3]) or a pointer and a count.
+struct Bufs {
+  DeviceBuffer* const* p = nullptr;
+  uint32_t n = 0;
+  Bufs() = default;
+  Bufs(DeviceBuffer* const* p_, uint32_t n_) : p(p_), n(n_) {}
+  template <size_t N>
+  Bufs(DeviceBuffer* const (&a)[N]) : p(a), n(uint32_t(N)) {}
+};
+
 class Stream {
  public:
   static constexpr uint32_t kFrames = 4;
@@ -24,10 +35,11 @@ class Stream {
   ~Stream();
   std::string init();
 
-  // Records a dispatch; bufs[i] is bound at binding 1+i (nullptr binds a dummy). meta holds
-  // META_INTS words. Marks the buffers as used by the recording frame.
-  std::string dispatch(VkPipeline pipe, const int32_t* meta, DeviceBuffer* const bufs[4], uint32_t gx, uint32_t gy,
-                       uint32_t gz);
+  // Records a dispatch of pipe; meta holds META_INTS words. Writes the meta block and the
+  // storage bindings the shader declares or bufs fills (those past bufs.n bind a dummy buffer;
+  // the rest of the layout stays unwritten: the shader does not use it). Marks the buffers as
+  // used by the recording frame.
+  std::string dispatch(const Pipeline& pipe, const int32_t* meta, Bufs bufs, uint32_t gx, uint32_t gy, uint32_t gz);
   std::string copy(DeviceBuffer* src, VkDeviceSize src_off, DeviceBuffer* dst, VkDeviceSize dst_off,
                    VkDeviceSize bytes);
   // Submits the recording frame (if it has commands).

@@ -40,8 +40,10 @@ class VulkanBackend : public Backend {
   std::string exec_elementwise(const Call& c);
   std::string exec_sum(const Call& c);
   std::string exec_matmul(const Call& c);
-  std::string run(const Call& c, const char* shader, const int32_t* meta, DeviceBuffer* const bufs[4], uint32_t gx,
-                  uint32_t gy, uint32_t gz);
+  std::string run(const Call& c, const char* shader, const int32_t* meta, Bufs bufs, uint32_t gx, uint32_t gy,
+                  uint32_t gz);
+  // swiglu.cpp
+  std::string exec_swiglu(const Call& c);
 
   static DeviceBuffer* dev(const Buffer* b) { return static_cast<DeviceBuffer*>(b->impl); }
 

@@ -2,7 +2,9 @@
 // Plain #defines only: this file is included from both C++ and GLSL.
 //
 // Every dispatch gets a block of META_INTS int32 words in a uniform buffer (binding 0, std140
-// ivec4[], read through mi(k)); floats are stored as their bit patterns. Tensor slots: 0 = output, 1..3 = inputs (bindings 1..4).
+// ivec4[], read through mi(k)); floats are stored as their bit patterns. Tensors are storage
+// buffers at bindings 1.. (one per call argument, up to et::kMaxArgs); the strided frame
+// (copy, elementwise, reduce, matmul) has 4 tensor slots: 0 = output, 1..3 = inputs (bindings 1..4).
 #ifndef ET_VULKAN_META_H
 #define ET_VULKAN_META_H
 
@@ -48,5 +50,8 @@
 // matmul.comp: META_I+0..3 = M, N, K, first batch; META_X+0..5 = strides a_m, a_k, b_k, b_n, c_m, c_n;
 // META_SHAPE/META_ST hold the (broadcast) batch dims, slots 0 = c, 1 = a, 2 = b.
 #define MM_TILE 64
+
+// swiglu.comp: bindings 1.. = the call's arguments in order (a, b, y / a, b, dy, da, db), all
+// contiguous float32; META_N = elements, META_X + i = argument i's element offset.
 
 #endif

@@ -40,4 +40,8 @@
 #define EW_NE 45
 #define EW_WHERE 50
 
+// swiglu.comp
+#define SW_SWIGLU 1
+#define SW_SWIGLU_BWD 2
+
 #endif
