@@ -55,7 +55,7 @@ bool HandleTable::release(napi_env env, double id) {
   BufferHandle* h = find(id, &st);
   if (st == Lookup::freed) return true;
   if (!h) return false;
-  h->backend->free(h->buf);
+  free_buffer(env, *h);
   h->buf = nullptr;
   if (h->counted) {
     int64_t change;
@@ -68,9 +68,8 @@ bool HandleTable::release(napi_env env, double id) {
   return true;
 }
 
-HandleTable& handle_table(napi_env env) {
-  return *Napi::Env(env).GetInstanceData<HandleTable>();
-}
+EnvState& env_state(napi_env env) { return *Napi::Env(env).GetInstanceData<EnvState>(); }
+HandleTable& handle_table(napi_env env) { return env_state(env).handles; }
 
 // ---- argument helpers ---------------------------------------------------------------------
 
@@ -215,6 +214,8 @@ Napi::Value Alloc(const Napi::CallbackInfo& info) {
         .ThrowAsJavaScriptException();
     return env.Undefined();
   }
+  // a buffer another env freed while its work was queued: this env's work is not ordered after it
+  if (std::shared_ptr<et::Stream> p = pending_on(b); p && p != env_state(env).stream(be)) p->wait(b->last_use);
   double id = handle_table(env).add(BufferHandle{b, be, bytes, true});
   if (id < 0) {
     be->free(b);
@@ -267,8 +268,23 @@ Napi::Value Upload(const Napi::CallbackInfo& info) {
     return env.Undefined();
   }
   if (!check_range(env, h, off, double(n), "upload") || n == 0) return env.Undefined();
-  std::string err = h->backend->upload(h->buf, size_t(off), src, n);
-  if (!err.empty()) Napi::Error::New(env, "upload: " + err).ThrowAsJavaScriptException();
+  const std::shared_ptr<et::Stream>& s = env_state(env).stream(h->backend);
+  std::shared_ptr<et::Stream> busy = pending_on(h->buf);
+  if (busy && busy != s) busy->wait(h->buf->last_use);  // another env's work (rare): wait for it
+  if (!busy || busy != s) {  // nothing queued uses it (a fresh tensor): write it now
+    std::string err = h->backend->upload(h->buf, size_t(off), src, n);
+    if (!err.empty()) Napi::Error::New(env, "upload: " + err).ThrowAsJavaScriptException();
+    return env.Undefined();
+  }
+  // queued work still reads or writes the buffer: write a copy of the data after it
+  auto copy = std::make_shared<std::vector<char>>(src, src + n);
+  et::Backend* be = h->backend;
+  et::Buffer* buf = h->buf;
+  size_t at = size_t(off);
+  mark_use(buf, s, s->run([be, buf, at, copy]() -> std::string {
+    std::string err = be->upload(buf, at, copy->data(), copy->size());
+    return err.empty() ? "" : "upload: " + err;
+  }));
   return env.Undefined();
 }
 
@@ -280,6 +296,7 @@ Napi::Value Download(const Napi::CallbackInfo& info) {
   if (!h || !arg_index(info, 1, "download", "byte offset", &off) || !arg_index(info, 2, "download", "byte count", &n) ||
       !check_range(env, h, off, n, "download"))
     return env.Undefined();
+  if (!wait_for(env, *h)) return env.Undefined();
   Napi::ArrayBuffer ab = Napi::ArrayBuffer::New(env, size_t(n));
   if (env.IsExceptionPending()) return env.Undefined();
   if (n == 0) return ab;

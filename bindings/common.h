@@ -14,11 +14,13 @@
 
 #include <cstdint>
 #include <exception>
+#include <memory>
 #include <new>
 #include <string>
 #include <vector>
 
 #include "../csrc/backend.h"
+#include "../csrc/stream.h"
 
 namespace etb {
 
@@ -59,7 +61,39 @@ class HandleTable {
   std::vector<uint32_t> free_;
 };
 
+// What one Node environment (the main thread, or one worker_thread) owns: its handles, the
+// call description it shares with JS, and one stream per device it has used. Kept as napi
+// instance data, so workers never share state.
+struct EnvState {
+  HandleTable handles;
+  double* meta = nullptr;  // the Float64Array given to setMeta
+  napi_ref meta_ref = nullptr;
+  // shared: a pending async read keeps its stream alive past the env
+  std::vector<std::shared_ptr<et::Stream>> streams;
+
+  // The stream of a backend, started on first use.
+  const std::shared_ptr<et::Stream>& stream(et::Backend* be);
+  // Waits for the work queued on every stream (errors stay kept for the next sync).
+  void drain();
+  ~EnvState();
+};
+
+EnvState& env_state(napi_env env);
 HandleTable& handle_table(napi_env env);
+// Records that item `seq` of stream s uses b.
+inline void mark_use(et::Buffer* b, const std::shared_ptr<et::Stream>& s, uint64_t seq) {
+  if (b->stream.owner_before(s) || s.owner_before(b->stream)) b->stream = s;
+  b->last_use = seq;
+}
+// The stream whose queued work on b has not all run yet, or null.
+std::shared_ptr<et::Stream> pending_on(const et::Buffer* b);
+// Frees the device memory behind h now, or once the queued work that uses it has run.
+void free_buffer(napi_env env, const BufferHandle& h);
+// Waits for the queued work that uses h; false (with a JS error thrown) when queued work on its
+// stream failed: that error, typed and naming its op, is what the caller sees.
+bool wait_for(const Napi::Env& env, const BufferHandle& h);
+// Throws the stream's kept error, if any, as a JS Error; true when there was none.
+bool no_stream_error(const Napi::Env& env, et::Stream& s);
 
 // Returns the handle behind a JS value, or throws a JS error (TypeError when the value is not a
 // handle, DisposedError when its buffer was freed) naming `what`, and returns nullptr.
@@ -70,6 +104,9 @@ bool arg_string(const Napi::CallbackInfo& info, size_t i, const char* fn, const 
 bool arg_number(const Napi::CallbackInfo& info, size_t i, const char* fn, const char* what, double* out);
 // A non-negative integer below 2^53 (byte counts and offsets).
 bool arg_index(const Napi::CallbackInfo& info, size_t i, const char* fn, const char* what, double* out);
+// The backend named by argument 0, or nullptr after throwing a DeviceError (naming fn unless
+// in_message is false: then the caller prefixes its own op).
+et::Backend* backend_arg(const Napi::CallbackInfo& info, const char* fn, bool in_message = true);
 // Shortest decimal form of a double for messages ("2.5", "1e+10", "NaN").
 std::string fmt_num(double v);
 
@@ -102,5 +139,6 @@ void init_buffer(Napi::Env env, Napi::Object exports);
 void init_exec(Napi::Env env, Napi::Object exports);
 void init_devices(Napi::Env env, Napi::Object exports);
 void init_quant(Napi::Env env, Napi::Object exports);
+void init_stream(Napi::Env env, Napi::Object exports);
 
 }  // namespace etb

@@ -9,6 +9,19 @@
 #include "common.h"
 
 namespace etb {
+
+// The backend named by argument 0, or nullptr after throwing a DeviceError (naming fn unless
+// in_message is false: then the caller prefixes its own op).
+et::Backend* backend_arg(const Napi::CallbackInfo& info, const char* fn, bool in_message) {
+  std::string dev, why;
+  if (!arg_string(info, 0, fn, "device", &dev)) return nullptr;
+  et::Backend* be = et::device_backend(dev, &why);
+  if (!be)
+    Napi::Error::New(info.Env(), std::string("DeviceError: ") + (in_message ? std::string(fn) + ": " : "") + why)
+        .ThrowAsJavaScriptException();
+  return be;
+}
+
 namespace {
 
 Napi::Object feature_object(Napi::Env env, const et::DeviceProps& p) {
@@ -57,6 +70,7 @@ Napi::Value Devices(const Napi::CallbackInfo& info) {
 
 Napi::Value Memory(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
+  env_state(env).drain();  // frees still queued count as freed once they have run
   Napi::Object o = Napi::Object::New(env);
   for (const auto& d : et::devices()) {
     if (!d.available) continue;
@@ -71,17 +85,6 @@ Napi::Value Memory(const Napi::CallbackInfo& info) {
   return o;
 }
 
-// The backend named by argument 0, or nullptr after throwing a DeviceError (naming fn unless
-// in_message is false: then the caller prefixes its own op).
-et::Backend* backend_arg(const Napi::CallbackInfo& info, const char* fn, bool in_message = true) {
-  std::string dev, why;
-  if (!arg_string(info, 0, fn, "device", &dev)) return nullptr;
-  et::Backend* be = et::device_backend(dev, &why);
-  if (!be)
-    Napi::Error::New(info.Env(), std::string("DeviceError: ") + (in_message ? std::string(fn) + ": " : "") + why)
-        .ThrowAsJavaScriptException();
-  return be;
-}
 
 // resolveDevice(name) -> the canonical name of an available device ("vulkan:0" -> "vulkan"), or
 // a DeviceError: unknown name or index (listing the devices), or unavailable (with the reason).
@@ -93,12 +96,18 @@ Napi::Value ResolveDevice(const Napi::CallbackInfo& info) {
 
 
 Napi::Value EmptyCache(const Napi::CallbackInfo& info) {
-  if (et::Backend* be = backend_arg(info, "emptyCache")) be->empty_cache();
+  if (et::Backend* be = backend_arg(info, "emptyCache")) {
+    env_state(info.Env()).stream(be)->wait_all();  // queued frees first, so their memory goes too
+    be->empty_cache();
+  }
   return info.Env().Undefined();
 }
 
 Napi::Value Sync(const Napi::CallbackInfo& info) {
   if (et::Backend* be = backend_arg(info, "sync")) {
+    et::Stream& s = *env_state(info.Env()).stream(be);
+    s.wait_all();
+    if (!no_stream_error(info.Env(), s)) return info.Env().Undefined();
     std::string err = be->sync();
     if (!err.empty()) Napi::Error::New(info.Env(), "sync: " + err).ThrowAsJavaScriptException();
   }
@@ -126,6 +135,7 @@ Napi::Value SetThreads(const Napi::CallbackInfo& info) {
         .ThrowAsJavaScriptException();
     return env.Undefined();
   }
+  env_state(env).drain();  // no kernel of this env runs while the pool changes
   std::string err = et::threadpool_set_size(int(n));
   if (!err.empty()) Napi::Error::New(env, "setThreads: " + err).ThrowAsJavaScriptException();
   return env.Undefined();

@@ -18,9 +18,6 @@ constexpr int kMetaSize = et::kCallSize;
 static_assert(kHeader + et::kMaxArgs * kSlot <= kParams && kParams + et::kMaxParams <= kMetaSize, "meta layout overlaps");
 static_assert(kSlot >= 3 + 2 * et::kMaxDims, "a slot holds dtype, ndim, offset, shape and strides");
 
-double* g_meta = nullptr;
-napi_ref g_meta_ref = nullptr;
-
 Napi::Value SetMeta(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   if (!info[0].IsTypedArray() || info[0].As<Napi::TypedArray>().TypedArrayType() != napi_float64_array ||
@@ -29,9 +26,10 @@ Napi::Value SetMeta(const Napi::CallbackInfo& info) {
         .ThrowAsJavaScriptException();
     return env.Undefined();
   }
-  if (g_meta_ref) napi_delete_reference(env, g_meta_ref);
-  napi_create_reference(env, info[0], 1, &g_meta_ref);
-  g_meta = info[0].As<Napi::Float64Array>().Data();
+  EnvState& st = env_state(env);
+  if (st.meta_ref) napi_delete_reference(env, st.meta_ref);
+  napi_create_reference(env, info[0], 1, &st.meta_ref);
+  st.meta = info[0].As<Napi::Float64Array>().Data();
   return Napi::Number::New(env, kMetaSize);
 }
 
@@ -73,13 +71,15 @@ std::string check_view(const et::View& v, size_t buf_bytes, int i) {
 
 Napi::Value Exec(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  if (!g_meta) {
+  EnvState& st = env_state(env);
+  const double* meta = st.meta;
+  if (!meta) {
     Napi::Error::New(env, "exec: setMeta was not called").ThrowAsJavaScriptException();
     return env.Undefined();
   }
   et::Call c;
   int64_t hdr[3];
-  bool hdr_ok = meta_int(g_meta[0], &hdr[0]) && meta_int(g_meta[1], &hdr[1]) && meta_int(g_meta[2], &hdr[2]) &&
+  bool hdr_ok = meta_int(meta[0], &hdr[0]) && meta_int(meta[1], &hdr[1]) && meta_int(meta[2], &hdr[2]) &&
                 hdr[0] >= 0 && hdr[0] < et::OP_COUNT && hdr[1] >= 0 && hdr[1] <= et::kMaxArgs && hdr[2] >= 0 &&
                 hdr[2] <= et::kMaxArgs;
   c.op = hdr_ok ? int(hdr[0]) : -1;
@@ -92,7 +92,8 @@ Napi::Value Exec(const Napi::CallbackInfo& info) {
     return env.Undefined();
   }
   et::Backend* be = nullptr;
-  HandleTable& table = handle_table(env);
+  HandleTable& table = st.handles;
+  BufferHandle* args[et::kMaxArgs] = {};
   for (int i = 0; i < n; ++i) {
     HandleTable::Lookup st = HandleTable::Lookup::invalid;
     BufferHandle* h = info[i].IsNumber() ? table.find(info[i].As<Napi::Number>().DoubleValue(), &st) : nullptr;
@@ -112,8 +113,9 @@ Napi::Value Exec(const Napi::CallbackInfo& info) {
       return env.Undefined();
     }
     be = h->backend;
+    args[i] = h;
     et::View& v = c.t[i];
-    const double* s = g_meta + kHeader + i * kSlot;
+    const double* s = meta + kHeader + i * kSlot;
     v.buf = h->buf;
     int64_t dtype, ndim;
     bool ok = meta_int(s[0], &dtype) && meta_int(s[1], &ndim) && meta_int(s[2], &v.offset) && dtype >= 0 &&
@@ -132,7 +134,7 @@ Napi::Value Exec(const Napi::CallbackInfo& info) {
     Napi::Error::New(env, std::string(opn) + ": no tensors given").ThrowAsJavaScriptException();
     return env.Undefined();
   }
-  for (int i = 0; i < et::kMaxParams; ++i) c.p[i] = g_meta[kParams + i];
+  for (int i = 0; i < et::kMaxParams; ++i) c.p[i] = meta[kParams + i];
   std::string bad = et::op_check(c);
   if (bad.empty() && !be->supports(c))
     bad = std::string("DeviceError: ") + opn + " is not implemented on " + be->name() + " for " + et::call_signature(c) +
@@ -141,15 +143,11 @@ Napi::Value Exec(const Napi::CallbackInfo& info) {
     Napi::Error::New(env, bad).ThrowAsJavaScriptException();
     return env.Undefined();
   }
-  std::string err;
-  try {
-    err = be->exec(c);
-  } catch (const std::bad_alloc&) {
-    err = std::string("OutOfMemory: ") + opn + ": out of host memory (std::bad_alloc)";
-  } catch (const std::exception& e) {
-    err = std::string(opn) + ": internal error: " + e.what();
-  }
-  if (!err.empty()) Napi::Error::New(env, err).ThrowAsJavaScriptException();
+  // checked: queue it and return; what the kernel finds while running surfaces at the next sync
+  const std::shared_ptr<et::Stream>& s = st.stream(be);
+  uint64_t seq = s->exec(c);
+  for (int i = 0; i < n; ++i) mark_use(args[i]->buf, s, seq);
+  if (s->inline_exec()) no_stream_error(env, *s);
   return env.Undefined();
 }
 

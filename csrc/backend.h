@@ -4,6 +4,7 @@
 #pragma once
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <string>
 
 #include "dtype.h"
@@ -12,6 +13,8 @@
 namespace et {
 
 class Backend;
+
+class Stream;
 
 // A device allocation. `ptr` is host-addressable on CPU; other backends keep their handle in `impl`.
 struct Buffer {
@@ -22,6 +25,10 @@ struct Buffer {
   size_t capacity = 0;   // bytes actually reserved (allocator size class)
   // Set for memory the allocator does not own (a mapped file): free() calls it instead.
   void (*release)(Buffer*) = nullptr;
+  // The stream (csrc/stream.h) whose queued item `last_use` used it last. Kept across the
+  // allocator's reuse, so a new owner knows what may still be reading or writing it.
+  std::weak_ptr<Stream> stream;
+  uint64_t last_use = 0;
 };
 
 // A strided view of a buffer. offset/strides are in elements.

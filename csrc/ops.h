@@ -103,7 +103,7 @@ enum Op : int {
   OP_SDPA_BWD,  // (q, k, v, o, lse, do, mask?) -> (dq, dk, dv); p: scale, causal, hasMask
   OP_ADAMW,  // (param, grad, m, v) -> (); p: lr, beta1, beta2, eps, weightDecay, step, gradScale
   //   optimizer updates, in place on contiguous tensors (no outputs); step is 1-based
-  OP_SGD,  // (param, grad, buf) -> (); p: lr, momentum, dampening, weightDecay, nesterov, firstStep, gradScale
+  OP_SGD,  // (param, grad, buf?) -> (); p: lr, momentum, dampening, weightDecay, nesterov, firstStep, gradScale
   OP_DEQUANTIZE,  // (w) -> (y); p: ggmlType, k
   //   block-quantized weights (ggml formats, csrc/cpu/quant_blocks.h): w [N, K / block * bytes] contiguous -> y [N, K], bit-exact with llama.cpp
   OP_MATMUL_Q,  // (x, w) -> (y); p: ggmlType, k, transpose, int8Activations
@@ -396,7 +396,7 @@ inline constexpr OpSchema kOpSchema[OP_COUNT] = {
   {"sdpa", 3, 4, 2, 155, 3, kOpParams_SDPA},
   {"sdpaBwd", 6, 7, 3, 161, 3, kOpParams_SDPA_BWD},
   {"adamw", 4, 4, 0, 171, 7, kOpParams_ADAMW},
-  {"sgd", 3, 3, 0, 175, 7, kOpParams_SGD},
+  {"sgd", 2, 3, 0, 175, 7, kOpParams_SGD},
   {"dequantize", 1, 1, 1, 178, 2, kOpParams_DEQUANTIZE},
   {"matmulQ", 2, 2, 1, 180, 4, kOpParams_MATMUL_Q},
   {"quantize", 1, 1, 1, 183, 2, kOpParams_QUANTIZE},

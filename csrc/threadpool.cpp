@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <cstdlib>
 #include <condition_variable>
 #include <exception>
 #include <mutex>
@@ -10,6 +11,11 @@
 #include <system_error>
 #include <thread>
 #include <vector>
+#if defined(__linux__)
+#include <sys/resource.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+#endif
 
 namespace et {
 namespace {
@@ -51,7 +57,10 @@ struct Pool {
     size = std::max(1, n);
     for (int i = 1; i < size; ++i) {
       try {
-        workers.emplace_back([this, i] { loop(i); });
+        workers.emplace_back([this, i] {
+          compute_thread_priority();
+          loop(i);
+        });
       } catch (const std::exception& e) {
         std::string why = "cannot start thread " + std::to_string(i + 1) + " of " + std::to_string(size) + " (" +
                           e.what() + ")";
@@ -160,6 +169,12 @@ Pool& pool() {
 
 thread_local bool in_parallel = false;
 
+// Held by the thread whose kernel has the pool (each env's CPU stream is a caller), and by a resize.
+std::mutex& caller_mu() {
+  static std::mutex m;
+  return m;
+}
+
 struct InParallel {
   bool prev = in_parallel;
   InParallel() { in_parallel = true; }
@@ -167,6 +182,21 @@ struct InParallel {
 };
 
 }  // namespace
+
+void compute_thread_priority() {
+#if defined(__linux__)
+  // EDGETRAIN_COMPUTE_NICE overrides the level (0: as the process; at most 19)
+  static const int level = [] {
+    const char* v = std::getenv("EDGETRAIN_COMPUTE_NICE");
+    int n = v && *v ? std::atoi(v) : kComputeNice;
+    return n < 0 ? 0 : n > 19 ? 19 : n;
+  }();
+  // nice applies per thread on Linux; raising it needs no privilege, and failing is harmless
+  const int tid = int(syscall(SYS_gettid));
+  const int now = getpriority(PRIO_PROCESS, tid);
+  if (now < level) setpriority(PRIO_PROCESS, tid, level);
+#endif
+}
 
 int threadpool_size() { return pool().size; }
 
@@ -176,6 +206,7 @@ std::string threadpool_set_size(int n) {
   if (n < 1 || n > threadpool_max_size())
     return "thread count must be in [1, " + std::to_string(threadpool_max_size()) + "], got " +
            std::to_string(n);
+  std::lock_guard<std::mutex> lk(caller_mu());  // waits for a running kernel to finish
   Pool& p = pool();
   if (n == p.size) return "";
   const int old = p.size;
@@ -190,6 +221,12 @@ std::string threadpool_set_size(int n) {
 
 void parallel_run(int nthreads, const std::function<void(int, int)>& fn) {
   if (in_parallel || nthreads <= 1) {
+    fn(0, 1);
+    return;
+  }
+  // another caller's kernel has the pool (a second worker_thread computing): run on this thread
+  std::unique_lock<std::mutex> lk(caller_mu(), std::try_to_lock);
+  if (!lk.owns_lock()) {
     fn(0, 1);
     return;
   }

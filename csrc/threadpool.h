@@ -1,10 +1,19 @@
-// Persistent worker pool for CPU kernels. One caller at a time (the JS thread).
+// Persistent worker pool for CPU kernels. Callers are the CPU streams (one per Node env); while
+// one caller's kernel has the pool, another's runs on its own thread alone.
 #pragma once
 #include <cstdint>
 #include <functional>
 #include <string>
 
 namespace et {
+
+// Kernel threads (pool workers, device streams) run at this nice level, above the JS thread's, so
+// a training step computing on every core still leaves the event loop its turn: timers, sockets
+// and UIs are served within milliseconds, at no cost to the step (JS needs little CPU meanwhile).
+constexpr int kComputeNice = 5;
+// Lowers the calling thread to kComputeNice, or $EDGETRAIN_COMPUTE_NICE (0 keeps the process's
+// priority; Linux only). Against other busy processes a higher level also yields them CPU.
+void compute_thread_priority();
 
 // Number of threads parallel_for uses (workers + the calling thread). Defaults to the core count.
 int threadpool_size();

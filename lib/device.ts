@@ -162,3 +162,15 @@ export interface CpuInfo {
 export function cpuInfo(): CpuInfo {
   return { isa: native.cpuIsa(), threads: native.getThreads(), clockGhz: native.cpuClockGhz() };
 }
+
+/**
+ * Resolves once the work queued so far on the device has run; the event loop stays free
+ * meanwhile. Rejects with the error a kernel met while running (typed, naming its op).
+ */
+export async function synchronize(device = getDefaultDevice()): Promise<void> {
+  try {
+    await native.syncAsync(device);
+  } catch (e) {
+    throw fromNative(e, 'synchronize');
+  }
+}

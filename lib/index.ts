@@ -12,7 +12,7 @@ export type { DeviceFeatures, DeviceKind, DeviceStatus } from './device.js';
 export { tidy, keep } from './scope.js';
 export { noGrad, enableGrad, isGradEnabled } from './autograd/engine.js';
 export { detach, valueAndGrad, checkpoint } from './autograd/functional.js';
-export { devices, memory, emptyCache, setDefaultDevice, getDefaultDevice, getThreads, setThreads, maxThreads, cpuInfo } from './device.js';
+export { devices, memory, emptyCache, setDefaultDevice, getDefaultDevice, getThreads, setThreads, maxThreads, cpuInfo, synchronize } from './device.js';
 export { manualSeed } from './random.js';
 export { startProfile, stopProfile, formatProfile, type ProfileRow } from './native/profile.js';
 export * as functional from './functional.js';

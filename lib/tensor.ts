@@ -52,6 +52,28 @@ export function contiguousStrides(shape: readonly number[]): number[] {
   return s;
 }
 
+/** Typed view of raw element bytes; 16-bit floats widened to float32. */
+function decode(ab: ArrayBuffer, dtype: DType): DataArray {
+  switch (dtype) {
+    case 'float32':
+      return new Float32Array(ab);
+    case 'int32':
+      return new Int32Array(ab);
+    case 'uint8':
+      return new Uint8Array(ab);
+    case 'float16':
+    case 'bfloat16': {
+      const h = new Uint16Array(ab);
+      const f = new Float32Array(h.length);
+      const widen = dtype === 'float16' ? f16ToF32 : bf16ToF32;
+      for (let i = 0; i < h.length; i++) f[i] = widen(h[i]!);
+      return f;
+    }
+    default:
+      throw new Error(`data: unknown dtype ${String(dtype)}`);
+  }
+}
+
 export interface TensorInit {
   internal?: boolean; // not tracked by tidy scopes (saved for backward, optimizer state)
 }
@@ -165,48 +187,49 @@ export class Tensor {
     this.dispose();
   }
 
-  /** Reads the elements in row-major order (16-bit floats widened to float32). */
+  /**
+   * Reads the elements in row-major order (16-bit floats widened to float32). Blocks until the
+   * work queued on the tensor has run; `await t.data()` waits without blocking the event loop.
+   */
   dataSync(): DataArray {
     this.assertLive('data');
     const src = this.isContiguous() ? this : this.contiguousCopy();
     try {
       const bytes = src.numel * DTYPE_SIZE[src.dtype];
-      let ab: ArrayBuffer;
       try {
-        ab = native.download(src.storage.handle, src.offset * DTYPE_SIZE[src.dtype], bytes);
+        return decode(native.download(src.storage.handle, src.offset * DTYPE_SIZE[src.dtype], bytes), src.dtype);
       } catch (e) {
         throw fromNative(e, 'data');
-      }
-      switch (src.dtype) {
-        case 'float32':
-          return new Float32Array(ab);
-        case 'int32':
-          return new Int32Array(ab);
-        case 'uint8':
-          return new Uint8Array(ab);
-        case 'float16': {
-          const h = new Uint16Array(ab);
-          const f = new Float32Array(h.length);
-          for (let i = 0; i < h.length; i++) f[i] = f16ToF32(h[i]!);
-          return f;
-        }
-        case 'bfloat16': {
-          const h = new Uint16Array(ab);
-          const f = new Float32Array(h.length);
-          for (let i = 0; i < h.length; i++) f[i] = bf16ToF32(h[i]!);
-          return f;
-        }
-        default:
-          throw new Error(`data: unknown dtype ${String(src.dtype)}`);
       }
     } finally {
       if (src !== this) src.dispose();
     }
   }
 
-  /** Reads the elements (awaits the device's queued work). */
+  /**
+   * Reads the elements once the work queued on the device before this call has run; the event
+   * loop stays free meanwhile. A kernel error met on the way rejects the promise, typed and
+   * naming its op.
+   */
   async data(): Promise<DataArray> {
-    return this.dataSync();
+    this.assertLive('data');
+    const src = this.isContiguous() ? this : this.contiguousCopy();
+    try {
+      const bytes = src.numel * DTYPE_SIZE[src.dtype];
+      let pending: Promise<ArrayBuffer>;
+      try {
+        pending = native.downloadAsync(src.storage.handle, src.offset * DTYPE_SIZE[src.dtype], bytes);
+      } catch (e) {
+        throw fromNative(e, 'data');
+      }
+      try {
+        return decode(await pending, src.dtype);
+      } catch (e) {
+        throw fromNative(e, 'data');
+      }
+    } finally {
+      if (src !== this) src.dispose();
+    }
   }
 
   /** Elements as nested arrays matching the shape (a number for 0-d tensors). */

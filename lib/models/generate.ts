@@ -138,17 +138,23 @@ export async function* generate(model: LlamaModel, promptIds: readonly number[],
   if (maxTokens === 0) return { tokens, reason: 'length' };
 
   const cache = model.createCache({ maxLength: promptIds.length + maxTokens, batchSize: 1 });
-  // one forward through the cache; returns the last position's logits on the host
-  const step = (ids: readonly number[]): Float32Array =>
-    noGrad(() =>
+  // one forward through the cache; resolves to the last position's logits on the host. The
+  // forward is queued, then awaited, so the event loop runs while the device computes.
+  const step = async (ids: readonly number[]): Promise<Float32Array> => {
+    const logits = noGrad(() =>
       tidy(() => {
         const x = tensor(Int32Array.from(ids), [1, ids.length], { device: model.device });
-        const logits = model.forward(x, { cache, lastOnly: true });
-        return logits.dataSync() as Float32Array;
+        return model.forward(x, { cache, lastOnly: true });
       }),
     );
+    try {
+      return (await logits.data()) as Float32Array;
+    } finally {
+      logits.dispose();
+    }
+  };
   try {
-    let row = step(promptIds);
+    let row = await step(promptIds);
     for (;;) {
       if (opts.signal?.aborted) return { tokens, reason: 'aborted' };
       const next = sampleToken(row, history, opts, rng);
@@ -163,7 +169,7 @@ export async function* generate(model: LlamaModel, promptIds: readonly number[],
       }
       if (tokens.length >= maxTokens) return { tokens, reason: 'length' };
       if (opts.signal?.aborted) return { tokens, reason: 'aborted' };
-      row = step([next]);
+      row = await step([next]);
     }
   } finally {
     cache.dispose();

@@ -46,7 +46,18 @@ export interface Addon {
   alloc(device: string, bytes: number): Handle;
   free(h: Handle): void;
   upload(h: Handle, byteOffset: number, data: ArrayBufferView): void;
+  /** Waits for the queued work that uses the buffer (throwing the error a kernel met), then reads. */
   download(h: Handle, byteOffset: number, bytes: number): ArrayBuffer;
+  /** Queues the read behind the work already queued; the promise settles off the JS thread. */
+  downloadAsync(h: Handle, byteOffset: number, bytes: number): Promise<ArrayBuffer>;
+  /** Settles once the work queued so far on the device has run (rejects with a kernel's error). */
+  syncAsync(device: string): Promise<void>;
+  /** Queues a copy of bytes between buffers, on one device or across two, without a JS buffer. */
+  copyBuffer(src: Handle, srcByteOffset: number, dst: Handle, dstByteOffset: number, bytes: number): void;
+  /** Items queued on the device's stream and not yet run. */
+  pending(device: string): number;
+  /** EDGETRAIN_SYNC=1: every kernel runs at its call, as it is queued. */
+  syncMode: boolean;
   mapFile(path: string): { handle: Handle; bytes: number };
   setMeta(meta: Float64Array): number;
   exec(...handles: Handle[]): void;

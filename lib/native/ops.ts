@@ -492,7 +492,7 @@ export const OP_SCHEMA: { readonly [K in OpName]: OpSchema } = {
   },
   sgd: {
     id: 57,
-    inputs: [{ name: "param", dtypes: ["float32"] }, { name: "grad", dtypes: ["float32"] }, { name: "buf", dtypes: ["float32"] }],
+    inputs: [{ name: "param", dtypes: ["float32"] }, { name: "grad", dtypes: ["float32"] }, { name: "buf", dtypes: ["float32"], optional: true }],
     outputs: [],
     params: ["lr", "momentum", "dampening", "weightDecay", "nesterov", "firstStep", "gradScale"],
   },

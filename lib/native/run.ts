@@ -98,8 +98,11 @@ export function runKernel(
   for (let i = 0; i < params.length; i++) meta[PARAMS + i] = params[i]!;
   try {
     if (activeProfile()) {
+      // kernels run queued: wait for the earlier ones, then for this one, to time it alone
+      native.sync(device);
       const t0 = performance.now();
       native.exec(...handles);
+      native.sync(device);
       recordKernel(op, inputs.map((t) => `[${t.shape.join(',')}]`).join(' '), performance.now() - t0);
     } else native.exec(...handles);
   } catch (e) {

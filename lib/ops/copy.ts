@@ -50,12 +50,13 @@ export function to(x: Tensor, device: string): Tensor {
   if (dev === x.device) return x;
   const src = x.isContiguous() ? x : rawCopy(x, x.dtype);
   const bytes = src.numel * DTYPE_SIZE[src.dtype];
-  let y: Tensor;
+  let y: Tensor | undefined;
   try {
-    const ab = native.download(src.storage.handle, src.offset * DTYPE_SIZE[src.dtype], bytes);
     y = Tensor.empty(x.shape, x.dtype, dev);
-    if (bytes > 0) native.upload(y.storage.handle, 0, new Uint8Array(ab));
+    // queued on both devices' streams: returns at once, like any op
+    if (bytes > 0) native.copyBuffer(src.storage.handle, src.offset * DTYPE_SIZE[src.dtype], y.storage.handle, 0, bytes);
   } catch (e) {
+    y?.dispose();
     throw fromNative(e, 'to');
   } finally {
     if (src !== x) src.dispose();

@@ -10,5 +10,5 @@ export {
 } from './optimizer.js';
 export { AdamW, type AdamWOptions } from './adamw.js';
 export { SGD, type SGDOptions } from './sgd.js';
-export { clipGradNorm, type ClipGradNormOptions } from './clip.js';
+export { clipGradNorm, clipGradNormAsync, type ClipGradNormOptions } from './clip.js';
 export { LRScheduler, constant, warmupConstant, warmupLinear, warmupCosine, type LRLambda, type WarmupOptions } from './schedule.js';

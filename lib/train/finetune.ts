@@ -4,14 +4,14 @@
 import { rmSync, statSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { noGrad } from '../autograd/engine.js';
-import { memory } from '../device.js';
+import { memory, synchronize } from '../device.js';
 import { TrainingError, ValueError } from '../errors.js';
 import { loadAdapter, saveGGUFAdapter, savePEFTAdapter } from '../models/adapter.js';
 import type { LlamaModel } from '../models/llama.js';
 import { loadModel, type LoadedModel } from '../models/load.js';
 import { applyLoRA, LoRAEmbedding, loraParameters, type ApplyLoRAOptions, type LoRAModule } from '../nn/lora.js';
 import { AdamW } from '../optim/adamw.js';
-import { clipGradNorm } from '../optim/clip.js';
+import { clipGradNormAsync } from '../optim/clip.js';
 import { constant, LRScheduler, warmupCosine, warmupLinear, type LRLambda } from '../optim/schedule.js';
 import { loadSafetensors } from '../formats/safetensors.js';
 import { copyInto } from '../ops/copy.js';
@@ -20,6 +20,7 @@ import { tensor } from '../ops/creation.js';
 import { reshape } from '../ops/shape.js';
 import { getRngState, manualSeed, setRngState } from '../random.js';
 import { tidy } from '../scope.js';
+import type { Tensor } from '../tensor.js';
 import { assertFiniteAdapter, checkResumable, readTrainerState, removePartialCheckpoints, writeCheckpoint, type RunIdentity, type TrainerState } from './checkpoint.js';
 import { checkedFolder, checkOutFolder, resumable } from './out-folder.js';
 import { iterateBatches, splitValidation, type Batch, type DataPosition } from './batch.js';
@@ -326,9 +327,9 @@ async function run(o: FinetuneOptions, h: FinetuneRun): Promise<FinetuneResult> 
     lastCkpt = writeCheckpoint(out, model, opt, state(), { keep, hook: o.onCheckpointStage });
     h.emit({ type: 'checkpoint', step, path: lastCkpt });
   };
-  const evaluate = () => {
+  const evaluate = async () => {
     if (!valRows.length) return;
-    const loss = evalLoss(model, valRows, batchSize);
+    const loss = await evalLoss(model, valRows, batchSize);
     evals.push({ step, loss });
     h.emit({ type: 'eval', step, loss, perplexity: Math.exp(loss) });
   };
@@ -350,20 +351,33 @@ async function run(o: FinetuneOptions, h: FinetuneRun): Promise<FinetuneResult> 
     opt.zeroGrad();
     let lossSum = 0;
     let finite = true;
-    for (let a = 0; a < gradAccum; a++) {
-      const b = batches.next();
-      if (b.done) break;
-      position = b.value.next;
-      const l = trainLoss(model, b.value);
-      tokens += b.value.shape[0] * b.value.shape[1];
-      lossSum += l.item() / gradAccum;
-      if (!Number.isFinite(l.item())) finite = false;
-      tidy(() => reshapeLoss(l, gradAccum).backward());
-      l.dispose();
+    // Forward and backward of every micro-batch are queued first; the losses are awaited after,
+    // so the event loop runs while the device computes.
+    const microLosses: Tensor[] = [];
+    let busySince = performance.now();
+    try {
+      for (let a = 0; a < gradAccum; a++) {
+        const b = batches.next();
+        if (b.done) break;
+        position = b.value.next;
+        const l = trainLoss(model, b.value);
+        microLosses.push(l);
+        tokens += b.value.shape[0] * b.value.shape[1];
+        busySince = await turnIfBusy(busySince); // queueing a forward or a backward is milliseconds of JS
+        tidy(() => reshapeLoss(l, gradAccum).backward());
+        busySince = await turnIfBusy(busySince);
+      }
+      for (const l of microLosses) {
+        const v = (await l.data())[0]!;
+        lossSum += v / gradAccum;
+        if (!Number.isFinite(v)) finite = false;
+      }
+    } finally {
+      for (const l of microLosses) l.dispose();
     }
     let gradNorm = 0;
     if (finite) {
-      gradNorm = o.clipGradNorm === 0 ? 0 : clipGradNorm(params, o.clipGradNorm ?? 1);
+      gradNorm = o.clipGradNorm === 0 ? 0 : await clipGradNormAsync(params, o.clipGradNorm ?? 1);
       if (!Number.isFinite(gradNorm)) finite = false;
     }
     step++;
@@ -385,6 +399,7 @@ async function run(o: FinetuneOptions, h: FinetuneRun): Promise<FinetuneResult> 
         );
     }
     sched.step();
+    await synchronize(model.device); // the update has run: time and memory figures are this step's
     const sec = (performance.now() - t0) / 1000;
     const m = memory().cpu!;
     h.emit({
@@ -400,7 +415,7 @@ async function run(o: FinetuneOptions, h: FinetuneRun): Promise<FinetuneResult> 
       liveBytes: m.liveBytes,
       peakBytes: m.peakBytes,
     });
-    if (evEvery > 0 && step % evEvery === 0 && step < totalSteps) evaluate();
+    if (evEvery > 0 && step % evEvery === 0 && step < totalSteps) await evaluate();
     if (ckEvery > 0 && step % ckEvery === 0 && step < totalSteps) save();
   }
   if (step > startStep && updates === 0)
@@ -408,7 +423,7 @@ async function run(o: FinetuneOptions, h: FinetuneRun): Promise<FinetuneResult> 
       `finetune: every update of the run (steps ${startStep + 1}-${step}) was skipped for a non-finite loss or gradient; not writing the adapter. Check the model and data for NaN/Inf, or lower the learning rate.`,
     );
   if (!aborted || step > startStep) {
-    if (!aborted) evaluate();
+    if (!aborted) await evaluate();
     save();
   }
   model.eval();
@@ -458,8 +473,19 @@ function reshapeLoss(l: ReturnType<typeof trainLoss>, accum: number) {
   return accum === 1 ? l : l.mul(1 / accum);
 }
 
+/**
+ * Lets due timers and I/O run when the JS thread has been busy for over 5 ms since `since`
+ * (a timeout, unlike setImmediate, lets the timers phase come first); returns when it was last
+ * free. Small steps skip the turn and its millisecond.
+ */
+async function turnIfBusy(since: number): Promise<number> {
+  if (performance.now() - since < 5) return since;
+  await new Promise((r) => setTimeout(r, 0));
+  return performance.now();
+}
+
 /** Mean loss over the validation rows, in eval mode and without gradients. */
-function evalLoss(model: LlamaModel, rows: Row[], batchSize: number): number {
+async function evalLoss(model: LlamaModel, rows: Row[], batchSize: number): Promise<number> {
   const wasTraining = model.training;
   model.eval();
   let sum = 0;
@@ -469,7 +495,12 @@ function evalLoss(model: LlamaModel, rows: Row[], batchSize: number): number {
     for (const b of iterateBatches(rows, { batchSize, seed: 0, shuffle: false, epochs: 1 })) {
       const count = b.labels.reduce((s, x) => s + (x >= 0 ? 1 : 0), 0);
       if (count === 0) continue;
-      sum += noGrad(() => tidy(() => trainLoss(model, b).item())) * count;
+      const l = noGrad(() => tidy(() => trainLoss(model, b)));
+      try {
+        sum += (await l.data())[0]! * count;
+      } finally {
+        l.dispose();
+      }
       n += count;
     }
   } finally {
