@@ -1,7 +1,7 @@
 // arm64 smoke check (run by scripts/arm64-check.sh under qemu-user, but plain node works too).
 //   EDGETRAIN_ADDON=/abs/path/edgetrain.node node scripts/arm64/smoke.mjs [bundle.js]
-// Part 1 drives the raw addon through the meta protocol of bindings/exec.cpp (the same one as
-// test/vulkan.native.test.ts): alloc/upload/exec/download of matmuls (every NEON micro-kernel
+// Part 1 drives the raw addon through the meta protocol of bindings/exec.cpp (its layout read
+// from addon.callLayout): alloc/upload/exec/download of matmuls (every NEON micro-kernel
 // path: full 8x12 tiles, edge tiles, transposed and strided operands, batches, GEMV) and a few
 // elementwise / row ops, each compared with a JS reference. It needs nothing from lib/.
 // Part 2, when a bundle of lib/index.ts is given (tsup output), runs the same kind of checks
