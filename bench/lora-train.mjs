@@ -38,7 +38,7 @@ for (const T of [256, 512])
       return [T / (o.ms / 1000), o.maxRssMiB];
     };
     const res = await versusTorch({ rounds, ours, script: 'bench/peers/torch_lora_llama.py', args: [T, ck, steps], pick: ([l]) => [T / (l.ms / 1000), l.maxRssMiB], lower: [false, true] });
-    console.log(`\n${T} tokens, checkpointing ${ck ? 'on' : 'off'}: edgetrain ${res.ours[0].toFixed(0)} tok/s`);
+    console.log(`\n${T} tokens, checkpointing ${ck ? 'on' : 'off'}: edgetrain ${res.ours[0].toFixed(0)} tok/s ${res.ours[1].toFixed(0)} MiB`);
     printTorchConfigs(res, (v, f) => `${v.toFixed(0)} ${f ? 'MiB' : 'tok/s'}`);
     rows.push([T, ck, res]);
   }
