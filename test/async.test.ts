@@ -110,16 +110,17 @@ describe('the event loop while training', () => {
   test('stays free while each step (> 200 ms) is awaited: the largest delay is under 50 ms', { timeout: 180_000 }, async () => {
     const model = makeTinyModel(join(dir, 'm'), {
       vocabFile: join(SHARED, 'vocab', 'ggml-vocab-llama-spm.gguf'),
+      // one layer under a 32000-token head: few ops (milliseconds of JS to queue), much compute
       hiddenSize: 256,
       intermediateSize: 512,
-      numLayers: 2,
+      numLayers: 1,
       numHeads: 4,
       seed: 1,
       formats: ['gguf-f32'],
     }).ggufF32!;
     const data = join(dir, 'text.txt');
-    writeFileSync(data, 'Call me Ishmael. Some years ago, never mind how long precisely, having little or no money. '.repeat(200));
-    const run = et.finetune({ model, data, out: join(dir, 'run'), seqLen: 256, batchSize: 4, maxSteps: 5, lr: 1e-3, checkpointEvery: 0, evalEvery: 0 });
+    writeFileSync(data, 'Call me Ishmael. Some years ago, never mind how long precisely, having little or no money. '.repeat(800));
+    const run = et.finetune({ model, data, out: join(dir, 'run'), seqLen: 256, batchSize: 6, maxSteps: 5, lr: 1e-3, checkpointEvery: 0, evalEvery: 0 });
     const h = monitorEventLoopDelay({ resolution: 5 });
     const stepMs: number[] = [];
     let last = 0;
@@ -137,6 +138,7 @@ describe('the event loop while training', () => {
     const median = stepMs[stepMs.length >> 1]!;
     expect(median, 'a training step must take > 200 ms for this check to mean anything').toBeGreaterThan(200);
     const maxDelayMs = h.max / 1e6;
+    console.info(`event loop: steps ${stepMs.map((s) => s.toFixed(0)).join(', ')} ms, largest delay ${maxDelayMs.toFixed(1)} ms, mean ${(h.mean / 1e6).toFixed(1)} ms`);
     expect(maxDelayMs, `largest event-loop delay over steps of ${stepMs.map((s) => s.toFixed(0)).join(', ')} ms`).toBeLessThan(50);
   });
 });
