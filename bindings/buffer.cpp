@@ -190,6 +190,16 @@ void define(Napi::Env env, Napi::Object exports, const char* name, napi_callback
 
 }  // namespace detail
 
+bool check_range(const Napi::Env& env, BufferHandle* h, double off, double bytes, const char* what) {
+  if (off + bytes > double(h->bytes)) {
+    Napi::RangeError::New(env, std::string(what) + ": range [" + fmt_num(off) + ", " + fmt_num(off) + " + " +
+                                   fmt_num(bytes) + ") outside buffer of " + std::to_string(h->bytes) + " bytes")
+        .ThrowAsJavaScriptException();
+    return false;
+  }
+  return true;
+}
+
 // ---- buffer functions ---------------------------------------------------------------------
 
 namespace {
@@ -215,7 +225,7 @@ Napi::Value Alloc(const Napi::CallbackInfo& info) {
     return env.Undefined();
   }
   // a buffer another env freed while its work was queued: this env's work is not ordered after it
-  if (std::shared_ptr<et::Stream> p = pending_on(b); p && p != env_state(env).stream(be)) p->wait(b->last_use);
+  queued_on(b, env_state(env).stream(be));
   double id = handle_table(env).add(BufferHandle{b, be, bytes, true});
   if (id < 0) {
     be->free(b);
@@ -236,15 +246,6 @@ Napi::Value Free(const Napi::CallbackInfo& info) {
   return env.Undefined();
 }
 
-bool check_range(const Napi::Env& env, BufferHandle* h, double off, double bytes, const char* what) {
-  if (off + bytes > double(h->bytes)) {
-    Napi::RangeError::New(env, std::string(what) + ": range [" + fmt_num(off) + ", " + fmt_num(off) + " + " +
-                                   fmt_num(bytes) + ") outside buffer of " + std::to_string(h->bytes) + " bytes")
-        .ThrowAsJavaScriptException();
-    return false;
-  }
-  return true;
-}
 
 // upload(handle, byteOffset, typedArray | DataView)
 Napi::Value Upload(const Napi::CallbackInfo& info) {
@@ -269,9 +270,7 @@ Napi::Value Upload(const Napi::CallbackInfo& info) {
   }
   if (!check_range(env, h, off, double(n), "upload") || n == 0) return env.Undefined();
   const std::shared_ptr<et::Stream>& s = env_state(env).stream(h->backend);
-  std::shared_ptr<et::Stream> busy = pending_on(h->buf);
-  if (busy && busy != s) busy->wait(h->buf->last_use);  // another env's work (rare): wait for it
-  if (!busy || busy != s) {  // nothing queued uses it (a fresh tensor): write it now
+  if (!queued_on(h->buf, s)) {  // nothing of this env's queue uses it (a fresh tensor): write it now
     std::string err = h->backend->upload(h->buf, size_t(off), src, n);
     if (!err.empty()) Napi::Error::New(env, "upload: " + err).ThrowAsJavaScriptException();
     return env.Undefined();

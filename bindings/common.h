@@ -87,6 +87,11 @@ inline void mark_use(et::Buffer* b, const std::shared_ptr<et::Stream>& s, uint64
 }
 // The stream whose queued work on b has not all run yet, or null.
 std::shared_ptr<et::Stream> pending_on(const et::Buffer* b);
+// Whether b is still used by work queued on s. Work queued on another stream (another env's)
+// cannot be ordered after: that is waited for here, and the answer is then false.
+bool queued_on(const et::Buffer* b, const std::shared_ptr<et::Stream>& s);
+// [off, off + bytes) within h's buffer, else a RangeError naming `what` is thrown and false returned.
+bool check_range(const Napi::Env& env, BufferHandle* h, double off, double bytes, const char* what);
 // Frees the device memory behind h now, or once the queued work that uses it has run.
 void free_buffer(napi_env env, const BufferHandle& h);
 // Waits for the queued work that uses h; false (with a JS error thrown) when queued work on its

@@ -37,6 +37,12 @@ std::shared_ptr<et::Stream> pending_on(const et::Buffer* b) {
   return s && s->done() < b->last_use ? s : nullptr;
 }
 
+bool queued_on(const et::Buffer* b, const std::shared_ptr<et::Stream>& s) {
+  std::shared_ptr<et::Stream> p = pending_on(b);
+  if (p && p != s) p->wait(b->last_use);
+  return p && p == s;
+}
+
 void free_buffer(napi_env, const BufferHandle& h) {
   et::Backend* be = h.backend;
   et::Buffer* buf = h.buf;
@@ -108,12 +114,7 @@ Napi::Value DownloadAsync(const Napi::CallbackInfo& info) {
   if (!h || !arg_index(info, 1, "downloadAsync", "byte offset", &off) ||
       !arg_index(info, 2, "downloadAsync", "byte count", &n))
     return env.Undefined();
-  if (off + n > double(h->bytes)) {
-    Napi::RangeError::New(env, "downloadAsync: range [" + fmt_num(off) + ", " + fmt_num(off) + " + " + fmt_num(n) +
-                                   ") outside buffer of " + std::to_string(h->bytes) + " bytes")
-        .ThrowAsJavaScriptException();
-    return env.Undefined();
-  }
+  if (!check_range(env, h, off, n, "downloadAsync")) return env.Undefined();
   const std::shared_ptr<et::Stream>& s = env_state(env).stream(h->backend);
   auto data = std::make_shared<std::vector<char>>(size_t(n));
   et::Backend* be = h->backend;
@@ -172,9 +173,7 @@ Napi::Value CopyBuffer(const Napi::CallbackInfo& info) {
   et::Buffer *sbuf = src->buf, *dbuf = dst->buf;
   const size_t s_at = size_t(so), d_at = size_t(dof), bytes = size_t(n);
   // on dst's stream the copy needs src's work up to now; on the same stream order gives that
-  std::shared_ptr<et::Stream> src_pending = pending_on(src->buf);
-  if (src_pending && src_pending != ss) src_pending->wait(src->buf->last_use);  // another env's
-  const uint64_t after = ss == ds || !src_pending ? 0 : src->buf->last_use;
+  const uint64_t after = ss != ds && queued_on(src->buf, ss) ? src->buf->last_use : 0;
   auto copy = [=]() -> std::string {
     if (after) ss->wait(after);
     std::string err;
@@ -187,7 +186,7 @@ Napi::Value CopyBuffer(const Napi::CallbackInfo& info) {
     }
     return err.empty() ? "" : "to: " + err;
   };
-  if (std::shared_ptr<et::Stream> p = pending_on(dbuf); p && p != ds) p->wait(dbuf->last_use);
+  queued_on(dbuf, ds);  // dst's earlier work on ds needs no wait: the copy is queued after it
   uint64_t seq = ds->run(copy);
   mark_use(dbuf, ds, seq);
   // src may not be reused or rewritten on its own stream before dst's stream has read it
