@@ -4,33 +4,14 @@
 #include <cmath>
 #include <cstring>
 
-#include "../../kernels/vulkan/meta.h"
 #include "../broadcast.h"
-#include "op_table.h"
+#include "op_util.h"
 #include "vk_backend.h"
 
 namespace et {
 namespace vk {
 
 namespace {
-
-constexpr int64_t kI32Max = 0x7fffffff;
-
-// "<ErrorClass>: <op>: <why> (vulkan: <signature>)"; lib/errors.ts maps the class prefix.
-std::string fail(const Call& c, const char* cls, const std::string& why) {
-  return std::string(cls) + ": " + op_name(c.op) + ": " + why + " (vulkan: " + call_signature(c) + ")";
-}
-const char* const kShape = "ShapeError";
-const char* const kDType = "DTypeError";
-const char* const kValue = "ValueError";
-const char* const kDevice = "DeviceError";
-
-bool is_float(int dt) { return dt == ET_F32 || dt == ET_F16 || dt == ET_BF16; }
-
-struct Meta {
-  int32_t m[META_INTS] = {};
-  void f(int k, float v) { std::memcpy(&m[k], &v, 4); }
-};
 
 // An iteration space (csrc/broadcast.h: the output's shape, operands broadcast to it, dims
 // merged) with each operand's offset and dtype, as the meta block carries them.
@@ -65,14 +46,6 @@ struct Iter : Broadcast<4> {
     return true;
   }
 };
-
-void grid_1d(int64_t invocations, int64_t per_group, uint32_t* gx, uint32_t* gy) {
-  int64_t groups = (invocations + per_group - 1) / per_group;
-  if (groups < 1) groups = 1;
-  int64_t x = groups < 65535 ? groups : 65535;
-  *gx = uint32_t(x);
-  *gy = uint32_t((groups + x - 1) / x);
-}
 
 // The elementwise.comp code of an op (0: another shader runs it, or none).
 int ew_code(int op) {
@@ -171,8 +144,22 @@ std::string VulkanBackend::exec(const Call& c) {
   if (c.op == OP_FILL || c.op == OP_COPY) return exec_fill_copy(c);
   if (c.op == OP_SUM) return exec_sum(c);
   if (c.op == OP_MATMUL) return exec_matmul(c);
-  if (c.op == OP_SWIGLU || c.op == OP_SWIGLU_BWD) return exec_swiglu(c);
-  return exec_elementwise(c);
+  switch (c.op) {
+    case OP_SWIGLU: case OP_SWIGLU_BWD: return exec_swiglu(c);
+    case OP_MAX: return exec_max(c);
+    case OP_SOFTMAX: case OP_SOFTMAX_BWD: case OP_LOG_SOFTMAX: case OP_LOG_SOFTMAX_BWD: return exec_softmax(c);
+    case OP_CROSS_ENTROPY: case OP_CROSS_ENTROPY_BWD: return exec_cross_entropy(c);
+    case OP_EMBEDDING: case OP_EMBEDDING_BWD: return exec_embedding(c);
+    case OP_RMS_NORM: case OP_RMS_NORM_BWD: case OP_LAYER_NORM: case OP_LAYER_NORM_BWD: return exec_norm(c);
+    case OP_ROPE: return exec_rope(c);
+    case OP_RAND_UNIFORM: case OP_RAND_NORMAL: return exec_random(c);
+    case OP_DROPOUT: return exec_dropout(c);
+    case OP_ADAMW: case OP_SGD: return exec_optim(c);
+    case OP_SDPA: case OP_SDPA_BWD: return exec_attention(c);
+    case OP_DEQUANTIZE: case OP_MATMUL_Q: return exec_quant(c);
+    case OP_QUANTIZE: return exec_quantize(c);
+    default: return exec_elementwise(c);
+  }
 }
 
 std::string VulkanBackend::exec_fill_copy(const Call& c) {

@@ -42,8 +42,20 @@ class VulkanBackend : public Backend {
   std::string exec_matmul(const Call& c);
   std::string run(const Call& c, const char* shader, const int32_t* meta, Bufs bufs, uint32_t gx, uint32_t gy,
                   uint32_t gz);
-  // swiglu.cpp
-  std::string exec_swiglu(const Call& c);
+  // one file per op family, named as its CPU twin in csrc/cpu and its shader in kernels/vulkan
+  std::string exec_swiglu(const Call& c);         // swiglu.cpp
+  std::string exec_max(const Call& c);            // reduce_max.cpp
+  std::string exec_softmax(const Call& c);        // softmax.cpp
+  std::string exec_cross_entropy(const Call& c);  // cross_entropy.cpp
+  std::string exec_embedding(const Call& c);      // embedding.cpp
+  std::string exec_norm(const Call& c);           // norm.cpp
+  std::string exec_rope(const Call& c);           // rope.cpp
+  std::string exec_random(const Call& c);         // random.cpp
+  std::string exec_dropout(const Call& c);        // dropout.cpp
+  std::string exec_optim(const Call& c);          // optim.cpp
+  std::string exec_attention(const Call& c);      // attention.cpp
+  std::string exec_quant(const Call& c);          // quant.cpp (dequantize, matmulQ)
+  std::string exec_quantize(const Call& c);       // quantize.cpp
 
   static DeviceBuffer* dev(const Buffer* b) { return static_cast<DeviceBuffer*>(b->impl); }
 

@@ -1,0 +1,12 @@
+// Vulkan host code of the optim family: not built yet (the schema row has no "vulkan" shader,
+// so supports_op() is false and exec never reaches here).
+#include "op_util.h"
+#include "vk_backend.h"
+
+namespace et {
+namespace vk {
+
+std::string VulkanBackend::exec_optim(const Call& c) { return fail(c, kDevice, "not implemented on vulkan"); }
+
+}  // namespace vk
+}  // namespace et
