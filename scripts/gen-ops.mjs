@@ -17,7 +17,10 @@ const schema = JSON.parse(readFileSync(join(root, 'schema/ops.json'), 'utf8'));
 const DTYPES = ['f32', 'f16', 'bf16', 'i32', 'u8'];
 const TS_DTYPE = { f32: 'float32', f16: 'float16', bf16: 'bfloat16', i32: 'int32', u8: 'uint8' };
 // Shaders whose ops share one .comp and switch on a code; the prefix names the #defines.
-const SHADER_PREFIX = { copy: 'CP_', elementwise: 'EW_', swiglu: 'SW_' };
+const SHADER_PREFIX = {
+  copy: 'CP_', elementwise: 'EW_', swiglu: 'SW_', reduce: 'RD_', softmax: 'SM_', cross_entropy: 'CE_', embedding: 'EM_',
+  norm: 'NM_', random: 'RN_', optim: 'OPT_', attention: 'AT_', quant: 'QT_',
+};
 
 function fail(msg) {
   console.error(`gen-ops: schema/ops.json: ${msg}`);

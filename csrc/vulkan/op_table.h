@@ -49,7 +49,7 @@ inline constexpr OpShader kOpShaders[OP_COUNT] = {
   {"elementwise", EW_EQ},  // eq
   {"elementwise", EW_NE},  // ne
   {"elementwise", EW_WHERE},  // where
-  {"reduce", 0},  // sum
+  {"reduce", RD_SUM},  // sum
   {nullptr, 0},  // max
   {nullptr, 0},  // softmax
   {nullptr, 0},  // softmaxBwd

@@ -44,4 +44,31 @@
 #define SW_SWIGLU 1
 #define SW_SWIGLU_BWD 2
 
+// reduce.comp
+#define RD_SUM 1
+
+// softmax.comp
+
+
+// cross_entropy.comp
+
+
+// embedding.comp
+
+
+// norm.comp
+
+
+// random.comp
+
+
+// optim.comp
+
+
+// attention.comp
+
+
+// quant.comp
+
+
 #endif
