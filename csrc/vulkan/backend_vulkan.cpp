@@ -60,13 +60,41 @@ std::string VulkanBackend::init() {
   return "";
 }
 
+// "<name>: cannot allocate N bytes on <device>: F bytes free of T ..." (the OutOfMemoryError text).
+std::string VulkanBackend::oom(size_t bytes, const std::string& why) const {
+  MemStats st = alloc_.stats();
+  MemoryInfo m = memory_info(*ctx_, uint64_t(st.live_bytes + st.cached_bytes));
+  std::string s = name_ + ": cannot allocate " + std::to_string(bytes) + " bytes on " + ctx_->props.deviceName + ": " +
+                  std::to_string(m.free) + " bytes free of " + std::to_string(m.total) +
+                  (m.from_budget ? " (memory budget)" : "") + ", " + std::to_string(st.live_bytes) +
+                  " held by live tensors";
+  return why.empty() ? s : s + "; " + why;
+}
+
 Buffer* VulkanBackend::alloc(size_t bytes, std::string* err) {
   std::lock_guard<std::mutex> lk(mu_);
-  if (bytes > ctx_->max_buffer_bytes) {
-    *err = "vulkan: cannot allocate " + std::to_string(bytes) + " bytes: a tensor buffer on " +
-           ctx_->props.deviceName + " is limited to " + std::to_string(ctx_->max_buffer_bytes) +
-           " bytes (maxStorageBufferRange)";
+  // what the device reports is honoured even where the driver would overcommit (lavapipe)
+  MemoryInfo m = memory_info(*ctx_, uint64_t(alloc_.stats().live_bytes + alloc_.stats().cached_bytes));
+  if (m.total && bytes > m.total) {
+    *err = oom(bytes, "larger than the device's memory");
     return nullptr;
+  }
+  if (bytes > ctx_->max_buffer_bytes) {
+    *err = oom(bytes, "a tensor buffer is limited to " + std::to_string(ctx_->max_buffer_bytes) + " bytes" +
+                          (ctx_->max_buffer_bytes < ctx_->props.limits.maxStorageBufferRange
+                               ? " (EDGETRAIN_VULKAN_MAX_BUFFER)"
+                               : " (maxStorageBufferRange)"));
+    return nullptr;
+  }
+  if (!m.from_budget && bytes > m.free) {
+    stream_->wait_all();  // buffers freed while in use return to the cache, which is dropped
+    stream_->poll();
+    alloc_.empty_cache();
+    m = memory_info(*ctx_, uint64_t(alloc_.stats().live_bytes));
+    if (bytes > m.free) {
+      *err = oom(bytes, "the device's memory is in use");
+      return nullptr;
+    }
   }
   stream_->poll();
   Buffer* b = alloc_.alloc(bytes, err);
@@ -76,7 +104,10 @@ Buffer* VulkanBackend::alloc(size_t bytes, std::string* err) {
     stream_->wait_all();
     b = alloc_.alloc(bytes, err);
   }
-  if (!b) return nullptr;
+  if (!b) {
+    *err = oom(bytes, *err);
+    return nullptr;
+  }
   b->backend = this;
   return b;
 }

@@ -1,4 +1,5 @@
 #include "context.h"
+#include "limits.h"
 
 #include <algorithm>
 #include <cstdlib>
@@ -234,9 +235,23 @@ std::unique_ptr<Context> create_context(const std::shared_ptr<Instance>& inst, c
   c->uma = c->props.deviceType == VK_PHYSICAL_DEVICE_TYPE_INTEGRATED_GPU ||
            c->props.deviceType == VK_PHYSICAL_DEVICE_TYPE_CPU;
   if (const char* st = std::getenv("EDGETRAIN_VULKAN_STAGING")) c->map_tensors = std::strcmp(st, "1") != 0;
+  const ForcedLimits forced = forced_limits();
+  if (!forced.error.empty()) {
+    *why = forced.error;
+    return nullptr;
+  }
   c->max_buffer_bytes = std::min(size_t(c->props.limits.maxStorageBufferRange), kMaxBufferCap);
+  if (forced.max_buffer) c->max_buffer_bytes = std::min<size_t>(c->max_buffer_bytes, forced.max_buffer);
+  c->shared_bytes = c->props.limits.maxComputeSharedMemorySize;
+  if (forced.shared) c->shared_bytes = std::min<size_t>(c->shared_bytes, forced.shared);
+  for (const DeviceFeature& f : pd.info.features) {
+    if (f.key == "fp16") c->fp16 = f.num != 0;
+    if (f.key == "int8Dot") c->int8_dot = f.num != 0;
+  }
 
   std::vector<VkExtensionProperties> dexts = device_extensions(c->phys);
+  c->memory_budget = inst->api >= VK_API_VERSION_1_1 && c->props.apiVersion >= VK_API_VERSION_1_1 &&
+                     vkGetPhysicalDeviceMemoryProperties2 && has_extension(dexts, "VK_EXT_memory_budget");
   std::vector<const char*> denable;
   if (has_extension(dexts, "VK_KHR_portability_subset")) denable.push_back("VK_KHR_portability_subset");
   // NaN must propagate through every kernel: ask for IEEE NaN/Inf semantics where the device has them

@@ -45,6 +45,11 @@ struct Context {
   VkPhysicalDeviceMemoryProperties mem{};
   bool uma = false;             // integrated / CPU device: device-local memory is host-visible
   size_t max_buffer_bytes = 0;  // largest tensor buffer: maxStorageBufferRange, capped at kMaxBufferCap
+                                // and at EDGETRAIN_VULKAN_MAX_BUFFER (limits.h)
+  size_t shared_bytes = 0;      // shared memory per workgroup (EDGETRAIN_VULKAN_SHARED lowers it)
+  bool fp16 = false;            // shaderFloat16 reported and not hidden by EDGETRAIN_VULKAN_NO_FP16
+  bool int8_dot = false;        // shaderIntegerDotProduct, unless EDGETRAIN_VULKAN_NO_INT8
+  bool memory_budget = false;   // VK_EXT_memory_budget: free device memory can be asked for
   bool map_tensors = true;      // map host-visible tensor memory (EDGETRAIN_VULKAN_STAGING=1: never, to
                                 // exercise the staging paths discrete GPUs take)
   bool nan_preserve = false;    // VK_KHR_shader_float_controls with shaderSignedZeroInfNanPreserveFloat32

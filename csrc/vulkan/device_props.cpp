@@ -4,6 +4,7 @@
 #include <algorithm>
 
 #include "context.h"
+#include "limits.h"
 
 namespace et {
 namespace vk {
@@ -55,14 +56,22 @@ DeviceProps query_device_props(const Instance& inst, VkPhysicalDevice pd) {
     p2.pNext = &sub;
     vkGetPhysicalDeviceProperties2(pd, &p2);
   }
-  out.flag("fp16", f16.shaderFloat16 == VK_TRUE);
-  out.flag("int8Dot", dot.shaderIntegerDotProduct == VK_TRUE);
+  const ForcedLimits forced = forced_limits();
+  out.flag("fp16", f16.shaderFloat16 == VK_TRUE && !forced.no_fp16);
+  out.flag("int8Dot", dot.shaderIntegerDotProduct == VK_TRUE && !forced.no_int8);
   if (sub.subgroupSize) out.number("subgroupSize", sub.subgroupSize);
   out.flag("cooperativeMatrix",
            has_extension(exts, "VK_KHR_cooperative_matrix") || has_extension(exts, "VK_NV_cooperative_matrix"));
-  out.number("maxBufferBytes", double(std::min(size_t(p.limits.maxStorageBufferRange), kMaxBufferCap)));
-  out.number("sharedMemoryBytes", p.limits.maxComputeSharedMemorySize);
+  uint64_t max_buffer = std::min<uint64_t>(p.limits.maxStorageBufferRange, kMaxBufferCap);
+  uint64_t shared = p.limits.maxComputeSharedMemorySize;
+  if (forced.max_buffer) max_buffer = std::min(max_buffer, forced.max_buffer);
+  if (forced.shared) shared = std::min(shared, forced.shared);
+  out.number("maxBufferBytes", double(max_buffer));
+  out.number("sharedMemoryBytes", double(shared));
+  out.number("maxWorkgroupInvocations", p.limits.maxComputeWorkGroupInvocations);
+  out.text("driver", version_text(p.driverVersion));
   out.text("apiVersion", version_text(p.apiVersion));
+  if (!forced.text.empty()) out.text("forcedLimits", forced.text);
   return out;
 }
 

@@ -94,5 +94,28 @@ void destroy_buffer(const Context& c, DeviceBuffer* b) {
   delete b;
 }
 
+MemoryInfo memory_info(const Context& c, uint64_t held) {
+  MemoryInfo m;
+  VkPhysicalDeviceMemoryBudgetPropertiesEXT budget{VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_MEMORY_BUDGET_PROPERTIES_EXT};
+  VkPhysicalDeviceMemoryProperties2 p2{VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_MEMORY_PROPERTIES_2};
+  if (c.memory_budget) {
+    p2.pNext = &budget;
+    vkGetPhysicalDeviceMemoryProperties2(c.phys, &p2);
+  }
+  uint64_t used = 0, allowed = 0;
+  for (uint32_t i = 0; i < c.mem.memoryHeapCount; ++i) {
+    if (!(c.mem.memoryHeaps[i].flags & VK_MEMORY_HEAP_DEVICE_LOCAL_BIT)) continue;
+    m.total += c.mem.memoryHeaps[i].size;
+    if (c.memory_budget) {
+      allowed += budget.heapBudget[i];
+      used += budget.heapUsage[i];
+    }
+  }
+  m.from_budget = c.memory_budget && allowed > 0;
+  if (m.from_budget) m.free = allowed > used ? allowed - used : 0;
+  else m.free = m.total > held ? m.total - held : 0;
+  return m;
+}
+
 }  // namespace vk
 }  // namespace et

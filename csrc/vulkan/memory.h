@@ -26,5 +26,13 @@ enum class MemKind {
 DeviceBuffer* create_buffer(const Context& c, VkDeviceSize bytes, MemKind kind, std::string* err);
 void destroy_buffer(const Context& c, DeviceBuffer* b);
 
+// Device-local memory: the heaps' total and the bytes still free, from VK_EXT_memory_budget where
+// the device has it, else the total less `held` (what this process's allocators hold).
+struct MemoryInfo {
+  uint64_t total = 0, free = 0;
+  bool from_budget = false;
+};
+MemoryInfo memory_info(const Context& c, uint64_t held);
+
 }  // namespace vk
 }  // namespace et

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <map>
 #include <vector>
 
 #include "vulkan_shaders.h"  // generated at build time by scripts/embed-shaders.mjs
@@ -60,6 +61,48 @@ int max_binding(const uint32_t* code, size_t words) {
   return top;
 }
 
+// Bytes of the module's Workgroup (shared) variables, their types' sizes summed without padding;
+// -1 if the module does not parse. Checked against the device's (or the forced) limit so a
+// shader too big for a phone fails with its name rather than at pipeline creation.
+int64_t shared_bytes(const uint32_t* code, size_t words) {
+  constexpr uint32_t kOpTypeBool = 20, kOpTypeInt = 21, kOpTypeFloat = 22, kOpTypeVector = 23, kOpTypeMatrix = 24,
+                     kOpTypeArray = 28, kOpTypeStruct = 30, kOpTypePointer = 32, kOpConstant = 43, kOpVariable = 59;
+  constexpr uint32_t kWorkgroup = 4;
+  if (words < 5 || code[0] != 0x07230203u) return -1;
+  std::map<uint32_t, int64_t> size, constant;
+  std::map<uint32_t, uint32_t> pointee;  // Workgroup pointer type -> pointee
+  int64_t total = 0;
+  for (size_t i = 5; i < words;) {
+    const uint32_t op = code[i] & 0xffffu, len = code[i] >> 16;
+    if (len == 0 || i + len > words) return -1;
+    const uint32_t* a = code + i + 1;
+    switch (op) {
+      case kOpTypeBool: size[a[0]] = 4; break;
+      case kOpTypeInt:
+      case kOpTypeFloat: size[a[0]] = a[1] / 8; break;
+      case kOpTypeVector:
+      case kOpTypeMatrix: size[a[0]] = size[a[1]] * a[2]; break;
+      case kOpTypeArray: size[a[0]] = size[a[1]] * constant[a[2]]; break;
+      case kOpTypeStruct: {
+        int64_t s = 0;
+        for (uint32_t k = 1; k + 1 < len; ++k) s += size[a[k]];
+        size[a[0]] = s;
+        break;
+      }
+      case kOpTypePointer:
+        if (a[1] == kWorkgroup) pointee[a[0]] = a[2];
+        break;
+      case kOpConstant: constant[a[1]] = a[2]; break;
+      case kOpVariable:
+        if (len >= 4 && a[2] == kWorkgroup && pointee.count(a[0])) total += size[pointee[a[0]]];
+        break;
+      default: break;
+    }
+    i += len;
+  }
+  return total;
+}
+
 }  // namespace
 
 Pipelines::~Pipelines() {
@@ -111,6 +154,13 @@ const Pipeline* Pipelines::get(const std::string& name, std::string* err) {
   if (uint32_t(top) > buffers_) {
     *err = "vulkan: shader '" + name + "' binds " + std::to_string(top) + " storage buffers; " + c_.props.deviceName +
            " allows " + std::to_string(buffers_) + " per shader stage";
+    return nullptr;
+  }
+  const int64_t shared = shared_bytes(sh->code, sh->bytes / 4);
+  if (shared > int64_t(c_.shared_bytes)) {
+    *err = "vulkan: shader '" + name + "' needs " + std::to_string(shared) + " bytes of shared memory; " +
+           c_.props.deviceName + " allows " + std::to_string(c_.shared_bytes) +
+           (c_.shared_bytes < c_.props.limits.maxComputeSharedMemorySize ? " (EDGETRAIN_VULKAN_SHARED)" : "");
     return nullptr;
   }
   VkShaderModuleCreateInfo mi{VK_STRUCTURE_TYPE_SHADER_MODULE_CREATE_INFO};

@@ -57,6 +57,7 @@ class VulkanBackend : public Backend {
   std::string exec_quant(const Call& c);          // quant.cpp (dequantize, matmulQ)
   std::string exec_quantize(const Call& c);       // quantize.cpp
 
+  std::string oom(size_t bytes, const std::string& why) const;
   static DeviceBuffer* dev(const Buffer* b) { return static_cast<DeviceBuffer*>(b->impl); }
 
   std::string name_;  // "vulkan", "vulkan:1"
