@@ -25,6 +25,12 @@ export interface DeviceFeatures {
   sharedMemoryBytes?: number;
   /** Vulkan version the driver implements ("1.3.230"). */
   apiVersion?: string;
+  /** The driver's name and version ("llvmpipe Mesa 22.3.6 (LLVM 15.0.6)"). */
+  driver?: string;
+  /** Most invocations in one compute workgroup. */
+  maxWorkgroupInvocations?: number;
+  /** The limits forced by EDGETRAIN_VULKAN_MAX_BUFFER / _SHARED / _NO_FP16 / _NO_INT8, when any is set. */
+  forcedLimits?: string;
   /** CPU kernel set in use: 'avx2', 'neon' or 'generic'. */
   isa?: string;
   /** Threads the CPU kernels use (setThreads). */

@@ -2,6 +2,7 @@
 // features the kernels choose variants by. Structs beyond Vulkan 1.1 are asked for only when
 // the device lists their extension (the instance is created for 1.1).
 #include <algorithm>
+#include <string>
 
 #include "context.h"
 #include "limits.h"
@@ -40,6 +41,8 @@ DeviceProps query_device_props(const Instance& inst, VkPhysicalDevice pd) {
   VkPhysicalDeviceShaderFloat16Int8Features f16{VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_SHADER_FLOAT16_INT8_FEATURES};
   VkPhysicalDeviceShaderIntegerDotProductFeatures dot{VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_SHADER_INTEGER_DOT_PRODUCT_FEATURES};
   VkPhysicalDeviceSubgroupProperties sub{VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_SUBGROUP_PROPERTIES};
+  VkPhysicalDeviceDriverProperties drv{VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_DRIVER_PROPERTIES};
+  bool have_driver = false;
   if (v11) {
     VkPhysicalDeviceFeatures2 f2{VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_FEATURES_2};
     void** next = &f2.pNext;
@@ -54,6 +57,10 @@ DeviceProps query_device_props(const Instance& inst, VkPhysicalDevice pd) {
     vkGetPhysicalDeviceFeatures2(pd, &f2);
     VkPhysicalDeviceProperties2 p2{VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_PROPERTIES_2};
     p2.pNext = &sub;
+    if (p.apiVersion >= VK_API_VERSION_1_2 || has_extension(exts, "VK_KHR_driver_properties")) {
+      sub.pNext = &drv;
+      have_driver = true;
+    }
     vkGetPhysicalDeviceProperties2(pd, &p2);
   }
   const ForcedLimits forced = forced_limits();
@@ -69,7 +76,11 @@ DeviceProps query_device_props(const Instance& inst, VkPhysicalDevice pd) {
   out.number("maxBufferBytes", double(max_buffer));
   out.number("sharedMemoryBytes", double(shared));
   out.number("maxWorkgroupInvocations", p.limits.maxComputeWorkGroupInvocations);
-  out.text("driver", version_text(p.driverVersion));
+  // driverVersion's encoding is the vendor's; the driver's own name and version text say more
+  if (have_driver && drv.driverName[0])
+    out.text("driver", std::string(drv.driverName) + (drv.driverInfo[0] ? std::string(" ") + drv.driverInfo : ""));
+  else
+    out.text("driver", "version " + std::to_string(p.driverVersion));
   out.text("apiVersion", version_text(p.apiVersion));
   if (!forced.text.empty()) out.text("forcedLimits", forced.text);
   return out;

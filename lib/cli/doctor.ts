@@ -16,6 +16,25 @@ function featureText(f: et.DeviceFeatures): string {
   return parts.join(', ');
 }
 
+function bytesText(n: unknown): string {
+  if (typeof n !== 'number') return '?';
+  if (n >= 2 ** 30) return `${(n / 2 ** 30).toFixed(1)} GiB`;
+  if (n >= 2 ** 20) return `${(n / 2 ** 20).toFixed(0)} MiB`;
+  return `${(n / 2 ** 10).toFixed(0)} KiB`;
+}
+
+/** What a Vulkan device offers the kernels: driver, fp16 / int8 / cooperative matrix, subgroup size, limits. */
+export function vulkanLines(f: et.DeviceFeatures): string[] {
+  const yes = (k: string) => (f[k] === true ? 'yes' : 'no');
+  const lines = [
+    `driver: ${f.driver ?? '?'}, Vulkan ${f.apiVersion ?? '?'}`,
+    `fp16 ${yes('fp16')}, int8 dot ${yes('int8Dot')}, cooperative matrix ${yes('cooperativeMatrix')}, subgroup size ${f.subgroupSize ?? '?'}`,
+    `max buffer ${bytesText(f.maxBufferBytes)}, shared memory ${bytesText(f.sharedMemoryBytes)} per workgroup, ${f.maxWorkgroupInvocations ?? '?'} invocations per workgroup`,
+  ];
+  if (f.forcedLimits) lines.push(`forced limits: ${f.forcedLimits}`);
+  return lines;
+}
+
 /** `edgetrain doctor`: every device with its kind, memory, features and kernel coverage, or why it is missing. */
 export function runDoctor(): void {
   console.log(`edgetrain on node ${process.version}, ${process.platform}/${process.arch}`);
@@ -27,8 +46,11 @@ export function runDoctor(): void {
     console.log(`  ${d.name.padEnd(9)} ${cols.join(' ')}`);
     if (!d.available) continue;
     const indent = ' '.repeat(14);
-    const features = featureText(d.features);
-    if (features) console.log(`${indent}features: ${features}`);
+    if (d.backend === 'vulkan') for (const line of vulkanLines(d.features)) console.log(`${indent}${line}`);
+    else {
+      const features = featureText(d.features);
+      if (features) console.log(`${indent}features: ${features}`);
+    }
     const missing = KERNEL_OPS.filter((op) => !d.ops.includes(op));
     const lacks = missing.length === 0 ? '' : `; lacks ${missing.length <= 8 ? missing.join(', ') : `${missing.slice(0, 8).join(', ')}, ...`}`;
     console.log(`${indent}ops: ${d.ops.length} of ${KERNEL_OPS.length} kernel ops${lacks}`);
