@@ -1,6 +1,7 @@
 #include "stream.h"
 
 #include <algorithm>
+#include <cstdlib>
 #include <cstring>
 
 #include "../../kernels/vulkan/meta.h"
@@ -28,6 +29,9 @@ std::string Stream::fail(std::string msg) {
 }
 
 std::string Stream::init() {
+  // a test hook: the device is "lost" after this many dispatches, as a driver reset or a GPU
+  // that falls off the bus would leave it, so the trainer's recovery can be exercised anywhere
+  if (const char* fa = std::getenv("EDGETRAIN_VULKAN_FAIL_AFTER")) fail_after_ = std::strtoull(fa, nullptr, 10);
   VkDeviceSize align = std::max<VkDeviceSize>(c_.props.limits.minUniformBufferOffsetAlignment, 16);
   meta_stride_ = (META_BYTES + align - 1) / align * align;
   std::string err;
@@ -96,6 +100,9 @@ std::string Stream::begin() {
 std::string Stream::dispatch(const Pipeline& pipe, const int32_t* meta, Bufs bufs, uint32_t gx, uint32_t gy,
                              uint32_t gz) {
   if (!lost_.empty()) return lost_;
+  if (fail_after_ && ++dispatched_ > fail_after_)
+    return fail("VK_ERROR_DEVICE_LOST injected after " + std::to_string(fail_after_) +
+                " dispatches (EDGETRAIN_VULKAN_FAIL_AFTER)");
   if (bufs.n > p_.buffers())
     return "a dispatch of " + std::to_string(bufs.n) + " buffers; " + c_.props.deviceName + " binds " +
            std::to_string(p_.buffers()) + " per shader stage";

@@ -77,6 +77,7 @@ class Stream {
 
   const Context& c_;
   const Pipelines& p_;
+  uint64_t fail_after_ = 0, dispatched_ = 0;  // EDGETRAIN_VULKAN_FAIL_AFTER (0: never)
   Frame frames_[kFrames];
   uint32_t cur_ = 0;          // frame being recorded (when its state is Recording)
   uint64_t serial_ = 0;       // serial of the newest frame begun

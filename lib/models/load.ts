@@ -5,6 +5,8 @@ import { FormatError, ValueError } from '../errors.js';
 import { loadGGUF, readGGUFHeader, readGGUFTensorBytes, type GGUFHeader } from '../formats/gguf.js';
 import { Linear } from '../nn/linear.js';
 import { QLinear } from '../nn/qlinear.js';
+import { native } from '../native/addon.js';
+import { OP } from '../native/ops.js';
 import { tensor } from '../ops/creation.js';
 import { BLOCK } from '../quant-types.js';
 import { QuantizedWeight } from '../quant/qweight.js';
@@ -27,15 +29,15 @@ export interface LoadModelOptions extends WeightOptions {
   /**
    * GGUF block-quantized weights: 'keep' the linear layers' weights quantized (QLinear: native
    * quantized matmuls, about 4.5 bits per weight for Q4 types; LoRA trains on top of them), or
-   * 'dequantize' them to float32 (bit-exact with llama.cpp). Default: 'keep' on cpu with dtype
-   * 'auto', else 'dequantize'. Embeddings are always dequantized.
+   * 'dequantize' them to float32 (bit-exact with llama.cpp). Default: 'keep' with dtype 'auto' on
+   * a device that runs the quantized matmul (cpu, vulkan), else 'dequantize'. Embeddings are always dequantized.
    */
   quantized?: 'dequantize' | 'keep';
   /**
    * Quantize-on-load: the decoder's linear layers (not embeddings, norms or the output head) are
    * quantized to this block format ('q4_k', 'nf4', 'q8_0', ...) or llama-quantize mix ('q4_k_m')
    * and their float weights released; layers a GGUF already holds quantized are kept as stored.
-   * cpu only.
+   * The blocks are made on the model's device.
    */
   quantize?: string;
   /**
@@ -96,7 +98,7 @@ export function loadGGUFModel(path: string, opts?: LoadModelOptions): LoadedMode
   if (!tokenizer) noTokenizer(path, 'the GGUF file holds no tokenizer.ggml.tokens metadata', opts);
   const model = new LlamaModel(config, { device: opts?.device, init: false });
   // quantized: 'keep' puts QLinear layers over the file's blocks; the rest loads dense
-  const keep = opts?.quantized === 'keep' || (opts?.quantized === undefined && model.device === 'cpu' && (opts?.dtype ?? 'auto') === 'auto');
+  const keep = opts?.quantized === 'keep' || (opts?.quantized === undefined && native.supportsOp(model.device, OP.matmulQ) && (opts?.dtype ?? 'auto') === 'auto');
   const kept = keep ? keepQuantized(model, header, config) : new Set<string>();
   // tensors map the file; on cpu the model takes them in place (see adoptWeights); other
   // block-quantized weights are dequantized to float32 (bit-exact with llama.cpp)
@@ -130,7 +132,6 @@ function keepQuantized(model: LlamaModel, header: GGUFHeader, config: LlamaConfi
     const parent = modules.get(path.slice(0, Math.max(0, dot)));
     const old = modules.get(path);
     if (!parent || !(old instanceof Linear)) continue;
-    if (model.device !== 'cpu') throw new ValueError(`loadModel: ${info.name} is ${info.typeName}: quantized layers need the cpu device, not ${model.device} (or load with quantized: 'dequantize')`);
     const [N, K] = info.shape as [number, number];
     let bytes = readGGUFTensorBytes(header, info);
     const which = /attn_([qk])\.weight$/.exec(info.name);
@@ -140,7 +141,7 @@ function keepQuantized(model: LlamaModel, header: GGUFHeader, config: LlamaConfi
         return Uint8Array.from(permuteQK(t, which[1] === 'q' ? config.numHeads : config.numKvHeads, true).dataSync());
       });
     }
-    const q = new QLinear(new QuantizedWeight(info.typeName, [N, K], bytes), old.bias);
+    const q = new QLinear(new QuantizedWeight(info.typeName, [N, K], bytes, { device: model.device }), old.bias);
     parent.replaceModule(path.slice(dot + 1), q);
     old.weight.dispose();
     kept.add(info.name);

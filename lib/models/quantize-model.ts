@@ -28,7 +28,6 @@ export interface QuantizeModelSummary {
 export function quantizeModel(model: LlamaModel, typeArg: string): QuantizeModelSummary {
   const type = typeArg.toUpperCase();
   if (!QUANTIZE_TYPES.includes(typeArg.toLowerCase())) throw new ValueError(`quantize: type must be one of ${QUANTIZE_TYPES.join(', ')}, got ${typeArg}`);
-  if (model.device !== 'cpu') throw new ValueError(`quantize: quantized layers run on cpu, the model is on ${model.device}`);
   const arch = model.config.architecture === 'mistral' ? 'llama' : model.config.architecture;
   const modules = new Map(model.namedModules());
   const linears = [...modules].filter(([path, m]) => m instanceof Linear && path !== 'lm_head') as [string, Linear][];

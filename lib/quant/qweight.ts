@@ -17,8 +17,11 @@ export class QuantizedWeight implements QuantizedMatrix {
   /** The blocks, uint8 [N, K / block * bytesPerBlock]. */
   readonly data: Tensor;
 
-  /** `bytes`: N rows of whole blocks, as a GGUF file stores a [N, K] matrix of type `type`. */
-  constructor(type: string, shape: readonly [number, number], bytes: Uint8Array | Tensor) {
+  /**
+   * `bytes`: N rows of whole blocks, as a GGUF file stores a [N, K] matrix of type `type`; bytes
+   * from the host go to `opts.device` (default: the default device), a tensor stays where it is.
+   */
+  constructor(type: string, shape: readonly [number, number], bytes: Uint8Array | Tensor, opts?: { device?: string }) {
     const blk = BLOCK[type];
     if (!blk) throw new DTypeError(`QuantizedWeight: ${type} is not a block format this version reads (${Object.keys(BLOCK).join(', ')})`);
     const [N, K] = shape;
@@ -30,7 +33,7 @@ export class QuantizedWeight implements QuantizedMatrix {
     this.type = type;
     this.typeId = GGML_TYPE_BY_NAME.get(type)!.id;
     this.shape = [N, K];
-    this.data = keep(bytes instanceof Uint8Array ? tensor(bytes, [N, rowBytes]) : reshape(bytes, [N, rowBytes]));
+    this.data = keep(bytes instanceof Uint8Array ? tensor(bytes, [N, rowBytes], { device: opts?.device }) : reshape(bytes, [N, rowBytes]));
   }
 
   /** Bytes of the blocks. */
