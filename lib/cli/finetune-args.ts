@@ -68,6 +68,12 @@ export const FINETUNE_OPTIONS: Opt[] = [
     help: 'QLoRA: quantize the base linear layers at load (q4_k, q4_k_m, nf4, nf4_dq, q8_0, ...); a quantized GGUF base stays as stored',
     to: (v: string) => ({ quantize: v }),
   },
+  {
+    flags: '--device <name>',
+    key: 'device',
+    help: 'device to train on: cpu, vulkan, vulkan:1, ... (edgetrain doctor lists them); default cpu',
+    to: (v: string) => ({ device: v }),
+  },
   { flags: '--adapter <path>', key: 'adapter', help: 'continue training this adapter (PEFT folder or GGUF LoRA)', to: (v: string) => ({ adapter: v }) },
   { flags: '--seq-len <n>', key: 'seqLen', help: 'tokens per row', parse: int, default: 256, to: (v: number) => ({ seqLen: v }) },
   { flags: '--batch-size <n>', key: 'batchSize', help: 'rows per micro-batch', parse: int, default: 4, to: (v: number) => ({ batchSize: v }) },

@@ -21,6 +21,8 @@ export interface GenerateCliOptions {
   lora?: string;
   /** Quantize the linear layers at load (a block format or llama-quantize mix). */
   quantize?: string;
+  /** Device to run on: cpu, vulkan, vulkan:1, ... (default: the default device). */
+  device?: string;
 }
 
 /** End-of-generation tokens as llama.cpp counts them (EOS, EOT, <|im_end|>, ...), not EOS alone. */
@@ -31,7 +33,7 @@ export function stopTokensOf(eosTokenIds: readonly number[], tokenizer: { eog: R
 /** Generates from a prompt, writing each piece of text as it is decoded; returns the result. */
 export async function runGenerate(o: GenerateCliOptions, write: (s: string) => void): Promise<GenerateResult & { text: string }> {
   // a model file without a vocabulary is refused before its weights load
-  const { model, tokenizer } = await loadModel(o.model, { requireTokenizer: 'generate', ...(o.quantize ? { quantize: o.quantize } : {}) });
+  const { model, tokenizer } = await loadModel(o.model, { requireTokenizer: 'generate', device: o.device, ...(o.quantize ? { quantize: o.quantize } : {}) });
   if (o.lora) {
     loadAdapter(model, o.lora);
     model.eval();

@@ -73,17 +73,18 @@ export function findAdapters(model: Module): Map<string, LoRAModule> {
  * Writes `dir/adapter_model.safetensors` and `dir/adapter_config.json` in PEFT's layout, each
  * atomically. `baseModel` goes to base_model_name_or_path.
  */
-export function savePEFTAdapter(dir: string, model: LlamaModel, opts?: { baseModel?: string }): void {
+export function savePEFTAdapter(dir: string, model: LlamaModel, opts?: { baseModel?: string; values?: ReadonlyMap<Tensor, Tensor> }): void {
+  const value = (t: Tensor) => opts?.values?.get(t) ?? t;
   const adapters = findAdapters(model);
   const s = summarizeAdapters(adapters, model.config.numLayers);
   const tensors = new Map<string, Tensor>();
   for (const [path, a] of adapters) {
     if (a instanceof LoRALinear) {
-      tensors.set(`${PEFT_PREFIX}${path}.lora_A.weight`, a.lora_A.weight);
-      tensors.set(`${PEFT_PREFIX}${path}.lora_B.weight`, a.lora_B.weight);
+      tensors.set(`${PEFT_PREFIX}${path}.lora_A.weight`, value(a.lora_A.weight));
+      tensors.set(`${PEFT_PREFIX}${path}.lora_B.weight`, value(a.lora_B.weight));
     } else {
-      tensors.set(`${PEFT_PREFIX}${path}.lora_embedding_A`, a.lora_embedding_A);
-      tensors.set(`${PEFT_PREFIX}${path}.lora_embedding_B`, a.lora_embedding_B);
+      tensors.set(`${PEFT_PREFIX}${path}.lora_embedding_A`, value(a.lora_embedding_A));
+      tensors.set(`${PEFT_PREFIX}${path}.lora_embedding_B`, value(a.lora_embedding_B));
     }
   }
   const config = {

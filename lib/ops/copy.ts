@@ -37,10 +37,16 @@ export function cast(x: Tensor, dtype: DType | string): Tensor {
   return y;
 }
 
-/** Writes src (broadcast to dst's shape) into dst's elements in place. No autograd. */
+/** Writes src (broadcast to dst's shape) into dst's elements in place, from any device. No autograd. */
 export function copyInto(dst: Tensor, src: Tensor): void {
   if (!sameShape(dst.shape, src.shape)) throw new ShapeError(`copyInto: source ${fmt(src.shape)} does not match destination ${fmt(dst.shape)}`);
-  runKernel('copy', [src], [], [], [dst]);
+  if (src.device === dst.device) return void runKernel('copy', [src], [], [], [dst]);
+  const moved = to(src, dst.device);
+  try {
+    runKernel('copy', [moved], [], [], [dst]);
+  } finally {
+    moved.dispose();
+  }
 }
 
 /** The tensor on another device (itself when already there). Differentiable. */

@@ -228,10 +228,11 @@ export abstract class Optimizer<O extends BaseOptions> {
 
   /**
    * Writes the state to a safetensors file (atomically): buffers as `state.<i>.<name>`, steps and
-   * group options as JSON metadata.
+   * group options as JSON metadata. `opts.stateDict`: write that state (e.g. a host copy of
+   * this optimizer's, see lib/train/snapshot.ts) instead of the live one.
    */
-  save(path: string): void {
-    const sd = this.stateDict();
+  save(path: string, opts?: { stateDict?: OptimizerStateDict }): void {
+    const sd = opts?.stateDict ?? this.stateDict();
     const tensors = new Map<string, Tensor>();
     const steps: Record<number, number> = {};
     for (const [i, s] of Object.entries(sd.state)) {

@@ -17,6 +17,7 @@ import type { LlamaModel } from '../models/llama.js';
 import type { Tensor } from '../tensor.js';
 import type { Optimizer, BaseOptions } from '../optim/optimizer.js';
 import type { DataPosition } from './batch.js';
+import type { HostSnapshot } from './snapshot.js';
 
 /** What must match for a checkpoint to be resumed. */
 export interface RunIdentity {
@@ -99,17 +100,23 @@ export const checkpointName = (step: number) => `step-${String(step).padStart(6,
  * Writes checkpoint `state.step` under `dir/checkpoints/`, then removes all but the newest `keep`
  * checkpoints (0 keeps every one); returns its folder.
  */
-export function writeCheckpoint(dir: string, model: LlamaModel, optimizer: Optimizer<BaseOptions>, state: TrainerState, opts: { keep?: number; hook?: (stage: string) => void } = {}): string {
-  const { keep = 0, hook } = opts;
+export function writeCheckpoint(
+  dir: string,
+  model: LlamaModel,
+  optimizer: Optimizer<BaseOptions>,
+  state: TrainerState,
+  opts: { keep?: number; hook?: (stage: string) => void; snapshot?: HostSnapshot } = {},
+): string {
+  const { keep = 0, hook, snapshot } = opts;
   const root = join(dir, 'checkpoints');
   mkdirSync(root, { recursive: true });
   const name = checkpointName(state.step);
   const tmp = join(root, `.${name}.tmp-${process.pid}`);
   rmSync(tmp, { recursive: true, force: true });
   mkdirSync(tmp);
-  savePEFTAdapter(join(tmp, 'adapter'), model);
+  savePEFTAdapter(join(tmp, 'adapter'), model, { values: snapshot?.params });
   hook?.('adapter');
-  optimizer.save(join(tmp, 'optimizer.safetensors'));
+  optimizer.save(join(tmp, 'optimizer.safetensors'), { stateDict: snapshot?.optimizer });
   hook?.('optimizer');
   writeFileAtomic(join(tmp, 'trainer_state.json'), enc(`${JSON.stringify(state)}\n`));
   const manifest: Manifest = { version: 1, files: {} };

@@ -4,8 +4,8 @@
 import { rmSync, statSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { noGrad } from '../autograd/engine.js';
-import { memory, synchronize } from '../device.js';
-import { TrainingError, ValueError } from '../errors.js';
+import { memory, resolveDevice, synchronize } from '../device.js';
+import { DeviceError, OutOfMemoryError, TrainingError, ValueError } from '../errors.js';
 import { loadAdapter, saveGGUFAdapter, savePEFTAdapter } from '../models/adapter.js';
 import type { LlamaModel } from '../models/llama.js';
 import { loadModel, type LoadedModel } from '../models/load.js';
@@ -21,6 +21,7 @@ import { reshape } from '../ops/shape.js';
 import { getRngState, manualSeed, setRngState } from '../random.js';
 import { tidy } from '../scope.js';
 import type { Tensor } from '../tensor.js';
+import { HostSnapshot } from './snapshot.js';
 import { assertFiniteAdapter, checkResumable, readTrainerState, removePartialCheckpoints, writeCheckpoint, type RunIdentity, type TrainerState } from './checkpoint.js';
 import { checkedFolder, checkOutFolder, resumable } from './out-folder.js';
 import { iterateBatches, splitValidation, type Batch, type DataPosition } from './batch.js';
@@ -30,6 +31,11 @@ import { packSamples, type Row } from './pack.js';
 export interface FinetuneOptions {
   /** A GGUF file, a Hugging Face folder, or a model already loaded (with its tokenizer). */
   model: string | LoadedModel;
+  /**
+   * Device to train on: 'cpu', 'vulkan', 'vulkan:1', ... (default: the default device). A model
+   * file loads onto it, a quantized GGUF base staying quantized; a loaded model trains where it is.
+   */
+  device?: string;
   /** Training data: plain text, JSONL {prompt, completion} or JSONL {messages}. */
   data: string;
   /** Validation: a second data file, or a fraction (< 1) or count of the data held out. Default none. */
@@ -232,8 +238,11 @@ async function run(o: FinetuneOptions, h: FinetuneRun): Promise<FinetuneResult> 
   // before anything slow: a run that cannot save its work must not train first
   const previous = checkOutFolder(o);
 
-  const loaded = typeof o.model === 'string' ? await loadModel(o.model, { quantized: 'keep', quantize: o.quantize, requireTokenizer: 'finetune' }) : o.model;
+  const loaded =
+    typeof o.model === 'string' ? await loadModel(o.model, { device: o.device, quantized: 'keep', quantize: o.quantize, requireTokenizer: 'finetune' }) : o.model;
   const { model, tokenizer } = loaded;
+  if (typeof o.model !== 'string' && o.device !== undefined && resolveDevice(o.device, 'finetune') !== model.device)
+    throw new ValueError(`finetune: device '${o.device}' was asked for, but the loaded model is on ${model.device}; load it there (loadModel(path, { device }))`);
   if (!tokenizer) throw new ValueError(`finetune: the model has no tokenizer (a GGUF file embeds one; an HF folder needs tokenizer.json)`);
   manualSeed(seed);
 
@@ -334,6 +343,42 @@ async function run(o: FinetuneOptions, h: FinetuneRun): Promise<FinetuneResult> 
     h.emit({ type: 'eval', step, loss, perplexity: Math.exp(loss) });
   };
 
+  // off the cpu, a host copy of each step's state: a device that fails can no longer be read
+  let snapshot: HostSnapshot | undefined;
+  const takeSnapshot = async () => {
+    if (model.device === 'cpu') return;
+    const next = await HostSnapshot.take(params, opt, state());
+    snapshot?.dispose();
+    snapshot = next;
+  };
+  // a device that runs out of memory or is lost: the last host copy becomes a checkpoint, and the
+  // error says what to lower and how to continue
+  const deviceFailure = (e: unknown): unknown => {
+    const lost = e instanceof DeviceError && !/\bnot (implemented|supported)\b/.test(e.message); // not a missing kernel
+    if (!(e instanceof OutOfMemoryError || lost) || model.device === 'cpu') return e;
+    let saved: string;
+    if (snapshot) {
+      try {
+        lastCkpt = writeCheckpoint(out, model, opt, snapshot.state, { keep, snapshot, hook: o.onCheckpointStage });
+        h.emit({ type: 'checkpoint', step: snapshot.state.step, path: lastCkpt });
+        saved = `the run after step ${snapshot.state.step} is saved in ${lastCkpt}`;
+      } catch (w) {
+        saved = `writing the checkpoint of step ${snapshot.state.step} failed too (${(w as Error).message})`;
+      }
+    } else saved = lastCkpt ? `the last checkpoint is ${lastCkpt}` : 'no step had completed, so there is nothing to save';
+    const what = e instanceof OutOfMemoryError ? 'ran out of memory' : 'failed';
+    const lower =
+      e instanceof OutOfMemoryError
+        ? ` To fit, lower batchSize (now ${batchSize}) or seqLen (now ${seqLen})${model.checkpointing ? '' : ', or turn on checkpointing'}, raising gradAccum to keep the batch.`
+        : '';
+    const msg =
+      `finetune: ${model.device} ${what} at step ${step + 1}: ${(e as Error).message}. ${saved[0]!.toUpperCase()}${saved.slice(1)}.${lower} ` +
+      `Continue with resume: true (edgetrain finetune --resume) on ${model.device} or on another device (device: 'cpu', --device cpu).`;
+    const err = e instanceof OutOfMemoryError ? new OutOfMemoryError(msg) : new DeviceError(msg);
+    (err as Error & { cause?: unknown }).cause = e;
+    return err;
+  };
+
   const batches = iterateBatches(rows, { batchSize, seed, start: position });
   const t0 = performance.now();
   let tokens = 0;
@@ -343,88 +388,96 @@ async function run(o: FinetuneOptions, h: FinetuneRun): Promise<FinetuneResult> 
   const evEvery = o.evalEvery ?? 50;
   let skippedInARow = 0;
   let updates = 0;
-  while (step < totalSteps) {
-    if (await h.boundary(o.signal)) {
-      aborted = true;
-      break;
-    }
-    opt.zeroGrad();
-    let lossSum = 0;
-    let finite = true;
-    // Forward and backward of every micro-batch are queued first; the losses are awaited after,
-    // so the event loop runs while the device computes.
-    const microLosses: Tensor[] = [];
-    let busySince = performance.now();
-    try {
-      for (let a = 0; a < gradAccum; a++) {
-        const b = batches.next();
-        if (b.done) break;
-        position = b.value.next;
-        const l = trainLoss(model, b.value);
-        microLosses.push(l);
-        tokens += b.value.shape[0] * b.value.shape[1];
-        busySince = await turnIfBusy(busySince); // queueing a forward or a backward is milliseconds of JS
-        tidy(() => reshapeLoss(l, gradAccum).backward());
-        busySince = await turnIfBusy(busySince);
+  try {
+    await takeSnapshot();
+    while (step < totalSteps) {
+      if (await h.boundary(o.signal)) {
+        aborted = true;
+        break;
       }
-      for (const l of microLosses) {
-        const v = (await l.data())[0]!;
-        lossSum += v / gradAccum;
-        if (!Number.isFinite(v)) finite = false;
-      }
-    } finally {
-      for (const l of microLosses) l.dispose();
-    }
-    let gradNorm = 0;
-    if (finite) {
-      gradNorm = o.clipGradNorm === 0 ? 0 : await clipGradNormAsync(params, o.clipGradNorm ?? 1);
-      if (!Number.isFinite(gradNorm)) finite = false;
-    }
-    step++;
-    const lr = opt.paramGroups[0]!.lr;
-    if (finite) {
-      opt.step();
-      losses.push(lossSum);
-      skippedInARow = 0;
-      updates++;
-    } else {
       opt.zeroGrad();
-      losses.push(NaN);
-      skippedInARow++;
-      h.emit({ type: 'skip', step, reason: `non-finite ${Number.isFinite(lossSum) ? 'gradient norm' : 'loss'}; the update was skipped` });
-      if (skippedInARow > maxSkipped)
-        throw new TrainingError(
-          `finetune: the updates of ${skippedInARow} steps in a row (${step - skippedInARow + 1}-${step}) were skipped for a non-finite loss or gradient, more than maxSkippedSteps = ${maxSkipped}; ` +
-            `stopping without writing the adapter${lastCkpt ? ` (the last checkpoint is ${lastCkpt})` : ''}. Check the model and data for NaN/Inf, or lower the learning rate.`,
-        );
+      let lossSum = 0;
+      let finite = true;
+      // Forward and backward of every micro-batch are queued first; the losses are awaited after,
+      // so the event loop runs while the device computes.
+      const microLosses: Tensor[] = [];
+      let busySince = performance.now();
+      try {
+        for (let a = 0; a < gradAccum; a++) {
+          const b = batches.next();
+          if (b.done) break;
+          position = b.value.next;
+          const l = trainLoss(model, b.value);
+          microLosses.push(l);
+          tokens += b.value.shape[0] * b.value.shape[1];
+          busySince = await turnIfBusy(busySince); // queueing a forward or a backward is milliseconds of JS
+          tidy(() => reshapeLoss(l, gradAccum).backward());
+          busySince = await turnIfBusy(busySince);
+        }
+        for (const l of microLosses) {
+          const v = (await l.data())[0]!;
+          lossSum += v / gradAccum;
+          if (!Number.isFinite(v)) finite = false;
+        }
+      } finally {
+        for (const l of microLosses) l.dispose();
+      }
+      let gradNorm = 0;
+      if (finite) {
+        gradNorm = o.clipGradNorm === 0 ? 0 : await clipGradNormAsync(params, o.clipGradNorm ?? 1);
+        if (!Number.isFinite(gradNorm)) finite = false;
+      }
+      step++;
+      const lr = opt.paramGroups[0]!.lr;
+      if (finite) {
+        opt.step();
+        losses.push(lossSum);
+        skippedInARow = 0;
+        updates++;
+      } else {
+        opt.zeroGrad();
+        losses.push(NaN);
+        skippedInARow++;
+        h.emit({ type: 'skip', step, reason: `non-finite ${Number.isFinite(lossSum) ? 'gradient norm' : 'loss'}; the update was skipped` });
+        if (skippedInARow > maxSkipped)
+          throw new TrainingError(
+            `finetune: the updates of ${skippedInARow} steps in a row (${step - skippedInARow + 1}-${step}) were skipped for a non-finite loss or gradient, more than maxSkippedSteps = ${maxSkipped}; ` +
+              `stopping without writing the adapter${lastCkpt ? ` (the last checkpoint is ${lastCkpt})` : ''}. Check the model and data for NaN/Inf, or lower the learning rate.`,
+          );
+      }
+      sched.step();
+      await synchronize(model.device); // the update has run: time and memory figures are this step's
+      const sec = (performance.now() - t0) / 1000;
+      const m = memory()[model.device] ?? { liveBytes: 0, peakBytes: 0 };
+      h.emit({
+        type: 'step',
+        step,
+        totalSteps,
+        epoch: position.epoch + position.batch / Math.max(1, Math.ceil(rows.length / batchSize)),
+        loss: lossSum,
+        lr,
+        gradNorm,
+        tokensPerSec: tokens / Math.max(sec, 1e-9),
+        etaSec: ((totalSteps - step) * sec) / Math.max(1, step - startStep),
+        liveBytes: m.liveBytes,
+        peakBytes: m.peakBytes,
+      });
+      if (evEvery > 0 && step % evEvery === 0 && step < totalSteps) await evaluate();
+      if (ckEvery > 0 && step % ckEvery === 0 && step < totalSteps) save();
+      await takeSnapshot();
     }
-    sched.step();
-    await synchronize(model.device); // the update has run: time and memory figures are this step's
-    const sec = (performance.now() - t0) / 1000;
-    const m = memory().cpu!;
-    h.emit({
-      type: 'step',
-      step,
-      totalSteps,
-      epoch: position.epoch + position.batch / Math.max(1, Math.ceil(rows.length / batchSize)),
-      loss: lossSum,
-      lr,
-      gradNorm,
-      tokensPerSec: tokens / Math.max(sec, 1e-9),
-      etaSec: ((totalSteps - step) * sec) / Math.max(1, step - startStep),
-      liveBytes: m.liveBytes,
-      peakBytes: m.peakBytes,
-    });
-    if (evEvery > 0 && step % evEvery === 0 && step < totalSteps) await evaluate();
-    if (ckEvery > 0 && step % ckEvery === 0 && step < totalSteps) save();
-  }
-  if (step > startStep && updates === 0)
-    throw new TrainingError(
-      `finetune: every update of the run (steps ${startStep + 1}-${step}) was skipped for a non-finite loss or gradient; not writing the adapter. Check the model and data for NaN/Inf, or lower the learning rate.`,
-    );
-  if (!aborted || step > startStep) {
-    if (!aborted) await evaluate();
-    save();
+    if (step > startStep && updates === 0)
+      throw new TrainingError(
+        `finetune: every update of the run (steps ${startStep + 1}-${step}) was skipped for a non-finite loss or gradient; not writing the adapter. Check the model and data for NaN/Inf, or lower the learning rate.`,
+      );
+    if (!aborted || step > startStep) {
+      if (!aborted) await evaluate();
+      save();
+    }
+  } catch (e) {
+    throw deviceFailure(e);
+  } finally {
+    snapshot?.dispose();
   }
   model.eval();
   const adapterDir = join(out, 'adapter');
@@ -463,8 +516,9 @@ function layersOf(adapters: Map<string, LoRAModule>): number[] | null {
 function trainLoss(model: LlamaModel, b: Batch) {
   return tidy(() => {
     const [B, T] = b.shape;
-    const logits = model.forward(tensor(b.inputs, [B, T], { dtype: 'int32' }));
-    return crossEntropy(reshape(logits, [B * T, model.config.vocabSize]), tensor(b.labels, [B * T], { dtype: 'int32' }));
+    const device = model.device;
+    const logits = model.forward(tensor(b.inputs, [B, T], { dtype: 'int32', device }));
+    return crossEntropy(reshape(logits, [B * T, model.config.vocabSize]), tensor(b.labels, [B * T], { dtype: 'int32', device }));
   });
 }
 
