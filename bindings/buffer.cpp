@@ -301,7 +301,7 @@ Napi::Value Download(const Napi::CallbackInfo& info) {
   if (n == 0) return ab;
   std::string err = h->backend->download(h->buf, size_t(off), ab.Data(), size_t(n));
   if (!err.empty()) {
-    Napi::Error::New(env, "download: " + err).ThrowAsJavaScriptException();
+    Napi::Error::New(env, in_context("download", err)).ThrowAsJavaScriptException();
     return env.Undefined();
   }
   return ab;

@@ -99,6 +99,10 @@ void free_buffer(napi_env env, const BufferHandle& h);
 bool wait_for(const Napi::Env& env, const BufferHandle& h);
 // Throws the stream's kept error, if any, as a JS Error; true when there was none.
 bool no_stream_error(const Napi::Env& env, et::Stream& s);
+// "<what>: <err>", or err as it is when it already starts with its error class ("IndexError:
+// embedding: ..."): a kernel's error a device finds only when a read or a sync waits for it keeps
+// its class (lib/errors.ts types errors by that prefix).
+std::string in_context(const char* what, const std::string& err);
 
 // Returns the handle behind a JS value, or throws a JS error (TypeError when the value is not a
 // handle, DisposedError when its buffer was freed) naming `what`, and returns nullptr.

@@ -109,7 +109,7 @@ Napi::Value Sync(const Napi::CallbackInfo& info) {
     s.wait_all();
     if (!no_stream_error(info.Env(), s)) return info.Env().Undefined();
     std::string err = be->sync();
-    if (!err.empty()) Napi::Error::New(info.Env(), "sync: " + err).ThrowAsJavaScriptException();
+    if (!err.empty()) Napi::Error::New(info.Env(), in_context("sync", err)).ThrowAsJavaScriptException();
   }
   return info.Env().Undefined();
 }

@@ -66,6 +66,18 @@ bool no_stream_error(const Napi::Env& env, et::Stream& s) {
   return false;
 }
 
+std::string in_context(const char* what, const std::string& err) {
+  const size_t colon = err.find(": ");
+  if (colon != std::string::npos && colon > 0) {
+    const std::string cls = err.substr(0, colon);
+    bool word = true;
+    for (char ch : cls) word = word && ((ch >= 'A' && ch <= 'Z') || (ch >= 'a' && ch <= 'z'));
+    const bool typed = cls == "OutOfMemory" || (cls.size() > 5 && cls.compare(cls.size() - 5, 5, "Error") == 0);
+    if (word && typed) return err;
+  }
+  return std::string(what) + ": " + err;
+}
+
 bool wait_for(const Napi::Env& env, const BufferHandle& h) {
   if (std::shared_ptr<et::Stream> p = pending_on(h.buf)) p->wait(h.buf->last_use);
   return no_stream_error(env, *env_state(env).stream(h.backend));
@@ -123,7 +135,7 @@ Napi::Value DownloadAsync(const Napi::CallbackInfo& info) {
   const uint64_t seq = s->run([be, buf, at, data]() -> std::string {
     if (data->empty()) return "";
     std::string err = be->download(buf, at, data->data(), data->size());
-    return err.empty() ? "" : "download: " + err;
+    return err.empty() ? "" : in_context("download", err);
   });
   mark_use(buf, s, seq);
   auto* w = new StreamWait(env, s, seq, data);
@@ -139,7 +151,12 @@ Napi::Value SyncAsync(const Napi::CallbackInfo& info) {
   et::Backend* be = backend_arg(info, "syncAsync");
   if (!be) return env.Undefined();
   const std::shared_ptr<et::Stream>& s = env_state(env).stream(be);
-  auto* w = new StreamWait(env, s, s->last(), nullptr);
+  // the device's own wait (a GPU's queue) runs in stream order too, and hands its error over
+  const uint64_t seq = s->run([be]() -> std::string {
+    std::string err = be->sync();
+    return err.empty() ? "" : in_context("sync", err);
+  });
+  auto* w = new StreamWait(env, s, seq, nullptr);
   Napi::Promise p = w->promise();
   w->Queue();
   return p;

@@ -1,6 +1,7 @@
 // VulkanBackend: construction, buffers, transfers and synchronisation.
 #include "backend_vulkan.h"
 
+#include <cstdlib>
 #include <cstring>
 
 #include "op_table.h"
@@ -42,6 +43,7 @@ VulkanBackend::VulkanBackend(std::string name, std::unique_ptr<Context> ctx)
 
 VulkanBackend::~VulkanBackend() {
   stream_.reset();  // waits for the device, runs deferred frees
+  kerr_.destroy(*ctx_);
   alloc_.empty_cache();
   staging_.empty_cache();
   pipes_.reset();
@@ -54,6 +56,10 @@ std::string VulkanBackend::init() {
   stream_.reset(new Stream(*ctx_, *pipes_));
   err = stream_->init();
   if (!err.empty()) return err;
+  err = kerr_.init(*ctx_);
+  if (!err.empty()) return err;
+  const char* sync_env = std::getenv("EDGETRAIN_SYNC");
+  sync_errors_ = sync_env && std::strcmp(sync_env, "1") == 0;
   // build every pipeline now so a broken shader or driver shows up as "unavailable"
   for (int op = 0; op < OP_COUNT; ++op)
     if (supports_op(op) && !pipes_->get(kOpShaders[op].shader, &err)) return err;
@@ -155,6 +161,8 @@ std::string VulkanBackend::download(Buffer* b, size_t offset, void* dst, size_t 
   if (db->mapped) {
     std::string err = stream_->wait(db->last_use);
     if (!err.empty()) return "DeviceError: download: " + err;
+    err = kernel_error();  // a kernel's error found on the device surfaces at the read, as on CPU
+    if (!err.empty()) return err;
     std::memcpy(dst, static_cast<const char*>(db->mapped) + offset, bytes);
     return "";
   }
@@ -163,15 +171,20 @@ std::string VulkanBackend::download(Buffer* b, size_t offset, void* dst, size_t 
   if (!s) return "OutOfMemory: download: staging " + std::to_string(bytes) + " bytes: " + err;
   err = stream_->copy(db, offset, dev(s), 0, bytes);
   if (err.empty()) err = stream_->wait(dev(s)->last_use);
+  if (!err.empty()) {
+    staging_.free(s);
+    return "DeviceError: download: " + err;
+  }
+  err = kernel_error();
   if (err.empty()) std::memcpy(dst, dev(s)->mapped, bytes);
   staging_.free(s);
-  return err.empty() ? "" : "DeviceError: download: " + err;
+  return err;
 }
 
 std::string VulkanBackend::sync() {
   std::lock_guard<std::mutex> lk(mu_);
   std::string err = stream_->wait_all();
-  return err.empty() ? "" : "DeviceError: sync: " + err;
+  return err.empty() ? kernel_error() : "DeviceError: sync: " + err;
 }
 
 void VulkanBackend::empty_cache() {

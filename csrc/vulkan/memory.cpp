@@ -39,7 +39,8 @@ DeviceBuffer* create_buffer(const Context& c, VkDeviceSize bytes, MemKind kind, 
   bci.size = bytes;
   bci.usage = kind == MemKind::Device
                   ? VK_BUFFER_USAGE_STORAGE_BUFFER_BIT | VK_BUFFER_USAGE_TRANSFER_SRC_BIT | VK_BUFFER_USAGE_TRANSFER_DST_BIT
-                  : VK_BUFFER_USAGE_TRANSFER_SRC_BIT | VK_BUFFER_USAGE_TRANSFER_DST_BIT | VK_BUFFER_USAGE_UNIFORM_BUFFER_BIT;
+                  : VK_BUFFER_USAGE_TRANSFER_SRC_BIT | VK_BUFFER_USAGE_TRANSFER_DST_BIT | VK_BUFFER_USAGE_UNIFORM_BUFFER_BIT |
+                        VK_BUFFER_USAGE_STORAGE_BUFFER_BIT;  // storage: the kernel error record
   bci.sharingMode = VK_SHARING_MODE_EXCLUSIVE;
   VkResult r = vkCreateBuffer(c.device, &bci, nullptr, &b->buffer);
   if (r != VK_SUCCESS) {

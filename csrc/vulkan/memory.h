@@ -19,7 +19,7 @@ struct DeviceBuffer {
 
 enum class MemKind {
   Device,   // storage buffers for tensors: device-local (host-visible too on UMA devices)
-  Staging,  // host-visible coherent (cached when possible): transfers and the meta uniform blocks
+  Staging,  // host-visible coherent (cached when possible): transfers, the meta uniform blocks, the kernel error record
 };
 
 // Returns nullptr and sets *err on failure.

@@ -51,14 +51,14 @@ inline constexpr OpShader kOpShaders[OP_COUNT] = {
   {"elementwise", EW_WHERE},  // where
   {"reduce", RD_SUM},  // sum
   {nullptr, 0},  // max
-  {nullptr, 0},  // softmax
-  {nullptr, 0},  // softmaxBwd
-  {nullptr, 0},  // logSoftmax
-  {nullptr, 0},  // logSoftmaxBwd
-  {nullptr, 0},  // crossEntropy
-  {nullptr, 0},  // crossEntropyBwd
-  {nullptr, 0},  // embedding
-  {nullptr, 0},  // embeddingBwd
+  {"softmax", SM_SOFTMAX},  // softmax
+  {"softmax", SM_SOFTMAX_BWD},  // softmaxBwd
+  {"softmax", SM_LOG_SOFTMAX},  // logSoftmax
+  {"softmax", SM_LOG_SOFTMAX_BWD},  // logSoftmaxBwd
+  {"cross_entropy", CE_CROSS_ENTROPY},  // crossEntropy
+  {"cross_entropy", CE_CROSS_ENTROPY_BWD},  // crossEntropyBwd
+  {"embedding", EM_EMBEDDING},  // embedding
+  {"embedding", EM_EMBEDDING_BWD},  // embeddingBwd
   {"matmul", 0},  // matmul
   {nullptr, 0},  // rmsNorm
   {nullptr, 0},  // rmsNormBwd

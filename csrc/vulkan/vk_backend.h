@@ -8,6 +8,7 @@
 #include "../allocator.h"
 #include "../backend.h"
 #include "context.h"
+#include "kernel_error.h"
 #include "memory.h"
 #include "pipelines.h"
 #include "stream.h"
@@ -58,6 +59,14 @@ class VulkanBackend : public Backend {
   std::string exec_quantize(const Call& c);       // quantize.cpp
 
   std::string oom(size_t bytes, const std::string& why) const;
+  // kernel_error.cpp: records index_check.comp over the int32 vector ids (element stride
+  // `stride`): its first value outside [0, bound) (other than *ignore) becomes the kernel error
+  // record's "index ... at position" (or, with target, "target ... at row") error.
+  std::string check_indices(const Call& c, const View& ids, int64_t stride, int64_t bound, bool target,
+                            const int32_t* ignore);
+  // The recorded kernel error, after waiting for the dispatches that may have written it; "" if none.
+  std::string kernel_error();
+
   static DeviceBuffer* dev(const Buffer* b) { return static_cast<DeviceBuffer*>(b->impl); }
 
   std::string name_;  // "vulkan", "vulkan:1"
@@ -66,6 +75,8 @@ class VulkanBackend : public Backend {
   CachingAllocator alloc_;    // tensor buffers
   CachingAllocator staging_;  // host-visible transfer buffers
   std::unique_ptr<Stream> stream_;
+  KernelErrorRecord kerr_;
+  bool sync_errors_ = false;  // EDGETRAIN_SYNC=1: a call's kernel error is returned by that call
   mutable std::mutex mu_;
 };
 

@@ -48,13 +48,18 @@
 #define RD_SUM 1
 
 // softmax.comp
-
+#define SM_SOFTMAX 1
+#define SM_SOFTMAX_BWD 2
+#define SM_LOG_SOFTMAX 3
+#define SM_LOG_SOFTMAX_BWD 4
 
 // cross_entropy.comp
-
+#define CE_CROSS_ENTROPY 1
+#define CE_CROSS_ENTROPY_BWD 2
 
 // embedding.comp
-
+#define EM_EMBEDDING 1
+#define EM_EMBEDDING_BWD 2
 
 // norm.comp
 
