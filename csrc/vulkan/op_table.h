@@ -15,9 +15,9 @@ struct OpShader {
 inline constexpr OpShader kOpShaders[OP_COUNT] = {
   {"copy", CP_FILL},  // fill
   {"copy", CP_COPY},  // copy
-  {nullptr, 0},  // randUniform
-  {nullptr, 0},  // randNormal
-  {nullptr, 0},  // dropout
+  {"random", RN_RAND_UNIFORM},  // randUniform
+  {"random", RN_RAND_NORMAL},  // randNormal
+  {"random", RN_DROPOUT},  // dropout
   {"elementwise", EW_AFFINE},  // affine
   {"elementwise", EW_EXP},  // exp
   {"elementwise", EW_LOG},  // log

@@ -60,7 +60,9 @@
 
 
 // random.comp
-
+#define RN_RAND_UNIFORM 1
+#define RN_RAND_NORMAL 2
+#define RN_DROPOUT 3
 
 // optim.comp
 
