@@ -69,8 +69,8 @@ inline constexpr OpShader kOpShaders[OP_COUNT] = {
   {"swiglu", SW_SWIGLU_BWD},  // swigluBwd
   {nullptr, 0},  // sdpa
   {nullptr, 0},  // sdpaBwd
-  {nullptr, 0},  // adamw
-  {nullptr, 0},  // sgd
+  {"optim", OPT_ADAMW},  // adamw
+  {"optim", OPT_SGD},  // sgd
   {nullptr, 0},  // dequantize
   {nullptr, 0},  // matmulQ
   {nullptr, 0},  // quantize

@@ -65,7 +65,8 @@
 #define RN_DROPOUT 3
 
 // optim.comp
-
+#define OPT_ADAMW 1
+#define OPT_SGD 2
 
 // attention.comp
 
