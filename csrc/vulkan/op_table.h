@@ -50,7 +50,7 @@ inline constexpr OpShader kOpShaders[OP_COUNT] = {
   {"elementwise", EW_NE},  // ne
   {"elementwise", EW_WHERE},  // where
   {"reduce", RD_SUM},  // sum
-  {nullptr, 0},  // max
+  {"reduce", RD_MAX},  // max
   {nullptr, 0},  // softmax
   {nullptr, 0},  // softmaxBwd
   {nullptr, 0},  // logSoftmax

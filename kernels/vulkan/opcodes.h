@@ -46,6 +46,7 @@
 
 // reduce.comp
 #define RD_SUM 1
+#define RD_MAX 2
 
 // softmax.comp
 
