@@ -124,9 +124,18 @@ describe('matmul with float16 b', () => {
     expect(() => et.matmul(et.ones([2, 2]), et.cast(et.ones([2, 2]), 'bfloat16'))).toThrow(/matmul: expected float32 or float16, got bfloat16/);
   });
 
-  test.runIf(testDevices.includes('vulkan'))('vulkan rejects a float16 b with a typed error', () => {
-    const a = et.ones([2, 3], { device: 'vulkan' });
-    const b = et.cast(et.ones([3, 2], { device: 'vulkan' }), 'float16');
-    expect(() => et.matmul(a, b)).toThrow(/matmul.*float32/);
+  test.runIf(testDevices.includes('vulkan'))('vulkan: a float16 b (both layouts) matches the reference as on cpu', () => {
+    for (const [M, K, N, layout] of SHAPES)
+      et.tidy(() => {
+        const a = et.tensor(randData([M * K], 1 + M), [M, K], { device: 'vulkan' });
+        const stored = layout === 'kn' ? [K, N] : [N, K];
+        const w16 = et.cast(et.tensor(randData([K * N], 2 + N), stored, { device: 'vulkan' }), 'float16');
+        const b = layout === 'kn' ? w16 : w16.transpose();
+        const b32 = Float32Array.from(et.cast(b, 'float32').contiguous().dataSync());
+        const y = et.matmul(a, b);
+        expect(y.device).toBe('vulkan');
+        expect(y.dtype).toBe('float32');
+        expect(maxRelErr(y.dataSync(), ref(a.dataSync(), b32, M, K, N))).toBeLessThan(1e-5 * Math.sqrt(K));
+      });
   });
 });

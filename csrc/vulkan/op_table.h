@@ -15,9 +15,9 @@ struct OpShader {
 inline constexpr OpShader kOpShaders[OP_COUNT] = {
   {"copy", CP_FILL},  // fill
   {"copy", CP_COPY},  // copy
-  {nullptr, 0},  // randUniform
-  {nullptr, 0},  // randNormal
-  {nullptr, 0},  // dropout
+  {"random", RN_RAND_UNIFORM},  // randUniform
+  {"random", RN_RAND_NORMAL},  // randNormal
+  {"random", RN_DROPOUT},  // dropout
   {"elementwise", EW_AFFINE},  // affine
   {"elementwise", EW_EXP},  // exp
   {"elementwise", EW_LOG},  // log
@@ -50,7 +50,7 @@ inline constexpr OpShader kOpShaders[OP_COUNT] = {
   {"elementwise", EW_NE},  // ne
   {"elementwise", EW_WHERE},  // where
   {"reduce", RD_SUM},  // sum
-  {nullptr, 0},  // max
+  {"reduce", RD_MAX},  // max
   {"softmax", SM_SOFTMAX},  // softmax
   {"softmax", SM_SOFTMAX_BWD},  // softmaxBwd
   {"softmax", SM_LOG_SOFTMAX},  // logSoftmax
@@ -69,8 +69,8 @@ inline constexpr OpShader kOpShaders[OP_COUNT] = {
   {"swiglu", SW_SWIGLU_BWD},  // swigluBwd
   {nullptr, 0},  // sdpa
   {nullptr, 0},  // sdpaBwd
-  {nullptr, 0},  // adamw
-  {nullptr, 0},  // sgd
+  {"optim", OPT_ADAMW},  // adamw
+  {"optim", OPT_SGD},  // sgd
   {nullptr, 0},  // dequantize
   {nullptr, 0},  // matmulQ
   {nullptr, 0},  // quantize

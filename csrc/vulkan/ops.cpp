@@ -117,7 +117,6 @@ bool VulkanBackend::supports_op(int op) const {
 
 bool VulkanBackend::supports(const Call& c) const {
   if (!supports_op(c.op)) return false;
-  if (c.op == OP_MATMUL) return c.in(1).dtype == ET_F32;  // matmul.comp reads float32 operands only
   return true;
 }
 
@@ -205,66 +204,16 @@ std::string VulkanBackend::exec_elementwise(const Call& c) {
   return run(c, "elementwise", mt.m, bufs, gx, gy, 1);
 }
 
-std::string VulkanBackend::exec_sum(const Call& c) {
-  const View& x = c.in(0);
-  const View& out = c.out(0);
-  if (x.dtype != ET_F32 || out.dtype != ET_F32) return fail(c, kDType, "only float32 is supported");
-  double p0 = c.p[0];
-  if (!(p0 >= 0 && p0 <= x.ndim) || p0 != std::floor(p0))
-    return fail(c, kValue, "p0 (reduced dims) must be an integer in [0, " + std::to_string(x.ndim) + "]");
-  int lead_nd = x.ndim - int(p0);
-  // leading dims (one output element each) and reduced dims, each merged where contiguous
-  Iter lead, red;
-  lead.n = red.n = 1;
-  int64_t rows = 1, count = 1;
-  for (int d = 0; d < x.ndim; ++d) {
-    Iter& it = d < lead_nd ? lead : red;
-    it.shape[it.ndim] = x.shape[d];
-    it.strides[0][it.ndim] = x.strides[d];
-    it.ndim++;
-    (d < lead_nd ? rows : count) *= x.shape[d];
-  }
-  if (out.numel() != rows)
-    return fail(c, kShape, "output must hold one element per leading index (" + std::to_string(rows) + ")");
-  if (!out.contiguous()) return fail(c, kShape, "output must be contiguous");
-  if (rows == 0) return "";
-  if (rows > kI32Max || count > kI32Max) return fail(c, kShape, "too many elements for one dispatch");
-  if (lead.ndim) lead.merge();
-  red.merge();  // no reduced dims -> [1]: every row sums one element
-  Meta mt;
-  mt.m[META_OFF] = int32_t(out.offset);
-  mt.m[META_OFF + 1] = int32_t(x.offset);
-  mt.m[META_DT] = out.dtype;
-  mt.m[META_DT + 1] = x.dtype;
-  int nd = 0;
-  for (const Iter* it : {&lead, &red})
-    for (int d = 0; d < it->ndim; ++d, ++nd) {
-      if (std::llabs(it->strides[0][d]) > kI32Max) return fail(c, kShape, "strides exceed the 32-bit index range");
-      mt.m[META_SHAPE + nd] = int32_t(it->shape[d]);
-      mt.m[META_ST + 8 + nd] = int32_t(it->strides[0][d]);
-    }
-  if (x.offset > kI32Max || out.offset > kI32Max) return fail(c, kShape, "offsets exceed the 32-bit index range");
-  mt.m[META_N] = int32_t(rows);
-  mt.m[META_NDIM] = nd;
-  mt.m[META_I] = int32_t(count);
-  mt.m[META_I + 1] = lead.ndim;
-  uint32_t gx, gy;
-  if (count <= 64) {
-    mt.m[META_MODE] = REDUCE_ROW_PER_THREAD;
-    grid_1d(rows, 256, &gx, &gy);
-  } else {
-    mt.m[META_MODE] = REDUCE_ROW_PER_GROUP;
-    grid_1d(rows, 1, &gx, &gy);
-  }
-  DeviceBuffer* bufs[2] = {dev(out.buf), dev(x.buf)};
-  return run(c, "reduce", mt.m, bufs, gx, gy, 1);
-}
+// exec_sum: reduce_max.cpp (with max, whose multi-pass layout it shares)
 
 std::string VulkanBackend::exec_matmul(const Call& c) {
   const View& a = c.in(0);
   const View& b = c.in(1);
   const View& o = c.out(0);
-  if (a.dtype != ET_F32 || b.dtype != ET_F32 || o.dtype != ET_F32) return fail(c, kDType, "only float32 is supported");
+  // matmul.comp also reads bfloat16 b, but the schema (and cpu) take float32 or float16 b
+  if (a.dtype != ET_F32 || o.dtype != ET_F32 || (b.dtype != ET_F32 && b.dtype != ET_F16))
+    return fail(c, kDType, std::string("expected float32 a and float32 or float16 b, got ") + dtype_name(a.dtype) + " and " +
+                               dtype_name(b.dtype));
   if (a.ndim < 2 || b.ndim < 2 || o.ndim < 2) return fail(c, kShape, "operands need at least 2 dims");
   int64_t M = o.shape[o.ndim - 2], N = o.shape[o.ndim - 1], K = a.shape[a.ndim - 1];
   if (a.shape[a.ndim - 2] != M || b.shape[b.ndim - 2] != K || b.shape[b.ndim - 1] != N)

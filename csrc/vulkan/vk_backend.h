@@ -46,6 +46,11 @@ class VulkanBackend : public Backend {
   // one file per op family, named as its CPU twin in csrc/cpu and its shader in kernels/vulkan
   std::string exec_swiglu(const Call& c);         // swiglu.cpp
   std::string exec_max(const Call& c);            // reduce_max.cpp
+  std::string exec_reduce(const Call& c, bool is_max);  // reduce_max.cpp: sum and max
+  // A device buffer for one op's intermediate results, given back once the work queued so far
+  // (the op's dispatches) has finished (reduce_max.cpp). Called with mu_ held.
+  Buffer* scratch_alloc(size_t bytes, std::string* err);
+  void scratch_release(Buffer* b);
   std::string exec_softmax(const Call& c);        // softmax.cpp
   std::string exec_cross_entropy(const Call& c);  // cross_entropy.cpp
   std::string exec_embedding(const Call& c);      // embedding.cpp

@@ -3,8 +3,11 @@
 // 16x16 invocations computing 4x4 each, K consumed 16 at a time through shared memory.
 // Operand strides come from the meta block, so transposed operands and broadcast batches
 // (stride 0) need no copy; out-of-range tile elements load as 0 and are not stored.
+// b may be float16 (or bfloat16) bits, META_DT+2 its dtype: converted to f32 as loaded into
+// shared memory (dtype.glsl, no 16-bit arithmetic); a, c and the accumulation stay float32.
 #extension GL_GOOGLE_include_directive : require
 #include "meta.h"
+#include "dtype.glsl"
 
 #define BM 64
 #define BN 64
@@ -15,7 +18,8 @@ layout(std140, binding = 0) uniform MetaBuf { ivec4 mv[META_INTS / 4]; };
 int mi(int k) { return mv[k >> 2][k & 3]; }
 layout(std430, binding = 1) buffer Out { float c[]; };
 layout(std430, binding = 2) readonly buffer InA { float a[]; };
-layout(std430, binding = 3) readonly buffer InB { float b[]; };
+layout(std430, binding = 3) readonly buffer InB { uint bw[]; };  // b: f32, f16 or bf16 elements
+DEFINE_LOAD_BITS(load_b, bw)
 
 shared float As[BK][BM + 1];
 shared float Bs[BK][BN + 1];
@@ -24,6 +28,7 @@ void main() {
   int M = mi(META_I), N = mi(META_I + 1), K = mi(META_I + 2);
   int sam = mi(META_X), sak = mi(META_X + 1), sbk = mi(META_X + 2), sbn = mi(META_X + 3);
   int scm = mi(META_X + 4), scn = mi(META_X + 5);
+  int dtb = mi(META_DT + 2);
 
   // batch offsets
   int z = int(gl_WorkGroupID.z) + mi(META_I + 3);
@@ -57,7 +62,7 @@ void main() {
       int bn = b_n_fast ? idx % BN : idx / BK;
       int bk = b_n_fast ? idx / BN : idx % BK;
       int gn = n0 + bn, gk2 = k0 + bk;
-      Bs[bk][bn] = (gn < N && gk2 < K) ? b[ob + gk2 * sbk + gn * sbn] : 0.0;
+      Bs[bk][bn] = (gn < N && gk2 < K) ? bits_to_float(dtb, load_b(dtb, ob + gk2 * sbk + gn * sbn)) : 0.0;
     }
     barrier();
     for (int k = 0; k < BK; ++k) {

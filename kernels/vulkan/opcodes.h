@@ -46,6 +46,7 @@
 
 // reduce.comp
 #define RD_SUM 1
+#define RD_MAX 2
 
 // softmax.comp
 #define SM_SOFTMAX 1
@@ -65,10 +66,13 @@
 
 
 // random.comp
-
+#define RN_RAND_UNIFORM 1
+#define RN_RAND_NORMAL 2
+#define RN_DROPOUT 3
 
 // optim.comp
-
+#define OPT_ADAMW 1
+#define OPT_SGD 2
 
 // attention.comp
 

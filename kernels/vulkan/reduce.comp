@@ -1,8 +1,16 @@
 #version 450
-// SUM over the trailing dims of a strided f32 view. META_SHAPE holds the leading dims (first
-// META_I+1 of them) then the reduced dims; slot 1 strides address x, the output is contiguous.
+// SUM and MAX (values + first argmax, NaN counts as the maximum) over the trailing dims of a
+// strided f32 view. META_SHAPE holds the leading dims (first META_I+1 of them) then the reduced
+// dims; slot 1 strides/offset address x; outputs are contiguous (y at META_OFF+0, MAX's argmax
+// yi at META_OFF+2). META_N = rows, META_I+0 = reduced elements per row (count).
 // REDUCE_ROW_PER_THREAD: short rows, one invocation per output element.
-// REDUCE_ROW_PER_GROUP: one workgroup per output element, tree reduction in shared memory.
+// REDUCE_ROW_PER_GROUP: META_I+2 = chunks per row C, META_I+3 = chunk length L. Workgroup
+//   row * C + k reduces elements [k L, (k + 1) L) of its row (tree in shared memory) into
+//   y[row * C + k]: with C = 1 that is the result; otherwise a partial in a scratch buffer that
+//   the next dispatch reduces as a contiguous [rows, C] x (long rows take a few passes, so no
+//   invocation loops more than L / 256 times).
+// MAX: META_I+4 = 1 when x is such a partial pass's output: the element's index in the row is
+//   then xi[its offset] instead of its position.
 #extension GL_GOOGLE_include_directive : require
 #include "meta.h"
 
@@ -11,8 +19,11 @@ layout(std140, binding = 0) uniform MetaBuf { ivec4 mv[META_INTS / 4]; };
 int mi(int k) { return mv[k >> 2][k & 3]; }
 layout(std430, binding = 1) buffer Out { float y[]; };
 layout(std430, binding = 2) readonly buffer In1 { float x[]; };
+layout(std430, binding = 3) buffer OutI { int yi[]; };
+layout(std430, binding = 4) readonly buffer InI { int xi[]; };
 
 shared float partial[256];
+shared int partial_i[256];
 
 int row_offset(int row) {
   int o = mi(META_OFF + 1);
@@ -36,28 +47,81 @@ int red_offset(int r) {
   return o;
 }
 
+// MAX: does candidate (bv, bi) beat (av, ai)? NaN beats numbers; among equals (or NaNs) the
+// lower index wins; index -1 is an empty slot.
+bool better(float bv, int bi, float av, int ai) {
+  if (bi < 0) return false;
+  if (ai < 0) return true;
+  bool bn = isnan(bv), an = isnan(av);
+  if (bn != an) return bn;
+  if (!bn && bv != av) return bv > av;
+  return bi < ai;
+}
+
 void main() {
   int rows = mi(META_N), count = mi(META_I);
+  bool is_max = mi(META_OP) == RD_MAX, from_partial = mi(META_I + 4) != 0;
   if (mi(META_MODE) == REDUCE_ROW_PER_THREAD) {
     int row = int(gl_GlobalInvocationID.x + gl_GlobalInvocationID.y * gl_NumWorkGroups.x * gl_WorkGroupSize.x);
     if (row >= rows) return;
     int base = row_offset(row);
     float acc = 0.0;
-    for (int r = 0; r < count; ++r) acc += x[base + red_offset(r)];
+    int best = -1;
+    for (int r = 0; r < count; ++r) {
+      int o = base + red_offset(r);
+      float v = x[o];
+      if (!is_max) {
+        acc += v;
+      } else {
+        int idx = from_partial ? xi[o] : r;
+        if (better(v, idx, acc, best)) {
+          acc = v;
+          best = idx;
+        }
+      }
+    }
     y[mi(META_OFF) + row] = acc;
+    if (is_max) yi[mi(META_OFF + 2) + row] = best;
     return;
   }
-  int row = int(gl_WorkGroupID.x + gl_WorkGroupID.y * gl_NumWorkGroups.x);
-  if (row >= rows) return;  // uniform across the workgroup
+  int chunks = mi(META_I + 2), len = mi(META_I + 3);
+  int grp = int(gl_WorkGroupID.x + gl_WorkGroupID.y * gl_NumWorkGroups.x);
+  if (grp >= rows * chunks) return;  // uniform across the workgroup
+  int row = grp / chunks, k = grp - row * chunks;
   int lid = int(gl_LocalInvocationID.x);
   int base = row_offset(row);
+  int r0 = k * len, r1 = min(count, r0 + len);
   float acc = 0.0;
-  for (int r = lid; r < count; r += 256) acc += x[base + red_offset(r)];
+  int best = -1;
+  for (int r = r0 + lid; r < r1; r += 256) {
+    int o = base + red_offset(r);
+    float v = x[o];
+    if (!is_max) {
+      acc += v;
+    } else {
+      int idx = from_partial ? xi[o] : r;
+      if (better(v, idx, acc, best)) {
+        acc = v;
+        best = idx;
+      }
+    }
+  }
   partial[lid] = acc;
+  partial_i[lid] = best;
   barrier();
   for (int s = 128; s > 0; s >>= 1) {
-    if (lid < s) partial[lid] += partial[lid + s];
+    if (lid < s) {
+      if (!is_max) {
+        partial[lid] += partial[lid + s];
+      } else if (better(partial[lid + s], partial_i[lid + s], partial[lid], partial_i[lid])) {
+        partial[lid] = partial[lid + s];
+        partial_i[lid] = partial_i[lid + s];
+      }
+    }
     barrier();
   }
-  if (lid == 0) y[mi(META_OFF) + row] = partial[0];
+  if (lid == 0) {
+    y[mi(META_OFF) + grp] = partial[0];
+    if (is_max) yi[mi(META_OFF + 2) + grp] = partial_i[0];
+  }
 }
