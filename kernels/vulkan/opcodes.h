@@ -57,7 +57,10 @@
 
 
 // norm.comp
-
+#define NM_RMS_NORM 1
+#define NM_RMS_NORM_BWD 2
+#define NM_LAYER_NORM 3
+#define NM_LAYER_NORM_BWD 4
 
 // random.comp
 
