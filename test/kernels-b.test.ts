@@ -342,7 +342,10 @@ describe.each(testDevices)('%s', (device) => {
       },
       {
         name: 'interleaved, rotaryDims 6, explicit positions',
-        opts: { mode: 'interleaved', rotaryDims: 6, positions: et.tensor(new Int32Array([3, 1, 4, 1, 5000]), [5]) },
+        // made when the test runs, on its default device (at collection time it would be cpu's)
+        get opts(): RopeOptions {
+          return { mode: 'interleaved', rotaryDims: 6, positions: et.tensor(new Int32Array([3, 1, 4, 1, 5000]), [5]) };
+        },
         ref: { base: 10000, pos: [3, 1, 4, 1, 5000], interleaved: true, nrot: 6, freqScale: 1 },
       },
     ];

@@ -60,11 +60,11 @@ inline constexpr OpShader kOpShaders[OP_COUNT] = {
   {"embedding", EM_EMBEDDING},  // embedding
   {"embedding", EM_EMBEDDING_BWD},  // embeddingBwd
   {"matmul", 0},  // matmul
-  {nullptr, 0},  // rmsNorm
-  {nullptr, 0},  // rmsNormBwd
-  {nullptr, 0},  // layerNorm
-  {nullptr, 0},  // layerNormBwd
-  {nullptr, 0},  // rope
+  {"norm", NM_RMS_NORM},  // rmsNorm
+  {"norm", NM_RMS_NORM_BWD},  // rmsNormBwd
+  {"norm", NM_LAYER_NORM},  // layerNorm
+  {"norm", NM_LAYER_NORM_BWD},  // layerNormBwd
+  {"rope", 0},  // rope
   {"swiglu", SW_SWIGLU},  // swiglu
   {"swiglu", SW_SWIGLU_BWD},  // swigluBwd
   {nullptr, 0},  // sdpa

@@ -63,7 +63,10 @@
 #define EM_EMBEDDING_BWD 2
 
 // norm.comp
-
+#define NM_RMS_NORM 1
+#define NM_RMS_NORM_BWD 2
+#define NM_LAYER_NORM 3
+#define NM_LAYER_NORM_BWD 4
 
 // random.comp
 #define RN_RAND_UNIFORM 1
