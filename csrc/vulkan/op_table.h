@@ -67,8 +67,8 @@ inline constexpr OpShader kOpShaders[OP_COUNT] = {
   {"rope", 0},  // rope
   {"swiglu", SW_SWIGLU},  // swiglu
   {"swiglu", SW_SWIGLU_BWD},  // swigluBwd
-  {nullptr, 0},  // sdpa
-  {nullptr, 0},  // sdpaBwd
+  {"attention_fwd", 0},  // sdpa
+  {"attention_bwd", 0},  // sdpaBwd
   {"optim", OPT_ADAMW},  // adamw
   {"optim", OPT_SGD},  // sgd
   {nullptr, 0},  // dequantize
