@@ -71,8 +71,8 @@ inline constexpr OpShader kOpShaders[OP_COUNT] = {
   {nullptr, 0},  // sdpaBwd
   {nullptr, 0},  // adamw
   {nullptr, 0},  // sgd
-  {nullptr, 0},  // dequantize
-  {nullptr, 0},  // matmulQ
+  {"dequantize", 0},  // dequantize
+  {"matmul_q", 0},  // matmulQ
   {nullptr, 0},  // quantize
 };
 
