@@ -56,29 +56,24 @@ void main() {
           const int m = i >> 5, rr = i & (TR - 1), gm = mt * tm + m, gr = r0 + rr;
           Xs[m][rr] = (gm < M && gr < R) ? x[xo + gm * lda + gr] : 0.0;
         }
-        if (!tr) {
-          // weight rows n = column, elements r0 + rr0 .. + 7 of the row
-          const int c = lid >> 2, rr0 = (lid & 3) * 8, n = ct * TC + c, k = r0 + rr0;
-          const int b = wo + n * rowBytes + (k / bs) * bb;
-          if (i8) {
-            int q[8];
-            float sc = 0.0, ad = 0.0;
-            if (n < N) q_codes8(t, b, k % bs, q, sc, ad);
-            else q = int[8](0, 0, 0, 0, 0, 0, 0, 0);
-            for (int i = 0; i < 8; ++i) Ws[c * WS + rr0 + i] = uint(q[i]);
-            Wsc[c][rr0 >> 3] = sc;
-            Wad[c][rr0 >> 3] = ad;
-          } else {
-            float v[8] = float[8](0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0);
-            if (n < N) q_decode8(t, b, k % bs, v);
-            for (int i = 0; i < 8; ++i) Ws[c * WS + rr0 + i] = floatBitsToUint(v[i]);
-          }
+        // one group of 8 weights per invocation, decoded at one call site (a smaller pipeline):
+        // transpose 0: weight row n = column c, its elements r0 + rr0 .. + 7;
+        // transpose 1: weight row n = r0 + rr, its elements (columns of y) c0 .. c0 + 7
+        const int c = tr ? (lid & 7) * 8 : lid >> 2, rr = tr ? lid >> 3 : (lid & 3) * 8;
+        const int n = tr ? r0 + rr : ct * TC + c, k = tr ? ct * TC + c : r0 + rr;
+        int q[8] = int[8](0, 0, 0, 0, 0, 0, 0, 0);
+        int offset = 0;
+        float mul = 0.0, add = 0.0;
+        if (n < N && k < K) q_codes(t, wo + n * rowBytes + (k / bs) * bb, k % bs, q, offset, mul, add);
+        if (i8) {
+          q_to_int8(t, q, offset, mul);
+          for (int i = 0; i < 8; ++i) Ws[c * WS + rr + i] = uint(q[i]);
+          Wsc[c][rr >> 3] = mul;
+          Wad[c][rr >> 3] = add;
         } else {
-          // weight row n = r0 + rr, its elements (columns of y) c0 .. c0 + 7
-          const int rr = lid >> 3, c0 = (lid & 7) * 8, n = r0 + rr, k = ct * TC + c0;
-          float v[8] = float[8](0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0);
-          if (n < N && k < K) q_decode8(t, wo + n * rowBytes + (k / bs) * bb, k % bs, v);
-          for (int i = 0; i < 8; ++i) Ws[(c0 + i) * WS + rr] = floatBitsToUint(v[i]);
+          float v[8];
+          q_values(t, q, offset, mul, add, v);
+          for (int i = 0; i < 8; ++i) Ws[tr ? (c + i) * WS + rr : c * WS + rr + i] = floatBitsToUint(v[i]);
         }
         if (i8) {
           barrier();  // x's values are staged

@@ -134,11 +134,8 @@ void q_codes(int t, int b, int j0, out int c[8], out int offset, out float mul, 
   }
 }
 
-// Elements j0..j0+7 of the block at byte b as floats, bit-exact with csrc/cpu/quant.cpp.
-void q_decode8(int t, int b, int j0, out float v[8]) {
-  int c[8], offset;
-  float mul, add;
-  q_codes(t, b, j0, c, offset, mul, add);
+// The values of eight codes from q_codes, bit-exact with csrc/cpu/quant.cpp.
+void q_values(int t, int c[8], int offset, float mul, float add, out float v[8]) {
   const bool nf4 = t == QT_NF4 || t == QT_NF4_DQ;
   const bool affine = t == QT_Q4_1 || t == QT_Q5_1 || t == QT_Q4_K || t == QT_Q5_K;
   for (int i = 0; i < 8; ++i) {
@@ -147,7 +144,7 @@ void q_decode8(int t, int b, int j0, out float v[8]) {
       v[i] = p;
     } else if (affine) {
       // CPU: Q4_1 / Q5_1 code * d + m; K formats (d sc) * code - dmin m (add = -(dmin m): the same)
-      precise float p = (t == QT_Q4_K || t == QT_Q5_K) ? mul * float(c[i]) : float(c[i]) * mul;
+      precise float p = float(c[i]) * mul;
       precise float s = p + add;
       v[i] = s;
     } else {
@@ -157,16 +154,22 @@ void q_decode8(int t, int b, int j0, out float v[8]) {
   }
 }
 
+// Elements j0..j0+7 of the block at byte b as floats.
+void q_decode8(int t, int b, int j0, out float v[8]) {
+  int c[8], offset;
+  float mul, add;
+  q_codes(t, b, j0, c, offset, mul, add);
+  q_values(t, c, offset, mul, add, v);
+}
+
 // The types matmulQ's decode path rounds x to 8 bits for (quant_dot.h has_dot_q8 on AVX2 / NEON).
 bool q_has_dot8(int t) {
   return t == QT_Q8_0 || t == QT_Q4_0 || t == QT_Q4_K || t == QT_Q5_K || t == QT_Q6_K || t == QT_NF4 || t == QT_NF4_DQ;
 }
 
-// Elements j0..j0+7 as int8-dot codes: value = scale * code + add with integer codes (offsets
-// applied, NF4 as its int8 levels with scale / 127), as quant_dot.cpp multiplies them.
-void q_codes8(int t, int b, int j0, out int c[8], out float scale, out float add) {
-  int offset;
-  q_codes(t, b, j0, c, offset, scale, add);
+// Codes from q_codes as the int8-dot codes of quant_dot.cpp: value = scale * code + add with the
+// offsets applied, NF4 as its int8 levels with scale / 127.
+void q_to_int8(int t, inout int c[8], int offset, inout float scale) {
   if (t == QT_NF4 || t == QT_NF4_DQ) {
     scale = scale / 127.0;
     for (int i = 0; i < 8; ++i) c[i] = kNF4I8[c[i]];
