@@ -6,7 +6,7 @@ import { readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { describe, expect, test } from 'vitest';
 import * as et from '../lib/index.js';
-import { matmulQ } from '../lib/ops/quant.js';
+import { matmulQ, quantizeTensor } from '../lib/ops/quant.js';
 import { BLOCK } from '../lib/quant-types.js';
 import { QuantizedWeight } from '../lib/quant/qweight.js';
 import { QUANTIZABLE, quantize } from '../lib/quant/quantize.js';
@@ -160,10 +160,26 @@ test('matmulQ input gradient against central differences', () => {
   });
 });
 
-test.runIf(et.devices().find((d) => d.name === 'vulkan')?.available)('on vulkan the quantized kernels answer with a DeviceError', () => {
+test.runIf(et.devices().find((d) => d.name === 'vulkan')?.available)('on vulkan the quantized kernels agree with cpu', () => {
   et.tidy(() => {
-    const w = new QuantizedWeight('Q8_0', [2, 32], et.tensor(new Uint8Array(68), [68]).to('vulkan'));
-    expect(() => matmulQ(et.ones([1, 32], { device: 'vulkan' }), w)).toThrow(/matmulQ is not implemented on vulkan/);
-    expect(() => w.dequantize()).toThrow(/dequantize is not implemented on vulkan/);
+    for (const type of ['Q8_0', 'Q4_K', 'NF4'] as const) {
+      const K = 256;
+      const N = 3;
+      // the blocks quantized on cpu, then a weight on each device
+      const bytes = quantizeTensor(type, et.tensor(randData([N, K], 7), [N, K], { device: 'cpu' }));
+      const wc = new QuantizedWeight(type, [N, K], bytes);
+      const wv = new QuantizedWeight(type, [N, K], bytes.to('vulkan'));
+      expect(wv.data.device).toBe('vulkan');
+      expect(Array.from(wv.dequantize().dataSync()), `${type} dequantize`).toEqual(Array.from(wc.dequantize().dataSync()));
+      const x = randData([2, K], 8);
+      const yc = matmulQ(et.tensor(x, [2, K], { device: 'cpu' }), wc, { exact: true });
+      const yv = matmulQ(et.tensor(x, [2, K], { device: 'vulkan' }), wv, { exact: true });
+      expect(yv.device).toBe('vulkan');
+      const scale = Math.max(...Array.from(yc.dataSync(), Math.abs));
+      const diff = Math.max(...Array.from(yc.dataSync(), (v, i) => Math.abs(v - yv.dataSync()[i]!)));
+      expect(diff, `${type} matmulQ`).toBeLessThan(1e-5 * scale);
+      wc.dispose();
+      wv.dispose();
+    }
   });
 });

@@ -71,8 +71,8 @@ inline constexpr OpShader kOpShaders[OP_COUNT] = {
   {"attention_bwd", 0},  // sdpaBwd
   {"optim", OPT_ADAMW},  // adamw
   {"optim", OPT_SGD},  // sgd
-  {nullptr, 0},  // dequantize
-  {nullptr, 0},  // matmulQ
+  {"dequantize", 0},  // dequantize
+  {"matmul_q", 0},  // matmulQ
   {nullptr, 0},  // quantize
 };
 
