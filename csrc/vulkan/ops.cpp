@@ -133,7 +133,9 @@ std::string VulkanBackend::exec(const Call& c) {
   std::lock_guard<std::mutex> lk(mu_);
   if (!stream_->lost().empty()) return fail(c, kDevice, stream_->lost());
   if (!supports(c)) return fail(c, kDevice, "not implemented on vulkan");
-  if (c.n_in != op_inputs(c.op) || c.n_out != op_outputs(c.op)) return fail(c, kShape, "wrong number of arguments");
+  // optional inputs (sgd's buf, sdpa's mask) may be left out
+  if (c.n_in < kOpSchema[c.op].n_in_min || c.n_in > op_inputs(c.op) || c.n_out != op_outputs(c.op))
+    return fail(c, kShape, "wrong number of arguments");
   for (int i = 0; i < c.n_in + c.n_out; ++i) {
     const View& v = c.t[i];
     if (!v.buf || v.buf->backend != this) return fail(c, kDevice, "argument " + std::to_string(i) + " is not a vulkan buffer");
