@@ -161,7 +161,7 @@ int strided(int i) {
 void main() {
   int n = mi(META_N), op = mi(META_OP);
   uint k0 = uint(mi(META_I)), k1 = uint(mi(META_I + 1));
-  int blocks = (n + 3) / 4;
+  int blocks = n / 4 + ((n & 3) != 0 ? 1 : 0);  // n + 3 may overflow
   int step = int(gl_NumWorkGroups.x * gl_WorkGroupSize.x);
   for (int g = int(gl_GlobalInvocationID.x); g < blocks; g += step) {
     uvec4 w = philox(uint(g), k0, k1);
