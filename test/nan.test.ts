@@ -273,6 +273,14 @@ describe.each(testDevices)('%s', (device) => {
     if (l === 'unsupported') return;
     expectKinds('max of long rows', l.v, (i) => (i === 0 ? 'finite' : 'nan'));
     expect(l.i.slice(1), 'argmax of long rows').toEqual([500, 999]);
+    // rows longer than one reduction chunk (vulkan cuts rows into 8192-element chunks reduced over
+    // several dispatches): the first NaN, and the first of equal maxima, across chunk boundaries
+    const W = 20000;
+    const wide = poke(new Float32Array(2 * W).fill(1), { 9000: NAN, 19000: NAN, [W + 8191]: 7, [W + 8192]: 7, [2 * W - 1]: 7 });
+    const w = on(device, 'max', () => ({ v: read(et.max(T(wide, [2, W], device), 1)), i: Array.from(et.argmax(T(wide, [2, W], device), 1).dataSync()) }));
+    if (w === 'unsupported') return;
+    expectKinds('max of rows over several chunks', w.v, (i) => exactly([NAN, 7][i]!));
+    expect(w.i, 'argmax of rows over several chunks').toEqual([9000, 8191]);
   });
 
   test(`${device} max and min backward: a NaN maximum's gradient goes to the NaN elements`, () => {

@@ -133,7 +133,7 @@ std::string VulkanBackend::exec(const Call& c) {
   std::lock_guard<std::mutex> lk(mu_);
   if (!stream_->lost().empty()) return fail(c, kDevice, stream_->lost());
   if (!supports(c)) return fail(c, kDevice, "not implemented on vulkan");
-  // optional inputs (sdpa's mask, ...) may be left off the end
+  // optional inputs (sgd's buf, sdpa's mask) may be left out
   if (c.n_in < kOpSchema[c.op].n_in_min || c.n_in > op_inputs(c.op) || c.n_out != op_outputs(c.op))
     return fail(c, kShape, "wrong number of arguments");
   for (int i = 0; i < c.n_in + c.n_out; ++i) {

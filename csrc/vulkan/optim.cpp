@@ -17,6 +17,7 @@ std::string VulkanBackend::exec_optim(const Call& c) {
   const bool momentum = !adamw && c.p[1] != 0;
   const int used = adamw ? 4 : (momentum ? 3 : 2);  // without momentum the buffer is not touched
   const char* const* names = adamw ? adamw_names : sgd_names;
+  if (c.n_in < used) return fail(c, kValue, "momentum needs a momentum_buffer");
   const int64_t n = c.in(0).numel();
   Meta mt;
   DeviceBuffer* bufs[4] = {};

@@ -39,7 +39,7 @@ class VulkanBackend : public Backend {
   // ops.cpp
   std::string exec_fill_copy(const Call& c);
   std::string exec_elementwise(const Call& c);
-  std::string exec_sum(const Call& c);
+  std::string exec_sum(const Call& c);  // reduce_max.cpp
   std::string exec_matmul(const Call& c);
   std::string run(const Call& c, const char* shader, const int32_t* meta, Bufs bufs, uint32_t gx, uint32_t gy,
                   uint32_t gz);

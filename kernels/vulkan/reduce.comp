@@ -90,7 +90,7 @@ void main() {
   int row = grp / chunks, k = grp - row * chunks;
   int lid = int(gl_LocalInvocationID.x);
   int base = row_offset(row);
-  int r0 = k * len, r1 = min(count, r0 + len);
+  int r0 = k * len, r1 = r0 + min(count - r0, len);  // r0 + len may overflow
   float acc = 0.0;
   int best = -1;
   for (int r = r0 + lid; r < r1; r += 256) {
