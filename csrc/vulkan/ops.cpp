@@ -131,6 +131,14 @@ std::string VulkanBackend::run(const Call& c, const char* shader, const int32_t*
 
 std::string VulkanBackend::exec(const Call& c) {
   std::lock_guard<std::mutex> lk(mu_);
+  std::string err = exec_locked(c);
+  // A kernel error of earlier work that has finished (seen by poll, or by a wait while this call
+  // recorded): the engine's stream keeps it for the next read or sync, as a CPU kernel's error.
+  if (err.empty() && kerr_.claimed() && kerr_.buffer()->last_use <= stream_->completed()) err = kerr_.take();
+  return err;
+}
+
+std::string VulkanBackend::exec_locked(const Call& c) {
   if (!stream_->lost().empty()) return fail(c, kDevice, stream_->lost());
   if (!supports(c)) return fail(c, kDevice, "not implemented on vulkan");
   // optional inputs (sgd's buf, sdpa's mask) may be left out

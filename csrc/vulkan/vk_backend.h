@@ -37,6 +37,7 @@ class VulkanBackend : public Backend {
 
  private:
   // ops.cpp
+  std::string exec_locked(const Call& c);  // exec under mu_
   std::string exec_fill_copy(const Call& c);
   std::string exec_elementwise(const Call& c);
   std::string exec_sum(const Call& c);  // reduce_max.cpp
