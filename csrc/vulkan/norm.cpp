@@ -36,11 +36,14 @@ int64_t vec_stride(const View& v, int64_t n) {
 std::string VulkanBackend::exec_norm(const Call& c) {
   const View& x = c.in(0);
   const int64_t C = x.ndim ? x.shape[x.ndim - 1] : 1;
-  const int64_t N = C ? x.numel() / C : 0;
+  int64_t N = 1;  // every dim but the last (C = 0 still has N rows: their statistics are NaN, as on CPU)
+  for (int d = 0; d + 1 < x.ndim; ++d) N *= x.shape[d];
   const bool bwd = c.op == OP_RMS_NORM_BWD || c.op == OP_LAYER_NORM_BWD;
   std::string e = check_vec(c, "weight", c.in(1), C);
   if (e.empty() && c.op == OP_LAYER_NORM) e = check_vec(c, "bias", c.in(2), C);
   if (!e.empty()) return e;
+
+  if (N > kI32Max || N * C > kI32Max) return fail(c, kShape, "too many elements for one dispatch");
 
   // Each argument's role: 'r' a contiguous [N, C] row tensor, 'n' a vector of N, 'c' one of C.
   const char* roles = c.op == OP_RMS_NORM        ? "rcrn"
@@ -63,19 +66,18 @@ std::string VulkanBackend::exec_norm(const Call& c) {
         return fail(c, kShape, "argument " + std::to_string(i) + " must be a vector of " + std::to_string(n));
     }
     if (v.offset > kI32Max || std::llabs(stride) > kI32Max) return fail(c, kShape, "offsets exceed the 32-bit index range");
-    if (v.offset + (roles[i] == 'r' ? N * C : 0) > kI32Max) return fail(c, kShape, "too many elements for one dispatch");
+    const int64_t last = roles[i] == 'r' ? N * C : std::llabs(stride) * ((roles[i] == 'n' ? N : C) - 1);
+    if (v.offset + last > kI32Max) return fail(c, kShape, "too many elements for one dispatch");
     mt.m[META_X + i] = int32_t(v.offset);
     mt.m[META_X + 8 + i] = int32_t(stride);
     bufs[i] = dev(v.buf);
   }
-  if (N * C > kI32Max) return fail(c, kShape, "too many elements for one dispatch");
-  if (C == 0 && !bwd) return "";
   mt.m[META_OP] = kOpShaders[c.op].code;
   mt.m[META_N] = int32_t(N);
   mt.m[META_I] = int32_t(C);
   mt.f(META_P, float(bwd ? 0.0 : c.p[0]));
   uint32_t gx, gy;
-  if (N > 0 && C > 0) {
+  if (N > 0) {
     mt.m[META_MODE] = 0;
     grid_1d(N, 1, &gx, &gy);
     e = run(c, "norm", mt.m, {bufs, uint32_t(args)}, gx, gy, 1);

@@ -108,6 +108,24 @@ std::string prepare_strided(const Call& c, Iter& it, Meta& mt, uint32_t* gx, uin
   return "";
 }
 
+// Whether elementwise_f32.comp can run an iteration space: every operand float32, the output
+// contiguous (one merged dim of unit stride), each input contiguous with it or a broadcast
+// scalar (stride 0). If so, fills META_I + t (scalar flags) and META_MODE (1: every non-scalar
+// operand starts at a multiple of 4 elements, so the shader moves aligned vec4s).
+bool f32_fast_path(const Iter& it, Meta& mt) {
+  if (it.ndim != 1 || it.strides[0][0] != 1) return false;
+  bool aligned = true;
+  for (int t = 0; t < it.n; ++t) {
+    if (it.dt[t] != ET_F32) return false;
+    const int64_t s = it.strides[t][0];
+    if (s != 0 && s != 1) return false;
+    mt.m[META_I + t] = s == 0;
+    if (s == 1 && it.off[t] % 4 != 0) aligned = false;
+  }
+  mt.m[META_MODE] = aligned ? 1 : 0;
+  return true;
+}
+
 }  // namespace
 
 bool VulkanBackend::supports_op(int op) const {
@@ -211,6 +229,10 @@ std::string VulkanBackend::exec_elementwise(const Call& c) {
   mt.f(META_P + 1, float(c.p[1]));
   DeviceBuffer* bufs[4] = {dev(out.buf), nullptr, nullptr, nullptr};
   for (int i = 0; i < c.n_in; ++i) bufs[1 + i] = dev(c.in(i).buf);
+  if (!cmp && code != EW_WHERE && f32_fast_path(it, mt)) {
+    grid_1d((it.numel() + 3) / 4, 256, &gx, &gy);
+    return run(c, "elementwise_f32", mt.m, bufs, gx, gy, 1);
+  }
   return run(c, "elementwise", mt.m, bufs, gx, gy, 1);
 }
 

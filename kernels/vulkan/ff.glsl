@@ -31,6 +31,15 @@ vec2 dd_mul(vec2 a, vec2 b) {
   return fast_two_sum(p.x, e);
 }
 
+// a + b, accurate to ~2^-48 of the result however much cancels.
+vec2 dd_add(vec2 a, vec2 b) {
+  vec2 s = two_sum(a.x, b.x);
+  vec2 t = two_sum(a.y, b.y);
+  precise float sy = s.y + t.x;
+  s = fast_two_sum(s.x, sy);
+  precise float sy2 = s.y + t.y;
+  return fast_two_sum(s.x, sy2);
+}
 // a * b + c with a * b unrounded, as a CPU fma: exact when a * b and c cancel (Sterbenz).
 float fma_ff(float a, float b, float c) {
   vec2 p = two_prod(a, b);

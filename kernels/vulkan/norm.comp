@@ -18,7 +18,7 @@
 #include "meta.h"
 #include "ff.glsl"
 
-#define NM_THREADS 256
+#define NM_THREADS 64  // = 8 x 8: the sums below assume it
 #define NM_COLS 16                       // columns per workgroup in the columns pass
 #define NM_LANES (NM_THREADS / NM_COLS)  // threads per column, each summing every NM_LANES-th block
 #define NM_BLOCKS 64                     // the CPU's kMaxRowBlocks
@@ -38,21 +38,27 @@ layout(std430, binding = 8) buffer T8 { float t8[]; };
 
 shared float red0[NM_THREADS];
 shared float red1[NM_THREADS];
+shared float red2[16];
 shared float part[2 * NM_BLOCKS * NM_COLS];  // columns pass: [vector][block][column]
 
 int off(int i) { return mi(META_X + i); }
 int stv(int i) { return mi(META_X + 8 + i); }
 
-// Workgroup-wide sums of a (and b) in a fixed tree order; every thread gets the totals.
+// Workgroup-wide sums of a (and b) in a fixed order: 8 partial sums of 8 threads each, then
+// every thread adds the 8 in order. Three barriers, not log2(threads) + 1: lavapipe pays for
+// each barrier in every invocation.
 float sum1(float a) {
   uint l = gl_LocalInvocationID.x;
   red0[l] = a;
   barrier();
-  for (uint s = NM_THREADS / 2; s > 0; s >>= 1) {
-    if (l < s) red0[l] += red0[l + s];
-    barrier();
+  if (l < 8) {
+    float s = 0.0;
+    for (uint k = 0; k < 8; ++k) s += red0[l * 8 + k];
+    red1[l] = s;
   }
-  float r = red0[0];
+  barrier();
+  float r = 0.0;
+  for (uint k = 0; k < 8; ++k) r += red1[k];
   barrier();
   return r;
 }
@@ -61,14 +67,16 @@ vec2 sum2(float a, float b) {
   red0[l] = a;
   red1[l] = b;
   barrier();
-  for (uint s = NM_THREADS / 2; s > 0; s >>= 1) {
-    if (l < s) {
-      red0[l] += red0[l + s];
-      red1[l] += red1[l + s];
-    }
-    barrier();
+  if (l < 16) {  // threads 0..7 sum a's groups, 8..15 b's
+    uint g = l & 7u;
+    float s = 0.0;
+    if (l < 8) for (uint k = 0; k < 8; ++k) s += red0[g * 8 + k];
+    else for (uint k = 0; k < 8; ++k) s += red1[g * 8 + k];
+    red2[l] = s;
   }
-  vec2 r = vec2(red0[0], red1[0]);
+  barrier();
+  vec2 r = vec2(0.0);
+  for (uint k = 0; k < 8; ++k) r += vec2(red2[k], red2[8 + k]);
   barrier();
   return r;
 }

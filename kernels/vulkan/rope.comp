@@ -35,15 +35,28 @@ const float kPio2Mid = -4.371138828673793e-08;
 const float kPio2Lo = -1.7151245100058819e-15;
 const float kTwoOverPi = 0.6366197723675814;
 
-// (cos a, sin a) of a float-float angle.
+// (cos a, sin a) of a float-float angle. Reduced by k * pi/2 in float-float, k from the
+// nearest float quotient, which is off by up to 1 from the true one (and by ulp(k) past 2^24),
+// so the step repeats on the (much smaller) remainder until it lies in [-pi/4, pi/4] (3 steps
+// suffice below |a| ~ 1e15). The angle itself holds ~48 bits: past |a| ~ 1e8 its error
+// (|a| 2^-48) exceeds the CPU's double's (measured: outputs 1e-7 off the CPU's at position
+// 1.7e7, 2.5e-6 at 2^31 - 10).
 vec2 cos_sin(vec2 a) {
-  float k = floor(a.x * kTwoOverPi + 0.5);  // an integer-valued float: k * pi/2 nearest a
-  vec2 p = two_prod(k, kPio2Hi);
-  precise float r = (((a.x - p.x) - p.y) + a.y) - k * kPio2Mid - k * kPio2Lo;
-  float q = k - 4.0 * floor(k * 0.25);  // k mod 4, exact for integer-valued floats
-  float z = r * r;
+  vec2 r = a;
+  float q = 0.0;  // quadrant: sum of the k's mod 4
+  for (int step = 0; step < 3; ++step) {
+    float k = floor(r.x * kTwoOverPi + 0.5);  // an integer-valued float
+    if (k == 0.0) break;
+    q += k - 4.0 * floor(k * 0.25);  // k mod 4, exact for integer-valued floats
+    r = dd_add(r, -two_prod(k, kPio2Hi));
+    r = dd_add(r, -two_prod(k, kPio2Mid));
+    r = dd_add(r, vec2(-k * kPio2Lo, 0.0));
+  }
+  q -= 4.0 * floor(q * 0.25);
+  float x = r.x;
+  float z = x * x;
   // cephes sinf / cosf on [-pi/4, pi/4]
-  float s = ((-1.9515295891e-4 * z + 8.3321608736e-3) * z - 1.6666654611e-1) * z * r + r;
+  float s = ((-1.9515295891e-4 * z + 8.3321608736e-3) * z - 1.6666654611e-1) * z * x + x;
   float c = ((2.443315711809948e-5 * z - 1.388731625493765e-3) * z + 4.166664568298827e-2) * z * z - 0.5 * z + 1.0;
   if (q == 0.0) return vec2(c, s);
   if (q == 1.0) return vec2(-s, c);
