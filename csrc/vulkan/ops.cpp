@@ -2,6 +2,7 @@
 // and records the dispatch. Strided views are passed as shape/strides, broadcast and merged by
 // csrc/broadcast.h first, so most calls run with one dim.
 #include <cmath>
+#include <cstdlib>
 #include <cstring>
 
 #include "../broadcast.h"
@@ -266,7 +267,11 @@ std::string VulkanBackend::exec_matmul(const Call& c) {
                   b.strides[b.ndim - 1], o.strides[o.ndim - 2], o.strides[o.ndim - 1]};
   for (int64_t x : v)
     if (std::llabs(x) > kI32Max) return fail(c, kShape, "sizes or strides exceed the 32-bit index range");
-  int64_t gx = (N + MM_TILE - 1) / MM_TILE, gy = (M + MM_TILE - 1) / MM_TILE;
+  // CPU devices (lavapipe) run the tile without shared memory: their caches do its work, and
+  // barriers cost them more than the loads they save
+  const bool direct = ctx_->props.deviceType == VK_PHYSICAL_DEVICE_TYPE_CPU && !std::getenv("ET_MM_SHARED");
+  const int64_t tile = direct ? 32 : MM_TILE;
+  int64_t gx = (N + tile - 1) / tile, gy = (M + tile - 1) / tile;
   if (gx > 65535 || gy > 65535) return fail(c, kShape, "matrix too large for one dispatch");
   mt.m[META_NDIM] = it.ndim;
   mt.m[META_N] = int32_t(batch);
@@ -278,7 +283,7 @@ std::string VulkanBackend::exec_matmul(const Call& c) {
   for (int64_t base = 0; base < batch; base += 65535) {
     mt.m[META_I + 3] = int32_t(base);
     int64_t gz = batch - base < 65535 ? batch - base : 65535;
-    std::string err = run(c, "matmul", mt.m, bufs, uint32_t(gx), uint32_t(gy), uint32_t(gz));
+    std::string err = run(c, direct ? "matmul_direct" : "matmul", mt.m, bufs, uint32_t(gx), uint32_t(gy), uint32_t(gz));
     if (!err.empty()) return err;
   }
   return "";
