@@ -73,7 +73,7 @@ inline constexpr OpShader kOpShaders[OP_COUNT] = {
   {nullptr, 0},  // sgd
   {nullptr, 0},  // dequantize
   {nullptr, 0},  // matmulQ
-  {nullptr, 0},  // quantize
+  {"quantize", 0},  // quantize
 };
 
 }  // namespace vk
