@@ -126,7 +126,6 @@ void nf4_dq() {
   }
 }
 
-
 void quantize_block(int type) {
   if (type == T_Q8_0) q8_0();
   else if (type == T_Q4_0) q45_0(false);

@@ -11,7 +11,8 @@
 // bit patterns (no double rounding through the compiler's constant parser).
 // Per-invocation arrays live in shared memory, one row per invocation (a private array indexed
 // by a loop variable costs minutes of pipeline compilation on llvmpipe), and long loops are kept
-// rolled for the same reason. The including shader defines LS (its local size) before this file.
+// rolled for the same reason. The including shader defines LS (its local size) and OB_BYTES (its
+// largest block, rounded up to whole words) before this file, and quantize_block(type) after it.
 // Output: a block is assembled in its ob row and written as 32-bit words; blocks are not word
 // aligned (e.g. 18 bytes), so a word shared with a neighbouring block (or with bytes outside w) is
 // updated with atomicAnd / atomicOr of this block's bytes only: the result does not depend on order.
