@@ -73,7 +73,7 @@ inline constexpr OpShader kOpShaders[OP_COUNT] = {
   {"optim", OPT_SGD},  // sgd
   {"dequantize", 0},  // dequantize
   {"matmul_q", 0},  // matmulQ
-  {nullptr, 0},  // quantize
+  {"quantize", 0},  // quantize
 };
 
 }  // namespace vk
