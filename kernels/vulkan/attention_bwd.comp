@@ -140,7 +140,7 @@ void main() {
   if (mi(ATT_PASS) == 0) {
     // ---- dk, dv of keys j0 + c of kv head kh; score invocation (r, c) = (lid % 16, lid / 16)
     const int c = lid >> 4, t = lid & 15, r = t;
-    const int bk = int(gl_WorkGroupID.y), b = bk / Hkv, kh = bk % Hkv;
+    const int bk = int(gl_WorkGroupID.y) + mi(ATT_Y0), b = bk / Hkv, kh = bk % Hkv;
     const int j0 = int(gl_WorkGroupID.x) * ATT_BC, bc = min(ATT_BC, S - j0);
     // first query row that sees key j0: i + shift >= j0
     const int ifirst = causal ? max(0, j0 - shift) : 0;
@@ -189,7 +189,7 @@ void main() {
 
   // ---- pass 1: dq of query rows i0 + r of head h; invocation (r, c) = (lid / 16, lid % 16)
   const int r = lid >> 4, c = lid & 15, t = c;
-  const int bh = int(gl_WorkGroupID.y), b = bh / Hq, h = bh % Hq;
+  const int bh = int(gl_WorkGroupID.y) + mi(ATT_Y0), b = bh / Hq, h = bh % Hq;
   const int i0 = int(gl_WorkGroupID.x) * ATT_BR, br = min(ATT_BR, T - i0);
   const int jend = causal ? max(0, min(S, i0 + br + shift)) : S;
   bases(b, h, i0, 0);

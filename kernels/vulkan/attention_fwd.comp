@@ -54,7 +54,7 @@ void main() {
   const int group = Hq / mi(ATT_HKV), shift = S - T;
   const bool causal = mi(ATT_CAUSAL) != 0, has_mask = mi(ATT_HASMASK) != 0;
   const float scale = intBitsToFloat(mi(ATT_SCALE));
-  const int bh = int(gl_WorkGroupID.y), b = bh / Hq, h = bh % Hq, kh = h / group;
+  const int bh = int(gl_WorkGroupID.y) + mi(ATT_Y0), b = bh / Hq, h = bh % Hq, kh = h / group;
   const int i0 = int(gl_WorkGroupID.x) * ATT_BR, br = min(ATT_BR, T - i0);
   const int col0 = int(gl_WorkGroupID.z) * ATT_COLS;
   const int i = i0 + r;
