@@ -20,6 +20,17 @@ std::string shape_str(const View& v) {
   return s + "]";
 }
 
+// Whether every element index of v fits the shaders' int32 arithmetic.
+bool fits_i32(const View& v) {
+  int64_t hi = v.offset;
+  for (int d = 0; d < v.ndim; ++d) {
+    if (v.shape[d] == 0) return true;
+    if (v.strides[d] < 0) return false;
+    hi += (v.shape[d] - 1) * v.strides[d];
+  }
+  return v.offset >= 0 && hi <= kI32Max;
+}
+
 // offset and strides of dims 0..ndim-2 of a rank-4 or rank-3 view into meta[at..]
 void put_view(Meta& m, int at, const View& v) {
   m.m[at] = int32_t(v.offset);
@@ -34,8 +45,10 @@ std::string VulkanBackend::exec_attention(const Call& c) {
   const View& k = c.in(1);
   const View& v = c.in(2);
   const std::string shapes = " (q " + shape_str(q) + ", k " + shape_str(k) + ", v " + shape_str(v) + ")";
-  for (int i = 0; i < c.n_in + c.n_out; ++i)
+  for (int i = 0; i < c.n_in + c.n_out; ++i) {
     if (c.t[i].dtype != ET_F32) return fail(c, kDType, "operands must be float32");
+    if (!fits_i32(c.t[i])) return fail(c, kShape, "operand " + std::to_string(i) + " spans 2^31 elements or more");
+  }
   if (q.ndim != 4 || k.ndim != 4 || v.ndim != 4) return fail(c, kShape, "q, k, v must be rank 4" + shapes);
   const int64_t B = q.shape[0], Hq = q.shape[1], T = q.shape[2], D = q.shape[3];
   const int64_t Hkv = k.shape[1], S = k.shape[2], Dv = v.shape[3];
@@ -74,9 +87,17 @@ std::string VulkanBackend::exec_attention(const Call& c) {
   }
   // workgroups: x = 16-row (or 16-key) blocks, y = (batch, head) pairs, z = 128-column passes
   const int64_t nqb = (T + ATT_BR - 1) / ATT_BR, nkb = (S + ATT_BC - 1) / ATT_BC;
-  if (nqb > 65535 || nkb > 65535 || B * Hq > 65535)
-    return fail(c, kShape, "too many query/key blocks or heads for one dispatch" + shapes);
+  if (nqb > 65535 || nkb > 65535) return fail(c, kShape, "more than 65535 query or key blocks of 16" + shapes);
   auto passes = [](int64_t cols) { return uint32_t(std::max<int64_t>(1, (cols + ATT_COLS - 1) / ATT_COLS)); };
+  // one dispatch per 65535 (batch, head) pairs
+  auto dispatch = [&](const char* shader, Bufs bufs, int64_t blocks, int64_t pairs, uint32_t gz) -> std::string {
+    for (int64_t y0 = 0; y0 < pairs; y0 += 65535) {
+      m.m[ATT_Y0] = int32_t(y0);
+      std::string e = run(c, shader, m.m, bufs, uint32_t(blocks), uint32_t(std::min<int64_t>(65535, pairs - y0)), gz);
+      if (!e.empty()) return e;
+    }
+    return "";
+  };
 
   if (!bwd) {
     const View& o = c.out(0);
@@ -91,7 +112,7 @@ std::string VulkanBackend::exec_attention(const Call& c) {
     m.m[ATT_LSE + 2] = int32_t(T);
     m.m[ATT_LSE + 3] = 1;
     DeviceBuffer* bufs[6] = {dev(q.buf), dev(k.buf), dev(v.buf), mbuf, dev(o.buf), dev(lse.buf)};
-    return run(c, "attention_fwd", m.m, {bufs, 6}, uint32_t(nqb), uint32_t(B * Hq), passes(Dv));
+    return dispatch("attention_fwd", {bufs, 6}, nqb, B * Hq, passes(Dv));
   }
 
   const View& o = c.in(3);
@@ -126,7 +147,7 @@ std::string VulkanBackend::exec_attention(const Call& c) {
     put_view(m, ATT_OUT2, dv);
     bufs[7] = dev(dk.buf);
     bufs[8] = dev(dv.buf);
-    std::string e = run(c, "attention_bwd", m.m, {bufs, 9}, uint32_t(nkb), uint32_t(B * Hkv), passes(std::max(D, Dv)));
+    std::string e = dispatch("attention_bwd", {bufs, 9}, nkb, B * Hkv, passes(std::max(D, Dv)));
     if (!e.empty()) return e;
   }
   if (B * Hq * T > 0 && D > 0) {  // pass 1: dq
@@ -135,7 +156,7 @@ std::string VulkanBackend::exec_attention(const Call& c) {
     put_view(m, ATT_OUT2, dq);
     bufs[7] = dev(dq.buf);
     bufs[8] = nullptr;
-    return run(c, "attention_bwd", m.m, {bufs, 9}, uint32_t(nqb), uint32_t(B * Hq), passes(D));
+    return dispatch("attention_bwd", {bufs, 9}, nqb, B * Hq, passes(D));
   }
   return "";
 }

@@ -19,6 +19,7 @@
 #define ATT_SCALE 12   // float bits
 #define ATT_CAUSAL 13  // 1: key j visible to query i iff j <= i + S - T
 #define ATT_HASMASK 14
+#define ATT_Y0 15      // first (batch, head) pair of this dispatch: workgroup y + ATT_Y0 (<= 65535 per dispatch)
 #define ATT_Q 16
 #define ATT_K 20
 #define ATT_V 24

@@ -32,27 +32,36 @@ layout(std430, binding = 9) writeonly buffer Out2 { float out2[]; };  // dv (pas
 
 #define NEG_INF uintBitsToFloat(0xff800000u)
 const float EXP_LO = -87.33654;  // as the forward (and the CPU): below it the weight is exactly 0
-const int LD = ATT_CH + 1;       // padded row of a shared chunk
+const int LW = ATT_CH / 4 + 1;   // vec4 words of a shared chunk row (one of padding)
 const int NU = ATT_COLS / ATT_BC;
 
-shared float As[ATT_BR * LD];      // 16 query-side rows (q or do) x 64 dims
-shared float Bs[ATT_BC * LD];      // 16 key-side rows (k or v) x 64 dims
+// chunks as vec4 words: a score is a chain of 4-wide dot products (fewer shared loads)
+shared vec4 As[ATT_BR * LW];       // 16 query-side rows (q or do) x 64 dims
+shared vec4 Bs[ATT_BC * LW];       // 16 key-side rows (k or v) x 64 dims
 shared float Ps[ATT_BR * ATT_BC];  // P(r, c) at r * 16 + c
 shared float Dss[ATT_BR * ATT_BC]; // dS(r, c)
 shared float Ls[ATT_BR];           // lse of the tile's rows
 shared float Dq[ATT_BR];           // do . o of the tile's rows
 
+float dot4(vec4 a, vec4 b) { return dot(a, b); }
+
 int B, Hq, Hkv, T, S, D, Dv, group, shift;
 bool causal, has_mask;
 float scale;
 
-// 16 rows of 64 dims from a strided tensor into As / Bs: element (row, x) at base + row * rs + d0 + x,
-// zero past `rows` rows or `len` dims.
-#define LOAD(dst, buf, base, rs, rows, d0, len)                                         \
-  for (int e = int(gl_LocalInvocationIndex); e < 16 * ATT_CH; e += 256) {               \
-    int rr_ = e / ATT_CH, x_ = e % ATT_CH;                                              \
-    dst[rr_ * LD + x_] = (rr_ < (rows) && (d0) + x_ < (len)) ? buf[(base) + rr_ * (rs) + (d0) + x_] : 0.0; \
+// 16 rows of 64 dims from a strided tensor into As / Bs, one vec4 word per invocation: element
+// (row, x) at base + row * rs + d0 + x, zero past `rows` rows or `len` dims.
+#define LOAD(dst, buf, base, rs, rows, d0, len)                                 \
+  {                                                                             \
+    const int rr_ = int(gl_LocalInvocationIndex) >> 4, x_ = (d0) + 4 * (int(gl_LocalInvocationIndex) & 15); \
+    vec4 w_ = vec4(0.0);                                                        \
+    if (rr_ < (rows))                                                           \
+      for (int l_ = 0; l_ < 4; ++l_)                                            \
+        if (x_ + l_ < (len)) w_[l_] = buf[(base) + rr_ * (rs) + x_ + l_];       \
+    dst[rr_ * LW + (int(gl_LocalInvocationIndex) & 15)] = w_;                   \
   }
+// element x of shared chunk row `row`
+#define AT(arr, row, x) arr[(row) * LW + ((x) >> 2)][(x) & 3]
 
 // Row bases of the tile's operands: query rows i0.. of head h, key rows j0.. of kv head kh.
 int qb_, qs_, ob_, os_, db_, ds_, kb_, ks_, vb_, vs_, mb_, ms2_, ms3_, lb_, ls_;
@@ -89,16 +98,16 @@ void tile(int i0, int br, int j0, int bc, int r, int c) {
     LOAD(As, q, qb_, qs_, br, d0, D)
     LOAD(Bs, k, kb_, ks_, bc, d0, D)
     barrier();
-    const int w = min(ATT_CH, D - d0);
-    for (int x = 0; x < w; ++x) dot += As[r * LD + x] * Bs[c * LD + x];
+    const int w = (min(ATT_CH, D - d0) + 3) >> 2;
+    for (int x = 0; x < w; ++x) dot += dot4(As[r * LW + x], Bs[c * LW + x]);
     barrier();
   }
   for (int d0 = 0; d0 < Dv; d0 += ATT_CH) {
     LOAD(As, dout, db_, ds_, br, d0, Dv)
     LOAD(Bs, v, vb_, vs_, bc, d0, Dv)
     barrier();
-    const int w = min(ATT_CH, Dv - d0);
-    for (int x = 0; x < w; ++x) dp += As[r * LD + x] * Bs[c * LD + x];
+    const int w = (min(ATT_CH, Dv - d0) + 3) >> 2;
+    for (int x = 0; x < w; ++x) dp += dot4(As[r * LW + x], Bs[c * LW + x]);
     barrier();
   }
   float s = dot * scale;
@@ -131,7 +140,7 @@ void main() {
   if (mi(ATT_PASS) == 0) {
     // ---- dk, dv of keys j0 + c of kv head kh; score invocation (r, c) = (lid % 16, lid / 16)
     const int c = lid >> 4, t = lid & 15, r = t;
-    const int bk = int(gl_WorkGroupID.y), b = bk / Hkv, kh = bk % Hkv;
+    const int bk = int(gl_WorkGroupID.y) + mi(ATT_Y0), b = bk / Hkv, kh = bk % Hkv;
     const int j0 = int(gl_WorkGroupID.x) * ATT_BC, bc = min(ATT_BC, S - j0);
     // first query row that sees key j0: i + shift >= j0
     const int ifirst = causal ? max(0, j0 - shift) : 0;
@@ -149,15 +158,18 @@ void main() {
           LOAD(As, dout, db_, ds_, br, d0, Dv)
           LOAD(Bs, q, qb_, qs_, br, d0, D)
           barrier();
-          for (int u = 0; u < ATT_CH / ATT_BC; ++u) {
-            const int x = t + ATT_BC * u;
-            float sv = 0.0, sk = 0.0;
-            for (int rr = 0; rr < ATT_BR; ++rr) {
-              sv += Ps[rr * ATT_BC + c] * As[rr * LD + x];
-              sk += Dss[rr * ATT_BC + c] * Bs[rr * LD + x];
+          float sv[ATT_CH / ATT_BC], sk[ATT_CH / ATT_BC];
+          for (int u = 0; u < ATT_CH / ATT_BC; ++u) { sv[u] = 0.0; sk[u] = 0.0; }
+          for (int rr = 0; rr < ATT_BR; ++rr) {
+            const float pr = Ps[rr * ATT_BC + c], dr = Dss[rr * ATT_BC + c];
+            for (int u = 0; u < ATT_CH / ATT_BC; ++u) {
+              sv[u] += pr * AT(As, rr, t + ATT_BC * u);
+              sk[u] += dr * AT(Bs, rr, t + ATT_BC * u);
             }
-            a2[h0 * (ATT_CH / ATT_BC) + u] += sv;
-            a1[h0 * (ATT_CH / ATT_BC) + u] += sk;
+          }
+          for (int u = 0; u < ATT_CH / ATT_BC; ++u) {
+            a2[h0 * (ATT_CH / ATT_BC) + u] += sv[u];
+            a1[h0 * (ATT_CH / ATT_BC) + u] += sk[u];
           }
           barrier();
         }
@@ -177,7 +189,7 @@ void main() {
 
   // ---- pass 1: dq of query rows i0 + r of head h; invocation (r, c) = (lid / 16, lid % 16)
   const int r = lid >> 4, c = lid & 15, t = c;
-  const int bh = int(gl_WorkGroupID.y), b = bh / Hq, h = bh % Hq;
+  const int bh = int(gl_WorkGroupID.y) + mi(ATT_Y0), b = bh / Hq, h = bh % Hq;
   const int i0 = int(gl_WorkGroupID.x) * ATT_BR, br = min(ATT_BR, T - i0);
   const int jend = causal ? max(0, min(S, i0 + br + shift)) : S;
   bases(b, h, i0, 0);
@@ -193,12 +205,13 @@ void main() {
       if (d0 >= D) break;
       LOAD(Bs, k, kb_, ks_, bc, d0, D)
       barrier();
-      for (int u = 0; u < ATT_CH / ATT_BC; ++u) {
-        const int x = t + ATT_BC * u;
-        float sq = 0.0;
-        for (int cc = 0; cc < ATT_BC; ++cc) sq += Dss[r * ATT_BC + cc] * Bs[cc * LD + x];
-        a1[h0 * (ATT_CH / ATT_BC) + u] += sq;
+      float sq[ATT_CH / ATT_BC];
+      for (int u = 0; u < ATT_CH / ATT_BC; ++u) sq[u] = 0.0;
+      for (int cc = 0; cc < ATT_BC; ++cc) {
+        const float dc = Dss[r * ATT_BC + cc];
+        for (int u = 0; u < ATT_CH / ATT_BC; ++u) sq[u] += dc * AT(Bs, cc, t + ATT_BC * u);
       }
+      for (int u = 0; u < ATT_CH / ATT_BC; ++u) a1[h0 * (ATT_CH / ATT_BC) + u] += sq[u];
       barrier();
     }
   }

@@ -29,9 +29,23 @@ layout(std430, binding = 6) writeonly buffer Lb { float lse[]; };
 #define NAN uintBitsToFloat(0x7fc00000u)
 const float EXP_LO = -87.33654;  // exp() underflows below this: the weight is exactly 0 (as the CPU)
 
-shared float Qs[ATT_BR * ATT_COLS];        // 16 query rows x up to 128 head dims
-shared float KVs[ATT_BC * (ATT_CH + 1)];   // 16 keys x 64 dims of k or v (padded rows)
+// vec4 words: a score is a chain of 4-wide dot products (fewer shared loads per multiply-add)
+#define QW (ATT_COLS / 4)     // vec4 words of a query row
+#define KW (ATT_CH / 4 + 1)   // vec4 words of a key/value row (one word of padding)
+shared vec4 Qs[ATT_BR * QW];       // 16 query rows x up to 128 head dims
+shared vec4 KVs[ATT_BC * KW];      // 16 keys x 64 dims of k or v
 shared float Ps[ATT_BR * ATT_BC];          // scores, then weights, of the tile
+
+// 4 consecutive elements row[x .. x + 4) of a unit-stride row at `base`, zero past len (or when !ok)
+#define LOAD4(NAME, BUF) \
+  vec4 NAME(bool ok, int base, int x, int len) { \
+    vec4 r = vec4(0.0); \
+    if (ok) for (int l = 0; l < 4; ++l) if (x + l < len) r[l] = BUF[base + x + l]; \
+    return r; \
+  }
+LOAD4(load4q, q)
+LOAD4(load4k, k)
+LOAD4(load4v, v)
 
 void main() {
   const int lid = int(gl_LocalInvocationIndex);
@@ -40,7 +54,7 @@ void main() {
   const int group = Hq / mi(ATT_HKV), shift = S - T;
   const bool causal = mi(ATT_CAUSAL) != 0, has_mask = mi(ATT_HASMASK) != 0;
   const float scale = intBitsToFloat(mi(ATT_SCALE));
-  const int bh = int(gl_WorkGroupID.y), b = bh / Hq, h = bh % Hq, kh = h / group;
+  const int bh = int(gl_WorkGroupID.y) + mi(ATT_Y0), b = bh / Hq, h = bh % Hq, kh = h / group;
   const int i0 = int(gl_WorkGroupID.x) * ATT_BR, br = min(ATT_BR, T - i0);
   const int col0 = int(gl_WorkGroupID.z) * ATT_COLS;
   const int i = i0 + r;
@@ -53,9 +67,9 @@ void main() {
 
   // a head dim of at most 128 keeps the query block in shared memory for the whole key loop
   if (D <= ATT_COLS) {
-    for (int e = lid; e < ATT_BR * ATT_COLS; e += 256) {
-      int rr = e / ATT_COLS, x = e % ATT_COLS;
-      Qs[e] = (rr < br && x < D) ? q[qbase + (i0 + rr) * qs + x] : 0.0;
+    for (int e = lid; e < ATT_BR * QW; e += 256) {
+      int rr = e / QW, x = 4 * (e % QW);
+      Qs[e] = load4q(rr < br, qbase + (i0 + rr) * qs, x, D);
     }
   }
 
@@ -68,27 +82,27 @@ void main() {
   for (int j0 = 0; j0 < jend; j0 += ATT_BC) {
     const int j = j0 + c;
     // ---- score (r, c) = q_i . k_j, 64 dims of k at a time (and 128 of q when D > 128)
-    float dot = 0.0;
+    float sc = 0.0;
     for (int q0 = 0; q0 < D; q0 += ATT_COLS) {
       if (D > ATT_COLS) {
         barrier();
-        for (int e = lid; e < ATT_BR * ATT_COLS; e += 256) {
-          int rr = e / ATT_COLS, x = e % ATT_COLS;
-          Qs[e] = (rr < br && q0 + x < D) ? q[qbase + (i0 + rr) * qs + q0 + x] : 0.0;
+        for (int e = lid; e < ATT_BR * QW; e += 256) {
+          int rr = e / QW, x = q0 + 4 * (e % QW);
+          Qs[e] = load4q(rr < br, qbase + (i0 + rr) * qs, x, D);
         }
       }
       for (int d0 = q0; d0 < min(D, q0 + ATT_COLS); d0 += ATT_CH) {
-        for (int e = lid; e < ATT_BC * ATT_CH; e += 256) {
-          int cc = e / ATT_CH, x = e % ATT_CH;
-          KVs[cc * (ATT_CH + 1) + x] = (j0 + cc < S && d0 + x < D) ? k[kbase + (j0 + cc) * ks + d0 + x] : 0.0;
+        for (int e = lid; e < ATT_BC * (ATT_CH / 4); e += 256) {
+          int cc = e / (ATT_CH / 4), x = 4 * (e % (ATT_CH / 4));
+          KVs[cc * KW + x / 4] = load4k(j0 + cc < S, kbase + (j0 + cc) * ks, d0 + x, D);
         }
         barrier();
-        const int w = min(ATT_CH, D - d0), qo = r * ATT_COLS + d0 - q0, ko = c * (ATT_CH + 1);
-        for (int x = 0; x < w; ++x) dot += Qs[qo + x] * KVs[ko + x];
+        const int w = (min(ATT_CH, D - d0) + 3) / 4, qo = r * QW + (d0 - q0) / 4, ko = c * KW;
+        for (int x = 0; x < w; ++x) sc += dot(Qs[qo + x], KVs[ko + x]);
         barrier();
       }
     }
-    float s = dot * scale;
+    float s = sc * scale;
     if (has_mask && i < T && j < S) s += mask[mrow + j * ms];
     if (j >= S || (causal && j > i + shift)) s = NEG_INF;
     Ps[lid] = s;
@@ -125,16 +139,19 @@ void main() {
     for (int h0 = 0; h0 < ATT_COLS / ATT_CH; ++h0) {
       const int d0 = col0 + h0 * ATT_CH;
       if (d0 >= Dv) break;
-      for (int e = lid; e < ATT_BC * ATT_CH; e += 256) {
-        int cc = e / ATT_CH, x = e % ATT_CH;
-        KVs[cc * (ATT_CH + 1) + x] = (j0 + cc < S && d0 + x < Dv) ? v[vbase + (j0 + cc) * vs + d0 + x] : 0.0;
+      for (int e = lid; e < ATT_BC * (ATT_CH / 4); e += 256) {
+        int cc = e / (ATT_CH / 4), x = 4 * (e % (ATT_CH / 4));
+        KVs[cc * KW + x / 4] = load4v(j0 + cc < S, vbase + (j0 + cc) * vs, d0 + x, Dv);
       }
       barrier();
-      for (int u = 0; u < ATT_CH / ATT_BC; ++u) {
-        float a = 0.0;
-        for (int cc = 0; cc < ATT_BC; ++cc) a += Ps[r * ATT_BC + cc] * KVs[cc * (ATT_CH + 1) + c + ATT_BC * u];
-        acc[h0 * (ATT_CH / ATT_BC) + u] += a;
+      float a[ATT_CH / ATT_BC];
+      for (int u = 0; u < ATT_CH / ATT_BC; ++u) a[u] = 0.0;
+      for (int cc = 0; cc < ATT_BC; ++cc) {
+        const float pc = Ps[r * ATT_BC + cc];
+        // column c + 16 u of the chunk: word (c >> 2) + 4 u, lane c & 3
+        for (int u = 0; u < ATT_CH / ATT_BC; ++u) a[u] += pc * KVs[cc * KW + (c >> 2) + 4 * u][c & 3];
       }
+      for (int u = 0; u < ATT_CH / ATT_BC; ++u) acc[h0 * (ATT_CH / ATT_BC) + u] += a[u];
       barrier();
     }
   }
