@@ -96,6 +96,12 @@ std::string VulkanBackend::exec_quant(const Call& c) {
   m.m[META_X + 2] = int32_t(y.offset);
   m.m[META_X + 3] = int32_t(ldy);
   DeviceBuffer* bufs[3] = {dev(x.buf), dev(w.buf), dev(y.buf)};
+  if (mode == 0 && M <= 4) {
+    // decode: 8 weight rows a workgroup, no tile of x (matmul_qv.comp)
+    uint32_t gx, gy;
+    grid_1d((N + 7) / 8, 1, &gx, &gy);
+    return run(c, "matmul_qv", m.m, {bufs, 3}, gx, gy, 1);
+  }
   const uint32_t gx = uint32_t(std::min<int64_t>((Kout + 63) / 64, 65535));
   const uint32_t gy = uint32_t(std::min<int64_t>((M + tm - 1) / tm, 65535));
   return run(c, "matmul_q", m.m, {bufs, 3}, gx, gy, 1);

@@ -6,12 +6,10 @@
 // reduction 32 at a time: each step decodes the 64 x 32 weights of the tile once into shared
 // memory (one group of 8 elements per invocation, which share a block's scale) and stages x's
 // TM x 32, then each invocation accumulates TM / 4 outputs of one column in f32.
-// Int8 mode (META_I+5 = 1; transpose 0, TM 4, the host picks it as csrc/cpu/quant.cpp does):
-// each 32 values of a row of x are rounded to int8 with one scale (quant_dot.cpp quantize_row_q8),
-// the weights kept as integer codes (quant.glsl q_codes8), integer dot products per 8 scaled in f32.
-// Meta: META_I+0 = ggml type, +1 = K, +2 = N, +3 = M, +4 = transpose, +5 = int8, +6 = TM, +7 = lda;
+// The forward on one to four rows (decode, and its int8 mode) is matmul_qv.comp's.
+// Meta: META_I+0 = ggml type, +1 = K, +2 = N, +3 = M, +4 = transpose, +6 = TM, +7 = lda;
 // META_X+0 = x's element offset, +1 = w's byte offset, +2 = y's element offset, +3 = ldy.
-// Bindings: 1 = x, 2 = w (bytes as uint words), 3 = y. Shared memory: 15.3 KiB.
+// Bindings: 1 = x, 2 = w (bytes as uint words), 3 = y. Shared memory: 12.5 KiB.
 #extension GL_GOOGLE_include_directive : require
 #include "meta.h"
 #include "dtype.glsl"
@@ -29,16 +27,11 @@ layout(std430, binding = 3) writeonly buffer Y { float y[]; };
 #define TR 32   // reduction step
 #define WS 33   // padded row of the weight tile
 shared float Xs[32][TR];      // x [TM, TR] of this step
-shared uint Ws[TC * WS];      // weights [column][reduction]: f32 bits, or int8-mode integer codes
-shared int Xq[4][TR];         // int8 mode: x's codes,
-shared float Xd[4];           // their scale,
-shared int Xs8[4][TR / 8];    // and sums per 8
-shared float Wsc[TC][TR / 8]; // int8 mode: the weights' scale and add per 8 (quant.glsl q_codes8)
-shared float Wad[TC][TR / 8];
+shared float Ws[TC * WS];     // weights [column][reduction]
 
 void main() {
   const int t = mi(META_I), K = mi(META_I + 1), N = mi(META_I + 2), M = mi(META_I + 3);
-  const bool tr = mi(META_I + 4) != 0, i8 = mi(META_I + 5) != 0;
+  const bool tr = mi(META_I + 4) != 0;
   const int tm = mi(META_I + 6), lda = mi(META_I + 7);
   const int xo = mi(META_X), wo = mi(META_X + 1), yo = mi(META_X + 2), ldy = mi(META_X + 3);
   const int bs = q_block(t), bb = q_bytes(t), rowBytes = (K / bs) * bb;
@@ -46,7 +39,6 @@ void main() {
   const int ctiles = (cols + TC - 1) / TC, mtiles = (M + tm - 1) / tm;
   const int lid = int(gl_LocalInvocationID.x);
   const int col = lid & (TC - 1), mg = lid >> 6, nr = tm >> 2;
-  const bool affine = t == QT_Q4_K || t == QT_Q5_K;
   for (int ct = int(gl_WorkGroupID.x); ct < ctiles; ct += int(gl_NumWorkGroups.x)) {
     for (int mt = int(gl_WorkGroupID.y); mt < mtiles; mt += int(gl_NumWorkGroups.y)) {
       float acc[8] = float[8](0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0);
@@ -65,60 +57,14 @@ void main() {
         int offset = 0;
         float mul = 0.0, add = 0.0;
         if (n < N && k < K) q_codes(t, wo + n * rowBytes + (k / bs) * bb, k % bs, q, offset, mul, add);
-        if (i8) {
-          q_to_int8(t, q, offset, mul);
-          for (int i = 0; i < 8; ++i) Ws[c * WS + rr + i] = uint(q[i]);
-          Wsc[c][rr >> 3] = mul;
-          Wad[c][rr >> 3] = add;
-        } else {
-          float v[8];
-          q_values(t, q, offset, mul, add, v);
-          for (int i = 0; i < 8; ++i) Ws[tr ? (c + i) * WS + rr : c * WS + rr + i] = floatBitsToUint(v[i]);
-        }
-        if (i8) {
-          barrier();  // x's values are staged
-          if (lid < 4) {
-            const int m = lid;
-            float amax = 0.0;
-            for (int j = 0; j < TR; ++j) {
-              const float a = abs(Xs[m][j]);
-              amax = (a > amax || isnan(a)) ? a : amax;  // NaN-propagating max
-            }
-            if (isnan(amax) || isinf(amax)) {
-              // a block holding NaN or +-Inf: scale NaN, or +Inf with codes +-1 at the infinities
-              Xd[m] = isnan(amax) ? amax : uintBitsToFloat(0x7f800000u);
-              for (int j = 0; j < TR; ++j) {
-                const float v = Xs[m][j];
-                Xq[m][j] = (isnan(amax) || !isinf(v)) ? 0 : (v > 0.0 ? 1 : -1);
-              }
-            } else {
-              const float s = amax / 127.0;
-              const float is = s > 0.0 ? 1.0 / s : 0.0;
-              Xd[m] = s;
-              for (int j = 0; j < TR; ++j) Xq[m][j] = int(roundEven(Xs[m][j] * is));
-            }
-            for (int g = 0; g < TR / 8; ++g) {
-              int sum = 0;
-              for (int j = 0; j < 8; ++j) sum += Xq[m][8 * g + j];
-              Xs8[m][g] = sum;
-            }
-          }
-        }
+        float v[8];
+        q_values(t, q, offset, mul, add, v);
+        for (int i = 0; i < 8; ++i) Ws[tr ? (c + i) * WS + rr : c * WS + rr + i] = v[i];
         barrier();  // both tiles are ready
-        if (i8) {
-          const float dx = Xd[mg];
-          for (int g = 0; g < TR / 8; ++g) {
-            int p = 0;
-            for (int j = 0; j < 8; ++j) p += int(Ws[col * WS + 8 * g + j]) * Xq[mg][8 * g + j];
-            acc[0] += (Wsc[col][g] * dx) * float(p);
-            if (affine) acc[0] += (Wad[col][g] * dx) * float(Xs8[mg][g]);
-          }
-        } else {
-          for (int rr = 0; rr < TR; ++rr) {
-            const float w = uintBitsToFloat(Ws[col * WS + rr]);
-            for (int r = 0; r < 8; ++r)
-              if (r < nr) acc[r] += Xs[mg + 4 * r][rr] * w;
-          }
+        for (int rr = 0; rr < TR; ++rr) {
+          const float w = Ws[col * WS + rr];
+          for (int r = 0; r < 8; ++r)
+            if (r < nr) acc[r] += Xs[mg + 4 * r][rr] * w;
         }
       }
       const int gc = ct * TC + col;

@@ -21,9 +21,24 @@
 #define QT_NF4_DQ 1025
 
 uint qb(int off) { return (wq[off >> 2] >> ((off & 3) * 8)) & 0xffu; }
-uint qu16(int off) { return qb(off) | (qb(off + 1) << 8); }
-uint qu32(int off) { return qu16(off) | (qu16(off + 2) << 16); }
+// 4 bytes at off, little-endian (the second word is read only when the bytes straddle it)
+uint qu32(int off) {
+  const int wi = off >> 2;
+  const uint sh = uint(off & 3) * 8u;
+  return sh == 0u ? wq[wi] : (wq[wi] >> sh) | (wq[wi + 1] << (32u - sh));
+}
+uint qu16(int off) { return (off & 3) == 3 ? qb(off) | (qb(off + 1) << 8) : (wq[off >> 2] >> ((off & 3) * 8)) & 0xffffu; }
 float qf16(int off) { return f16_to_f32(qu16(off)); }
+// 8 bytes at off as two little-endian words; byte i of them is q8b(v, i)
+uvec2 qload8(int off) {
+  const int wi = off >> 2;
+  const uint sh = uint(off & 3) * 8u;
+  const uint a = wq[wi], b = wq[wi + 1];
+  if (sh == 0u) return uvec2(a, b);
+  const uint c = wq[wi + 2];
+  return uvec2((a >> sh) | (b << (32u - sh)), (b >> sh) | (c << (32u - sh)));
+}
+uint q8b(uvec2 v, int i) { return ((i < 4 ? v.x : v.y) >> ((i & 3) * 8)) & 0xffu; }
 int qi8(int off) { return int(qb(off) << 24) >> 24; }
 
 // elements and bytes per block; 0 for a type without kernels
@@ -75,14 +90,16 @@ void q_codes(int t, int b, int j0, out int c[8], out int offset, out float mul, 
   add = 0.0;
   if (t == QT_Q8_0) {
     mul = qf16(b);
-    for (int i = 0; i < 8; ++i) c[i] = qi8(b + 2 + j0 + i);
+    const uvec2 v = qload8(b + 2 + j0);
+    for (int i = 0; i < 8; ++i) c[i] = int(q8b(v, i) << 24) >> 24;
   } else if (t == QT_Q4_0 || t == QT_Q4_1) {
     const int qs = b + (t == QT_Q4_0 ? 2 : 4) + (j0 & 15);
     const int sh = j0 >= 16 ? 4 : 0;
     mul = qf16(b);
     if (t == QT_Q4_1) add = qf16(b + 2);
     else offset = 8;
-    for (int i = 0; i < 8; ++i) c[i] = int((qb(qs + i) >> sh) & 0xFu);
+    const uvec2 v = qload8(qs);
+    for (int i = 0; i < 8; ++i) c[i] = int((q8b(v, i) >> sh) & 0xFu);
   } else if (t == QT_Q5_0 || t == QT_Q5_1) {
     const int hp = b + (t == QT_Q5_1 ? 4 : 2);
     const uint qh = qu32(hp);
@@ -92,7 +109,8 @@ void q_codes(int t, int b, int j0, out int c[8], out int offset, out float mul, 
     if (t == QT_Q5_1) add = qf16(b + 2);
     else offset = 16;
     // bit j of qh is the 5th bit of element j
-    for (int i = 0; i < 8; ++i) c[i] = int(((qb(qs + i) >> sh) & 0xFu) | (((qh >> (j0 + i)) & 1u) << 4));
+    const uvec2 v = qload8(qs);
+    for (int i = 0; i < 8; ++i) c[i] = int(((q8b(v, i) >> sh) & 0xFu) | (((qh >> (j0 + i)) & 1u) << 4));
   } else if (t == QT_Q4_K || t == QT_Q5_K) {
     const bool five = t == QT_Q5_K;
     const int chunk = j0 >> 6, r = j0 & 63, l = r & 31;
@@ -105,9 +123,10 @@ void q_codes(int t, int b, int j0, out int c[8], out int offset, out float mul, 
     add = -pa;
     const int qs = b + 16 + (five ? 32 : 0) + 32 * chunk + l;
     const uint hbit = (hi ? 2u : 1u) << (2 * chunk);
+    const uvec2 v = qload8(qs), h = five ? qload8(b + 16 + l) : uvec2(0u);
     for (int i = 0; i < 8; ++i) {
-      int q = int(hi ? (qb(qs + i) >> 4) : (qb(qs + i) & 0xFu));
-      if (five && (qb(b + 16 + l + i) & hbit) != 0u) q += 16;
+      int q = int(hi ? (q8b(v, i) >> 4) : (q8b(v, i) & 0xFu));
+      if ((q8b(h, i) & hbit) != 0u) q += 16;
       c[i] = q;
     }
   } else if (t == QT_Q6_K) {
@@ -118,19 +137,22 @@ void q_codes(int t, int b, int j0, out int c[8], out int offset, out float mul, 
     precise float pm = qf16(b + 208) * float(qi8(b + 192 + 8 * n + (l >> 4) + 2 * g));
     mul = pm;
     offset = 32;
-    for (int i = 0; i < 8; ++i) c[i] = int(((qb(ql + i) >> sh) & 0xFu) | (((qb(qh + i) >> (2 * g)) & 3u) << 4));
+    const uvec2 vl = qload8(ql), vh = qload8(qh);
+    for (int i = 0; i < 8; ++i) c[i] = int(((q8b(vl, i) >> sh) & 0xFu) | (((q8b(vh, i) >> (2 * g)) & 3u) << 4));
   } else if (t == QT_NF4) {
     mul = uintBitsToFloat(qu32(b));
     const int qs = b + 4 + (j0 & 31);
     const int sh = j0 >= 32 ? 4 : 0;
-    for (int i = 0; i < 8; ++i) c[i] = int((qb(qs + i) >> sh) & 0xFu);
+    const uvec2 v = qload8(qs);
+    for (int i = 0; i < 8; ++i) c[i] = int((q8b(v, i) >> sh) & 0xFu);
   } else {  // QT_NF4_DQ
     const int s = j0 >> 6, r = j0 & 63;
     precise float pm = qf16(b) * float(qb(b + 2 + s));
     mul = pm;
     const int qs = b + 6 + 32 * s + (r & 31);
     const int sh = r >= 32 ? 4 : 0;
-    for (int i = 0; i < 8; ++i) c[i] = int((qb(qs + i) >> sh) & 0xFu);
+    const uvec2 v = qload8(qs);
+    for (int i = 0; i < 8; ++i) c[i] = int((q8b(v, i) >> sh) & 0xFu);
   }
 }
 

@@ -1,0 +1,98 @@
+#version 450
+// matmulQ's forward on one to four rows of x (decode): y [M, N] = x [M, K] W^T, M <= 4, W
+// block-quantized [N, K] (kernels/vulkan/quant.glsl). A workgroup owns 8 weight rows, 32
+// invocations each: an invocation decodes whole 32-element pieces of its row once (strided by
+// 32 pieces) into registers and takes their dot products with every row of x, then the 32
+// partial sums of a row are added in shared memory. Few barriers and no staging: the tiled
+// matmul_q.comp would decode the same bytes but waste 3/4 of its tile on x's missing rows.
+// Int8 mode (META_I+5 = 1): each 32 values of a row of x are rounded to int8 with one scale
+// (csrc/cpu/quant_dot.cpp quantize_row_q8), integer dot products per 8 scaled in f32.
+// Meta as matmul_q.comp: META_I+0 = ggml type, +1 = K, +2 = N, +3 = M, +5 = int8, +7 = lda;
+// META_X+0 = x's element offset, +1 = w's byte offset, +2 = y's element offset, +3 = ldy.
+// Bindings: 1 = x, 2 = w (bytes as uint words), 3 = y. Shared memory: 4 KiB.
+#extension GL_GOOGLE_include_directive : require
+#include "meta.h"
+#include "dtype.glsl"
+
+layout(local_size_x = 256) in;
+layout(std140, binding = 0) uniform MetaBuf { ivec4 mv[META_INTS / 4]; };
+int mi(int k) { return mv[k >> 2][k & 3]; }
+layout(std430, binding = 1) readonly buffer X { float x[]; };
+layout(std430, binding = 2) readonly buffer W { uint wq[]; };
+layout(std430, binding = 3) writeonly buffer Y { float y[]; };
+
+#include "quant.glsl"
+
+shared float red[4][256];
+
+void main() {
+  const int t = mi(META_I), K = mi(META_I + 1), N = mi(META_I + 2), M = mi(META_I + 3);
+  const bool i8 = mi(META_I + 5) != 0;
+  const int lda = mi(META_I + 7);
+  const int xo = mi(META_X), wo = mi(META_X + 1), yo = mi(META_X + 2), ldy = mi(META_X + 3);
+  const int bs = q_block(t), bb = q_bytes(t), rowBytes = (K / bs) * bb;
+  const int lid = int(gl_LocalInvocationID.x), row = lid >> 5, lane = lid & 31;
+  const bool affine = t == QT_Q4_K || t == QT_Q5_K;
+  const int groups = (N + 7) / 8;
+  for (int gi = int(gl_WorkGroupID.y * gl_NumWorkGroups.x + gl_WorkGroupID.x); gi < groups; gi += int(gl_NumWorkGroups.x * gl_NumWorkGroups.y)) {
+    const int n = gi * 8 + row;
+    float acc[4] = float[4](0.0, 0.0, 0.0, 0.0);
+    if (n < N) {
+      for (int k0 = lane * 32; k0 < K; k0 += 32 * 32) {
+        const int b = wo + n * rowBytes + (k0 / bs) * bb, j0 = k0 % bs;
+        // int8 mode: each row's x block of 32, as quantize_row_q8 rounds it (scale, 1 / scale)
+        float sx[4], ix[4];
+        for (int m = 0; m < 4; ++m) {
+          sx[m] = 0.0;
+          ix[m] = 0.0;
+          if (!i8 || m >= M) continue;
+          float amax = 0.0;
+          for (int j = 0; j < 32; ++j) {
+            const float a = abs(x[xo + m * lda + k0 + j]);
+            amax = (a > amax || isnan(a)) ? a : amax;  // NaN-propagating max
+          }
+          // a block holding NaN or +-Inf: scale NaN, or +Inf with codes +-1 at the infinities
+          sx[m] = isnan(amax) ? amax : isinf(amax) ? amax : amax / 127.0;
+          ix[m] = sx[m] > 0.0 && !isinf(sx[m]) ? 1.0 / sx[m] : 0.0;
+        }
+        for (int g = 0; g < 4; ++g) {
+          int q[8], offset;
+          float mul, add;
+          q_codes(t, b, j0 + 8 * g, q, offset, mul, add);
+          if (i8) q_to_int8(t, q, offset, mul);
+          float v[8];
+          if (!i8) q_values(t, q, offset, mul, add, v);
+          for (int m = 0; m < 4; ++m) {
+            if (m >= M) break;
+            const int xb = xo + m * lda + k0;
+            if (i8) {
+              const float s = sx[m], is = ix[m];
+              const bool bad = isnan(s) || isinf(s);
+              int p = 0, sum = 0;
+              for (int j = 0; j < 8; ++j) {
+                const float xv = x[xb + 8 * g + j];
+                const int c = bad ? ((isnan(s) || !isinf(xv)) ? 0 : (xv > 0.0 ? 1 : -1)) : int(roundEven(xv * is));
+                p += q[j] * c;
+                sum += c;
+              }
+              acc[m] += (mul * s) * float(p);
+              if (affine) acc[m] += (add * s) * float(sum);
+            } else {
+              for (int j = 0; j < 8; ++j) acc[m] += x[xb + 8 * g + j] * v[j];
+            }
+          }
+        }
+      }
+    }
+    for (int m = 0; m < 4; ++m) red[m][lid] = acc[m];
+    for (int s = 16; s > 0; s >>= 1) {
+      barrier();
+      if (lane < s)
+        for (int m = 0; m < 4; ++m) red[m][lid] += red[m][lid + s];
+    }
+    barrier();
+    if (lane == 0 && n < N)
+      for (int m = 0; m < M; ++m) y[yo + m * ldy + n] = red[m][lid];
+    barrier();  // red is read before the next group overwrites it
+  }
+}
