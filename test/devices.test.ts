@@ -114,7 +114,11 @@ describe('devices', () => {
     expect(text).toContain(`ops: ${KERNEL_OPS.length} of ${KERNEL_OPS.length} kernel ops`);
     const cuda = et.devices().find((d) => d.name === 'cuda')!;
     if (!cuda.available) expect(text).toContain(`  cuda      no  ${cuda.reason}`);
-    if (vulkan.available) expect(text).toMatch(/  vulkan +yes .*\n +features: .*maxBufferBytes \d+/);
+    if (vulkan.available) {
+      // per Vulkan device: driver, fp16 / int8 / cooperative matrix, subgroup size, limits, and every op
+      expect(text).toMatch(/  vulkan +yes .*\n +driver: .+, Vulkan \d+\.\d+\.\d+\n +fp16 (yes|no), int8 dot (yes|no), cooperative matrix (yes|no), subgroup size \d+\n +max buffer \d+ [KMG]i?B, shared memory \d+ KiB per workgroup/);
+      expect(text).toMatch(/  vulkan +yes [^]*?ops: (\d+) of \1 kernel ops/);
+    }
   });
 
   test('to() moves values across devices and gradients flow back', () => {
