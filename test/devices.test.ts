@@ -116,7 +116,7 @@ describe('devices', () => {
     if (!cuda.available) expect(text).toContain(`  cuda      no  ${cuda.reason}`);
     if (vulkan.available) {
       // per Vulkan device: driver, fp16 / int8 / cooperative matrix, subgroup size, limits, and every op
-      expect(text).toMatch(/  vulkan +yes .*\n +driver: .+, Vulkan \d+\.\d+\.\d+\n +fp16 (yes|no), int8 dot (yes|no), cooperative matrix (yes|no), subgroup size \d+\n +max buffer \d+ [KMG]i?B, shared memory \d+ KiB per workgroup/);
+      expect(text).toMatch(/  vulkan +yes .*\n +driver: .+, Vulkan \d+\.\d+\.\d+\n +fp16 (yes|no), int8 dot (yes|no), cooperative matrix (yes|no), subgroup size \d+\n +max buffer [\d.]+ [KMG]iB, shared memory [\d.]+ [KMG]iB per workgroup/);
       expect(text).toMatch(/  vulkan +yes [^]*?ops: (\d+) of \1 kernel ops/);
     }
   });
