@@ -32,7 +32,7 @@ void main() {
   const int xo = mi(META_X), wo = mi(META_X + 1), yo = mi(META_X + 2), ldy = mi(META_X + 3);
   const int bs = q_block(t), bb = q_bytes(t), rowBytes = (K / bs) * bb;
   const int lid = int(gl_LocalInvocationID.x), row = lid >> 5, lane = lid & 31;
-  const bool affine = t == QT_Q4_K || t == QT_Q5_K;
+  const bool affine = t == QF_Q4_K || t == QF_Q5_K;
   const int groups = (N + 7) / 8;
   for (int gi = int(gl_WorkGroupID.y * gl_NumWorkGroups.x + gl_WorkGroupID.x); gi < groups; gi += int(gl_NumWorkGroups.x * gl_NumWorkGroups.y)) {
     const int n = gi * 8 + row;

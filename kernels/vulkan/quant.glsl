@@ -3,22 +3,23 @@
 // multiply-add), as llama.cpp's reference C code does. The includer declares the weight buffer
 //   layout(std430, binding = B) readonly buffer W { uint wq[]; };
 // holding the raw bytes: blocks are not 4-byte aligned (Q4_0 is 18 bytes, Q8_0 34, ...), so
-// bytes are read one at a time from their little-endian words. Byte offsets are int32 (the host
-// checks buffer sizes). Needs dtype.glsl (f16_to_f32) and meta.h (for nothing but the includer).
+// bytes are shifted out of the little-endian words around them (qload8: 8 bytes, 2-3 words). Byte offsets are int32 (the host
+// checks buffer sizes). Needs dtype.glsl (f16_to_f32) included first.
 //
 // Every decoder takes 8 consecutive elements j0..j0+7 of one block (j0 a multiple of 8): in each
 // format they share one scale (and min), and sit in consecutive bytes.
 
-#define QT_Q4_0 2
-#define QT_Q4_1 3
-#define QT_Q5_0 6
-#define QT_Q5_1 7
-#define QT_Q8_0 8
-#define QT_Q4_K 12
-#define QT_Q5_K 13
-#define QT_Q6_K 14
-#define QT_NF4 1024
-#define QT_NF4_DQ 1025
+// ggml type ids (csrc/quant_types.h)
+#define QF_Q4_0 2
+#define QF_Q4_1 3
+#define QF_Q5_0 6
+#define QF_Q5_1 7
+#define QF_Q8_0 8
+#define QF_Q4_K 12
+#define QF_Q5_K 13
+#define QF_Q6_K 14
+#define QF_NF4 1024
+#define QF_NF4_DQ 1025
 
 uint qb(int off) { return (wq[off >> 2] >> ((off & 3) * 8)) & 0xffu; }
 // 4 bytes at off, little-endian (the second word is read only when the bytes straddle it)
@@ -43,23 +44,23 @@ int qi8(int off) { return int(qb(off) << 24) >> 24; }
 
 // elements and bytes per block; 0 for a type without kernels
 int q_block(int t) {
-  if (t == QT_Q4_0 || t == QT_Q4_1 || t == QT_Q5_0 || t == QT_Q5_1 || t == QT_Q8_0) return 32;
-  if (t == QT_Q4_K || t == QT_Q5_K || t == QT_Q6_K || t == QT_NF4_DQ) return 256;
-  if (t == QT_NF4) return 64;
+  if (t == QF_Q4_0 || t == QF_Q4_1 || t == QF_Q5_0 || t == QF_Q5_1 || t == QF_Q8_0) return 32;
+  if (t == QF_Q4_K || t == QF_Q5_K || t == QF_Q6_K || t == QF_NF4_DQ) return 256;
+  if (t == QF_NF4) return 64;
   return 0;
 }
 int q_bytes(int t) {
   switch (t) {
-    case QT_Q4_0: return 18;
-    case QT_Q4_1: return 20;
-    case QT_Q5_0: return 22;
-    case QT_Q5_1: return 24;
-    case QT_Q8_0: return 34;
-    case QT_Q4_K: return 144;
-    case QT_Q5_K: return 176;
-    case QT_Q6_K: return 210;
-    case QT_NF4: return 36;
-    case QT_NF4_DQ: return 134;
+    case QF_Q4_0: return 18;
+    case QF_Q4_1: return 20;
+    case QF_Q5_0: return 22;
+    case QF_Q5_1: return 24;
+    case QF_Q8_0: return 34;
+    case QF_Q4_K: return 144;
+    case QF_Q5_K: return 176;
+    case QF_Q6_K: return 210;
+    case QF_NF4: return 36;
+    case QF_NF4_DQ: return 134;
   }
   return 0;
 }
@@ -88,31 +89,31 @@ void q_k_scale_min(int s, int j, out int sc, out int m) {
 void q_codes(int t, int b, int j0, out int c[8], out int offset, out float mul, out float add) {
   offset = 0;
   add = 0.0;
-  if (t == QT_Q8_0) {
+  if (t == QF_Q8_0) {
     mul = qf16(b);
     const uvec2 v = qload8(b + 2 + j0);
     for (int i = 0; i < 8; ++i) c[i] = int(q8b(v, i) << 24) >> 24;
-  } else if (t == QT_Q4_0 || t == QT_Q4_1) {
-    const int qs = b + (t == QT_Q4_0 ? 2 : 4) + (j0 & 15);
+  } else if (t == QF_Q4_0 || t == QF_Q4_1) {
+    const int qs = b + (t == QF_Q4_0 ? 2 : 4) + (j0 & 15);
     const int sh = j0 >= 16 ? 4 : 0;
     mul = qf16(b);
-    if (t == QT_Q4_1) add = qf16(b + 2);
+    if (t == QF_Q4_1) add = qf16(b + 2);
     else offset = 8;
     const uvec2 v = qload8(qs);
     for (int i = 0; i < 8; ++i) c[i] = int((q8b(v, i) >> sh) & 0xFu);
-  } else if (t == QT_Q5_0 || t == QT_Q5_1) {
-    const int hp = b + (t == QT_Q5_1 ? 4 : 2);
+  } else if (t == QF_Q5_0 || t == QF_Q5_1) {
+    const int hp = b + (t == QF_Q5_1 ? 4 : 2);
     const uint qh = qu32(hp);
     const int qs = hp + 4 + (j0 & 15);
     const int sh = j0 >= 16 ? 4 : 0;
     mul = qf16(b);
-    if (t == QT_Q5_1) add = qf16(b + 2);
+    if (t == QF_Q5_1) add = qf16(b + 2);
     else offset = 16;
     // bit j of qh is the 5th bit of element j
     const uvec2 v = qload8(qs);
     for (int i = 0; i < 8; ++i) c[i] = int(((q8b(v, i) >> sh) & 0xFu) | (((qh >> (j0 + i)) & 1u) << 4));
-  } else if (t == QT_Q4_K || t == QT_Q5_K) {
-    const bool five = t == QT_Q5_K;
+  } else if (t == QF_Q4_K || t == QF_Q5_K) {
+    const bool five = t == QF_Q5_K;
     const int chunk = j0 >> 6, r = j0 & 63, l = r & 31;
     const bool hi = r >= 32;
     int sc, m;
@@ -129,7 +130,7 @@ void q_codes(int t, int b, int j0, out int c[8], out int offset, out float mul, 
       if ((q8b(h, i) & hbit) != 0u) q += 16;
       c[i] = q;
     }
-  } else if (t == QT_Q6_K) {
+  } else if (t == QF_Q6_K) {
     const int n = j0 >> 7, r = j0 & 127, g = r >> 5, l = r & 31;
     const int ql = b + 64 * n + l + ((g & 1) != 0 ? 32 : 0);
     const int qh = b + 128 + 32 * n + l;
@@ -139,13 +140,13 @@ void q_codes(int t, int b, int j0, out int c[8], out int offset, out float mul, 
     offset = 32;
     const uvec2 vl = qload8(ql), vh = qload8(qh);
     for (int i = 0; i < 8; ++i) c[i] = int(((q8b(vl, i) >> sh) & 0xFu) | (((q8b(vh, i) >> (2 * g)) & 3u) << 4));
-  } else if (t == QT_NF4) {
+  } else if (t == QF_NF4) {
     mul = uintBitsToFloat(qu32(b));
     const int qs = b + 4 + (j0 & 31);
     const int sh = j0 >= 32 ? 4 : 0;
     const uvec2 v = qload8(qs);
     for (int i = 0; i < 8; ++i) c[i] = int((q8b(v, i) >> sh) & 0xFu);
-  } else {  // QT_NF4_DQ
+  } else {  // QF_NF4_DQ
     const int s = j0 >> 6, r = j0 & 63;
     precise float pm = qf16(b) * float(qb(b + 2 + s));
     mul = pm;
@@ -158,8 +159,8 @@ void q_codes(int t, int b, int j0, out int c[8], out int offset, out float mul, 
 
 // The values of eight codes from q_codes, bit-exact with csrc/cpu/quant.cpp.
 void q_values(int t, int c[8], int offset, float mul, float add, out float v[8]) {
-  const bool nf4 = t == QT_NF4 || t == QT_NF4_DQ;
-  const bool affine = t == QT_Q4_1 || t == QT_Q5_1 || t == QT_Q4_K || t == QT_Q5_K;
+  const bool nf4 = t == QF_NF4 || t == QF_NF4_DQ;
+  const bool affine = t == QF_Q4_1 || t == QF_Q5_1 || t == QF_Q4_K || t == QF_Q5_K;
   for (int i = 0; i < 8; ++i) {
     if (nf4) {
       precise float p = uintBitsToFloat(kNF4Bits[c[i]]) * mul;
@@ -186,13 +187,13 @@ void q_decode8(int t, int b, int j0, out float v[8]) {
 
 // The types matmulQ's decode path rounds x to 8 bits for (quant_dot.h has_dot_q8 on AVX2 / NEON).
 bool q_has_dot8(int t) {
-  return t == QT_Q8_0 || t == QT_Q4_0 || t == QT_Q4_K || t == QT_Q5_K || t == QT_Q6_K || t == QT_NF4 || t == QT_NF4_DQ;
+  return t == QF_Q8_0 || t == QF_Q4_0 || t == QF_Q4_K || t == QF_Q5_K || t == QF_Q6_K || t == QF_NF4 || t == QF_NF4_DQ;
 }
 
 // Codes from q_codes as the int8-dot codes of quant_dot.cpp: value = scale * code + add with the
 // offsets applied, NF4 as its int8 levels with scale / 127.
 void q_to_int8(int t, inout int c[8], int offset, inout float scale) {
-  if (t == QT_NF4 || t == QT_NF4_DQ) {
+  if (t == QF_NF4 || t == QF_NF4_DQ) {
     scale = scale / 127.0;
     for (int i = 0; i < 8; ++i) c[i] = kNF4I8[c[i]];
   } else {
