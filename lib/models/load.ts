@@ -137,7 +137,7 @@ function keepQuantized(model: LlamaModel, header: GGUFHeader, config: LlamaConfi
     const which = /attn_([qk])\.weight$/.exec(info.name);
     if (config.architecture === 'llama' && which) {
       bytes = tidy(() => {
-        const t = tensor(bytes, [N, bytes.length / N]);
+        const t = tensor(bytes, [N, bytes.length / N], { device: 'cpu' });
         return Uint8Array.from(permuteQK(t, which[1] === 'q' ? config.numHeads : config.numKvHeads, true).dataSync());
       });
     }
