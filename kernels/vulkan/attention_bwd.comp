@@ -6,9 +6,9 @@
 //   pass 0, workgroup (key block x, b * Hkv + kv head, column pass z): dv_j = sum P^T do and
 //           dk_j = sum dS^T q over the query heads sharing the kv head, then all query blocks,
 //           in that fixed order (invocation (c, t) = (lid / 16, lid % 16) owns key c's columns
-//           t + 16 u, u < 8, of dk and of dv);
+//           64 u + 4 t + (0..3), u < 2, of dk and of dv);
 //   pass 1, workgroup (query block x, b * Hq + h, column pass z): dq_i = sum dS k over the key
-//           blocks (invocation (r, t) owns row r's columns t + 16 u).
+//           blocks (invocation (r, t) owns row r's columns 64 u + 4 t + (0..3)).
 // Each output element has one writer and a fixed summation order: deterministic, no atomics.
 // Tiles are 16 queries x 16 keys; q, k, v, do stream through shared memory 64 head dims at a
 // time; columns past 128 take more workgroups along z (recomputing P and dS).

@@ -6,7 +6,7 @@
 // columns [128 z, 128 z + 128): it streams 16-key tiles (k, then v, 64 head dims at a time)
 // through shared memory with an online softmax, so no T x S score matrix exists anywhere.
 // Invocation (r, c) = (lid / 16, lid % 16) computes score (row r, key c) of a tile and owns o
-// columns c + 16 u (u < 8) of row r. Every invocation of row r keeps the row's running max and
+// columns 64 u + 4 c + (0..3), u < 2, of row r (a vec4 per 64-column chunk). Every invocation of row r keeps the row's running max and
 // sum (identical copies). Meta layout and bindings: kernels/vulkan/attention.h.
 //
 // Semantics as the CPU: a -inf score weighs exactly 0 (even in a NaN row); a NaN score makes its
