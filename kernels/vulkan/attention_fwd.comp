@@ -150,6 +150,7 @@ void main() {
       acc[h0] += a;
       barrier();
     }
+    if (Dv == 0) barrier();  // (no v chunk above) the sums read Ps before the next tile writes it
   }
 
   if (i >= T) return;
