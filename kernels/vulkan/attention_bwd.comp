@@ -6,9 +6,9 @@
 //   pass 0, workgroup (key block x, b * Hkv + kv head, column pass z): dv_j = sum P^T do and
 //           dk_j = sum dS^T q over the query heads sharing the kv head, then all query blocks,
 //           in that fixed order (invocation (c, t) = (lid / 16, lid % 16) owns key c's columns
-//           t + 16 u, u < 8, of dk and of dv);
+//           64 u + 4 t + (0..3), u < 2, of dk and of dv);
 //   pass 1, workgroup (query block x, b * Hq + h, column pass z): dq_i = sum dS k over the key
-//           blocks (invocation (r, t) owns row r's columns t + 16 u).
+//           blocks (invocation (r, t) owns row r's columns 64 u + 4 t + (0..3)).
 // Each output element has one writer and a fixed summation order: deterministic, no atomics.
 // Tiles are 16 queries x 16 keys; q, k, v, do stream through shared memory 64 head dims at a
 // time; columns past 128 take more workgroups along z (recomputing P and dS).
@@ -33,7 +33,7 @@ layout(std430, binding = 9) writeonly buffer Out2 { float out2[]; };  // dv (pas
 #define NEG_INF uintBitsToFloat(0xff800000u)
 const float EXP_LO = -87.33654;  // as the forward (and the CPU): below it the weight is exactly 0
 const int LW = ATT_CH / 4 + 1;   // vec4 words of a shared chunk row (one of padding)
-const int NU = ATT_COLS / ATT_BC;
+const int NU = ATT_COLS / ATT_CH;  // vec4 accumulators: word t of each 64-column chunk
 
 // chunks as vec4 words: a score is a chain of 4-wide dot products (fewer shared loads)
 shared vec4 As[ATT_BR * LW];       // 16 query-side rows (q or do) x 64 dims
@@ -60,8 +60,6 @@ float scale;
         if (x_ + l_ < (len)) w_[l_] = buf[(base) + rr_ * (rs) + x_ + l_];       \
     dst[rr_ * LW + (int(gl_LocalInvocationIndex) & 15)] = w_;                   \
   }
-// element x of shared chunk row `row`
-#define AT(arr, row, x) arr[(row) * LW + ((x) >> 2)][(x) & 3]
 
 // Row bases of the tile's operands: query rows i0.. of head h, key rows j0.. of kv head kh.
 int qb_, qs_, ob_, os_, db_, ds_, kb_, ks_, vb_, vs_, mb_, ms2_, ms3_, lb_, ls_;
@@ -134,8 +132,8 @@ void main() {
   scale = intBitsToFloat(mi(ATT_SCALE));
   const int lid = int(gl_LocalInvocationIndex);
   const int col0 = int(gl_WorkGroupID.z) * ATT_COLS;
-  float a1[NU], a2[NU];
-  for (int u = 0; u < NU; ++u) { a1[u] = 0.0; a2[u] = 0.0; }
+  vec4 a1[NU], a2[NU];
+  for (int u = 0; u < NU; ++u) { a1[u] = vec4(0.0); a2[u] = vec4(0.0); }
 
   if (mi(ATT_PASS) == 0) {
     // ---- dk, dv of keys j0 + c of kv head kh; score invocation (r, c) = (lid % 16, lid / 16)
@@ -158,19 +156,13 @@ void main() {
           LOAD(As, dout, db_, ds_, br, d0, Dv)
           LOAD(Bs, q, qb_, qs_, br, d0, D)
           barrier();
-          float sv[ATT_CH / ATT_BC], sk[ATT_CH / ATT_BC];
-          for (int u = 0; u < ATT_CH / ATT_BC; ++u) { sv[u] = 0.0; sk[u] = 0.0; }
+          vec4 sv = vec4(0.0), sk = vec4(0.0);
           for (int rr = 0; rr < ATT_BR; ++rr) {
-            const float pr = Ps[rr * ATT_BC + c], dr = Dss[rr * ATT_BC + c];
-            for (int u = 0; u < ATT_CH / ATT_BC; ++u) {
-              sv[u] += pr * AT(As, rr, t + ATT_BC * u);
-              sk[u] += dr * AT(Bs, rr, t + ATT_BC * u);
-            }
+            sv += Ps[rr * ATT_BC + c] * As[rr * LW + t];
+            sk += Dss[rr * ATT_BC + c] * Bs[rr * LW + t];
           }
-          for (int u = 0; u < ATT_CH / ATT_BC; ++u) {
-            a2[h0 * (ATT_CH / ATT_BC) + u] += sv[u];
-            a1[h0 * (ATT_CH / ATT_BC) + u] += sk[u];
-          }
+          a2[h0] += sv;
+          a1[h0] += sk;
           barrier();
         }
       }
@@ -179,11 +171,12 @@ void main() {
     const int j = j0 + c;
     const int kbase = mi(ATT_OUT1) + b * mi(ATT_OUT1 + 1) + kh * mi(ATT_OUT1 + 2) + j * mi(ATT_OUT1 + 3);
     const int vbase = mi(ATT_OUT2) + b * mi(ATT_OUT2 + 1) + kh * mi(ATT_OUT2 + 2) + j * mi(ATT_OUT2 + 3);
-    for (int u = 0; u < NU; ++u) {
-      const int col = col0 + t + ATT_BC * u;
-      if (col < D) out1[kbase + col] = a1[u];
-      if (col < Dv) out2[vbase + col] = a2[u];
-    }
+    for (int u = 0; u < NU; ++u)
+      for (int l = 0; l < 4; ++l) {
+        const int col = col0 + ATT_CH * u + 4 * t + l;
+        if (col < D) out1[kbase + col] = a1[u][l];
+        if (col < Dv) out2[vbase + col] = a2[u][l];
+      }
     return;
   }
 
@@ -205,20 +198,17 @@ void main() {
       if (d0 >= D) break;
       LOAD(Bs, k, kb_, ks_, bc, d0, D)
       barrier();
-      float sq[ATT_CH / ATT_BC];
-      for (int u = 0; u < ATT_CH / ATT_BC; ++u) sq[u] = 0.0;
-      for (int cc = 0; cc < ATT_BC; ++cc) {
-        const float dc = Dss[r * ATT_BC + cc];
-        for (int u = 0; u < ATT_CH / ATT_BC; ++u) sq[u] += dc * AT(Bs, cc, t + ATT_BC * u);
-      }
-      for (int u = 0; u < ATT_CH / ATT_BC; ++u) a1[h0 * (ATT_CH / ATT_BC) + u] += sq[u];
+      vec4 sq = vec4(0.0);
+      for (int cc = 0; cc < ATT_BC; ++cc) sq += Dss[r * ATT_BC + cc] * Bs[cc * LW + t];
+      a1[h0] += sq;
       barrier();
     }
   }
   if (r >= br) return;
   const int qbase = mi(ATT_OUT1) + b * mi(ATT_OUT1 + 1) + h * mi(ATT_OUT1 + 2) + (i0 + r) * mi(ATT_OUT1 + 3);
-  for (int u = 0; u < NU; ++u) {
-    const int col = col0 + t + ATT_BC * u;
-    if (col < D) out1[qbase + col] = a1[u];
-  }
+  for (int u = 0; u < NU; ++u)
+    for (int l = 0; l < 4; ++l) {
+      const int col = col0 + ATT_CH * u + 4 * t + l;
+      if (col < D) out1[qbase + col] = a1[u][l];
+    }
 }

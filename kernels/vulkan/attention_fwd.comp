@@ -6,7 +6,7 @@
 // columns [128 z, 128 z + 128): it streams 16-key tiles (k, then v, 64 head dims at a time)
 // through shared memory with an online softmax, so no T x S score matrix exists anywhere.
 // Invocation (r, c) = (lid / 16, lid % 16) computes score (row r, key c) of a tile and owns o
-// columns c + 16 u (u < 8) of row r. Every invocation of row r keeps the row's running max and
+// columns 64 u + 4 c + (0..3), u < 2, of row r (a vec4 per 64-column chunk). Every invocation of row r keeps the row's running max and
 // sum (identical copies). Meta layout and bindings: kernels/vulkan/attention.h.
 //
 // Semantics as the CPU: a -inf score weighs exactly 0 (even in a NaN row); a NaN score makes its
@@ -74,8 +74,9 @@ void main() {
   }
 
   float m = NEG_INF, l = 0.0;
-  float acc[ATT_COLS / ATT_BC];
-  for (int u = 0; u < ATT_COLS / ATT_BC; ++u) acc[u] = 0.0;
+  // acc[h0] = o columns col0 + 64 h0 + 4 c + (0..3) of row r (word c of each 64-column chunk)
+  vec4 acc[ATT_COLS / ATT_CH];
+  for (int u = 0; u < ATT_COLS / ATT_CH; ++u) acc[u] = vec4(0.0);
 
   // one past the last key any row of this block may see
   const int jend = causal ? max(0, min(S, i0 + br + shift)) : S;
@@ -131,11 +132,11 @@ void main() {
       float sum = 0.0;
       for (int cc = 0; cc < ATT_BC; ++cc) sum += Ps[r * ATT_BC + cc];
       l = l * corr + sum;
-      for (int u = 0; u < ATT_COLS / ATT_BC; ++u) acc[u] *= corr;
+      for (int u = 0; u < ATT_COLS / ATT_CH; ++u) acc[u] *= corr;
       m = mnew;
     }
 
-    // ---- acc[u] += sum_c P(r, c) v_{j0 + c}[col0 + c + 16 u], 64 columns of v at a time
+    // ---- acc += sum_c P(r, c) v_{j0 + c}[its columns], 64 columns of v at a time
     for (int h0 = 0; h0 < ATT_COLS / ATT_CH; ++h0) {
       const int d0 = col0 + h0 * ATT_CH;
       if (d0 >= Dv) break;
@@ -144,26 +145,23 @@ void main() {
         KVs[cc * KW + x / 4] = load4v(j0 + cc < S, vbase + (j0 + cc) * vs, d0 + x, Dv);
       }
       barrier();
-      float a[ATT_CH / ATT_BC];
-      for (int u = 0; u < ATT_CH / ATT_BC; ++u) a[u] = 0.0;
-      for (int cc = 0; cc < ATT_BC; ++cc) {
-        const float pc = Ps[r * ATT_BC + cc];
-        // column c + 16 u of the chunk: word (c >> 2) + 4 u, lane c & 3
-        for (int u = 0; u < ATT_CH / ATT_BC; ++u) a[u] += pc * KVs[cc * KW + (c >> 2) + 4 * u][c & 3];
-      }
-      for (int u = 0; u < ATT_CH / ATT_BC; ++u) acc[h0 * (ATT_CH / ATT_BC) + u] += a[u];
+      vec4 a = vec4(0.0);
+      for (int cc = 0; cc < ATT_BC; ++cc) a += Ps[r * ATT_BC + cc] * KVs[cc * KW + c];
+      acc[h0] += a;
       barrier();
     }
+    if (Dv == 0) barrier();  // (no v chunk above) the sums read Ps before the next tile writes it
   }
 
   if (i >= T) return;
   const bool seen = m != NEG_INF;  // NaN for a poisoned row: still "seen"
   const float inv = seen ? 1.0 / l : 0.0;
   const int obase = mi(ATT_O) + b * mi(ATT_O + 1) + h * mi(ATT_O + 2) + i * mi(ATT_O + 3);
-  for (int u = 0; u < ATT_COLS / ATT_BC; ++u) {
-    const int col = col0 + c + ATT_BC * u;
-    if (col < Dv) o[obase + col] = seen ? acc[u] * inv : 0.0;
-  }
+  for (int u = 0; u < ATT_COLS / ATT_CH; ++u)
+    for (int l = 0; l < 4; ++l) {
+      const int col = col0 + ATT_CH * u + 4 * c + l;
+      if (col < Dv) o[obase + col] = seen ? acc[u][l] * inv : 0.0;
+    }
   if (gl_WorkGroupID.z == 0 && c == 0)
     lse[mi(ATT_LSE) + b * mi(ATT_LSE + 1) + h * mi(ATT_LSE + 2) + i * mi(ATT_LSE + 3)] = seen ? m + log(l) : NEG_INF;
 }

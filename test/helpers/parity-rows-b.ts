@@ -243,6 +243,9 @@ const ATTN: Attn[] = [
   { B: 2, Hq: 2, Hkv: 2, T: 5, S: 6, D: 4, Dv: 4, causal: false, mask: true },
   { B: 1, Hq: 2, Hkv: 1, T: 6, S: 4, D: 4, Dv: 4, causal: true, mask: true },
   { B: 2, Hq: 4, Hkv: 2, T: 6, S: 6, D: 8, Dv: 8, causal: true, headsMajor: true },
+  // head dims past 128 (the Vulkan shaders' column passes) and tiles past 16 queries / keys
+  { B: 1, Hq: 4, Hkv: 2, T: 20, S: 37, D: 136, Dv: 72, causal: true },
+  { B: 1, Hq: 2, Hkv: 1, T: 33, S: 33, D: 64, Dv: 130, causal: false, mask: true },
 ];
 
 const attnName = (a: Attn): string =>
