@@ -1,5 +1,5 @@
-// Quantized GGUF files made by llama.cpp's own quantizer (../shared/quant): our logits (linear
-// layers kept quantized, as loadModel does on cpu; their blocks dequantize bit-exactly as
+// Quantized GGUF files made by llama.cpp's own quantizer (../shared/quant): our logits on every
+// device (linear layers kept quantized, as loadModel does; their blocks dequantize bit-exactly as
 // llama.cpp's) against llama.cpp's on the same file. llama.cpp's quantized
 // matmuls round the activations to 8 bits (Q8_0 blocks of 32, or Q8_K blocks of 256 for the
 // K-quants), which moves its logits by 1e-2 to 4e-2 of their range on these heavy-tailed weights
@@ -12,6 +12,8 @@ import { join, resolve } from 'node:path';
 import { describe, expect, test } from 'vitest';
 import * as et from '../lib/index.js';
 import { runQuantize } from '../lib/cli/quantize.js';
+import { QLinear } from '../lib/nn/qlinear.js';
+import { testDevices } from './helpers/devices.js';
 import { compareLogProbs, createContext, getLlama, importNlc, nextLogProbs } from './helpers/llamacpp.js';
 
 const shared = process.env.EDGETRAIN_SHARED ?? resolve(new URL('..', import.meta.url).pathname, '../shared');
@@ -24,25 +26,37 @@ test('node-llama-cpp imports (a dev dependency)', () => {
 
 describe.skipIf(!nlc)('quantized files: edgetrain vs llama.cpp', () => {
   const report: string[] = [];
-  test.each(['Q8_0', 'Q4_0', 'Q4_1', 'Q5_0', 'Q5_1', 'Q4_K_M', 'Q5_K_M', 'Q6_K'])('tiny-llama-%s.gguf', { timeout: 60_000 }, async (q) => {
+  test.each(['Q8_0', 'Q4_0', 'Q4_1', 'Q5_0', 'Q5_1', 'Q4_K_M', 'Q5_K_M', 'Q6_K'])('tiny-llama-%s.gguf', { timeout: 240_000 }, async (q) => {
     const path = join(shared, 'quant', `tiny-llama-${q}.gguf`);
-    const { model, tokenizer } = await et.loadModel(path);
+    // every device: the blocks stay quantized on each (QLinear), the logits agree with llama.cpp's
+    // as cpu's do, and with cpu's closely (same blocks, f32 accumulation in another order)
+    const models = await Promise.all(testDevices.map((device) => et.loadModel(path, { device })));
     const lm = await (await getLlama(nlc)).loadModel({ modelPath: path });
     try {
       const ctx = await createContext(lm);
       let worst = 0;
       for (const p of ['The quick brown fox jumps over the lazy dog.', 'Once upon a time, in a land far away']) {
-        const ids = tokenizer!.encode(p, { addSpecial: true });
-        const ours = et.noGrad(() => et.tidy(() => Float32Array.from(model.forward(et.tensor(Int32Array.from(ids), [1, ids.length]), { lastOnly: true }).dataSync())));
-        const { maxDiff, range } = compareLogProbs(ours, await nextLogProbs(ctx, ids, model.config.vocabSize));
-        worst = Math.max(worst, maxDiff / range);
-        expect(maxDiff, `${q}: ${JSON.stringify(p)}`).toBeLessThan(REL_TOL * range);
+        const ids = models[0]!.tokenizer!.encode(p, { addSpecial: true });
+        const want = await nextLogProbs(ctx, ids, models[0]!.model.config.vocabSize);
+        let cpu: Float32Array | undefined;
+        for (const [i, { model }] of models.entries()) {
+          const device = testDevices[i]!;
+          expect([...model.namedModules()].some(([, m]) => m instanceof QLinear), `${q} on ${device}: quantized layers`).toBe(true);
+          const x = et.tensor(Int32Array.from(ids), [1, ids.length], { device });
+          const ours = et.noGrad(() => et.tidy(() => Float32Array.from(model.forward(x, { lastOnly: true }).dataSync())));
+          x.dispose();
+          const { maxDiff, range } = compareLogProbs(ours, want);
+          worst = Math.max(worst, maxDiff / range);
+          expect(maxDiff, `${q} on ${device}: ${JSON.stringify(p)}`).toBeLessThan(REL_TOL * range);
+          if (!cpu) cpu = ours;
+          else for (let j = 0; j < ours.length; j++) expect(Math.abs(ours[j]! - cpu[j]!), `${q}: ${device} logit ${j} against cpu`).toBeLessThan(1e-4 * range + 1e-5);
+        }
       }
       report.push(`${q}: ${worst.toExponential(2)}`);
       await ctx.dispose();
     } finally {
       await lm.dispose();
-      model.dispose();
+      for (const { model } of models) model.dispose();
     }
   });
   test('report', () => {
