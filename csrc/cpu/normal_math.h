@@ -17,6 +17,8 @@
 //                    u(w) = (w >> 8) 2^-24; rho = 0 where 1 - u(a) = 1.
 // No intermediate is subnormal, so devices that flush subnormals agree too.
 #pragma once
+#include "fp_exact.h"  // also first in the including file, so its own arithmetic is not contracted either
+
 #include <cmath>
 #include <cstdint>
 #include <cstring>
