@@ -29,7 +29,7 @@ enum Op : int {
   OP_RAND_UNIFORM,  // () -> (y); p: seed, low, high
   //   counter-based Philox4x32-10: element i depends only on (seed, i); seed < 2^53; the exact stream is specified in csrc/cpu/philox.h
   OP_RAND_NORMAL,  // () -> (y); p: seed, mean, std
-  //   Philox as randUniform, Box-Muller
+  //   Philox as randUniform; Box-Muller in edgetrain's own portable float ln/sin/cos (csrc/cpu/normal_math.h), the same bits on every device
   OP_DROPOUT,  // (x) -> (y); p: seed, p
   //   y = x * keep / (1 - p); the same seed gives the same mask
   OP_AFFINE,  // (x) -> (y); p: scale, shift

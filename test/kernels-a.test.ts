@@ -351,6 +351,15 @@ describe.each(testDevices)('%s', (device) => {
       expectClose('randn', got, ref.slice(0, 10), 1e-5, 1e-5);
     });
 
+    ktest('randn bits are a known answer (edgetrain float math, no libm, no fma: any device, ISA or platform)', () => {
+      const x = et.randn([1 << 16], { seed: 8 }).dataSync();
+      const bits = new Uint32Array(x.buffer, x.byteOffset, x.length);
+      let h = 0x811c9dc5; // FNV-1a over the 32-bit words
+      for (const v of bits) h = Math.imul(h ^ v, 0x01000193) >>> 0;
+      expect(Array.from(bits.slice(0, 6), (v) => v.toString(16))).toEqual(['3f99a0ba', '3ec8829c', '3d3ce25f', '3f06f863', '3e590156', 'bf7ce19e']);
+      expect(h.toString(16)).toBe('8b2c546b');
+    });
+
     ktest('randn statistics over 100k samples', () => {
       const x = et.randn([100000], { seed: 1 }).dataSync();
       let s = 0;

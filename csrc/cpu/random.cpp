@@ -1,13 +1,17 @@
 // Counter-based random numbers on the Philox stream (philox.h): randUniform, randNormal.
 //   uniform  randUniform: low + (high - low) * u, with low and (high - low) rounded to float.
 //   normal   Box-Muller on the pairs of words (0, 1) and (2, 3) of a block: for a pair (a, b),
-//            u1 = 1 - u(a) in (0, 1], u2 = u(b); r = sqrt(-2 ln u1), th = 2 pi u2 (float);
-//            the pair's first element is r cos(th), its second r sin(th). Element i is
-//            mean + std * z (mean, std rounded to float).
-#include <cmath>
+//            u1 = 1 - u(a) in (0, 1], u2 = u(b); r = sqrt(-2 ln u1), th = 2 pi u2; the pair's
+//            first element is r cos(th), its second r sin(th), in edgetrain's own float
+//            functions (normal_math.h), not libm's, so the bits are the same on every device.
+//            Element i is mean + std * z (mean, std rounded to float).
+// Contraction off (fp_exact.h): lo + span * u and mean + std * z are rounded twice, as on Vulkan.
+#include "fp_exact.h"
+
 #include <cstring>
 
 #include "kernels.h"
+#include "normal_math.h"
 #include "philox.h"
 
 namespace et {
@@ -63,11 +67,10 @@ std::string k_rand_normal(const Call& c) {
         uint32_t w[4 * kBatch];
         philox_blocks(key, g, w);
         for (int j = 0; j < 4 * nb; j += 2) {
-          const float u1 = 1.f - u01(w[j]);
-          const float th = 6.2831853071795865f * u01(w[j + 1]);
-          const float r = std::sqrt(-2.f * std::log(u1));
-          vals[j] = mean + sd * (r * std::cos(th));
-          vals[j + 1] = mean + sd * (r * std::sin(th));
+          float z0, z1;
+          nm::box_muller(w[j], w[j + 1], z0, z1);
+          vals[j] = mean + sd * z0;
+          vals[j + 1] = mean + sd * z1;
         }
       },
       StoreTo(y));

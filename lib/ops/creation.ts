@@ -168,7 +168,7 @@ function randomOn(device: string, shape: number[], op: 'randNormal' | 'randUnifo
   return moved;
 }
 
-/** Standard normal samples scaled by `std` and shifted by `mean` (Philox + Box-Muller). */
+/** Standard normal samples scaled by `std` and shifted by `mean` (Philox + Box-Muller in edgetrain's own float math: the same bits on every device). */
 export function randn(shape: readonly number[], opts?: RandomOptions & { mean?: number; std?: number }): Tensor {
   const s = checkShape('randn', shape);
   const mean = opts?.mean ?? 0;
