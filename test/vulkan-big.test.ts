@@ -1,0 +1,184 @@
+// Tensors larger than one storage binding may span (EDGETRAIN_VULKAN_MAX_BUFFER=1 MiB here, as
+// maxStorageBufferRange is 128 MiB on lavapipe and many phone drivers): they allocate, and the
+// ops that meet big tensors in LLM training bind windows of them and run in chunks
+// (csrc/vulkan/window.cpp), giving cpu's results; a call that cannot be windowed (one row larger
+// than the limit) is an OutOfMemoryError naming the bytes and the limit.
+import { BIG_LIMITS } from './helpers/big-limits.js'; // first: before the addon opens the devices
+import { expect, test } from 'vitest';
+import * as et from '../lib/index.js';
+import type { Tensor } from '../lib/index.js';
+import { requireVulkan, testDevices } from './helpers/devices.js';
+import { type Case, Dev, f32, type Operand, parityTests, type Rows } from './helpers/parity.js';
+
+const F = 'float32' as const;
+const H = 'float16' as const;
+const I = 'int32' as const;
+const U = 'uint8' as const;
+const LIMIT = Number(BIG_LIMITS.EDGETRAIN_VULKAN_MAX_BUFFER);
+
+test('the binding limit is in force on every available Vulkan device', () => {
+  const vk = et.devices().filter((d) => d.backend === 'vulkan' && d.available);
+  if (requireVulkan) expect(vk.length, 'EDGETRAIN_REQUIRE_VULKAN=1 but no Vulkan device').toBeGreaterThan(0);
+  for (const d of vk) expect(d.features.maxBufferBytes, d.name).toBe(LIMIT);
+});
+
+function onCpu(fn: (d: Dev) => Tensor[]): () => number[][] {
+  let memo: number[][] | undefined;
+  return () => (memo ??= et.tidy(() => fn(new Dev('cpu')).map((t) => Array.from(t.dataSync()))));
+}
+
+const big = (shape: number[], seed: number, view?: Operand['view'], o: Partial<Operand> = {}): Operand => ({ shape, seed, view, ...o });
+const c = (name: string, i: Case['in'], o: Case['out'], run: Case['run'], tol: Case['tol'] = 0): Case => ({ name, in: i, out: o, run, tol });
+
+// ---- elementwise / copy ----
+const S = [1000, 1100]; // 4.4 MB of float32
+const elementwise: Rows = {
+  add: {
+    cases: [
+      c('contiguous [1000, 1100]', [F, F], [F], (d) => d.k('add', [d.input(big(S, 1)), d.input(big(S, 2))], f32(S))),
+      c('transposed + broadcast', [F, F], [F], (d) => d.k('add', [d.input(big(S, 3, 'transposed')), d.input(big(S, 4, 'broadcast'))], f32(S))),
+    ],
+  },
+  mul: {
+    cases: [
+      c('sliced * contiguous', [F, F], [F], (d) => d.k('mul', [d.input(big(S, 5, 'sliced')), d.input(big(S, 6))], f32(S))),
+      c('into a transposed output', [F, F], [F], (d) => {
+        const { base, view } = d.outputView('transposed', S, F);
+        d.k('mul', [d.input(big(S, 7)), d.input(big(S, 8, 'padded'))], [], [], [view]);
+        return [base];
+      }),
+    ],
+  },
+  exp: {
+    cases: [
+      c('contiguous', [F], [F], (d) => d.k('exp', [d.input(big(S, 9))], f32(S)), 1e-6),
+      c('reversed', [F], [F], (d) => d.k('exp', [d.input(big(S, 10, 'reversed'))], f32(S)), 1e-6),
+    ],
+  },
+  copy: {
+    cases: [
+      c('transposed float32', [F], [F], (d) => d.k('copy', [d.input(big(S, 11, 'transposed'))], [{ shape: S, dtype: F }])),
+      c('cast float32 -> float16 at an offset', [F], [H], (d) => d.k('copy', [d.input(big(S, 12, 'offset'))], [{ shape: S, dtype: H }]), 'bits'),
+      c('cast float16 sliced -> float32', [H], [F], (d) => d.k('copy', [d.input(big(S, 13, 'sliced', { dtype: H }))], [{ shape: S, dtype: F }])),
+    ],
+  },
+  fill: {
+    cases: [
+      c('a sliced view of [1000, 1100]', [], [F], (d) => {
+        const { base, view } = d.outputView('sliced', S, F);
+        d.k('fill', [], [], [2.5], [view]);
+        return [base];
+      }),
+    ],
+  },
+};
+
+// ---- matmul: the lm_head shapes (a big b = W^T of W [V, D]; a big a) ----
+const matmul: Rows = {
+  matmul: {
+    cases: [
+      c('x [8, 256] @ W^T, W [5000, 256]', [F, F], [F], (d) => d.k('matmul', [d.input(big([8, 256], 20)), d.input(big([256, 5000], 21, 'transposed'))], f32([8, 5000])), 1e-5),
+      c('a [5000, 256] @ b [256, 64]', [F, F], [F], (d) => d.k('matmul', [d.input(big([5000, 256], 22)), d.input(big([256, 64], 23))], f32([5000, 64])), 1e-5),
+      c('a [1200, 256] @ W^T, W [1200, 256]', [F, F], [F], (d) => d.k('matmul', [d.input(big([1200, 256], 24)), d.input(big([256, 1200], 25, 'transposed'))], f32([1200, 1200])), 1e-5),
+    ],
+  },
+};
+
+// ---- embedding [6000, 64] (1.5 MB) ----
+const V = 6000, D = 64, NI = 700;
+const ids: Operand = { shape: [NI], dtype: I, seed: 30, values: Array.from({ length: NI }, (_, i) => (i * 2654435761) % V) };
+const embedding: Rows = {
+  embedding: {
+    cases: [
+      c('table [6000, 64] float32', [F, I], [F], (d) => d.k('embedding', [d.input(big([V, D], 31)), d.input(ids)], f32([NI, D]))),
+      c('table [6000, 200] float16', [H, I], [H], (d) => d.k('embedding', [d.input(big([V, 200], 32, undefined, { dtype: H })), d.input(ids)], [{ shape: [NI, 200], dtype: H }]), 'bits'),
+    ],
+  },
+  embeddingBwd: {
+    cases: [c('dweight [6000, 64]', [F, I], [F], (d) => d.k('embeddingBwd', [d.input(big([NI, D], 33)), d.input(ids)], f32([V, D])))],
+  },
+};
+
+// ---- row ops: crossEntropy on [8, 40000] logits, softmax, sum / max ----
+const [N, C] = [8, 40000];
+const target: Operand = { shape: [N], dtype: I, seed: 40, values: [5, 39999, -100, 0, 12345, 20000, 7, 31000] };
+const lse = onCpu((d) => [d.k('crossEntropy', [d.input(big([N, C], 41, undefined, { lo: -6, hi: 6 })), d.input(target)], f32([N], [N]), [-100])[1]!]);
+const rows: Rows = {
+  crossEntropy: {
+    cases: [c('[8, 40000]', [F, I], [F, F], (d) => d.k('crossEntropy', [d.input(big([N, C], 41, undefined, { lo: -6, hi: 6 })), d.input(target)], f32([N], [N]), [-100]), 1e-5)],
+  },
+  crossEntropyBwd: {
+    cases: [
+      c('[8, 40000]', [F, I, F, F], [F], (d) => d.k('crossEntropyBwd', [d.input(big([N, C], 41, undefined, { lo: -6, hi: 6 })), d.input(target), d.tensor(lse()[0]!, [N]), d.input(big([N], 42))], f32([N, C]), [-100]), 1e-5),
+    ],
+  },
+  softmax: {
+    cases: [
+      c('[2, 8, 40000]', [F], [F], (d) => d.k('softmax', [d.input(big([2, 8, C], 43, undefined, { lo: -8, hi: 8 }))], f32([2, 8, C])), 1e-5),
+      c('padded rows [20, 30000]', [F], [F], (d) => d.k('softmax', [d.input(big([20, 30000], 44, 'padded'))], f32([20, 30000])), 1e-5),
+    ],
+  },
+  logSoftmaxBwd: {
+    cases: [c('[16, 40000]', [F, F], [F], (d) => d.k('logSoftmaxBwd', [d.input(big([16, C], 46, undefined, { lo: -9, hi: -1 })), d.input(big([16, C], 47))], f32([16, C])), 1e-5)],
+  },
+  sum: {
+    cases: [
+      c('[4, 8, 40000] over the last dim', [F], [F], (d) => d.k('sum', [d.input(big([4, 8, C], 48))], f32([4, 8]), [1]), 1e-5),
+      c('padded [3000, 1000] over the last dim', [F], [F], (d) => d.k('sum', [d.input(big([3000, 1000], 49, 'padded'))], f32([3000]), [1]), 1e-5),
+    ],
+  },
+  max: {
+    cases: [c('[16, 40000] over the last dim', [F], [F, I], (d) => d.k('max', [d.input(big([16, C], 50))], [{ shape: [16], dtype: F }, { shape: [16], dtype: I }], [1]))],
+  },
+};
+
+// ---- quantized weights of several MiB: Q4_0 [3000, 2048] (3.5 MB), Q8_0 [1500, 2048] (3.3 MB) ----
+function quantized(type: number, Nq: number, K: number, bytes: number, seed: number) {
+  const shape = [Nq, (K / 32) * bytes];
+  return { shape, bytes: onCpu((d) => d.k('quantize', [d.input(big([Nq, K], seed, undefined, { lo: -2, hi: 2 }))], [{ shape, dtype: U }], [type, K])) };
+}
+const K = 2048;
+const QW: [string, number, number, number][] = [['Q4_0', 2, 18, 3000], ['Q8_0', 8, 34, 1500]];
+const quant: Rows = {
+  dequantize: {
+    cases: QW.map(([name, type, bytes, Nq], i) => {
+      const q = quantized(type, Nq, K, bytes, 60 + i);
+      return c(`${name} [${Nq}, ${K}]`, [U], [F], (d) => d.k('dequantize', [d.tensor(q.bytes()[0]!, q.shape, U)], f32([Nq, K]), [type, K]));
+    }),
+  },
+  matmulQ: {
+    cases: QW.flatMap(([name, type, bytes, Nq], i) => {
+      const q = quantized(type, Nq, K, bytes, 60 + i);
+      return [
+        c(`${name} x [600, ${K}] . W^T`, [F, U], [F], (d) => d.k('matmulQ', [d.input(big([600, K], 70 + i)), d.tensor(q.bytes()[0]!, q.shape, U)], f32([600, Nq]), [type, K, 0, 0]), 1e-5),
+        c(`${name} x [2, ${K}] . W^T, int8 activations`, [F, U], [F], (d) => d.k('matmulQ', [d.input(big([2, K], 72 + i)), d.tensor(q.bytes()[0]!, q.shape, U)], f32([2, Nq]), [type, K, 0, 1]), 1e-3),
+      ];
+    }),
+  },
+};
+
+// every case above spans several windows of its biggest buffer, on every device compared with cpu
+test('the cases meet buffers larger than the limit', () => {
+  expect(4 * S[0]! * S[1]!).toBeGreaterThan(4 * LIMIT);
+  expect(4 * N * C).toBeGreaterThan(LIMIT);
+  expect(testDevices).toContain('cpu');
+});
+
+// What cannot be windowed fails naming the bytes and the limit (cpu has no such limit).
+const WINDOW_ERROR = /needs a window of \d+ bytes of its buffer, more than the 1048576 bytes one storage binding may span \(EDGETRAIN_VULKAN_MAX_BUFFER\)/;
+const onVulkan = test.runIf(requireVulkan || testDevices.includes('vulkan'));
+onVulkan('vulkan: a single softmax row larger than the window is an OutOfMemoryError', () => {
+  const d = new Dev('vulkan');
+  et.tidy(() => {
+    expect(() => d.k('softmax', [d.input(big([2, 300000], 45))], f32([2, 300000]))[0]!.dataSync()).toThrow(et.OutOfMemoryError);
+    expect(() => d.k('softmax', [d.input(big([2, 300000], 45))], f32([2, 300000]))[0]!.dataSync()).toThrow(WINDOW_ERROR);
+  });
+});
+onVulkan('vulkan: matmul with a row-major b [256, 5000] (each column spans it all) is an OutOfMemoryError', () => {
+  const d = new Dev('vulkan');
+  et.tidy(() => {
+    expect(() => d.k('matmul', [d.input(big([4, 256], 26)), d.input(big([256, 5000], 27))], f32([4, 5000]))[0]!.dataSync()).toThrow(WINDOW_ERROR);
+  });
+});
+
+parityTests({ ...elementwise, ...matmul, ...embedding, ...rows, ...quant });
