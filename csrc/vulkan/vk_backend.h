@@ -83,6 +83,7 @@ class VulkanBackend : public Backend {
   std::string exec_windowed(const Call& c);
   std::string window_level(const WindowPlan& p, const Call& c, int level);
   std::string window_leaf(const Call& c);
+  std::string window_accumulate(const WindowPlan& p, Call sub, int level);
   WindowState* win_ = nullptr;
 
   std::string oom(size_t bytes, const std::string& why) const;

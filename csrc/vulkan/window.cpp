@@ -135,12 +135,16 @@ void make_plan(WindowPlan& p) {
       }
       return;
     }
-    case OP_MATMUL: {  // columns N of b and c, then rows M of a and c
+    case OP_MATMUL: {  // columns N of b and c, the contraction K of a and b (summed), rows M of a and c
       const int na = c.t[0].ndim, nb = c.t[1].ndim, no = c.t[2].ndim;
       if (na < 2 || nb < 2 || no < 2) return;
       int l = p.add_level();
       p.dim[l][1] = nb - 1;
       p.dim[l][2] = no - 1;
+      l = p.add_level();
+      p.dim[l][0] = na - 1;
+      p.dim[l][1] = nb - 2;
+      p.acc[l] = 2;
       l = p.add_level();
       p.dim[l][0] = na - 2;
       p.dim[l][2] = no - 2;
@@ -186,9 +190,42 @@ std::string VulkanBackend::exec_windowed(const Call& c) {
   make_plan(p);
   WindowState st;
   st.orig = &c;
+  WindowState* outer = win_;  // a chunk's accumulation (window_level) runs its add here too
   win_ = &st;
   std::string err = window_level(p, p.call, 0);
-  win_ = nullptr;
+  win_ = outer;
+  return err;
+}
+
+// Chunk `sub` of a contraction level after the first: into a scratch tensor, then added into its output.
+std::string VulkanBackend::window_accumulate(const WindowPlan& p, Call sub, int level) {
+  const int a = p.acc[level];
+  const View o = sub.t[a];
+  View t = o;
+  int64_t st = 1;
+  for (int d = o.ndim - 1; d >= 0; --d) {
+    t.strides[d] = st;
+    st *= o.shape[d];
+  }
+  t.offset = 0;
+  const size_t bytes = size_t(o.numel()) * dtype_size(o.dtype);
+  std::string err;
+  Buffer* b = scratch_alloc(bytes, &err);
+  if (!b) return fail(*win_->orig, "OutOfMemory", "scratch of " + std::to_string(bytes) + " bytes: " + err);
+  t.buf = b;
+  sub.t[a] = t;
+  err = window_level(p, sub, level + 1);
+  if (err.empty()) {
+    Call add;
+    add.op = OP_ADD;
+    add.n_in = 2;
+    add.n_out = 1;
+    add.t[0] = o;
+    add.t[1] = t;
+    add.t[2] = o;
+    err = exec_windowed(add);
+  }
+  scratch_release(b);
   return err;
 }
 
@@ -206,11 +243,15 @@ std::string VulkanBackend::window_level(const WindowPlan& p, const Call& c, int 
   int64_t k = units;
   for (int i = 0; i < args; ++i) {
     if (dim[i] < 0) continue;
+    // one unit with the dims later levels cut left whole, if that fits; else with them at one index
     View v = c.t[i];
     narrow(v, dim[i], 0, 1);
-    for (int l = level + 1; l < p.levels; ++l)
-      if (p.dim[l][i] >= 0) narrow(v, p.dim[l][i], 0, 1);
-    const ByteExtent e = view_extent(v);
+    ByteExtent e = view_extent(v);
+    if (e.hi - e.lo > budget) {
+      for (int l = level + 1; l < p.levels; ++l)
+        if (p.dim[l][i] >= 0) narrow(v, p.dim[l][i], 0, 1);
+      e = view_extent(v);
+    }
     const int64_t rest = e.hi - e.lo;
     const int64_t step = std::llabs(c.t[i].strides[dim[i]]) * dtype_size(v.dtype);
     if (rest > budget) k = 1;  // one unit is too large: the first chunk reports it
@@ -221,7 +262,7 @@ std::string VulkanBackend::window_level(const WindowPlan& p, const Call& c, int 
     for (int i = 0; i < args; ++i)
       if (dim[i] >= 0) narrow(sub.t[i], dim[i], s, std::min(k, units - s));
     win_->start[level] = s;
-    std::string err = window_level(p, sub, level + 1);
+    std::string err = s > 0 && p.acc[level] >= 0 ? window_accumulate(p, sub, level) : window_level(p, sub, level + 1);
     if (!err.empty()) return err;
   }
   return "";

@@ -55,14 +55,20 @@ inline void flatten(View& v, bool last) {
   }
 }
 
-// Per level (innermost dims first: a level's chunk is sized with the dims later levels cut held
-// at one index), the dim of each argument that level cuts (-1: not cut).
+// Per level, the dim of each argument that level cuts (-1: not cut). A level sizes its chunks so
+// that one unit of each cut argument, with the dims later levels cut left whole, fits a window;
+// where that cannot fit, with those dims at one index (the later levels cut them): so levels go
+// innermost dims first.
+// A level may cut a contraction (matmul's K) instead: its chunks after the first write argument
+// `acc` into a scratch tensor that is then added into it, so each chunk sees only its K range.
 struct WindowPlan {
   Call call;  // the call, some views reshaped (flatten) for the plan
   int levels = 0;
   int dim[kMaxDims][kMaxArgs];
+  int acc[kMaxDims];  // per level: the accumulated output argument, -1: none
   int add_level() {
     for (int i = 0; i < kMaxArgs; ++i) dim[levels][i] = -1;
+    acc[levels] = -1;
     return levels++;
   }
 };
