@@ -8,6 +8,7 @@ import { expect, test } from 'vitest';
 import * as et from '../lib/index.js';
 import type { Tensor } from '../lib/index.js';
 import { requireVulkan, testDevices } from './helpers/devices.js';
+import { expectClose } from './helpers/compare.js';
 import { type Case, Dev, f32, type Operand, parityTests, type Rows } from './helpers/parity.js';
 
 const F = 'float32' as const;
@@ -179,4 +180,27 @@ onVulkan('vulkan: a single softmax row larger than the window is an OutOfMemoryE
     expect(() => d.k('softmax', [d.input(big([2, 300000], 45))], f32([2, 300000]))[0]!.dataSync()).toThrow(WINDOW_ERROR);
   });
 });
+// One training step of a tied-free LM head over a [6000, 64] vocabulary through autograd and AdamW:
+// embedding, x @ W^T, crossEntropy, their backwards and the update, all on windowed buffers.
+function trainStep(device: string): number[][] {
+  return et.tidy(() => {
+    const [Vt, Dt, T] = [6000, 64, 40];
+    const host = (seed: number) => Array.from(et.randn([Vt, Dt], { seed, std: 0.5 }).dataSync());
+    const emb = et.tensor(Float32Array.from(host(90)), [Vt, Dt], { device, requiresGrad: true });
+    const head = et.tensor(Float32Array.from(host(91)), [Vt, Dt], { device, requiresGrad: true });
+    const ids = et.tensor(Int32Array.from({ length: T }, (_, i) => (i * 7919) % Vt), [T], { dtype: 'int32', device });
+    const tgt = et.tensor(Int32Array.from({ length: T }, (_, i) => (i * 104729 + 11) % Vt), [T], { dtype: 'int32', device });
+    const opt = new et.optim.AdamW([emb, head], { lr: 1e-2 });
+    const loss = et.crossEntropy(et.matmul(et.embedding(emb, ids), et.transpose(head)), tgt);
+    loss.backward();
+    opt.step();
+    return [loss, emb, head].map((t) => Array.from(t.dataSync()));
+  });
+}
+onVulkan('vulkan: a training step on a [6000, 64] embedding and LM head gives cpu\'s loss and weights', () => {
+  const want = trainStep('cpu');
+  const got = trainStep('vulkan');
+  want.forEach((w, i) => expectClose(`output ${i}`, got[i]!, w, 1e-5));
+});
+
 parityTests({ ...elementwise, ...matmul, ...embedding, ...rows, ...quant });
