@@ -8,6 +8,7 @@ import { expect, test } from 'vitest';
 import * as et from '../lib/index.js';
 import type { Tensor } from '../lib/index.js';
 import { requireVulkan, testDevices } from './helpers/devices.js';
+import { seedKey } from '../lib/random.js';
 import { expectClose } from './helpers/compare.js';
 import { type Case, Dev, f32, type Operand, parityTests, type Rows } from './helpers/parity.js';
 
@@ -31,7 +32,12 @@ function onCpu(fn: (d: Dev) => Tensor[]): () => number[][] {
 const big = (shape: number[], seed: number, view?: Operand['view'], o: Partial<Operand> = {}): Operand => ({ shape, seed, view, ...o });
 const c = (name: string, i: Case['in'], o: Case['out'], run: Case['run'], tol: Case['tol'] = 0): Case => ({ name, in: i, out: o, run, tol });
 
-// ---- elementwise / copy ----
+// ---- elementwise / copy / random ----
+function into(d: Dev, op: 'randUniform' | 'randNormal', params: number[]): Tensor[] {
+  const { base, view } = d.outputView('offset', S, F);
+  d.k(op, [], [], params, [view]);
+  return [base];
+}
 const S = [600, 1000]; // 2.4 MB of float32
 const elementwise: Rows = {
   add: {
@@ -63,6 +69,9 @@ const elementwise: Rows = {
       c('cast float16 sliced -> float32', [H], [F], (d) => d.k('copy', [d.input(big(S, 13, 'sliced', { dtype: H }))], [{ shape: S, dtype: F }])),
     ],
   },
+  randUniform: { cases: [c('[600, 1000] at an offset', [], [F], (d) => into(d, 'randUniform', [seedKey(3), -2, 3]), 1e-6)] },
+  randNormal: { cases: [c('[600, 1000] at an offset', [], [F], (d) => into(d, 'randNormal', [seedKey(4), 0.5, 2]), 1e-5)] },
+  dropout: { cases: [c('[600, 1000]', [F], [F], (d) => d.k('dropout', [d.input(big(S, 14))], f32(S), [seedKey(5), 0.3]), 1e-6)] },
   fill: {
     cases: [
       c('a sliced view of [600, 1000]', [], [F], (d) => {

@@ -74,6 +74,9 @@ void make_plan(WindowPlan& p) {
       if (c.n_in >= used) plan_flat(p, used);
       return;
     }
+    case OP_RAND_UNIFORM: case OP_RAND_NORMAL: case OP_DROPOUT:  // contiguous: Philox blocks of 4 elements
+      if (plan_flat(p, args)) p.quantum[0] = 4;
+      return;
     case OP_SOFTMAX: case OP_SOFTMAX_BWD: case OP_LOG_SOFTMAX: case OP_LOG_SOFTMAX_BWD: {
       const bool rows[3] = {true, true, true};
       plan_rows(p, rows, args);
@@ -257,6 +260,7 @@ std::string VulkanBackend::window_level(const WindowPlan& p, const Call& c, int 
     if (rest > budget) k = 1;  // one unit is too large: the first chunk reports it
     else if (step > 0) k = std::min(k, 1 + (budget - rest) / step);
   }
+  if (k < units && k >= p.quantum[level]) k -= k % p.quantum[level];
   for (int64_t s = 0; s < units; s += k) {
     Call sub = c;
     for (int i = 0; i < args; ++i)

@@ -65,10 +65,12 @@ struct WindowPlan {
   Call call;  // the call, some views reshaped (flatten) for the plan
   int levels = 0;
   int dim[kMaxDims][kMaxArgs];
-  int acc[kMaxDims];  // per level: the accumulated output argument, -1: none
+  int acc[kMaxDims];      // per level: the accumulated output argument, -1: none
+  int64_t quantum[kMaxDims];  // per level: chunks start on multiples of it (random: a Philox block of 4)
   int add_level() {
     for (int i = 0; i < kMaxArgs; ++i) dim[levels][i] = -1;
     acc[levels] = -1;
+    quantum[levels] = 1;
     return levels++;
   }
 };
