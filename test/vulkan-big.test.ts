@@ -120,6 +120,14 @@ const lse = onCpu((d) => [d.k('crossEntropy', [d.input(big([N, C], 41, undefined
 const rows: Rows = {
   crossEntropy: {
     cases: [c('[8, 40000]', [F, I], [F, F], (d) => d.k('crossEntropy', [d.input(big([N, C], 41, undefined, { lo: -6, hi: 6 })), d.input(target)], f32([N], [N]), [-100]), 1e-5)],
+    errors: [
+      {
+        name: 'a target out of range in a later chunk names its row in the call',
+        run: (d) => d.k('crossEntropy', [d.input(big([N, C], 41)), d.tensor([0, 1, 2, 3, 4, 5, 6, C], [N], I)], f32([N], [N]), [-100])[0]!.dataSync(),
+        error: et.IndexError,
+        message: /crossEntropy: .*target 40000 at row 7 is outside \[0, 40000\)/,
+      },
+    ],
   },
   crossEntropyBwd: {
     cases: [
