@@ -140,6 +140,12 @@ const rows: Rows = {
       c('padded rows [20, 30000]', [F], [F], (d) => d.k('softmax', [d.input(big([20, 30000], 44, 'padded'))], f32([20, 30000])), 1e-5),
     ],
   },
+  rmsNorm: {
+    cases: [c('[3000, 512]', [F, F], [F, F], (d) => d.k('rmsNorm', [d.input(big([3000, 512], 51)), d.input(big([512], 52))], f32([3000, 512], [3000]), [1e-5]), 1e-5)],
+  },
+  layerNorm: {
+    cases: [c('[2, 1500, 512]', [F, F, F], [F, F, F], (d) => d.k('layerNorm', [d.input(big([2, 1500, 512], 53)), d.input(big([512], 54)), d.input(big([512], 55))], f32([2, 1500, 512], [3000], [3000]), [1e-5]), 1e-5)],
+  },
   logSoftmaxBwd: {
     cases: [c('[16, 40000]', [F, F], [F], (d) => d.k('logSoftmaxBwd', [d.input(big([16, C], 46, undefined, { lo: -9, hi: -1 })), d.input(big([16, C], 47))], f32([16, C])), 1e-5)],
   },

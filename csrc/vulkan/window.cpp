@@ -77,6 +77,17 @@ void make_plan(WindowPlan& p) {
     case OP_RAND_UNIFORM: case OP_RAND_NORMAL: case OP_DROPOUT:  // contiguous: Philox blocks of 4 elements
       if (plan_flat(p, args)) p.quantum[0] = 4;
       return;
+    case OP_RMS_NORM: case OP_LAYER_NORM: {  // rows and their per-row statistics; weight and bias whole
+      const char* roles = op == OP_RMS_NORM ? "rcrn" : "rccrnn";  // as norm.cpp
+      if (args != int(std::strlen(roles))) return;
+      int l = p.add_level();
+      for (int i = 0; i < args; ++i) {
+        if (roles[i] == 'c') continue;
+        flatten(c.t[i], roles[i] == 'r');
+        p.dim[l][i] = 0;
+      }
+      return;
+    }
     case OP_SOFTMAX: case OP_SOFTMAX_BWD: case OP_LOG_SOFTMAX: case OP_LOG_SOFTMAX_BWD: {
       const bool rows[3] = {true, true, true};
       plan_rows(p, rows, args);
@@ -300,7 +311,7 @@ std::string VulkanBackend::window_leaf(const Call& c0) {
     range = std::min<int64_t>(range, int64_t(st.w[w].b->size) - base);
     if (range > int64_t(ctx_->max_buffer_bytes)) {
       int i = 0;
-      while (dev(c.t[i].buf) != st.w[w].b) ++i;
+      while (!c.t[i].buf || dev(c.t[i].buf) != st.w[w].b) ++i;
       const bool forced = ctx_->max_buffer_bytes < ctx_->props.limits.maxStorageBufferRange;
       st.n = 0;
       return fail(*st.orig, "OutOfMemory",
@@ -329,8 +340,10 @@ std::string VulkanBackend::run(const Call& c, const char* shader, const int32_t*
   std::string err;
   const Pipeline* p = pipes_->get(shader, &err);
   if (!p) return fail(c, kDevice, err);
-  VkDeviceSize off[kMaxArgs], range[kMaxArgs];
-  if (win_ && win_->n && bufs.n <= uint32_t(kMaxArgs)) {  // a windowed chunk: the windows of its views
+  constexpr uint32_t kMaxBinds = 32;
+  VkDeviceSize off[kMaxBinds], range[kMaxBinds];
+  if (win_ && win_->n) {  // a windowed chunk: the windows of its views
+    if (bufs.n > kMaxBinds) return fail(c, kDevice, "a windowed dispatch of " + std::to_string(bufs.n) + " buffers");
     const VkDeviceSize max_range = ctx_->props.limits.maxStorageBufferRange;
     for (uint32_t i = 0; i < bufs.n; ++i) {
       off[i] = 0;
