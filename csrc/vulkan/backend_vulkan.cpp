@@ -85,11 +85,10 @@ Buffer* VulkanBackend::alloc(size_t bytes, std::string* err) {
     *err = oom(bytes, "larger than the device's memory");
     return nullptr;
   }
-  if (bytes > ctx_->max_buffer_bytes) {
-    *err = oom(bytes, "a tensor buffer is limited to " + std::to_string(ctx_->max_buffer_bytes) + " bytes" +
-                          (ctx_->max_buffer_bytes < ctx_->props.limits.maxStorageBufferRange
-                               ? " (EDGETRAIN_VULKAN_MAX_BUFFER)"
-                               : " (maxStorageBufferRange)"));
+  // larger than one storage binding is fine: ops bind windows of it (window.h)
+  if (bytes > ctx_->max_alloc_bytes) {
+    *err = oom(bytes, "a tensor buffer is limited to " + std::to_string(ctx_->max_alloc_bytes) +
+                          " bytes (maxMemoryAllocationSize)");
     return nullptr;
   }
   if (!m.from_budget && bytes > m.free) {

@@ -242,6 +242,17 @@ std::unique_ptr<Context> create_context(const std::shared_ptr<Instance>& inst, c
   }
   c->max_buffer_bytes = std::min(size_t(c->props.limits.maxStorageBufferRange), kMaxBufferCap);
   if (forced.max_buffer) c->max_buffer_bytes = std::min<size_t>(c->max_buffer_bytes, forced.max_buffer);
+  for (uint32_t i = 0; i < c->mem.memoryHeapCount; ++i)
+    if (c->mem.memoryHeaps[i].flags & VK_MEMORY_HEAP_DEVICE_LOCAL_BIT)
+      c->max_alloc_bytes = std::max<size_t>(c->max_alloc_bytes, size_t(c->mem.memoryHeaps[i].size));
+  if (inst->api >= VK_API_VERSION_1_1 && c->props.apiVersion >= VK_API_VERSION_1_1 && vkGetPhysicalDeviceProperties2) {
+    VkPhysicalDeviceMaintenance3Properties m3{VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_MAINTENANCE_3_PROPERTIES};
+    VkPhysicalDeviceProperties2 p2{VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_PROPERTIES_2};
+    p2.pNext = &m3;
+    vkGetPhysicalDeviceProperties2(c->phys, &p2);
+    if (m3.maxMemoryAllocationSize) c->max_alloc_bytes = size_t(m3.maxMemoryAllocationSize);
+  }
+  if (!c->max_alloc_bytes) c->max_alloc_bytes = c->max_buffer_bytes;
   c->shared_bytes = c->props.limits.maxComputeSharedMemorySize;
   if (forced.shared) c->shared_bytes = std::min<size_t>(c->shared_bytes, forced.shared);
   for (const DeviceFeature& f : pd.info.features) {

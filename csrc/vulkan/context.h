@@ -46,6 +46,8 @@ struct Context {
   bool uma = false;             // integrated / CPU device: device-local memory is host-visible
   size_t max_buffer_bytes = 0;  // largest tensor buffer: maxStorageBufferRange, capped at kMaxBufferCap
                                 // and at EDGETRAIN_VULKAN_MAX_BUFFER (limits.h)
+  size_t max_alloc_bytes = 0;   // largest tensor buffer: maxMemoryAllocationSize (Vulkan 1.1), else the
+                                // largest device-local heap; ops bind windows of at most max_buffer_bytes
   size_t shared_bytes = 0;      // shared memory per workgroup (EDGETRAIN_VULKAN_SHARED lowers it)
   bool fp16 = false;            // shaderFloat16 reported and not hidden by EDGETRAIN_VULKAN_NO_FP16
   bool int8_dot = false;        // shaderIntegerDotProduct, unless EDGETRAIN_VULKAN_NO_INT8

@@ -24,6 +24,7 @@ std::string VulkanBackend::exec_dropout(const Call& c) {
   Meta mt;
   if (!pack_view_dims(x, mt)) return fail(c, kShape, "offsets or strides exceed the 32-bit index range");
   mt.m[META_OP] = kOpShaders[c.op].code;
+  mt.m[META_I + 3] = win_ ? int32_t(win_->start[0] / 4) : 0;  // a windowed chunk's first Philox block
   mt.m[META_N] = int32_t(n);
   mt.m[META_OFF + 1] = int32_t(y.offset);
   pack_key(c.p[0], mt);

@@ -44,6 +44,12 @@ std::string VulkanBackend::exec_embedding(const Call& c) {
   mt.m[META_X + 3] = int32_t(is);
   mt.m[META_N] = int32_t(N);
   mt.m[META_OP] = kOpShaders[c.op].code;
+  // a windowed chunk (window.cpp) holds vocabulary rows [vbase, vbase + V) of Vall; its ids are
+  // checked against Vall once, by the chunk at vbase 0
+  const int64_t vbase = win_ ? win_->start[0] : 0;
+  const int64_t Vall = win_ ? win_->orig->t[bwd ? 2 : 0].shape[0] : -1;
+  mt.m[META_I + 4] = int32_t(vbase);
+  mt.m[META_I + 5] = win_ ? 1 : 0;
   if (!bwd) {
     const View& w = c.in(0);
     const View& y = c.out(0);
@@ -56,7 +62,7 @@ std::string VulkanBackend::exec_embedding(const Call& c) {
       return fail(c, kShape, "output must be contiguous [" + std::to_string(N) + ", " + std::to_string(D) + "]");
     if (!fits_i32(w.offset, V, ws, D) || !fits_i32(y.offset, N, D, D) || V > kI32Max)
       return fail(c, kShape, "operands exceed 2^31 elements");
-    std::string e = check_indices(c, idx, is, V, false, nullptr);
+    std::string e = vbase ? "" : check_indices(c, idx, is, win_ ? Vall : V, false, nullptr);
     if (!e.empty() || N * D == 0) return e;
     const int es = dtype_size(w.dtype);
     // 4-byte elements: one invocation each; narrower: one per 32-bit word of y's bytes
@@ -84,7 +90,7 @@ std::string VulkanBackend::exec_embedding(const Call& c) {
   if (dy.numel() != N * D || gs < 0)
     return fail(c, kShape, "dy must be [" + std::to_string(N) + ", " + std::to_string(D) + "] with contiguous rows");
   if (!fits_i32(dw.offset, V, D, D) || !fits_i32(dy.offset, N, gs, D)) return fail(c, kShape, "operands exceed 2^31 elements");
-  std::string e = check_indices(c, idx, is, V, false, nullptr);
+  std::string e = vbase ? "" : check_indices(c, idx, is, win_ ? Vall : V, false, nullptr);
   if (!e.empty() || V * D == 0) return e;
   mt.m[META_I] = int32_t(D);
   mt.m[META_I + 1] = int32_t(V);

@@ -139,14 +139,7 @@ bool VulkanBackend::supports(const Call& c) const {
   return true;
 }
 
-std::string VulkanBackend::run(const Call& c, const char* shader, const int32_t* meta, Bufs bufs, uint32_t gx,
-                               uint32_t gy, uint32_t gz) {
-  std::string err;
-  const Pipeline* p = pipes_->get(shader, &err);
-  if (!p) return fail(c, kDevice, err);
-  err = stream_->dispatch(*p, meta, bufs, gx, gy, gz);
-  return err.empty() ? "" : fail(c, kDevice, err);
-}
+// run: window.cpp (it binds the windows of a windowed call)
 
 std::string VulkanBackend::exec(const Call& c) {
   std::lock_guard<std::mutex> lk(mu_);
@@ -169,6 +162,7 @@ std::string VulkanBackend::exec_locked(const Call& c) {
     if (v.ndim < 0 || v.ndim > kMaxDims) return fail(c, kShape, "bad rank");
   }
   stream_->poll();
+  if (!win_ && needs_windows(c)) return exec_windowed(c);  // window.cpp
   if (c.op == OP_FILL || c.op == OP_COPY) return exec_fill_copy(c);
   if (c.op == OP_SUM) return exec_sum(c);
   if (c.op == OP_MATMUL) return exec_matmul(c);

@@ -79,7 +79,8 @@ std::string VulkanBackend::exec_quant(const Call& c) {
     return fail(c, kShape, "x or the output does not fit int32 offsets");
   if (M == 0 || Kout == 0) return "";
   // as csrc/cpu/quant.cpp: the forward on one to four rows rounds x to 8 bits when asked
-  const bool i8 = mode == 0 && M <= 4 && int(c.p[3]) == 1 && has_dot_q8(type);
+  const int64_t Mall = win_ ? win_->orig->in(0).shape[0] : M;  // a windowed chunk (window.cpp) decides as the call
+  const bool i8 = mode == 0 && Mall <= 4 && int(c.p[3]) == 1 && has_dot_q8(type);
   const int tm = M <= 4 ? 4 : M <= 16 ? 16 : 32;
   Meta m;
   m.m[META_OP] = kOpShaders[c.op].code;

@@ -133,7 +133,10 @@ std::string Stream::dispatch(const Pipeline& pipe, const int32_t* meta, Bufs buf
   VkDeviceSize max_range = c_.props.limits.maxStorageBufferRange;
   for (uint32_t i = 0; i < n; ++i) {
     DeviceBuffer* b = i < bufs.n && bufs.p[i] ? bufs.p[i] : dummy_;
-    info[i + 1] = {b->buffer, 0, std::min(b->size, max_range)};
+    if (i < bufs.n && bufs.p[i] && bufs.off)
+      info[i + 1] = {b->buffer, bufs.off[i], bufs.range[i]};
+    else
+      info[i + 1] = {b->buffer, 0, std::min(b->size, max_range)};
     b->last_use = f.serial;
   }
   VkWriteDescriptorSet w[1 + kMaxArgs];

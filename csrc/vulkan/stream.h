@@ -14,10 +14,14 @@ namespace et {
 namespace vk {
 
 // The tensor buffers of one dispatch: p[i] is bound at binding 1 + i (nullptr: a dummy buffer).
-// Made from an array (DeviceBuffer* bufs[3]) or a pointer and a count.
+// Made from an array (DeviceBuffer* bufs[3]) or a pointer and a count. off/range (bytes, when
+// set: one per buffer) bind a window of each: off a multiple of minStorageBufferOffsetAlignment,
+// range at most maxStorageBufferRange; unset, a buffer binds from 0 (window.h).
 struct Bufs {
   DeviceBuffer* const* p = nullptr;
   uint32_t n = 0;
+  const VkDeviceSize* off = nullptr;
+  const VkDeviceSize* range = nullptr;
   Bufs() = default;
   Bufs(DeviceBuffer* const* p_, uint32_t n_) : p(p_), n(n_) {}
   template <size_t N>

@@ -16,6 +16,8 @@
 namespace et {
 namespace vk {
 
+struct WindowPlan;  // window.h
+
 class VulkanBackend : public Backend {
  public:
   VulkanBackend(std::string name, std::unique_ptr<Context> ctx);
@@ -63,6 +65,26 @@ class VulkanBackend : public Backend {
   std::string exec_attention(const Call& c);      // attention.cpp
   std::string exec_quant(const Call& c);          // quant.cpp (dequantize, matmulQ)
   std::string exec_quantize(const Call& c);       // quantize.cpp
+
+  // window.cpp: a call on buffers larger than one storage binding may span runs as chunks, each
+  // binding a window of them (window.h); win_ is the chunk being recorded (nullptr: none).
+  struct Window {
+    const DeviceBuffer* b = nullptr;
+    VkDeviceSize off = 0, range = 0;
+  };
+  struct WindowState {
+    const Call* orig = nullptr;     // the call as exec got it
+    int64_t start[kMaxDims] = {};   // per plan level, the first index of the chunk
+    Window w[kMaxArgs];
+    int n = 0;
+  };
+  bool needs_windows(const Call& c) const;
+  size_t window_align() const;
+  std::string exec_windowed(const Call& c);
+  std::string window_level(const WindowPlan& p, const Call& c, int level);
+  std::string window_leaf(const Call& c);
+  std::string window_accumulate(const WindowPlan& p, Call sub, int level);
+  WindowState* win_ = nullptr;
 
   std::string oom(size_t bytes, const std::string& why) const;
   // kernel_error.cpp: records index_check.comp over the int32 vector ids (element stride

@@ -15,6 +15,9 @@
 // Meta: META_N = N, META_I + 0 = D, META_I + 1 = V, META_I + 2 = element bytes (forward) or
 // vocab rows per range (EM_ADD); META_X + 0/1 = weight or dy offset / row stride (elements),
 // META_X + 2/3 = idx offset / stride, META_X + 4 = y or dweight offset (elements).
+// A windowed call (csrc/vulkan/window.h) binds vocabulary rows [META_I + 4, + V) of the table
+// (or dweight) and sets META_I + 5: ids outside the window belong to another chunk, so the
+// forward leaves their output untouched instead of writing zeros.
 // Forward with 4-byte elements: one invocation per element; with 1- or 2-byte elements: one
 // invocation per 32-bit word of y (the words y's bytes touch; bytes outside y are kept).
 #extension GL_GOOGLE_include_directive : require
@@ -38,12 +41,15 @@ void main() {
   if (gid >= total) return;
   int N = mi(META_N), D = mi(META_I), V = mi(META_I + 1);
   int w_off = mi(META_X), w_rs = mi(META_X + 1), i_off = mi(META_X + 2), i_st = mi(META_X + 3), o_off = mi(META_X + 4);
+  int vbase = mi(META_I + 4);
+  bool windowed = mi(META_I + 5) != 0;
   if (mi(META_OP) == EM_EMBEDDING) {
     int es = mi(META_I + 2);
     if (es == 4) {
       int n = gid / D, d = gid - n * D;
-      int v = ids[i_off + n * i_st];
-      a2[o_off + gid] = (v >= 0 && v < V) ? a0[w_off + v * w_rs + d] : 0u;
+      int v = ids[i_off + n * i_st] - vbase;
+      if (v >= 0 && v < V) a2[o_off + gid] = a0[w_off + v * w_rs + d];
+      else if (!windowed) a2[o_off + gid] = 0u;
       return;
     }
     // y's bytes are [o_off * es, (o_off + N * D) * es); this invocation owns one word of them
@@ -57,8 +63,9 @@ void main() {
       } else {
         uint e = b - ybase, el = e / uint(es), within = e - el * uint(es);
         uint n = el / uint(D), d = el - n * uint(D);
-        int v = ids[i_off + int(n) * i_st];
-        bits = (v >= 0 && v < V) ? weight_byte((uint(w_off) + uint(v) * uint(w_rs) + d) * uint(es) + within) : 0u;
+        int v = ids[i_off + int(n) * i_st] - vbase;
+        bits = (v >= 0 && v < V) ? weight_byte((uint(w_off) + uint(v) * uint(w_rs) + d) * uint(es) + within)
+               : windowed ? (cur >> (k * 8u)) & 0xffu : 0u;
       }
       res |= bits << (k * 8u);
     }
@@ -74,7 +81,7 @@ void main() {
   int r = gid / D, d = gid - r * D;
   int v0 = r * vb, v1 = min(V, v0 + vb);
   for (int n = 0; n < N; ++n) {
-    int v = ids[i_off + n * i_st];
+    int v = ids[i_off + n * i_st] - vbase;
     if (v < v0 || v >= v1) continue;
     int o = o_off + v * D + d;
     a2[o] = floatBitsToUint(uintBitsToFloat(a2[o]) + uintBitsToFloat(a0[w_off + n * w_rs + d]));

@@ -4,7 +4,8 @@
 // outside [0, bound) and is not the ignore value goes to the kernel error record.
 // One workgroup; each invocation scans the positions congruent to it, then a shared-memory min.
 // Meta: META_N = positions, META_I + 0 = bound, META_I + 1 = 1 when META_I + 2 is an ignore value,
-// META_I + 3 = op id (OP_*), META_I + 4 = message kind (KE_*), META_X + 0/1 = ids offset / stride.
+// META_I + 3 = op id (OP_*), META_I + 4 = message kind (KE_*), META_X + 0/1 = ids offset / stride,
+// META_I + 5 = the position of the first id (a later chunk of a windowed call, csrc/vulkan/window.h).
 // Binding 1 = the ids, binding 2 = the kernel error record.
 #extension GL_GOOGLE_include_directive : require
 #include "meta.h"
@@ -39,6 +40,6 @@ void main() {
   }
   if (tid == 0 && first_bad[0] < n) {
     int p = first_bad[0];
-    kernel_error(mi(META_I + 3), mi(META_I + 4), p, ids[off + p * st], bound);
+    kernel_error(mi(META_I + 3), mi(META_I + 4), p + mi(META_I + 5), ids[off + p * st], bound);
   }
 }

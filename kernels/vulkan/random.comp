@@ -7,8 +7,10 @@
 // invocation makes one block (4 elements) in a grid-stride loop.
 // Meta: META_N elements; META_NDIM/META_SHAPE/META_ST+d = the strided operand's merged dims and
 // strides, META_OFF+0 its offset, META_OFF+1 dropout's y offset; META_I+0/1 = key words k0/k1,
-// META_I+2 = dropout's threshold th = ceil(float(p) * 2^24); META_P+0/1 = (lo, span) or
-// (mean, sd); META_P+2 = dropout's scale.
+// META_I+2 = dropout's threshold th = ceil(float(p) * 2^24); META_I+3 = the Philox block of the
+// first element (nonzero in the later chunks of a windowed call, csrc/vulkan/window.h: they start
+// on a block, so every element draws the bits it would in one dispatch); META_P+0/1 = (lo, span)
+// or (mean, sd); META_P+2 = dropout's scale.
 // Box-Muller takes ln/sin/cos/sqrt from normal_math.glsl, the twin of the CPU's
 // csrc/cpu/normal_math.h (not the GLSL builtins, whose precision the spec leaves loose), so the
 // normals equal the CPU's bit for bit; lo + span * u and mean + sd * z are precise (not fused),
@@ -57,7 +59,7 @@ void main() {
   int blocks = n / 4 + ((n & 3) != 0 ? 1 : 0);  // n + 3 may overflow
   int step = int(gl_NumWorkGroups.x * gl_WorkGroupSize.x);
   for (int g = int(gl_GlobalInvocationID.x); g < blocks; g += step) {
-    uvec4 w = philox(uint(g), k0, k1);
+    uvec4 w = philox(uint(g) + uint(mi(META_I + 3)), k0, k1);
     float v[4];
     if (op == RN_RAND_UNIFORM) {
       float lo = mf(META_P), span = mf(META_P + 1);

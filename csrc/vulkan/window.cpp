@@ -1,0 +1,365 @@
+// Calls on tensor buffers larger than one storage binding may span (window.h): the split plan of
+// each op that meets big tensors in LLM training, the chunk loop, and the windows a chunk binds.
+// Ops without a plan still run when every view fits one window (a small view of a big buffer);
+// otherwise, as when a single unit of a plan (one row, one column) is larger than the limit,
+// the call fails with an OutOfMemoryError naming the bytes and the limit.
+#include <algorithm>
+#include <cstring>
+
+#include "op_util.h"
+#include "vk_backend.h"
+#include "window.h"
+
+namespace et {
+namespace vk {
+
+namespace {
+
+bool is_elementwise(int op) {
+  return op == OP_FILL || op == OP_COPY ||
+         (op >= 0 && op < OP_COUNT && kOpShaders[op].shader && std::strcmp(kOpShaders[op].shader, "elementwise") == 0);
+}
+
+// Every argument in `args` contiguous with the same element count: one level over the flat range.
+bool plan_flat(WindowPlan& p, int args) {
+  Call& c = p.call;
+  const int64_t n = c.t[0].numel();
+  for (int i = 0; i < args; ++i)
+    if (!c.t[i].contiguous() || c.t[i].numel() != n) return false;
+  int l = p.add_level();
+  for (int i = 0; i < args; ++i) {
+    flatten(c.t[i], false);
+    p.dim[l][i] = 0;
+  }
+  return true;
+}
+
+// Elementwise with strided or broadcast operands: one level per output dim, innermost first; an
+// input's dim (aligned from the right) is cut with the output's unless it is broadcast there.
+void plan_strided(WindowPlan& p) {
+  Call& c = p.call;
+  const View& out = c.out(0);
+  const int oi = c.n_in;
+  for (int d = out.ndim - 1; d >= 0; --d) {
+    if (out.shape[d] <= 1) continue;
+    int l = p.add_level();
+    p.dim[l][oi] = d;
+    for (int i = 0; i < c.n_in; ++i) {
+      const int di = d - (out.ndim - c.t[i].ndim);
+      if (di >= 0 && c.t[i].shape[di] == out.shape[d]) p.dim[l][i] = di;
+    }
+  }
+}
+
+// Rows: views as [N, C] (or length-N vectors), one level over N.
+void plan_rows(WindowPlan& p, const bool* rows, int args) {
+  int l = p.add_level();
+  for (int i = 0; i < args; ++i) {
+    flatten(p.call.t[i], rows[i]);
+    p.dim[l][i] = 0;
+  }
+}
+
+void make_plan(WindowPlan& p) {
+  Call& c = p.call;
+  const int op = c.op;
+  const int args = c.n_in + c.n_out;
+  if (is_elementwise(op) || op == OP_SWIGLU || op == OP_SWIGLU_BWD) {
+    if (!plan_flat(p, args) && is_elementwise(op)) plan_strided(p);
+    return;
+  }
+  switch (op) {
+    case OP_ADAMW: case OP_SGD: {
+      const int used = op == OP_ADAMW ? 4 : (c.p[1] != 0 ? 3 : 2);
+      if (c.n_in >= used) plan_flat(p, used);
+      return;
+    }
+    case OP_RAND_UNIFORM: case OP_RAND_NORMAL: case OP_DROPOUT:  // contiguous: Philox blocks of 4 elements
+      if (plan_flat(p, args)) p.quantum[0] = 4;
+      return;
+    case OP_RMS_NORM: case OP_LAYER_NORM: {  // rows and their per-row statistics; weight and bias whole
+      const char* roles = op == OP_RMS_NORM ? "rcrn" : "rccrnn";  // as norm.cpp
+      if (args != int(std::strlen(roles))) return;
+      int l = p.add_level();
+      for (int i = 0; i < args; ++i) {
+        if (roles[i] == 'c') continue;
+        flatten(c.t[i], roles[i] == 'r');
+        p.dim[l][i] = 0;
+      }
+      return;
+    }
+    case OP_SOFTMAX: case OP_SOFTMAX_BWD: case OP_LOG_SOFTMAX: case OP_LOG_SOFTMAX_BWD: {
+      const bool rows[3] = {true, true, true};
+      plan_rows(p, rows, args);
+      return;
+    }
+    case OP_CROSS_ENTROPY: case OP_CROSS_ENTROPY_BWD: {
+      // (logits, target -> loss, lse) or (logits, target, lse, dloss -> dlogits)
+      const bool rows[5] = {true, false, false, false, op == OP_CROSS_ENTROPY_BWD};
+      plan_rows(p, rows, args);
+      return;
+    }
+    case OP_EMBEDDING: {  // (weight, idx -> y): vocabulary rows, then positions
+      if (c.in(0).ndim != 2) return;
+      int l = p.add_level();
+      p.dim[l][0] = 0;
+      flatten(c.t[1], false);
+      flatten(c.t[2], true);
+      if (c.t[1].ndim != 1 || c.t[2].ndim != 2) return;
+      l = p.add_level();
+      p.dim[l][1] = p.dim[l][2] = 0;
+      return;
+    }
+    case OP_EMBEDDING_BWD: {  // (dy, idx -> dweight): vocabulary rows; dy and idx whole
+      if (c.out(0).ndim != 2) return;
+      flatten(c.t[0], true);
+      flatten(c.t[1], false);
+      int l = p.add_level();
+      p.dim[l][2] = 0;
+      return;
+    }
+    case OP_SUM: case OP_MAX: {  // leading rows; x contiguous: [rows, reduced] first
+      View& x = c.t[0];
+      const int lead = x.ndim - int(c.p[0]);
+      if (lead < 1 || c.p[0] < 0 || x.shape[0] == 0) return;
+      int64_t rows = 1;
+      for (int d = 0; d < lead; ++d) rows *= x.shape[d];
+      if (x.contiguous()) {
+        const int64_t n = x.numel();
+        x.ndim = 2;
+        x.shape[0] = rows;
+        x.shape[1] = rows ? n / rows : 0;
+        x.strides[0] = x.shape[1];
+        x.strides[1] = 1;
+        c.p[0] = 1;
+      }
+      const int64_t outer = x.shape[0];
+      int l = p.add_level();
+      p.dim[l][0] = 0;
+      for (int o = 1; o < args; ++o) {
+        View& v = c.t[o];
+        if (!v.contiguous() || v.numel() != rows) return;  // the op's own check reports it
+        flatten(v, false);
+        v.ndim = 2;
+        v.shape[0] = outer;
+        v.shape[1] = rows / outer;
+        v.strides[0] = v.shape[1];
+        v.strides[1] = 1;
+        p.dim[l][o] = 0;
+      }
+      return;
+    }
+    case OP_MATMUL: {  // columns N of b and c, the contraction K of a and b (summed), rows M of a and c
+      const int na = c.t[0].ndim, nb = c.t[1].ndim, no = c.t[2].ndim;
+      if (na < 2 || nb < 2 || no < 2) return;
+      int l = p.add_level();
+      p.dim[l][1] = nb - 1;
+      p.dim[l][2] = no - 1;
+      l = p.add_level();
+      p.dim[l][0] = na - 1;
+      p.dim[l][1] = nb - 2;
+      p.acc[l] = 2;
+      l = p.add_level();
+      p.dim[l][0] = na - 2;
+      p.dim[l][2] = no - 2;
+      return;
+    }
+    case OP_DEQUANTIZE: {  // weight rows N
+      int l = p.add_level();
+      p.dim[l][0] = p.dim[l][1] = 0;
+      return;
+    }
+    case OP_MATMUL_Q: {  // (x, w -> y): y = x @ w^T cuts weight rows N (y's columns), then rows M
+      if (c.t[0].ndim != 2 || c.t[1].ndim != 2 || c.t[2].ndim != 2) return;
+      int l;
+      if (int(c.p[2]) == 0) {
+        l = p.add_level();
+        p.dim[l][1] = 0;
+        p.dim[l][2] = 1;
+      }
+      // transposed (y = x @ w): the weight's rows are the contraction, it stays whole
+      l = p.add_level();
+      p.dim[l][0] = p.dim[l][2] = 0;
+      return;
+    }
+    default: return;
+  }
+}
+
+}  // namespace
+
+size_t VulkanBackend::window_align() const {
+  return std::max<size_t>(size_t(ctx_->props.limits.minStorageBufferOffsetAlignment), 16);
+}
+
+bool VulkanBackend::needs_windows(const Call& c) const {
+  for (int i = 0; i < c.n_in + c.n_out; ++i)
+    if (c.t[i].buf && dev(c.t[i].buf)->size > ctx_->max_buffer_bytes) return true;
+  return false;
+}
+
+std::string VulkanBackend::exec_windowed(const Call& c) {
+  WindowPlan p;
+  p.call = c;
+  make_plan(p);
+  WindowState st;
+  st.orig = &c;
+  WindowState* outer = win_;  // a chunk's accumulation (window_level) runs its add here too
+  win_ = &st;
+  std::string err = window_level(p, p.call, 0);
+  win_ = outer;
+  return err;
+}
+
+// Chunk `sub` of a contraction level after the first: into a scratch tensor, then added into its output.
+std::string VulkanBackend::window_accumulate(const WindowPlan& p, Call sub, int level) {
+  const int a = p.acc[level];
+  const View o = sub.t[a];
+  View t = o;
+  int64_t st = 1;
+  for (int d = o.ndim - 1; d >= 0; --d) {
+    t.strides[d] = st;
+    st *= o.shape[d];
+  }
+  t.offset = 0;
+  const size_t bytes = size_t(o.numel()) * dtype_size(o.dtype);
+  std::string err;
+  Buffer* b = scratch_alloc(bytes, &err);
+  if (!b) return fail(*win_->orig, "OutOfMemory", "scratch of " + std::to_string(bytes) + " bytes: " + err);
+  t.buf = b;
+  sub.t[a] = t;
+  err = window_level(p, sub, level + 1);
+  if (err.empty()) {
+    Call add;
+    add.op = OP_ADD;
+    add.n_in = 2;
+    add.n_out = 1;
+    add.t[0] = o;
+    add.t[1] = t;
+    add.t[2] = o;
+    err = exec_windowed(add);
+  }
+  scratch_release(b);
+  return err;
+}
+
+std::string VulkanBackend::window_level(const WindowPlan& p, const Call& c, int level) {
+  if (level == p.levels) return window_leaf(c);
+  const int args = c.n_in + c.n_out;
+  const int* dim = p.dim[level];
+  int64_t units = -1;
+  for (int i = 0; i < args && units < 0; ++i)
+    if (dim[i] >= 0) units = c.t[i].shape[dim[i]];
+  win_->start[level] = 0;
+  if (units <= 0) return window_level(p, c, level + 1);
+  // the most units per chunk that keep each cut argument inside one window
+  const int64_t budget = int64_t(ctx_->max_buffer_bytes) - int64_t(window_align()) - 4;
+  int64_t k = units;
+  for (int i = 0; i < args; ++i) {
+    if (dim[i] < 0) continue;
+    // one unit with the dims later levels cut left whole, if that fits; else with them at one index
+    View v = c.t[i];
+    narrow(v, dim[i], 0, 1);
+    ByteExtent e = view_extent(v);
+    if (e.hi - e.lo > budget) {
+      for (int l = level + 1; l < p.levels; ++l)
+        if (p.dim[l][i] >= 0) narrow(v, p.dim[l][i], 0, 1);
+      e = view_extent(v);
+    }
+    const int64_t rest = e.hi - e.lo;
+    const int64_t step = std::llabs(c.t[i].strides[dim[i]]) * dtype_size(v.dtype);
+    if (rest > budget) k = 1;  // one unit is too large: the first chunk reports it
+    else if (step > 0) k = std::min(k, 1 + (budget - rest) / step);
+  }
+  if (k < units && k >= p.quantum[level]) k -= k % p.quantum[level];
+  for (int64_t s = 0; s < units; s += k) {
+    Call sub = c;
+    for (int i = 0; i < args; ++i)
+      if (dim[i] >= 0) narrow(sub.t[i], dim[i], s, std::min(k, units - s));
+    win_->start[level] = s;
+    std::string err = s > 0 && p.acc[level] >= 0 ? window_accumulate(p, sub, level) : window_level(p, sub, level + 1);
+    if (!err.empty()) return err;
+  }
+  return "";
+}
+
+std::string VulkanBackend::window_leaf(const Call& c0) {
+  Call c = c0;
+  const int args = c.n_in + c.n_out;
+  const int64_t align = int64_t(window_align());
+  int64_t lo[kMaxArgs], hi[kMaxArgs];
+  WindowState& st = *win_;
+  st.n = 0;
+  for (int i = 0; i < args; ++i) {  // one window per buffer: the union of its views' extents
+    const ByteExtent e = view_extent(c.t[i]);
+    if (e.empty) continue;
+    const DeviceBuffer* b = dev(c.t[i].buf);
+    int w = 0;
+    while (w < st.n && st.w[w].b != b) ++w;
+    if (w == st.n) {
+      st.w[st.n++].b = b;
+      lo[w] = e.lo;
+      hi[w] = e.hi;
+    } else {
+      lo[w] = std::min(lo[w], e.lo);
+      hi[w] = std::max(hi[w], e.hi);
+    }
+  }
+  for (int w = 0; w < st.n; ++w) {
+    const int64_t base = lo[w] / align * align;
+    int64_t range = (hi[w] - base + 3) / 4 * 4;
+    range = std::min<int64_t>(range, int64_t(st.w[w].b->size) - base);
+    if (range > int64_t(ctx_->max_buffer_bytes)) {
+      int i = 0;
+      while (!c.t[i].buf || dev(c.t[i].buf) != st.w[w].b) ++i;
+      const bool forced = ctx_->max_buffer_bytes < ctx_->props.limits.maxStorageBufferRange;
+      st.n = 0;
+      return fail(*st.orig, "OutOfMemory",
+                  "argument " + std::to_string(i) + " needs a window of " + std::to_string(range) +
+                      " bytes of its buffer, more than the " + std::to_string(ctx_->max_buffer_bytes) +
+                      " bytes one storage binding may span (" +
+                      (forced ? "EDGETRAIN_VULKAN_MAX_BUFFER" : "maxStorageBufferRange") + "), and " +
+                      op_name(c.op) + " cannot split it finer");
+    }
+    st.w[w].off = VkDeviceSize(base);
+    st.w[w].range = VkDeviceSize(range);
+  }
+  for (int i = 0; i < args; ++i) {
+    if (view_extent(c.t[i]).empty) continue;
+    const DeviceBuffer* b = dev(c.t[i].buf);
+    for (int w = 0; w < st.n; ++w)
+      if (st.w[w].b == b) c.t[i].offset -= int64_t(st.w[w].off) / dtype_size(c.t[i].dtype);
+  }
+  std::string err = exec_locked(c);
+  st.n = 0;
+  return err;
+}
+
+std::string VulkanBackend::run(const Call& c, const char* shader, const int32_t* meta, Bufs bufs, uint32_t gx,
+                               uint32_t gy, uint32_t gz) {
+  std::string err;
+  const Pipeline* p = pipes_->get(shader, &err);
+  if (!p) return fail(c, kDevice, err);
+  constexpr uint32_t kMaxBinds = 32;
+  VkDeviceSize off[kMaxBinds], range[kMaxBinds];
+  if (win_ && win_->n) {  // a windowed chunk: the windows of its views
+    if (bufs.n > kMaxBinds) return fail(c, kDevice, "a windowed dispatch of " + std::to_string(bufs.n) + " buffers");
+    const VkDeviceSize max_range = ctx_->props.limits.maxStorageBufferRange;
+    for (uint32_t i = 0; i < bufs.n; ++i) {
+      off[i] = 0;
+      range[i] = bufs.p[i] ? std::min(bufs.p[i]->size, max_range) : 0;
+      for (int w = 0; w < win_->n; ++w)
+        if (bufs.p[i] == win_->w[w].b) {
+          off[i] = win_->w[w].off;
+          range[i] = win_->w[w].range;
+        }
+    }
+    bufs.off = off;
+    bufs.range = range;
+  }
+  err = stream_->dispatch(*p, meta, bufs, gx, gy, gz);
+  return err.empty() ? "" : fail(c, kDevice, err);
+}
+
+}  // namespace vk
+}  // namespace et

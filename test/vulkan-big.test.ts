@@ -1,0 +1,229 @@
+// Tensors larger than one storage binding may span (EDGETRAIN_VULKAN_MAX_BUFFER=1 MiB here, as
+// maxStorageBufferRange is 128 MiB on lavapipe and many phone drivers): they allocate, and the
+// ops that meet big tensors in LLM training bind windows of them and run in chunks
+// (csrc/vulkan/window.cpp), giving cpu's results; a call that cannot be windowed (one row larger
+// than the limit) is an OutOfMemoryError naming the bytes and the limit.
+import { BIG_LIMITS } from './helpers/big-limits.js'; // first: before the addon opens the devices
+import { expect, test } from 'vitest';
+import * as et from '../lib/index.js';
+import type { Tensor } from '../lib/index.js';
+import { requireVulkan, testDevices } from './helpers/devices.js';
+import { seedKey } from '../lib/random.js';
+import { expectClose } from './helpers/compare.js';
+import { type Case, Dev, f32, type Operand, parityTests, type Rows } from './helpers/parity.js';
+
+const F = 'float32' as const;
+const H = 'float16' as const;
+const I = 'int32' as const;
+const U = 'uint8' as const;
+const LIMIT = Number(BIG_LIMITS.EDGETRAIN_VULKAN_MAX_BUFFER);
+
+test('the binding limit is in force on every available Vulkan device', () => {
+  const vk = et.devices().filter((d) => d.backend === 'vulkan' && d.available);
+  if (requireVulkan) expect(vk.length, 'EDGETRAIN_REQUIRE_VULKAN=1 but no Vulkan device').toBeGreaterThan(0);
+  for (const d of vk) expect(d.features.maxBufferBytes, d.name).toBe(LIMIT);
+});
+
+function onCpu(fn: (d: Dev) => Tensor[]): () => number[][] {
+  let memo: number[][] | undefined;
+  return () => (memo ??= et.tidy(() => fn(new Dev('cpu')).map((t) => Array.from(t.dataSync()))));
+}
+
+const big = (shape: number[], seed: number, view?: Operand['view'], o: Partial<Operand> = {}): Operand => ({ shape, seed, view, ...o });
+const c = (name: string, i: Case['in'], o: Case['out'], run: Case['run'], tol: Case['tol'] = 0): Case => ({ name, in: i, out: o, run, tol });
+
+// ---- elementwise / copy / random ----
+function into(d: Dev, op: 'randUniform' | 'randNormal', params: number[]): Tensor[] {
+  const { base, view } = d.outputView('offset', S, F);
+  d.k(op, [], [], params, [view]);
+  return [base];
+}
+const S = [600, 1000]; // 2.4 MB of float32
+const elementwise: Rows = {
+  add: {
+    cases: [
+      c('contiguous [600, 1000]', [F, F], [F], (d) => d.k('add', [d.input(big(S, 1)), d.input(big(S, 2))], f32(S))),
+      c('transposed + broadcast', [F, F], [F], (d) => d.k('add', [d.input(big(S, 3, 'transposed')), d.input(big(S, 4, 'broadcast'))], f32(S))),
+    ],
+  },
+  mul: {
+    cases: [
+      c('sliced * contiguous', [F, F], [F], (d) => d.k('mul', [d.input(big(S, 5, 'sliced')), d.input(big(S, 6))], f32(S))),
+      c('into a transposed output', [F, F], [F], (d) => {
+        const { base, view } = d.outputView('transposed', S, F);
+        d.k('mul', [d.input(big(S, 7)), d.input(big(S, 8, 'padded'))], [], [], [view]);
+        return [base];
+      }),
+    ],
+  },
+  exp: {
+    cases: [
+      c('contiguous', [F], [F], (d) => d.k('exp', [d.input(big(S, 9))], f32(S)), 1e-6),
+      c('reversed', [F], [F], (d) => d.k('exp', [d.input(big(S, 10, 'reversed'))], f32(S)), 1e-6),
+    ],
+  },
+  copy: {
+    cases: [
+      c('transposed float32', [F], [F], (d) => d.k('copy', [d.input(big(S, 11, 'transposed'))], [{ shape: S, dtype: F }])),
+      c('cast float32 -> float16 at an offset', [F], [H], (d) => d.k('copy', [d.input(big(S, 12, 'offset'))], [{ shape: S, dtype: H }]), 'bits'),
+      c('cast float16 sliced -> float32', [H], [F], (d) => d.k('copy', [d.input(big(S, 13, 'sliced', { dtype: H }))], [{ shape: S, dtype: F }])),
+    ],
+  },
+  randUniform: { cases: [c('[600, 1000] at an offset', [], [F], (d) => into(d, 'randUniform', [seedKey(3), -2, 3]), 1e-6)] },
+  randNormal: { cases: [c('[600, 1000] at an offset', [], [F], (d) => into(d, 'randNormal', [seedKey(4), 0.5, 2]), 1e-5)] },
+  dropout: { cases: [c('[600, 1000]', [F], [F], (d) => d.k('dropout', [d.input(big(S, 14))], f32(S), [seedKey(5), 0.3]), 1e-6)] },
+  fill: {
+    cases: [
+      c('a sliced view of [600, 1000]', [], [F], (d) => {
+        const { base, view } = d.outputView('sliced', S, F);
+        d.k('fill', [], [], [2.5], [view]);
+        return [base];
+      }),
+    ],
+  },
+};
+
+// ---- matmul: the lm_head shapes (a big b = W^T of W [V, D]; a big a; the backward's dx = dlogits @ W and
+// dW = dlogits^T @ x, which cut the contraction K and sum the chunks) ----
+const matmul: Rows = {
+  matmul: {
+    cases: [
+      c('x [8, 256] @ W^T, W [5000, 256]', [F, F], [F], (d) => d.k('matmul', [d.input(big([8, 256], 20)), d.input(big([256, 5000], 21, 'transposed'))], f32([8, 5000])), 1e-5),
+      c('a [5000, 256] @ b [256, 64]', [F, F], [F], (d) => d.k('matmul', [d.input(big([5000, 256], 22)), d.input(big([256, 64], 23))], f32([5000, 64])), 1e-5),
+      c('row-major b [256, 5000] (K cut)', [F, F], [F], (d) => d.k('matmul', [d.input(big([4, 256], 26)), d.input(big([256, 5000], 27))], f32([4, 5000])), 1e-5),
+      c('dlogits [64, 6000] @ W [6000, 64] (K cut)', [F, F], [F], (d) => d.k('matmul', [d.input(big([64, 6000], 28)), d.input(big([6000, 64], 29))], f32([64, 64])), 1e-5),
+      c('dlogits^T [6000, 64] @ x [64, 64] (K cut)', [F, F], [F], (d) => d.k('matmul', [d.input(big([6000, 64], 30, 'transposed')), d.input(big([64, 64], 31))], f32([6000, 64])), 1e-5),
+      c('a [300, 256] @ W^T, W [1200, 256]', [F, F], [F], (d) => d.k('matmul', [d.input(big([300, 256], 24)), d.input(big([256, 1200], 25, 'transposed'))], f32([300, 1200])), 1e-5),
+    ],
+  },
+};
+
+// ---- embedding [6000, 64] (1.5 MB) ----
+const V = 6000, D = 64, NI = 700;
+const ids: Operand = { shape: [NI], dtype: I, seed: 30, values: Array.from({ length: NI }, (_, i) => (i * 2654435761) % V) };
+const embedding: Rows = {
+  embedding: {
+    cases: [
+      c('table [6000, 64] float32', [F, I], [F], (d) => d.k('embedding', [d.input(big([V, D], 31)), d.input(ids)], f32([NI, D]))),
+      c('table [6000, 200] float16', [H, I], [H], (d) => d.k('embedding', [d.input(big([V, 200], 32, undefined, { dtype: H })), d.input(ids)], [{ shape: [NI, 200], dtype: H }]), 'bits'),
+    ],
+  },
+  embeddingBwd: {
+    cases: [c('dweight [6000, 64]', [F, I], [F], (d) => d.k('embeddingBwd', [d.input(big([NI, D], 33)), d.input(ids)], f32([V, D])))],
+  },
+};
+
+// ---- row ops: crossEntropy on [8, 40000] logits, softmax, sum / max ----
+const [N, C] = [8, 40000];
+const target: Operand = { shape: [N], dtype: I, seed: 40, values: [5, 39999, -100, 0, 12345, 20000, 7, 31000] };
+const lse = onCpu((d) => [d.k('crossEntropy', [d.input(big([N, C], 41, undefined, { lo: -6, hi: 6 })), d.input(target)], f32([N], [N]), [-100])[1]!]);
+const rows: Rows = {
+  crossEntropy: {
+    cases: [c('[8, 40000]', [F, I], [F, F], (d) => d.k('crossEntropy', [d.input(big([N, C], 41, undefined, { lo: -6, hi: 6 })), d.input(target)], f32([N], [N]), [-100]), 1e-5)],
+    errors: [
+      {
+        name: 'a target out of range in a later chunk names its row in the call',
+        run: (d) => d.k('crossEntropy', [d.input(big([N, C], 41)), d.tensor([0, 1, 2, 3, 4, 5, 6, C], [N], I)], f32([N], [N]), [-100])[0]!.dataSync(),
+        error: et.IndexError,
+        message: /crossEntropy: .*target 40000 at row 7 is outside \[0, 40000\)/,
+      },
+    ],
+  },
+  crossEntropyBwd: {
+    cases: [
+      c('[8, 40000]', [F, I, F, F], [F], (d) => d.k('crossEntropyBwd', [d.input(big([N, C], 41, undefined, { lo: -6, hi: 6 })), d.input(target), d.tensor(lse()[0]!, [N]), d.input(big([N], 42))], f32([N, C]), [-100]), 1e-5),
+    ],
+  },
+  softmax: {
+    cases: [
+      c('[2, 8, 40000]', [F], [F], (d) => d.k('softmax', [d.input(big([2, 8, C], 43, undefined, { lo: -8, hi: 8 }))], f32([2, 8, C])), 1e-5),
+      c('padded rows [20, 30000]', [F], [F], (d) => d.k('softmax', [d.input(big([20, 30000], 44, 'padded'))], f32([20, 30000])), 1e-5),
+    ],
+  },
+  rmsNorm: {
+    cases: [c('[3000, 512]', [F, F], [F, F], (d) => d.k('rmsNorm', [d.input(big([3000, 512], 51)), d.input(big([512], 52))], f32([3000, 512], [3000]), [1e-5]), 1e-5)],
+  },
+  layerNorm: {
+    cases: [c('[2, 1500, 512]', [F, F, F], [F, F, F], (d) => d.k('layerNorm', [d.input(big([2, 1500, 512], 53)), d.input(big([512], 54)), d.input(big([512], 55))], f32([2, 1500, 512], [3000], [3000]), [1e-5]), 1e-5)],
+  },
+  logSoftmaxBwd: {
+    cases: [c('[16, 40000]', [F, F], [F], (d) => d.k('logSoftmaxBwd', [d.input(big([16, C], 46, undefined, { lo: -9, hi: -1 })), d.input(big([16, C], 47))], f32([16, C])), 1e-5)],
+  },
+  sum: {
+    cases: [
+      c('[4, 8, 40000] over the last dim', [F], [F], (d) => d.k('sum', [d.input(big([4, 8, C], 48))], f32([4, 8]), [1]), 1e-5),
+      c('padded [3000, 1000] over the last dim', [F], [F], (d) => d.k('sum', [d.input(big([3000, 1000], 49, 'padded'))], f32([3000]), [1]), 1e-5),
+    ],
+  },
+  max: {
+    cases: [c('[16, 40000] over the last dim', [F], [F, I], (d) => d.k('max', [d.input(big([16, C], 50))], [{ shape: [16], dtype: F }, { shape: [16], dtype: I }], [1]))],
+  },
+};
+
+// ---- quantized weights over the limit: Q4_0 [1200, 2048] (1.4 MB), Q8_0 [700, 2048] (1.5 MB) ----
+const K = 2048;
+const QW = [
+  ['Q4_0', 2, 18, 1200],
+  ['Q8_0', 8, 34, 700],
+].map(([name, type, bytes, Nq], i) => {
+  const shape = [Nq as number, (K / 32) * (bytes as number)];
+  const x = big([Nq as number, K], 60 + i, undefined, { lo: -2, hi: 2 });
+  const q = onCpu((d) => d.k('quantize', [d.input(x)], [{ shape, dtype: U }], [type as number, K]));
+  return { name: name as string, type: type as number, Nq: Nq as number, shape, q, i };
+});
+const quant: Rows = {
+  dequantize: {
+    cases: QW.map(({ name, type, Nq, shape, q }) =>
+      c(`${name} [${Nq}, ${K}]`, [U], [F], (d) => d.k('dequantize', [d.tensor(q()[0]!, shape, U)], f32([Nq, K]), [type, K])),
+    ),
+  },
+  matmulQ: {
+    cases: QW.flatMap(({ name, type, Nq, shape, q, i }) => [
+      c(`${name} x [6, ${K}] . W^T`, [F, U], [F], (d) => d.k('matmulQ', [d.input(big([6, K], 70 + i)), d.tensor(q()[0]!, shape, U)], f32([6, Nq]), [type, K, 0, 0]), 1e-5),
+      c(`${name} x [2, ${K}] . W^T, int8 activations`, [F, U], [F], (d) => d.k('matmulQ', [d.input(big([2, K], 72 + i)), d.tensor(q()[0]!, shape, U)], f32([2, Nq]), [type, K, 0, 1]), 1e-3),
+    ]),
+  },
+};
+
+// every case above spans several windows of its biggest buffer, on every device compared with cpu
+test('the cases meet buffers larger than the limit', () => {
+  expect(4 * S[0]! * S[1]!).toBeGreaterThan(2 * LIMIT);
+  for (const { shape } of QW) expect(shape[0]! * shape[1]!).toBeGreaterThan(LIMIT);
+  expect(4 * N * C).toBeGreaterThan(LIMIT);
+  expect(testDevices).toContain('cpu');
+});
+
+// What cannot be windowed fails naming the bytes and the limit (cpu has no such limit).
+const WINDOW_ERROR = /needs a window of \d+ bytes of its buffer, more than the 1048576 bytes one storage binding may span \(EDGETRAIN_VULKAN_MAX_BUFFER\)/;
+const onVulkan = test.runIf(requireVulkan || testDevices.includes('vulkan'));
+onVulkan('vulkan: a single softmax row larger than the window is an OutOfMemoryError', () => {
+  const d = new Dev('vulkan');
+  et.tidy(() => {
+    expect(() => d.k('softmax', [d.input(big([2, 300000], 45))], f32([2, 300000]))[0]!.dataSync()).toThrow(et.OutOfMemoryError);
+    expect(() => d.k('softmax', [d.input(big([2, 300000], 45))], f32([2, 300000]))[0]!.dataSync()).toThrow(WINDOW_ERROR);
+  });
+});
+// One training step of a tied-free LM head over a [6000, 64] vocabulary through autograd and AdamW:
+// embedding, x @ W^T, crossEntropy, their backwards and the update, all on windowed buffers.
+function trainStep(device: string): number[][] {
+  return et.tidy(() => {
+    const [Vt, Dt, T] = [6000, 64, 40];
+    const host = (seed: number) => Array.from(et.randn([Vt, Dt], { seed, std: 0.5 }).dataSync());
+    const emb = et.tensor(Float32Array.from(host(90)), [Vt, Dt], { device, requiresGrad: true });
+    const head = et.tensor(Float32Array.from(host(91)), [Vt, Dt], { device, requiresGrad: true });
+    const ids = et.tensor(Int32Array.from({ length: T }, (_, i) => (i * 7919) % Vt), [T], { dtype: 'int32', device });
+    const tgt = et.tensor(Int32Array.from({ length: T }, (_, i) => (i * 104729 + 11) % Vt), [T], { dtype: 'int32', device });
+    const opt = new et.optim.AdamW([emb, head], { lr: 1e-2 });
+    const loss = et.crossEntropy(et.matmul(et.embedding(emb, ids), et.transpose(head)), tgt);
+    loss.backward();
+    opt.step();
+    return [loss, emb, head].map((t) => Array.from(t.dataSync()));
+  });
+}
+onVulkan('vulkan: a training step on a [6000, 64] embedding and LM head gives cpu\'s loss and weights', () => {
+  const want = trainStep('cpu');
+  const got = trainStep('vulkan');
+  want.forEach((w, i) => expectClose(`output ${i}`, got[i]!, w, 1e-5));
+});
+
+parityTests({ ...elementwise, ...matmul, ...embedding, ...rows, ...quant });
