@@ -5,6 +5,7 @@
 #pragma once
 #include <functional>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
 #include "memory.h"
@@ -38,7 +39,8 @@ class Stream {
   // Records a dispatch of pipe; meta holds META_INTS words. Writes the meta block and the
   // storage bindings the shader declares or bufs fills (those past bufs.n bind a dummy buffer;
   // the rest of the layout stays unwritten: the shader does not use it). Marks the buffers as
-  // used by the recording frame.
+  // used by the recording frame. Dispatches and copies are ordered only where they touch a
+  // common buffer and one of them writes it (order()).
   std::string dispatch(const Pipeline& pipe, const int32_t* meta, Bufs bufs, uint32_t gx, uint32_t gy, uint32_t gz);
   std::string copy(DeviceBuffer* src, VkDeviceSize src_off, DeviceBuffer* dst, VkDeviceSize dst_off,
                    VkDeviceSize bytes);
@@ -73,6 +75,11 @@ class Stream {
   std::string begin();         // makes frames_[cur_] a recording frame
   std::string retire(Frame& f);  // after its fence: run callbacks, mark idle
   void barrier(VkCommandBuffer cmd);
+  // Hazard tracking. A command that reads (kRead) or writes (kWrite) buffers b[0..n) first gets
+  // a barrier if it reads a buffer written, or writes one read or written, since the last
+  // barrier (a read after a read needs none); then its accesses join those since the barrier.
+  enum : uint8_t { kRead = 1, kWrite = 2 };
+  void order(VkCommandBuffer cmd, const VkBuffer* b, const uint8_t* access, uint32_t n);
   std::string fail(std::string msg);
 
   const Context& c_;
@@ -85,6 +92,9 @@ class Stream {
   VkDeviceSize meta_stride_ = 0;
   DeviceBuffer* dummy_ = nullptr;
   std::string lost_;
+  // per VkBuffer, the accesses since the last barrier (kept across frames: see order())
+  std::unordered_map<VkBuffer, uint8_t> since_barrier_;
+  bool barrier_all_ = false;  // EDGETRAIN_VULKAN_BARRIER_ALL=1: a barrier before every command
 };
 
 }  // namespace vk
