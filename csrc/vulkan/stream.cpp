@@ -95,20 +95,32 @@ void Stream::barrier(VkCommandBuffer cmd) {
 // finished, before the submit that uses them, which vkQueueSubmit makes visible; host reads
 // wait for the fence after flush()'s device->host barrier. A buffer destroyed meanwhile (only
 // once its work has finished) leaves a stale entry: at worst a spare barrier if its handle is
-// reused.
-void Stream::order(VkCommandBuffer cmd, const VkBuffer* b, const uint8_t* access, uint32_t n) {
-  bool need = barrier_all_;
-  for (uint32_t i = 0; i < n && !need; ++i) {
+// reused. A write after accesses whose frame has finished (a download's staging buffer, written
+// again by the next download) needs no barrier; a read after such a write still does.
+void Stream::order(VkCommandBuffer cmd, uint64_t serial, const VkBuffer* b, const uint8_t* access, uint32_t n) {
+  bool raw = false, war = false, waw = false;
+  for (uint32_t i = 0; i < n; ++i) {
     auto it = since_barrier_.find(b[i]);
     if (it == since_barrier_.end()) continue;
-    need = (access[i] & kWrite) || (it->second & kWrite);  // WAR/WAW, RAW
+    raw |= (access[i] & kRead) && (it->second.access & kWrite);
+    // a write needs only the earlier accesses finished and their writes available, which a
+    // signalled fence gives: not so a read, which needs the earlier writes made visible too
+    if (it->second.serial <= completed_) continue;
+    waw |= (access[i] & kWrite) && (it->second.access & kWrite);
+    war |= (access[i] & kWrite) && (it->second.access & kRead);
   }
-  if (need) {
+  if (barrier_all_ || raw || war || waw) {
     barrier(cmd);
     since_barrier_.clear();
+    Stats& st = vk_stats();
+    (raw ? st.raw : waw ? st.waw : war ? st.war : st.forced)++;
   }
   if (barrier_all_) return;
-  for (uint32_t i = 0; i < n; ++i) since_barrier_[b[i]] |= access[i];
+  for (uint32_t i = 0; i < n; ++i) {
+    Access& a = since_barrier_[b[i]];
+    a.access |= access[i];
+    a.serial = serial;
+  }
 }
 
 std::string Stream::begin() {
@@ -189,7 +201,7 @@ std::string Stream::dispatch(const Pipeline& pipe, const int32_t* meta, Bufs buf
   }
   vkUpdateDescriptorSets(c_.device, 1 + n, w, 0, nullptr);
 
-  order(f.cmd, touched, access, nt);
+  order(f.cmd, f.serial, touched, access, nt);
   vkCmdBindPipeline(f.cmd, VK_PIPELINE_BIND_POINT_COMPUTE, pipe.handle);
   vkCmdBindDescriptorSets(f.cmd, VK_PIPELINE_BIND_POINT_COMPUTE, p_.layout(), 0, 1, &set, 0, nullptr);
   vkCmdDispatch(f.cmd, gx, gy, gz);
@@ -207,7 +219,7 @@ std::string Stream::copy(DeviceBuffer* src, VkDeviceSize src_off, DeviceBuffer* 
   Frame& f = frames_[cur_];
   const VkBuffer touched[2] = {src->buffer, dst->buffer};
   const uint8_t access[2] = {kRead, kWrite};
-  order(f.cmd, touched, access, 2);
+  order(f.cmd, f.serial, touched, access, 2);
   VkBufferCopy region{src_off, dst_off, bytes};
   vkCmdCopyBuffer(f.cmd, src->buffer, dst->buffer, 1, &region);
   src->last_use = dst->last_use = f.serial;

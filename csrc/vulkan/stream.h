@@ -75,11 +75,16 @@ class Stream {
   std::string begin();         // makes frames_[cur_] a recording frame
   std::string retire(Frame& f);  // after its fence: run callbacks, mark idle
   void barrier(VkCommandBuffer cmd);
-  // Hazard tracking. A command that reads (kRead) or writes (kWrite) buffers b[0..n) first gets
-  // a barrier if it reads a buffer written, or writes one read or written, since the last
-  // barrier (a read after a read needs none); then its accesses join those since the barrier.
+  // Hazard tracking. A command of frame `serial` that reads (kRead) or writes (kWrite) buffers
+  // b[0..n) first gets a barrier if it reads a buffer written, or writes one read or written
+  // by unfinished work, since the last barrier (a read after a read needs none); then its
+  // accesses join those since the barrier.
   enum : uint8_t { kRead = 1, kWrite = 2 };
-  void order(VkCommandBuffer cmd, const VkBuffer* b, const uint8_t* access, uint32_t n);
+  struct Access {
+    uint8_t access = 0;   // kRead | kWrite since the last barrier
+    uint64_t serial = 0;  // the frame of the newest of them
+  };
+  void order(VkCommandBuffer cmd, uint64_t serial, const VkBuffer* b, const uint8_t* access, uint32_t n);
   std::string fail(std::string msg);
 
   const Context& c_;
@@ -93,7 +98,7 @@ class Stream {
   DeviceBuffer* dummy_ = nullptr;
   std::string lost_;
   // per VkBuffer, the accesses since the last barrier (kept across frames: see order())
-  std::unordered_map<VkBuffer, uint8_t> since_barrier_;
+  std::unordered_map<VkBuffer, Access> since_barrier_;
   bool barrier_all_ = false;  // EDGETRAIN_VULKAN_BARRIER_ALL=1: a barrier before every command
 };
 
