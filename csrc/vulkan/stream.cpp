@@ -20,6 +20,7 @@ Stream::~Stream() {
     if (f.fence) vkDestroyFence(c_.device, f.fence, nullptr);
     if (f.pool) vkDestroyCommandPool(c_.device, f.pool, nullptr);
     destroy_buffer(c_, f.meta);
+    destroy_buffer(c_, f.sink);
   }
   destroy_buffer(c_, dummy_);
 }
@@ -37,6 +38,8 @@ std::string Stream::init() {
   barrier_all_ = ba && std::strcmp(ba, "1") == 0;
   VkDeviceSize align = std::max<VkDeviceSize>(c_.props.limits.minUniformBufferOffsetAlignment, 16);
   meta_stride_ = (META_BYTES + align - 1) / align * align;
+  const VkDeviceSize salign = std::max<VkDeviceSize>(c_.props.limits.minStorageBufferOffsetAlignment, 256);
+  sink_stride_ = (256 + salign - 1) / salign * salign;
   std::string err;
   dummy_ = create_buffer(c_, 256, MemKind::Device, &err);
   if (!dummy_) return err;
@@ -66,6 +69,8 @@ std::string Stream::init() {
     if (r != VK_SUCCESS) return vk_error("vkCreateDescriptorPool", r);
     f.meta = create_buffer(c_, meta_stride_ * kFrameDispatches, MemKind::Staging, &err);
     if (!f.meta) return err;
+    f.sink = create_buffer(c_, sink_stride_ * kFrameDispatches, MemKind::Device, &err);
+    if (!f.sink) return err;
   }
   return "";
 }
@@ -185,6 +190,7 @@ std::string Stream::dispatch(const Pipeline& pipe, const int32_t* meta, Bufs buf
     DeviceBuffer* b = i < bufs.n && bufs.p[i] ? bufs.p[i] : dummy_;
     info[i + 1] = {b->buffer, 0, std::min(b->size, max_range)};
     b->last_use = f.serial;
+    if (b == dummy_ && (pipe.written >> (i + 1)) & 1u) info[i + 1] = {f.sink->buffer, sink_stride_ * f.dispatches, sink_stride_};
     if (b != dummy_ && i < pipe.buffers) {  // the dummy and bindings past the shader's are not accessed
       touched[nt] = b->buffer;
       access[nt++] = uint8_t(kRead | ((pipe.written >> (i + 1)) & 1u ? kWrite : 0));

@@ -65,6 +65,9 @@ class Stream {
     VkFence fence = VK_NULL_HANDLE;
     VkDescriptorPool dpool = VK_NULL_HANDLE;
     DeviceBuffer* meta = nullptr;
+    // bound in place of a missing argument at a binding the shader may write: a slot per
+    // dispatch, so unordered dispatches never share one (the shader does not use it)
+    DeviceBuffer* sink = nullptr;
     uint32_t dispatches = 0, commands = 0;
     VkDeviceSize copy_bytes = 0;
     uint64_t serial = 0;
@@ -94,8 +97,8 @@ class Stream {
   uint32_t cur_ = 0;          // frame being recorded (when its state is Recording)
   uint64_t serial_ = 0;       // serial of the newest frame begun
   uint64_t completed_ = 0;
-  VkDeviceSize meta_stride_ = 0;
-  DeviceBuffer* dummy_ = nullptr;
+  VkDeviceSize meta_stride_ = 0, sink_stride_ = 0;
+  DeviceBuffer* dummy_ = nullptr;  // bound in place of a missing argument the shader only reads
   std::string lost_;
   // per VkBuffer, the accesses since the last barrier (kept across frames: see order())
   std::unordered_map<VkBuffer, Access> since_barrier_;
