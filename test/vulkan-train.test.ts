@@ -1,7 +1,9 @@
 // Training and inference on vulkan against cpu: 30 LoRA steps on the shipped model and task follow
 // the cpu loss curve (float, Q4_0 and Q4_K_M bases), greedy generation gives the same tokens, an
 // allocation beyond the device is a typed error, and a run whose device is lost mid-way leaves a
-// checkpoint that resumes (on vulkan, or on cpu) with the losses of an uninterrupted run.
+// checkpoint that resumes (on vulkan, or on cpu) with the losses of an uninterrupted run. Two
+// steps recorded with barriers only between dependent commands give the losses of a barrier
+// before every command, mapped or staged.
 import { spawnSync } from 'node:child_process';
 import { cpSync, existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -148,5 +150,30 @@ describeVk('vulkan', () => {
     expectCurve(onCpu, want, 1e-3, 'resumed on cpu');
     const onVk = await losses({ ...runOpts(MODEL, 'vulkan', out, steps), resume: true });
     expect(onVk).toEqual(want);
+  });
+
+  test('barriers only where a command depends on an earlier one: the losses of a barrier before every command', { timeout: 600_000 }, () => {
+    if (!existsSync(DIST)) throw new Error('dist/index.cjs is missing: run npx tsup');
+    const opts = { ...runOpts(MODEL, 'vulkan', '', 2), batchSize: 1 };
+    const run = (env: Record<string, string>, tag: string) => {
+      const code = `
+        const et = require(${JSON.stringify(DIST)});
+        et.finetune(${JSON.stringify({ ...opts, out: join(dir, 'barrier-' + tag) })}).result
+          .then((r) => console.log(JSON.stringify(r.losses)), (e) => { console.error(e); process.exit(1); });`;
+      const r = spawnSync(process.execPath, ['-e', code], { encoding: 'utf8', env: { ...process.env, ...env, EDGETRAIN_VULKAN_STATS: '1' }, timeout: 300_000 });
+      expect(r.status, r.stderr).toBe(0);
+      const stats = /(\d+) dispatches, (\d+) copies, (\d+) barriers/.exec(r.stderr);
+      expect(stats, r.stderr).not.toBeNull();
+      return { losses: JSON.parse(r.stdout.trim().split('\n').at(-1)!) as number[], commands: +stats![1]! + +stats![2]!, barriers: +stats![3]! };
+    };
+    // mapped tensors (lavapipe's default), and staged through copies as on a discrete GPU
+    for (const staging of ['0', '1']) {
+      const all = run({ EDGETRAIN_VULKAN_BARRIER_ALL: '1', EDGETRAIN_VULKAN_STAGING: staging }, `all-${staging}`);
+      const some = run({ EDGETRAIN_VULKAN_STAGING: staging }, `some-${staging}`);
+      expect(some.losses, `staging ${staging}`).toEqual(all.losses);
+      expect(some.commands).toBe(all.commands);
+      expect(all.barriers).toBe(all.commands);
+      expect(some.barriers, `staging ${staging}`).toBeLessThan(0.75 * some.commands);
+    }
   });
 });

@@ -5,6 +5,7 @@
 #include <cstring>
 
 #include "op_table.h"
+#include "stats.h"
 #include "vk_backend.h"
 
 namespace et {
@@ -132,6 +133,7 @@ std::string VulkanBackend::upload(Buffer* b, size_t offset, const void* src, siz
   std::lock_guard<std::mutex> lk(mu_);
   if (!stream_->lost().empty()) return "DeviceError: upload: " + stream_->lost();
   if (bytes == 0) return "";
+  vk_stats().uploaded += bytes;
   DeviceBuffer* db = dev(b);
   stream_->poll();
   if (db->mapped && db->last_use <= stream_->completed()) {  // idle host-visible buffer: write directly
@@ -156,6 +158,7 @@ std::string VulkanBackend::download(Buffer* b, size_t offset, void* dst, size_t 
   std::lock_guard<std::mutex> lk(mu_);
   if (!stream_->lost().empty()) return "DeviceError: download: " + stream_->lost();
   if (bytes == 0) return "";
+  vk_stats().downloaded += bytes;
   DeviceBuffer* db = dev(b);
   if (db->mapped) {
     std::string err = stream_->wait(db->last_use);

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cstring>
 #include <map>
+#include <set>
 #include <vector>
 
 #include "vulkan_shaders.h"  // generated at build time by scripts/embed-shaders.mjs
@@ -59,6 +60,56 @@ int max_binding(const uint32_t* code, size_t words) {
     i += len;
   }
   return top;
+}
+
+// The storage bindings (bit b: binding b, b >= 1) the module may write: every variable with a
+// Binding decoration except those decorated NonWritable or whose block (through an array of
+// blocks too) has every member NonWritable, which is how glslc writes `readonly`. Several
+// variables on one binding (views of one buffer as float[] and vec4[]) write it if any does.
+// Sets *ok = false if the module does not parse.
+uint32_t written_bindings(const uint32_t* code, size_t words, bool* ok) {
+  constexpr uint32_t kOpTypeArray = 28, kOpTypeRuntimeArray = 29, kOpTypeStruct = 30, kOpTypePointer = 32,
+                     kOpVariable = 59, kOpDecorate = 71, kOpMemberDecorate = 72;
+  constexpr uint32_t kDecorationNonWritable = 24, kDecorationBinding = 33;
+  *ok = false;
+  if (words < 5 || code[0] != 0x07230203u) return 0;
+  std::map<uint32_t, uint32_t> binding, pointee, element, members;  // by id
+  std::map<uint32_t, std::set<uint32_t>> nw_members;  // struct -> its NonWritable members
+  std::map<uint32_t, bool> nw_var;
+  std::vector<std::pair<uint32_t, uint32_t>> vars;  // (variable, its pointer type)
+  for (size_t i = 5; i < words;) {
+    const uint32_t op = code[i] & 0xffffu, len = code[i] >> 16;
+    if (len == 0 || i + len > words) return 0;
+    const uint32_t* a = code + i + 1;
+    if (op == kOpDecorate && len >= 3) {
+      if (a[1] == kDecorationBinding && len >= 4) binding[a[0]] = a[2];
+      if (a[1] == kDecorationNonWritable) nw_var[a[0]] = true;
+    } else if (op == kOpMemberDecorate && len >= 4 && a[2] == kDecorationNonWritable) {
+      nw_members[a[0]].insert(a[1]);
+    } else if (op == kOpTypeStruct) {
+      members[a[0]] = len - 2;
+    } else if ((op == kOpTypeArray || op == kOpTypeRuntimeArray) && len >= 3) {
+      element[a[0]] = a[1];
+    } else if (op == kOpTypePointer && len >= 4) {
+      pointee[a[0]] = a[2];
+    } else if (op == kOpVariable && len >= 4) {
+      vars.push_back({a[1], a[0]});
+    }
+    i += len;
+  }
+  uint32_t mask = 0;
+  for (const auto& v : vars) {
+    auto b = binding.find(v.first);
+    if (b == binding.end() || b->second == 0) continue;  // not a descriptor, or the meta block
+    if (b->second >= 32) return 0;
+    if (nw_var.count(v.first)) continue;
+    uint32_t t = pointee.count(v.second) ? pointee[v.second] : 0;
+    while (element.count(t)) t = element[t];
+    const bool readonly = members.count(t) && members[t] > 0 && nw_members[t].size() >= members[t];
+    if (!readonly) mask |= 1u << b->second;
+  }
+  *ok = true;
+  return mask;
 }
 
 // Bytes of the module's Workgroup (shared) variables, their types' sizes summed without padding;
@@ -156,6 +207,12 @@ const Pipeline* Pipelines::get(const std::string& name, std::string* err) {
            " allows " + std::to_string(buffers_) + " per shader stage";
     return nullptr;
   }
+  bool parsed = false;
+  const uint32_t written = written_bindings(sh->code, sh->bytes / 4, &parsed);
+  if (!parsed) {
+    *err = "vulkan: shader '" + name + "' is not a SPIR-V module this build can read";
+    return nullptr;
+  }
   const int64_t shared = shared_bytes(sh->code, sh->bytes / 4);
   if (shared > int64_t(c_.shared_bytes)) {
     *err = "vulkan: shader '" + name + "' needs " + std::to_string(shared) + " bytes of shared memory; " +
@@ -196,7 +253,7 @@ const Pipeline* Pipelines::get(const std::string& name, std::string* err) {
     return nullptr;
   }
   Pipeline& made = pipelines_[name];
-  made = {p, uint32_t(top)};
+  made = {p, uint32_t(top), written};
   return &made;
 }
 

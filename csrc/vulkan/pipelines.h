@@ -13,9 +13,13 @@ namespace et {
 namespace vk {
 
 // A pipeline and the storage bindings its shader declares: 1..buffers (from its SPIR-V).
+// written: bit b set when binding b may be written by the shader (its variable, or one of its
+// block's members, lacks the NonWritable decoration: GLSL `readonly`); the stream orders
+// dispatches by it (stream.h).
 struct Pipeline {
   VkPipeline handle = VK_NULL_HANDLE;
   uint32_t buffers = 0;
+  uint32_t written = 0;
 };
 
 class Pipelines {

@@ -5,6 +5,7 @@
 #include <cstring>
 
 #include "../../kernels/vulkan/meta.h"
+#include "stats.h"
 
 namespace et {
 namespace vk {
@@ -19,6 +20,7 @@ Stream::~Stream() {
     if (f.fence) vkDestroyFence(c_.device, f.fence, nullptr);
     if (f.pool) vkDestroyCommandPool(c_.device, f.pool, nullptr);
     destroy_buffer(c_, f.meta);
+    destroy_buffer(c_, f.sink);
   }
   destroy_buffer(c_, dummy_);
 }
@@ -32,8 +34,12 @@ std::string Stream::init() {
   // a test hook: the device is "lost" after this many dispatches, as a driver reset or a GPU
   // that falls off the bus would leave it, so the trainer's recovery can be exercised anywhere
   if (const char* fa = std::getenv("EDGETRAIN_VULKAN_FAIL_AFTER")) fail_after_ = std::strtoull(fa, nullptr, 10);
+  const char* ba = std::getenv("EDGETRAIN_VULKAN_BARRIER_ALL");
+  barrier_all_ = ba && std::strcmp(ba, "1") == 0;
   VkDeviceSize align = std::max<VkDeviceSize>(c_.props.limits.minUniformBufferOffsetAlignment, 16);
   meta_stride_ = (META_BYTES + align - 1) / align * align;
+  const VkDeviceSize salign = std::max<VkDeviceSize>(c_.props.limits.minStorageBufferOffsetAlignment, 256);
+  sink_stride_ = (256 + salign - 1) / salign * salign;
   std::string err;
   dummy_ = create_buffer(c_, 256, MemKind::Device, &err);
   if (!dummy_) return err;
@@ -63,6 +69,8 @@ std::string Stream::init() {
     if (r != VK_SUCCESS) return vk_error("vkCreateDescriptorPool", r);
     f.meta = create_buffer(c_, meta_stride_ * kFrameDispatches, MemKind::Staging, &err);
     if (!f.meta) return err;
+    f.sink = create_buffer(c_, sink_stride_ * kFrameDispatches, MemKind::Device, &err);
+    if (!f.sink) return err;
   }
   return "";
 }
@@ -74,6 +82,50 @@ void Stream::barrier(VkCommandBuffer cmd) {
                      VK_ACCESS_TRANSFER_WRITE_BIT;
   VkPipelineStageFlags stages = VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT | VK_PIPELINE_STAGE_TRANSFER_BIT;
   vkCmdPipelineBarrier(cmd, stages, stages, 0, 1, &mb, 0, nullptr, 0, nullptr);
+  vk_stats().barriers++;
+}
+
+// The state is per VkBuffer: the caching allocator hands out whole buffers and tensors are
+// views into them, so two tensors that share a buffer are ordered even when their bytes do not
+// overlap (conservative, and cheap to look up). One full barrier (every compute and transfer
+// write made visible to every compute and transfer access) clears all the state: it orders the
+// command after it against everything before it, so no finer barrier is worth its bookkeeping.
+//
+// The state is kept across command buffers rather than reset with a barrier at each begin():
+// a pipeline barrier's first scope is every command earlier in submission order on the queue,
+// and submission order runs across command buffers and vkQueueSubmit calls (one queue here),
+// so a barrier in a later frame orders it after an earlier frame's writes exactly as within one
+// frame. Nothing else touches these buffers on the device: host writes (mapped uploads, the
+// meta blocks, clearing the kernel error record) happen only to buffers whose frames have
+// finished, before the submit that uses them, which vkQueueSubmit makes visible; host reads
+// wait for the fence after flush()'s device->host barrier. A buffer destroyed meanwhile (only
+// once its work has finished) leaves a stale entry: at worst a spare barrier if its handle is
+// reused. A write after accesses whose frame has finished (a download's staging buffer, written
+// again by the next download) needs no barrier; a read after such a write still does.
+void Stream::order(VkCommandBuffer cmd, uint64_t serial, const VkBuffer* b, const uint8_t* access, uint32_t n) {
+  bool raw = false, war = false, waw = false;
+  for (uint32_t i = 0; i < n; ++i) {
+    auto it = since_barrier_.find(b[i]);
+    if (it == since_barrier_.end()) continue;
+    raw |= (access[i] & kRead) && (it->second.access & kWrite);
+    // a write needs only the earlier accesses finished and their writes available, which a
+    // signalled fence gives: not so a read, which needs the earlier writes made visible too
+    if (it->second.serial <= completed_) continue;
+    waw |= (access[i] & kWrite) && (it->second.access & kWrite);
+    war |= (access[i] & kWrite) && (it->second.access & kRead);
+  }
+  if (barrier_all_ || raw || war || waw) {
+    barrier(cmd);
+    since_barrier_.clear();
+    Stats& st = vk_stats();
+    (raw ? st.raw : waw ? st.waw : war ? st.war : st.forced)++;
+  }
+  if (barrier_all_) return;
+  for (uint32_t i = 0; i < n; ++i) {
+    Access& a = since_barrier_[b[i]];
+    a.access |= access[i];
+    a.serial = serial;
+  }
 }
 
 std::string Stream::begin() {
@@ -131,6 +183,9 @@ std::string Stream::dispatch(const Pipeline& pipe, const int32_t* meta, Bufs buf
   VkDescriptorBufferInfo info[1 + kMaxArgs];
   info[0] = {f.meta->buffer, moff, META_BYTES};
   VkDeviceSize max_range = c_.props.limits.maxStorageBufferRange;
+  VkBuffer touched[kMaxArgs];
+  uint8_t access[kMaxArgs];
+  uint32_t nt = 0;
   for (uint32_t i = 0; i < n; ++i) {
     DeviceBuffer* b = i < bufs.n && bufs.p[i] ? bufs.p[i] : dummy_;
     if (i < bufs.n && bufs.p[i] && bufs.off)
@@ -138,6 +193,11 @@ std::string Stream::dispatch(const Pipeline& pipe, const int32_t* meta, Bufs buf
     else
       info[i + 1] = {b->buffer, 0, std::min(b->size, max_range)};
     b->last_use = f.serial;
+    if (b == dummy_ && (pipe.written >> (i + 1)) & 1u) info[i + 1] = {f.sink->buffer, sink_stride_ * f.dispatches, sink_stride_};
+    if (b != dummy_ && i < pipe.buffers) {  // the dummy and bindings past the shader's are not accessed
+      touched[nt] = b->buffer;
+      access[nt++] = uint8_t(kRead | ((pipe.written >> (i + 1)) & 1u ? kWrite : 0));
+    }
   }
   VkWriteDescriptorSet w[1 + kMaxArgs];
   for (uint32_t i = 0; i <= n; ++i) {
@@ -150,12 +210,13 @@ std::string Stream::dispatch(const Pipeline& pipe, const int32_t* meta, Bufs buf
   }
   vkUpdateDescriptorSets(c_.device, 1 + n, w, 0, nullptr);
 
-  barrier(f.cmd);
+  order(f.cmd, f.serial, touched, access, nt);
   vkCmdBindPipeline(f.cmd, VK_PIPELINE_BIND_POINT_COMPUTE, pipe.handle);
   vkCmdBindDescriptorSets(f.cmd, VK_PIPELINE_BIND_POINT_COMPUTE, p_.layout(), 0, 1, &set, 0, nullptr);
   vkCmdDispatch(f.cmd, gx, gy, gz);
   f.dispatches++;
   f.commands++;
+  vk_stats().dispatches++;
   return "";
 }
 
@@ -165,12 +226,15 @@ std::string Stream::copy(DeviceBuffer* src, VkDeviceSize src_off, DeviceBuffer* 
   std::string err = begin();
   if (!err.empty()) return err;
   Frame& f = frames_[cur_];
-  barrier(f.cmd);
+  const VkBuffer touched[2] = {src->buffer, dst->buffer};
+  const uint8_t access[2] = {kRead, kWrite};
+  order(f.cmd, f.serial, touched, access, 2);
   VkBufferCopy region{src_off, dst_off, bytes};
   vkCmdCopyBuffer(f.cmd, src->buffer, dst->buffer, 1, &region);
   src->last_use = dst->last_use = f.serial;
   f.commands++;
   f.copy_bytes += bytes;
+  vk_stats().copies++;
   // many uploads in a row: submit, so staging memory is recycled
   if (f.commands >= kFrameCommands || f.copy_bytes >= kFrameCopyBytes) return flush();
   return "";
@@ -197,6 +261,7 @@ std::string Stream::flush() {
   if (r != VK_SUCCESS) return fail(vk_error("vkQueueSubmit", r));
   f.state = State::InFlight;
   cur_ = (cur_ + 1) % kFrames;
+  vk_stats().submits++;
   return "";
 }
 

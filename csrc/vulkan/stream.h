@@ -5,6 +5,7 @@
 #pragma once
 #include <functional>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
 #include "memory.h"
@@ -42,7 +43,8 @@ class Stream {
   // Records a dispatch of pipe; meta holds META_INTS words. Writes the meta block and the
   // storage bindings the shader declares or bufs fills (those past bufs.n bind a dummy buffer;
   // the rest of the layout stays unwritten: the shader does not use it). Marks the buffers as
-  // used by the recording frame.
+  // used by the recording frame. Dispatches and copies are ordered only where they touch a
+  // common buffer and one of them writes it (order()).
   std::string dispatch(const Pipeline& pipe, const int32_t* meta, Bufs bufs, uint32_t gx, uint32_t gy, uint32_t gz);
   std::string copy(DeviceBuffer* src, VkDeviceSize src_off, DeviceBuffer* dst, VkDeviceSize dst_off,
                    VkDeviceSize bytes);
@@ -67,6 +69,9 @@ class Stream {
     VkFence fence = VK_NULL_HANDLE;
     VkDescriptorPool dpool = VK_NULL_HANDLE;
     DeviceBuffer* meta = nullptr;
+    // bound in place of a missing argument at a binding the shader may write: a slot per
+    // dispatch, so unordered dispatches never share one (the shader does not use it)
+    DeviceBuffer* sink = nullptr;
     uint32_t dispatches = 0, commands = 0;
     VkDeviceSize copy_bytes = 0;
     uint64_t serial = 0;
@@ -77,6 +82,16 @@ class Stream {
   std::string begin();         // makes frames_[cur_] a recording frame
   std::string retire(Frame& f);  // after its fence: run callbacks, mark idle
   void barrier(VkCommandBuffer cmd);
+  // Hazard tracking. A command of frame `serial` that reads (kRead) or writes (kWrite) buffers
+  // b[0..n) first gets a barrier if it reads a buffer written, or writes one read or written
+  // by unfinished work, since the last barrier (a read after a read needs none); then its
+  // accesses join those since the barrier.
+  enum : uint8_t { kRead = 1, kWrite = 2 };
+  struct Access {
+    uint8_t access = 0;   // kRead | kWrite since the last barrier
+    uint64_t serial = 0;  // the frame of the newest of them
+  };
+  void order(VkCommandBuffer cmd, uint64_t serial, const VkBuffer* b, const uint8_t* access, uint32_t n);
   std::string fail(std::string msg);
 
   const Context& c_;
@@ -86,9 +101,12 @@ class Stream {
   uint32_t cur_ = 0;          // frame being recorded (when its state is Recording)
   uint64_t serial_ = 0;       // serial of the newest frame begun
   uint64_t completed_ = 0;
-  VkDeviceSize meta_stride_ = 0;
-  DeviceBuffer* dummy_ = nullptr;
+  VkDeviceSize meta_stride_ = 0, sink_stride_ = 0;
+  DeviceBuffer* dummy_ = nullptr;  // bound in place of a missing argument the shader only reads
   std::string lost_;
+  // per VkBuffer, the accesses since the last barrier (kept across frames: see order())
+  std::unordered_map<VkBuffer, Access> since_barrier_;
+  bool barrier_all_ = false;  // EDGETRAIN_VULKAN_BARRIER_ALL=1: a barrier before every command
 };
 
 }  // namespace vk

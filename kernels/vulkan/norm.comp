@@ -27,8 +27,8 @@ layout(local_size_x = NM_THREADS) in;
 layout(std140, binding = 0) uniform MetaBuf { ivec4 mv[META_INTS / 4]; };
 int mi(int k) { return mv[k >> 2][k & 3]; }
 float mf(int k) { return intBitsToFloat(mi(k)); }
-layout(std430, binding = 1) buffer T1 { float t1[]; };
-layout(std430, binding = 2) buffer T2 { float t2[]; };
+layout(std430, binding = 1) readonly buffer T1 { float t1[]; };  // x in every op: readonly lets the stream skip barriers
+layout(std430, binding = 2) readonly buffer T2 { float t2[]; };  // w in every op
 layout(std430, binding = 3) buffer T3 { float t3[]; };
 layout(std430, binding = 4) buffer T4 { float t4[]; };
 layout(std430, binding = 5) buffer T5 { float t5[]; };
