@@ -269,7 +269,7 @@ inline constexpr OpOperand kOpOperands[] = {
   {"idx", 0x8},  // embeddingBwd
   {"dweight", 0x1},  // embeddingBwd
   {"a", 0x1},  // matmul
-  {"b", 0x3},  // matmul
+  {"b", 0x7},  // matmul
   {"y", 0x1},  // matmul
   {"x", 0x1},  // rmsNorm
   {"w", 0x1},  // rmsNorm

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Builds csrc/cpu/gemm_test for each ISA copy of gemm.cpp with g++ directly and runs the
-# correctness sweep. Extra arguments are passed to the test (e.g. --bench).
+# correctness sweep (every case with float, f16 and bf16 B). Extra arguments are passed to the test (e.g. --bench).
 #   scripts/gemm-check.sh            # test generic (+ avx2 on x86-64)
 #   scripts/gemm-check.sh --bench    # benchmark instead
 set -euo pipefail

@@ -8,7 +8,7 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import * as et from '../lib/index.js';
-import { configFromGGUF, generate, loadModel, makeTinyModel, permuteQK, type TinyModelFiles } from '../lib/models/index.js';
+import { configFromGGUF, generate, loadHFModel, loadModel, makeTinyModel, permuteQK, saveHFModel, type TinyModelFiles } from '../lib/models/index.js';
 import { NO_TOKENIZER_WARNING } from '../lib/models/load.js';
 import { runGenerate } from '../lib/cli/generate.js';
 
@@ -136,6 +136,30 @@ describe('weights used in place on cpu', () => {
     expect(maxAbsDiff(logitsOf(g16.model, ids), logitsOf(w32.model, ids))).toBe(0);
     g16.model.dispose();
     w32.model.dispose();
+  });
+
+  test('a bf16 safetensors folder keeps its bf16 matrices (norms widened); same logits as their float32 values', () => {
+    // the f32 tiny model with its matrices rounded to bf16, saved as a bf16 checkpoint
+    const src = loadHFModel(made.qwen2!.hfDir!, { dtype: 'float32' });
+    const sd = new Map<string, et.Tensor>();
+    for (const [k, t] of src.stateDict()) sd.set(k, t.ndim === 2 ? et.cast(t, 'bfloat16') : t);
+    const bdir = join(dir, 'qwen2-bf16');
+    saveHFModel(bdir, sd, made.qwen2!.config);
+    for (const t of sd.values()) if (t.dtype === 'bfloat16') t.dispose();
+    src.dispose();
+    const b16 = loadHFModel(bdir);
+    const bsd = b16.stateDict();
+    expect(bsd.get('model.layers.0.self_attn.q_proj.weight')!.dtype).toBe('bfloat16');
+    expect(bsd.get('model.layers.0.mlp.down_proj.weight')!.dtype).toBe('bfloat16');
+    expect(bsd.get('model.embed_tokens.weight')!.dtype).toBe('bfloat16');
+    expect(bsd.get('model.layers.0.input_layernorm.weight')!.dtype).toBe('float32');
+    const w32 = loadHFModel(bdir, { dtype: 'float32' });
+    for (const t of w32.stateDict().values()) expect(t.dtype).toBe('float32');
+    const ids = [1, 2, 3, 500, 1000];
+    // bf16 widening is exact and the kernels keep their order of operations: identical logits
+    expect(maxAbsDiff(logitsOf(b16, ids), logitsOf(w32, ids))).toBe(0);
+    b16.dispose();
+    w32.dispose();
   });
 
   test('an f32 GGUF is mapped, not copied: live cpu bytes grow by far less than the weights', async () => {

@@ -606,14 +606,17 @@ describe.each(testDevices)('%s', (device) => {
     });
   }
 
-  // float16 b is a cpu feature (vulkan rejects it with a DTypeError, test/matmul-f16.test.ts)
-  test.runIf(device === 'cpu').each([[6, 40, 24], [1, 300, 40], [65, 300, 70]])(`${device} matmul [%i, %i] @ float16 [K, %i]: NaN and Inf halves propagate`, (M, K, N) => {
+  // a half-size b (float16 / bfloat16 weights, test/matmul-f16.test.ts) is widened with its NaN / Inf
+  test.each([
+    ['float16', 6, 40, 24], ['float16', 1, 300, 40], ['float16', 65, 300, 70],
+    ['bfloat16', 6, 40, 24], ['bfloat16', 1, 300, 40], ['bfloat16', 65, 300, 70],
+  ] as const)(`${device} matmul with a %s b, [%i, %i] @ [K, %i]: NaN and Inf halves propagate`, (half, M, K, N) => {
     const a = randn(M * K, 60);
     const b = poke(randn(K * N, 61), { [5 * N + 3]: NAN, [7 * N + 9]: INF });
-    const r = on(device, 'matmul', () => read(et.matmul(T(a, [M, K], device), et.cast(T(b, [K, N], device), 'float16'))));
+    const r = on(device, 'matmul', () => read(et.matmul(T(a, [M, K], device), et.cast(T(b, [K, N], device), half))));
     if (r === 'unsupported') return;
     // column 9: a * Inf over the rows, sign of a[m, 7]
-    expectKinds('a @ f16 b', r, (i) => (i % N === 3 ? 'nan' : i % N === 9 ? (a[Math.floor(i / N) * K + 7]! > 0 ? INF : -INF) : 'finite'));
+    expectKinds(`a @ ${half} b`, r, (i) => (i % N === 3 ? 'nan' : i % N === 9 ? (a[Math.floor(i / N) * K + 7]! > 0 ? INF : -INF) : 'finite'));
   });
 
   // ---- quantized (formats: SCALE_AT at the top, block sizes from lib/quant-types.ts) ----

@@ -63,9 +63,9 @@ describe('native addon', () => {
       // a float32 comparison result: the schema says uint8
       describeCall(OP.gt, 2, 1, 4, 1, [0, 0, 0]);
       expect(() => native.exec(...h)).toThrow(/DTypeError: gt: output y must be uint8, got float32/);
-      // matmul accepts a float16 b, not an int32 one
+      // matmul accepts a float16 or bfloat16 b, not an int32 one
       describeCall(OP.matmul, 2, 1, 4, 1, [0, 3, 0]);
-      expect(() => native.exec(...h)).toThrow(/matmul: input b must be float32 or float16, got int32/);
+      expect(() => native.exec(...h)).toThrow(/matmul: input b must be float32 or float16 or bfloat16, got int32/);
       // add with one input
       describeCall(OP.add, 1, 1);
       expect(() => native.exec(h[0], h[1])).toThrow(/add: called with 1 inputs and 1 outputs; it takes 2 inputs and 1 outputs/);

@@ -406,12 +406,13 @@ void pack_a(int64_t mc, int64_t kc, const float* a, int64_t rsa, int64_t csa, fl
 }
 
 // ---------------------------------------------------------------------------------------------
-// B elements: float, or f16 (uint16_t bits; frozen weights kept at half size). Everything that
-// reads B goes through ld / cvt_row, so the f16 variant converts while packing (or, in GEMV,
-// while streaming) and never holds a float copy of the whole weight.
+// B elements: float, f16 (uint16_t bits) or bf16 (bf16_t); the half-size types are frozen weights.
+// Everything that reads B goes through ld / cvt_row, so the half variants convert while packing
+// (or, in GEMV, while streaming) and never hold a float copy of the whole weight.
 
 inline float ld(const float* p) { return *p; }
 inline float ld(const uint16_t* p) { return f16_to_f32(*p); }
+inline float ld(const bf16_t* p) { return bf16_to_f32(p->bits); }
 
 // d[0..n) = float(s[0..n)).
 inline void cvt_row(const float* s, float* d, int64_t n) { std::memcpy(d, s, size_t(n) * sizeof(float)); }
@@ -422,6 +423,20 @@ inline void cvt_row(const uint16_t* s, float* d, int64_t n) {
     _mm256_storeu_ps(d + i, _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(s + i))));
 #endif
   for (; i < n; ++i) d[i] = f16_to_f32(s[i]);
+}
+#if defined(ET_GEMM_AVX2)
+// 8 bf16 -> 8 floats: zero-extend to 32 bits and shift into the high half (exact).
+inline __m256 bf16x8_to_ps(const bf16_t* s) {
+  const __m256i w = _mm256_cvtepu16_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(s)));
+  return _mm256_castsi256_ps(_mm256_slli_epi32(w, 16));
+}
+#endif
+inline void cvt_row(const bf16_t* s, float* d, int64_t n) {
+  int64_t i = 0;
+#if defined(ET_GEMM_AVX2)
+  for (; i + 8 <= n; i += 8) _mm256_storeu_ps(d + i, bf16x8_to_ps(s + i));
+#endif
+  for (; i < n; ++i) d[i] = bf16_to_f32(s[i].bits);
 }
 
 thread_local AlignedBuf tl_bconv;
@@ -453,7 +468,7 @@ void pack_b(int64_t kc, int64_t nc, const TB* b, int64_t rsb, int64_t csb, float
 #if defined(ET_GEMM_AVX2)
     if (nr == NR && rsb == 1) {
       // B transposed in memory (N x K, e.g. a Linear weight): 8x8 transposes per half panel.
-      // f16 lines are first widened into a 16 x kc float scratch.
+      // f16 / bf16 lines are first widened into a 16 x kc float scratch.
       const float* lines = nullptr;
       int64_t ls = csb;
       if constexpr (sizeof(TB) == sizeof(float)) {
@@ -530,7 +545,7 @@ bool gemm_rect(const Problem<TB>& p, int64_t m0, int64_t m1, int64_t n0, int64_t
   // floats the kernel reads B in place (only a ragged last column panel is packed); the first
   // tile takes the misses and the others hit L1. With a single tile nothing amortises those
   // strided misses and the row-sweeping pack_b is faster (measured 4x2048x2048: 29 vs 14-22
-  // GFLOP/s on one core). f16 B is always packed (widened).
+  // GFLOP/s on one core). Half-size (f16 / bf16) B is always packed (widened).
   const bool direct_b = sizeof(TB) == sizeof(float) && p.csb == 1 && M > MR && M <= 4 * MR;
 
   float* apack = tl_apack.get(size_t(round_up(std::min(M, MC), MR) * KC));
@@ -663,6 +678,33 @@ inline float dot_contig(int64_t K, const uint16_t* x, const float* v) {
 #endif
 }
 
+inline float dot_contig(int64_t K, const bf16_t* x, const float* v) {
+#if defined(ET_GEMM_AVX2)
+  __m256 s0 = _mm256_setzero_ps(), s1 = _mm256_setzero_ps(), s2 = _mm256_setzero_ps(),
+         s3 = _mm256_setzero_ps();
+  int64_t k = 0;
+  for (; k + 32 <= K; k += 32) {
+    s0 = _mm256_fmadd_ps(bf16x8_to_ps(x + k), _mm256_loadu_ps(v + k), s0);
+    s1 = _mm256_fmadd_ps(bf16x8_to_ps(x + k + 8), _mm256_loadu_ps(v + k + 8), s1);
+    s2 = _mm256_fmadd_ps(bf16x8_to_ps(x + k + 16), _mm256_loadu_ps(v + k + 16), s2);
+    s3 = _mm256_fmadd_ps(bf16x8_to_ps(x + k + 24), _mm256_loadu_ps(v + k + 24), s3);
+  }
+  for (; k + 8 <= K; k += 8) s0 = _mm256_fmadd_ps(bf16x8_to_ps(x + k), _mm256_loadu_ps(v + k), s0);
+  float r = hsum(_mm256_add_ps(_mm256_add_ps(s0, s1), _mm256_add_ps(s2, s3)));
+  for (; k < K; ++k) r += bf16_to_f32(x[k].bits) * v[k];
+  return r;
+#else
+  float buf[256];
+  float r = 0.0f;
+  for (int64_t k0 = 0; k0 < K; k0 += 256) {
+    const int64_t n = std::min<int64_t>(256, K - k0);
+    cvt_row(x + k0, buf, n);
+    r += dot_contig(n, buf, v + k0);
+  }
+  return r;
+#endif
+}
+
 template <class TX>
 void gemv_range(int64_t l0, int64_t l1, int64_t K, float alpha, const TX* x, int64_t xr, int64_t xc,
                 const float* v, float beta, float* y, int64_t ys) {
@@ -689,7 +731,7 @@ void gemv_range(int64_t l0, int64_t l1, int64_t K, float alpha, const TX* x, int
       } else if (beta != 1.0f) {
         for (int64_t l = 0; l < n; ++l) yy[l] *= beta;
       }
-      // X rows as floats: in place for float, widened into `row` for f16.
+      // X rows as floats: in place for float, widened into `row` for f16 / bf16.
       auto line = [&](int64_t k, int u) -> const float* {
         if constexpr (sizeof(TX) == sizeof(float)) {
           (void)u;
@@ -733,7 +775,7 @@ void gemv(int64_t L, int64_t K, float alpha, const TX* x, int64_t xr, int64_t xc
           int64_t vs, float beta, float* y, int64_t ys, int threads) {
   // Memory bound: a second thread pays off once X is a few hundred KiB.
   if (L * K < (int64_t(1) << 16) || L < 16) threads = 1;
-  // A strided or f16 vector is gathered (widened) by each thread into its own buffer.
+  // A strided or half-size vector is gathered (widened) by each thread into its own buffer.
   const bool gather = vs != 1 || sizeof(TV) != sizeof(float);
   auto body = [&](int t, int nt) {
     // Split on multiples of 16 outputs so AVX chunks of y stay aligned to each other.
@@ -838,6 +880,11 @@ void gemm_f32(int64_t M, int64_t N, int64_t K, float alpha, const float* a, int6
 
 void gemm_f32_f16b(int64_t M, int64_t N, int64_t K, float alpha, const float* a, int64_t rsa, int64_t csa,
                    const uint16_t* b, int64_t rsb, int64_t csb, float beta, float* c, int64_t ldc, int threads) {
+  gemm_any(M, N, K, alpha, a, rsa, csa, b, rsb, csb, beta, c, ldc, threads);
+}
+
+void gemm_f32_bf16b(int64_t M, int64_t N, int64_t K, float alpha, const float* a, int64_t rsa, int64_t csa,
+                    const bf16_t* b, int64_t rsb, int64_t csb, float beta, float* c, int64_t ldc, int threads) {
   gemm_any(M, N, K, alpha, a, rsa, csa, b, rsb, csb, beta, c, ldc, threads);
 }
 

@@ -1,5 +1,5 @@
-// Single-precision GEMM used by the matmul kernel (and by attention for its tiles), with float or
-// f16 B.
+// Single-precision GEMM used by the matmul kernel (and by attention for its tiles), with float,
+// f16 or bf16 B.
 #pragma once
 #include <cstdint>
 
@@ -8,6 +8,14 @@
 #endif
 
 namespace et {
+
+// bfloat16 bits, as a distinct element type so the GEMM's per-element overloads (ld, cvt_row) do
+// not collide with f16, which is also stored as uint16_t.
+struct bf16_t {
+  uint16_t bits;
+};
+static_assert(sizeof(bf16_t) == 2, "bf16_t must be 2 bytes so arrays of it alias bf16 storage");
+
 namespace ET_ISA {
 
 // C[M,N] = alpha * A[M,K] . B[K,N] + beta * C.
@@ -22,6 +30,11 @@ void gemm_f32(int64_t M, int64_t N, int64_t K, float alpha, const float* a, int6
 // copied whole, so a frozen f16 weight is used in place at half the memory traffic.
 void gemm_f32_f16b(int64_t M, int64_t N, int64_t K, float alpha, const float* a, int64_t rsa, int64_t csa,
                    const uint16_t* b, int64_t rsb, int64_t csb, float beta, float* c, int64_t ldc, int threads);
+
+// The same with B in bf16: widening is exact (bits << 16), so results match a float B holding the
+// same values.
+void gemm_f32_bf16b(int64_t M, int64_t N, int64_t K, float alpha, const float* a, int64_t rsa, int64_t csa,
+                    const bf16_t* b, int64_t rsb, int64_t csb, float beta, float* c, int64_t ldc, int threads);
 
 }  // namespace ET_ISA
 }  // namespace et

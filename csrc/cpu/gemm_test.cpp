@@ -32,9 +32,13 @@ struct Case {
   bool gen_strides;  // neither stride of A / B is 1
 };
 
-// Runs one case; returns false (and prints) on mismatch. half: B goes in as f16 bits (values
-// rounded to f16 first, so the float64 reference sees the same B).
-bool run_case(const Case& t, std::mt19937& rng, bool half) {
+// Element type B goes in as. F16 / BF16: values are rounded to that type first, so the float64
+// reference sees the same B.
+enum BType { B_F32, B_F16, B_BF16 };
+const char* btype_tag(BType bt) { return bt == B_F16 ? " (f16 B)" : bt == B_BF16 ? " (bf16 B)" : ""; }
+
+// Runs one case; returns false (and prints) on mismatch.
+bool run_case(const Case& t, std::mt19937& rng, BType bt) {
   std::uniform_real_distribution<float> U(-1.0f, 1.0f);
   const int64_t M = t.M, N = t.N, K = t.K;
   int64_t rsa, csa, rsb, csb;
@@ -72,10 +76,16 @@ bool run_case(const Case& t, std::mt19937& rng, bool half) {
   for (auto& x : A) x = U(rng);
   for (auto& x : B) x = U(rng);
   std::vector<uint16_t> Bh(B.size());
-  if (half)
+  if (bt == B_F16)
     for (size_t i = 0; i < B.size(); ++i) {
       Bh[i] = et::f32_to_f16(B[i]);
       B[i] = et::f16_to_f32(Bh[i]);
+    }
+  std::vector<et::bf16_t> Bb(B.size());
+  if (bt == B_BF16)
+    for (size_t i = 0; i < B.size(); ++i) {
+      Bb[i].bits = et::f32_to_bf16(B[i]);
+      B[i] = et::bf16_to_f32(Bb[i].bits);
     }
   for (auto& x : C) x = U(rng);
   if (t.beta == 0.0f) {
@@ -83,9 +93,12 @@ bool run_case(const Case& t, std::mt19937& rng, bool half) {
     for (auto& x : C) x = std::nanf("");
   }
   C0 = C;
-  if (half)
+  if (bt == B_F16)
     et::ET_ISA::gemm_f32_f16b(M, N, K, t.alpha, A.data(), rsa, csa, Bh.data(), rsb, csb, t.beta, C.data(), ldc,
                               t.threads);
+  else if (bt == B_BF16)
+    et::ET_ISA::gemm_f32_bf16b(M, N, K, t.alpha, A.data(), rsa, csa, Bb.data(), rsb, csb, t.beta, C.data(), ldc,
+                               t.threads);
   else
     et::ET_ISA::gemm_f32(M, N, K, t.alpha, A.data(), rsa, csa, B.data(), rsb, csb, t.beta, C.data(), ldc,
                          t.threads);
@@ -119,7 +132,7 @@ bool run_case(const Case& t, std::mt19937& rng, bool half) {
         std::printf(
             "FAIL%s M=%lld N=%lld K=%lld ta=%d tb=%d gen=%d alpha=%g beta=%g threads=%d at (%lld,%lld): got %g "
             "want %g\n",
-            half ? " (f16 B)" : "", (long long)M, (long long)N, (long long)K, int(t.ta), int(t.tb), int(t.gen_strides), double(t.alpha),
+            btype_tag(bt), (long long)M, (long long)N, (long long)K, int(t.ta), int(t.tb), int(t.gen_strides), double(t.alpha),
             double(t.beta), t.threads, (long long)i, (long long)j, double(got), ref);
         return false;
       }
@@ -132,9 +145,9 @@ int run_tests() {
   std::mt19937 rng(12345);
   int n = 0, fails = 0;
   auto go = [&](const Case& c) {
-    for (bool half : {false, true}) {
+    for (BType bt : {B_F32, B_F16, B_BF16}) {
       ++n;
-      if (!run_case(c, rng, half)) ++fails;
+      if (!run_case(c, rng, bt)) ++fails;
     }
   };
   const float alphas[] = {1.0f, -0.5f, 2.0f};

@@ -1,5 +1,5 @@
 // Batched matmul over strided operands: a [..., M, K], b [..., K, N] -> out [..., M, N].
-// a and out are float32; b is float32 or float16 (a frozen half-precision weight).
+// a and out are float32; b is float32, float16 or bfloat16 (a frozen half-size weight).
 #include "gemm.h"
 #include "kernels.h"
 
@@ -15,13 +15,12 @@ std::string k_matmul(const Call& c) {
   const int64_t M = y.shape[n - 2], N = y.shape[n - 1], K = a.shape[n - 1];
   int64_t batch = 1;
   for (int d = 0; d < n - 2; ++d) batch *= y.shape[d];
-  if (a.dtype != ET_F32 || y.dtype != ET_F32 || (b.dtype != ET_F32 && b.dtype != ET_F16))
-    return std::string("DTypeError: matmul: expected float32 a and float32 or float16 b, got ") + dtype_name(a.dtype) +
-           " and " + dtype_name(b.dtype);
-  const bool half = b.dtype == ET_F16;
+  if (a.dtype != ET_F32 || y.dtype != ET_F32 || (b.dtype != ET_F32 && b.dtype != ET_F16 && b.dtype != ET_BF16))
+    return std::string("DTypeError: matmul: expected float32 a and float32, float16 or bfloat16 b, got ") +
+           dtype_name(a.dtype) + " and " + dtype_name(b.dtype);
   const float* ap = a.data<float>();
   const char* bp = b.data<const char>();
-  const size_t bsize = half ? 2 : 4;
+  const size_t bsize = size_t(dtype_size(b.dtype));
   float* yp = y.data<float>();
   auto offsets = [&](int64_t bi, int64_t* oa, int64_t* ob) {
     *oa = 0;
@@ -36,10 +35,14 @@ std::string k_matmul(const Call& c) {
   auto one = [&](int64_t bi, int threads) {
     int64_t oa, ob;
     offsets(bi, &oa, &ob);
-    if (half)
+    if (b.dtype == ET_F16)
       gemm_f32_f16b(M, N, K, 1.f, ap + oa, a.strides[n - 2], a.strides[n - 1],
                     reinterpret_cast<const uint16_t*>(bp + ob * bsize), b.strides[n - 2], b.strides[n - 1], 0.f,
                     yp + bi * M * N, N, threads);
+    else if (b.dtype == ET_BF16)
+      gemm_f32_bf16b(M, N, K, 1.f, ap + oa, a.strides[n - 2], a.strides[n - 1],
+                     reinterpret_cast<const bf16_t*>(bp + ob * bsize), b.strides[n - 2], b.strides[n - 1], 0.f,
+                     yp + bi * M * N, N, threads);
     else
       gemm_f32(M, N, K, 1.f, ap + oa, a.strides[n - 2], a.strides[n - 1], reinterpret_cast<const float*>(bp + ob * bsize),
                b.strides[n - 2], b.strides[n - 1], 0.f, yp + bi * M * N, N, threads);

@@ -237,10 +237,10 @@ std::string VulkanBackend::exec_matmul(const Call& c) {
   const View& a = c.in(0);
   const View& b = c.in(1);
   const View& o = c.out(0);
-  // matmul.comp also reads bfloat16 b, but the schema (and cpu) take float32 or float16 b
-  if (a.dtype != ET_F32 || o.dtype != ET_F32 || (b.dtype != ET_F32 && b.dtype != ET_F16))
-    return fail(c, kDType, std::string("expected float32 a and float32 or float16 b, got ") + dtype_name(a.dtype) + " and " +
-                               dtype_name(b.dtype));
+  // b may be a frozen half-size weight: matmul.comp widens f16 / bf16 bits as it loads them
+  if (a.dtype != ET_F32 || o.dtype != ET_F32 || (b.dtype != ET_F32 && b.dtype != ET_F16 && b.dtype != ET_BF16))
+    return fail(c, kDType, std::string("expected float32 a and float32, float16 or bfloat16 b, got ") +
+                               dtype_name(a.dtype) + " and " + dtype_name(b.dtype));
   if (a.ndim < 2 || b.ndim < 2 || o.ndim < 2) return fail(c, kShape, "operands need at least 2 dims");
   int64_t M = o.shape[o.ndim - 2], N = o.shape[o.ndim - 1], K = a.shape[a.ndim - 1];
   if (a.shape[a.ndim - 2] != M || b.shape[b.ndim - 2] != K || b.shape[b.ndim - 1] != N)

@@ -13,7 +13,7 @@ const IGNORED = /\.rotary_emb\.inv_freq$/;
 
 /**
  * A LlamaModel built from `dir/config.json` with its weights from the folder's safetensors
- * (memory-mapped; on cpu float32/float16 matrices are used in place, see WeightOptions).
+ * (memory-mapped; on cpu float32/float16/bfloat16 matrices are used in place, see WeightOptions).
  * Missing or unexpected weights throw, naming them.
  */
 export function loadHFModel(dir: string, opts?: Omit<LlamaModelOptions, 'init'> & WeightOptions): LlamaModel {

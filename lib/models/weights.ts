@@ -1,14 +1,14 @@
 // Putting loaded weights into a model: in place where the file's tensors can be used as they are
-// (cpu, float32 or float16 matrices, memory-mapped copy-on-write), converted copies otherwise.
+// (cpu, float32, float16 or bfloat16 matrices, memory-mapped copy-on-write), converted copies otherwise.
 import { cast } from '../ops/copy.js';
 import type { Tensor } from '../tensor.js';
 import type { LlamaModel } from './llama.js';
 
 export interface WeightOptions {
   /**
-   * Weight dtype. 'auto' (the default): on cpu, float32 and float16 matrices are used in place
-   * from the memory-mapped file (a float16 weight stays half size: matmul reads it directly);
-   * bfloat16 and every 1-D tensor (norms, biases) become float32. 'float32': every weight is
+   * Weight dtype. 'auto' (the default): on cpu, float32, float16 and bfloat16 matrices are used in
+   * place from the memory-mapped file (a float16 or bfloat16 weight stays half size: matmul reads
+   * it directly); every 1-D tensor (norms, biases) becomes float32. 'float32': every weight is
    * widened to float32 (full fine-tuning, or any device but cpu, where this is always the case).
    * The mapping is copy-on-write: changing a weight in place never changes the file.
    */
@@ -29,7 +29,7 @@ export function adoptWeights(model: LlamaModel, sd: Map<string, Tensor>, opts?: 
     }
     const use = new Map<string, Tensor>();
     for (const [k, t] of sd) {
-      const keep = t.dtype === 'float32' || (t.dtype === 'float16' && t.ndim === 2);
+      const keep = t.dtype === 'float32' || ((t.dtype === 'float16' || t.dtype === 'bfloat16') && t.ndim === 2);
       if (keep) use.set(k, t);
       else {
         const f = cast(t, 'float32');

@@ -426,7 +426,7 @@ export const OP_SCHEMA: { readonly [K in OpName]: OpSchema } = {
   },
   matmul: {
     id: 46,
-    inputs: [{ name: "a", dtypes: ["float32"] }, { name: "b", dtypes: ["float32", "float16"] }],
+    inputs: [{ name: "a", dtypes: ["float32"] }, { name: "b", dtypes: ["float32", "float16", "bfloat16"] }],
     outputs: [{ name: "y", dtypes: ["float32"] }],
     params: [],
   },

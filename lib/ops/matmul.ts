@@ -1,7 +1,7 @@
 // matmul with PyTorch's rules: 1-D operands, batched operands with broadcast batch dims, and
-// transposed operands passed to the kernel as strides (no copy). b may be float16 on cpu (a
-// half-precision weight used in place: the kernel widens it while packing or streaming); a and
-// the result are float32.
+// transposed operands passed to the kernel as strides (no copy). b may be float16 or bfloat16 (a
+// half-size weight used in place: the kernel widens it while packing or streaming); a and the
+// result are float32. A half-size b's gradient is cast back to its dtype.
 import { ShapeError } from '../errors.js';
 import { record } from '../autograd/engine.js';
 import { type KernelArg, rawView, runKernel } from '../native/run.js';
@@ -76,7 +76,7 @@ export function matmul(a: Tensor, b: Tensor): Tensor {
   a.assertLive('matmul');
   b.assertLive('matmul');
   expectDType('matmul', a, 'float32');
-  expectDType('matmul', b, 'float32', 'float16');
+  expectDType('matmul', b, 'float32', 'float16', 'bfloat16');
   if (a.ndim === 0 || b.ndim === 0) throw new ShapeError(`matmul: operands must have rank >= 1, got ${fmt(a.shape)} and ${fmt(b.shape)}`);
   const tmp: Tensor[] = [];
   let x = a;

@@ -341,7 +341,7 @@ function reduceCases(op: 'sum' | 'max', tol: number): Case[] {
   return cases;
 }
 
-// ---- matmul: odd sizes, transposed and padded operands, batch broadcast (stride 0), float16 weights ----
+// ---- matmul: odd sizes, transposed and padded operands, batch broadcast (stride 0), float16 and bfloat16 weights ----
 
 function matmulCases(): Case[] {
   const sizes: [number[], number, number, number, ViewKind, ViewKind][] = [
@@ -361,14 +361,14 @@ function matmulCases(): Case[] {
     [[2], 37, 53, 29, 'broadcast', 'transposed'],
     [[2, 3], 5, 7, 3, 'padded', 'broadcast'],
   ];
-  const withF16 = new Set([1, 4, 8, 12, 13]);
+  const withHalf = new Set([1, 4, 8, 12, 13]);
   const cases: Case[] = [];
   sizes.forEach(([batch, M, K, N, va, vb], i) => {
-    for (const bt of (withF16.has(i) ? ['float32', 'float16'] : ['float32']) as DType[]) {
+    for (const bt of (withHalf.has(i) ? ['float32', 'float16', 'bfloat16'] : ['float32']) as DType[]) {
       const a: Operand = { shape: [...batch, M, K], seed: 120 + i, view: va };
       const b: Operand = { shape: [...batch, K, N], dtype: bt, seed: 140 + i, view: vb };
       cases.push({
-        name: `${bt === 'float16' ? 'float16 b: ' : ''}${describeOperands([a, b])}`,
+        name: `${bt !== 'float32' ? `${bt} b: ` : ''}${describeOperands([a, b])}`,
         in: ['float32', bt],
         out: ['float32'],
         tol: 1e-5,
