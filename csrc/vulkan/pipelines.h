@@ -8,6 +8,7 @@
 
 #include "../ops.h"
 #include "context.h"
+#include "pipeline_cache.h"
 
 namespace et {
 namespace vk {
@@ -22,7 +23,11 @@ class Pipelines {
  public:
   explicit Pipelines(const Context& c) : c_(c) {}
   ~Pipelines();
+  // Creates the layouts and opens the on-disk pipeline cache (pipeline_cache.h).
   std::string init();
+  // Checks shader `name` as get() would (SPIR-V parses, bindings and shared memory fit, the
+  // driver takes its module) without building its pipeline: "" or why not.
+  std::string check(const std::string& name);
   // The pipeline for shader `name` (file name without .comp); nullptr and *err on failure (also
   // when its shader binds more storage buffers than the layout holds). Stable while this lives.
   const Pipeline* get(const std::string& name, std::string* err);
@@ -30,6 +35,9 @@ class Pipelines {
   VkPipelineLayout layout() const { return layout_; }
   // Storage bindings in the layout (1..buffers()): kMaxArgs, or the device's per-stage limit.
   uint32_t buffers() const { return buffers_; }
+  // Writes the pipeline cache back when pipelines were added to it.
+  void save_cache() { cache_.save(); }
+  const std::string& cache_text() const { return cache_.describe(); }
 
  private:
   const Context& c_;
@@ -37,6 +45,9 @@ class Pipelines {
   VkPipelineLayout layout_ = VK_NULL_HANDLE;
   uint32_t buffers_ = 0;
   std::map<std::string, Pipeline> pipelines_;
+  PipelineCache cache_;
+  // The shader's module (patched for NaN preservation) and its last storage binding; "" or why not.
+  std::string module(const std::string& name, VkShaderModule* mod, int* top);
 };
 
 }  // namespace vk
