@@ -83,6 +83,19 @@ describe.skipIf(!haveVulkan)('vulkan pipeline cache', () => {
     console.log(`first vulkan op in a fresh process: ${cold.ms.toFixed(0)} ms cold, ${warm.ms.toFixed(0)} ms warm`);
   });
 
+  test('is saved while the process runs, a while after new pipelines (a killed process keeps it)', { timeout: 60_000 }, () => {
+    const dir = join(root, 'killed');
+    const code = `
+      const et = require(${JSON.stringify(DIST)});
+      const a = et.ones([4, 4]).to('vulkan');
+      et.matmul(a, a).to('cpu').dataSync();
+      setTimeout(() => { et.matmul(a, a).to('cpu').dataSync(); process.kill(process.pid, 'SIGKILL'); }, 2500);`;
+    const r = spawnSync(process.execPath, ['-e', code], { encoding: 'utf8', env: { ...process.env, EDGETRAIN_CACHE_DIR: dir } });
+    expect(r.signal).toBe('SIGKILL');
+    const [name] = files(dir);
+    checkFile(join(dir, name));
+  });
+
   test('follows XDG_CACHE_HOME when EDGETRAIN_CACHE_DIR is unset', { timeout: 60_000 }, () => {
     const xdg = join(root, 'xdg');
     const env = { ...process.env, XDG_CACHE_HOME: xdg };

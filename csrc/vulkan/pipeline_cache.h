@@ -28,6 +28,7 @@ class PipelineCache {
   void open(const Context& c, uint64_t key);
   // A pipeline was created through the cache: save() has something to write.
   void added() { dirty_ = true; }
+  bool dirty() const { return dirty_; }
   // Writes the cache back (temp file in the same folder, fsync, rename) when pipelines were added
   // and its data differs from what was read; errors are ignored (no cache next time).
   void save();

@@ -196,7 +196,10 @@ std::string Pipelines::module(const std::string& name, VkShaderModule* mod, int*
 
 const Pipeline* Pipelines::get(const std::string& name, std::string* err) {
   auto it = pipelines_.find(name);
-  if (it != pipelines_.end()) return &it->second;
+  if (it != pipelines_.end()) {
+    if (cache_.dirty() && std::chrono::steady_clock::now() - last_new_ > std::chrono::seconds(2)) cache_.save();
+    return &it->second;
+  }
   VkShaderModule mod;
   int top = 0;
   *err = module(name, &mod, &top);
@@ -216,6 +219,7 @@ const Pipeline* Pipelines::get(const std::string& name, std::string* err) {
     return nullptr;
   }
   cache_.added();
+  last_new_ = std::chrono::steady_clock::now();
   Pipeline& made = pipelines_[name];
   made = {p, uint32_t(top)};
   return &made;

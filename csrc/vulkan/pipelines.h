@@ -3,6 +3,7 @@
 // tensor storage buffers, one per call argument (kMaxArgs), fewer where the device allows fewer
 // storage buffers per shader stage.
 #pragma once
+#include <chrono>
 #include <map>
 #include <string>
 
@@ -46,6 +47,9 @@ class Pipelines {
   uint32_t buffers_ = 0;
   std::map<std::string, Pipeline> pipelines_;
   PipelineCache cache_;
+  // When the last pipeline was built: the cache is saved at the first use of a built pipeline a
+  // while after a batch of new ones (and at close), so a process that never exits cleanly keeps it.
+  std::chrono::steady_clock::time_point last_new_;
   // The shader's module (patched for NaN preservation) and its last storage binding; "" or why not.
   std::string module(const std::string& name, VkShaderModule* mod, int* top);
 };
