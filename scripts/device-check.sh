@@ -56,6 +56,9 @@ if [ "${1:-}" = --prepare ]; then
 fi
 
 OUT=${OUT:-./devcheck-out}
+# raw results (one file per step) stay out of $OUT, which brings back 8 files at most: it gets
+# log.txt, doctor.txt, devcheck.json, summary.txt and raw.txt (the raw files joined)
+RAW=$(mktemp -d /tmp/devcheck-raw.XXXXXX)
 mkdir -p "$OUT"
 exec > >(tee "$OUT/log.txt") 2>&1
 start=$(date +%s)
@@ -102,7 +105,7 @@ MODEL=/tmp/devcheck-model-$SIZE
 VOCAB=$DC/vocab.gguf
 [ -f "$VOCAB" ] || VOCAB=${EDGETRAIN_SHARED:-../shared}/vocab/ggml-vocab-llama-spm.gguf
 
-# run NAME LIMIT_S CMD...: its output to $OUT/NAME; the last JSON line is the result whatever the
+# run NAME LIMIT_S CMD...: its output to $RAW/NAME; the last JSON line is the result whatever the
 # exit status (bench/vulkan-check.mjs ends with SIGKILL: 137). Limits shrink to keep the whole
 # check inside DEADLINE_S (default 450 s).
 export DEVCHECK_HARD_EXIT=1
@@ -113,14 +116,14 @@ run() {
   local t0=$(date +%s)
   [ $((DEADLINE - t0)) -lt "$limit" ] && limit=$((DEADLINE - t0))
   if [ "$limit" -lt 5 ]; then
-    echo "{\"error\":\"skipped: the check's time is spent\"}" >"$OUT/$name"
+    echo "{\"error\":\"skipped: the check's time is spent\"}" >"$RAW/$name"
     echo "-- $name: skipped (time spent)"
     return 0
   fi
-  timeout -k 5 "$limit" "$@" >"$OUT/$name" 2>"$OUT/$name.err"
+  (timeout -k 5 "$limit" "$@" >"$RAW/$name" 2>"$RAW/$name.err")
   local rc=$?
   echo "-- $name: rc $rc, $(($(date +%s) - t0)) s of $limit"
-  [ $rc -eq 0 ] || [ $rc -eq 137 ] || tail -3 "$OUT/$name.err" | sed 's/^/   /'
+  [ $rc -eq 0 ] || [ $rc -eq 137 ] || tail -3 "$RAW/$name.err" | sed 's/^/   /'
   return 0
 }
 
@@ -128,7 +131,7 @@ echo "== edgetrain doctor"
 timeout 30 "$NODE" dist/cli.js doctor | tee "$OUT/doctor.txt"
 echo "== parity: vulkan vs cpu"
 run parity.jsonl 90 env EDGETRAIN_REQUIRE_VULKAN=1 "$NODE" bench/vulkan-check.mjs parity
-cat "$OUT/parity.jsonl"
+cat "$RAW/parity.jsonl"
 echo "== the $SIZE bench Llama"
 HF=$MODEL/llama-hf
 [ -f "$HF/config.json" ] || run model.jsonl 150 "$NODE" bench/vulkan-check.mjs model "$MODEL" "$VOCAB" $SIZE
@@ -141,4 +144,7 @@ run matmul-vulkan-f32.jsonl 45 "$NODE" bench/vulkan-check.mjs matmul $N float32 
 run matmul-vulkan-f16.jsonl 45 "$NODE" bench/vulkan-check.mjs matmul $N float16 $REPS
 run matmul-cuda.jsonl 45 "$PY" bench/peers/cuda_matmul.py $N $REPS
 echo "== summary ($(($(date +%s) - start)) s in all)"
-"$NODE" bench/vulkan-check.mjs summary "$OUT"
+cp "$OUT/doctor.txt" "$RAW/doctor.txt"
+"$NODE" bench/vulkan-check.mjs summary "$RAW"
+cp "$RAW/devcheck.json" "$RAW/summary.txt" "$OUT/"
+for f in "$RAW"/*; do echo "### $(basename "$f")"; cat "$f"; done >"$OUT/raw.txt"

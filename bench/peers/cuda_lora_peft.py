@@ -16,8 +16,9 @@ if not torch.cuda.is_available():
 try:
     import transformers
     import peft
-    from transformers import LlamaForCausalLM
+    from transformers import LlamaConfig, LlamaForCausalLM
     from peft import LoraConfig, get_peft_model
+    from safetensors.torch import load_file
 except Exception as e:  # noqa: BLE001
     print(json.dumps({"skipped": f"no transformers/peft ({e})"})); sys.exit(0)
 
@@ -28,7 +29,13 @@ def run(tf32):
     torch.backends.cuda.matmul.allow_tf32 = tf32
     torch.backends.cudnn.allow_tf32 = tf32
     torch.manual_seed(0)
-    model = LlamaForCausalLM.from_pretrained(hf_dir, torch_dtype=torch.float32).cuda()
+    # the config and weights edgetrain wrote, loaded by hand (its safetensors carry no "format" metadata)
+    model = LlamaForCausalLM(LlamaConfig.from_pretrained(hf_dir))
+    missing, unexpected = model.load_state_dict(load_file(f"{hf_dir}/model.safetensors"), strict=False)
+    missing = [k for k in missing if "inv_freq" not in k]
+    if missing or unexpected:
+        raise SystemExit(json.dumps({"error": f"weights do not match LlamaForCausalLM: missing {missing[:4]}, unexpected {unexpected[:4]}"}))
+    model = model.float().cuda()
     model = get_peft_model(model, LoraConfig(r=8, lora_alpha=16, lora_dropout=0.0, target_modules=TARGETS, bias="none"))
     params = [p for p in model.parameters() if p.requires_grad]
     opt = torch.optim.AdamW(params, lr=1e-4, weight_decay=0.0)
