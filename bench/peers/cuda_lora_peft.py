@@ -34,7 +34,8 @@ def run(tf32):
     missing, unexpected = model.load_state_dict(load_file(f"{hf_dir}/model.safetensors"), strict=False)
     missing = [k for k in missing if "inv_freq" not in k]
     if missing or unexpected:
-        raise SystemExit(json.dumps({"error": f"weights do not match LlamaForCausalLM: missing {missing[:4]}, unexpected {unexpected[:4]}"}))
+        print(json.dumps({"error": f"weights do not match LlamaForCausalLM: missing {missing[:4]}, unexpected {unexpected[:4]}"}))
+        sys.exit(1)
     model = model.float().cuda()
     model = get_peft_model(model, LoraConfig(r=8, lora_alpha=16, lora_dropout=0.0, target_modules=TARGETS, bias="none"))
     params = [p for p in model.parameters() if p.requires_grad]
