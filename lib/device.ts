@@ -31,6 +31,8 @@ export interface DeviceFeatures {
   maxWorkgroupInvocations?: number;
   /** The limits forced by EDGETRAIN_VULKAN_MAX_BUFFER / _SHARED / _NO_FP16 / _NO_INT8, when any is set. */
   forcedLimits?: string;
+  /** Vulkan: the on-disk pipeline cache's file and state, or why there is none (EDGETRAIN_CACHE_DIR, EDGETRAIN_VULKAN_PIPELINE_CACHE=0). */
+  pipelineCache?: string;
   /** CPU kernel set in use: 'avx2', 'neon' or 'generic'. */
   isa?: string;
   /** Threads the CPU kernels use (setThreads). */

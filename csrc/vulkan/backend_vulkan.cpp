@@ -61,9 +61,10 @@ std::string VulkanBackend::init() {
   if (!err.empty()) return err;
   const char* sync_env = std::getenv("EDGETRAIN_SYNC");
   sync_errors_ = sync_env && std::strcmp(sync_env, "1") == 0;
-  // build every pipeline now so a broken shader or driver shows up as "unavailable"
+  // Check every op's shader now so a broken one shows up as "unavailable"; its pipeline is built
+  // at first use (building them all took most of a second on lavapipe), through the on-disk cache.
   for (int op = 0; op < OP_COUNT; ++op)
-    if (supports_op(op) && !pipes_->get(kOpShaders[op].shader, &err)) return err;
+    if (supports_op(op) && !(err = pipes_->check(kOpShaders[op].shader)).empty()) return err;
   return "";
 }
 
@@ -223,6 +224,7 @@ std::vector<OpenedDevice> vulkan_devices_open() {
     std::unique_ptr<vk::VulkanBackend> be(new vk::VulkanBackend(d.info.name, std::move(ctx)));
     std::string err = be->init();
     if (err.empty()) {
+      d.info.props.text("pipelineCache", be->pipeline_cache());
       d.backend.reset(be.release());
       ++opened;
       only = dev;

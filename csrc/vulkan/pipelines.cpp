@@ -154,9 +154,26 @@ int64_t shared_bytes(const uint32_t* code, size_t words) {
   return total;
 }
 
+// Names every embedded shader and its code, and what else shapes a pipeline here, so a cache
+// file made by another build is never read.
+uint64_t shaders_hash(bool nan_preserve, uint32_t buffers) {
+  uint64_t h = 0xcbf29ce484222325ull;
+  auto mix = [&h](const void* p, size_t n) {
+    for (size_t i = 0; i < n; ++i) h = (h ^ static_cast<const unsigned char*>(p)[i]) * 0x100000001b3ull;
+  };
+  for (const auto& s : vk_shaders::kShaders) {
+    mix(s.name, std::strlen(s.name) + 1);
+    mix(s.code, s.bytes);
+  }
+  const uint32_t extra[2] = {nan_preserve ? 1u : 0u, buffers};
+  mix(extra, sizeof(extra));
+  return h;
+}
+
 }  // namespace
 
 Pipelines::~Pipelines() {
+  cache_.close();
   for (auto& kv : pipelines_) vkDestroyPipeline(c_.device, kv.second.handle, nullptr);
   if (layout_) vkDestroyPipelineLayout(c_.device, layout_, nullptr);
   if (set_layout_) vkDestroyDescriptorSetLayout(c_.device, set_layout_, nullptr);
@@ -184,61 +201,66 @@ std::string Pipelines::init() {
   pl.pSetLayouts = &set_layout_;
   r = vkCreatePipelineLayout(c_.device, &pl, nullptr, &layout_);
   if (r != VK_SUCCESS) return vk_error("vkCreatePipelineLayout", r);
+  cache_.open(c_, shaders_hash(c_.nan_preserve, buffers_));
   return "";
 }
 
-const Pipeline* Pipelines::get(const std::string& name, std::string* err) {
-  auto it = pipelines_.find(name);
-  if (it != pipelines_.end()) return &it->second;
+std::string Pipelines::check(const std::string& name) {
+  if (pipelines_.count(name)) return "";
+  VkShaderModule mod;
+  int top;
+  std::string err = module(name, &mod, &top);
+  if (err.empty()) vkDestroyShaderModule(c_.device, mod, nullptr);
+  return err;
+}
+
+std::string Pipelines::module(const std::string& name, VkShaderModule* mod, int* top_out, uint32_t* written_out) {
   const vk_shaders::Shader* sh = nullptr;
   for (const auto& s : vk_shaders::kShaders)
     if (name == s.name) sh = &s;
-  if (!sh) {
-    *err = "vulkan: no shader named '" + name + "' in this build";
-    return nullptr;
-  }
+  if (!sh) return "vulkan: no shader named '" + name + "' in this build";
   const int top = max_binding(sh->code, sh->bytes / 4);
-  if (top < 0) {
-    *err = "vulkan: shader '" + name + "' is not a SPIR-V module this build can read";
-    return nullptr;
-  }
-  if (uint32_t(top) > buffers_) {
-    *err = "vulkan: shader '" + name + "' binds " + std::to_string(top) + " storage buffers; " + c_.props.deviceName +
+  if (top < 0) return "vulkan: shader '" + name + "' is not a SPIR-V module this build can read";
+  if (uint32_t(top) > buffers_)
+    return "vulkan: shader '" + name + "' binds " + std::to_string(top) + " storage buffers; " + c_.props.deviceName +
            " allows " + std::to_string(buffers_) + " per shader stage";
-    return nullptr;
-  }
   bool parsed = false;
   const uint32_t written = written_bindings(sh->code, sh->bytes / 4, &parsed);
-  if (!parsed) {
-    *err = "vulkan: shader '" + name + "' is not a SPIR-V module this build can read";
-    return nullptr;
-  }
+  if (!parsed) return "vulkan: shader '" + name + "' is not a SPIR-V module this build can read";
   const int64_t shared = shared_bytes(sh->code, sh->bytes / 4);
-  if (shared > int64_t(c_.shared_bytes)) {
-    *err = "vulkan: shader '" + name + "' needs " + std::to_string(shared) + " bytes of shared memory; " +
+  if (shared > int64_t(c_.shared_bytes))
+    return "vulkan: shader '" + name + "' needs " + std::to_string(shared) + " bytes of shared memory; " +
            c_.props.deviceName + " allows " + std::to_string(c_.shared_bytes) +
            (c_.shared_bytes < c_.props.limits.maxComputeSharedMemorySize ? " (EDGETRAIN_VULKAN_SHARED)" : "");
-    return nullptr;
-  }
   VkShaderModuleCreateInfo mi{VK_STRUCTURE_TYPE_SHADER_MODULE_CREATE_INFO};
   mi.codeSize = sh->bytes;
   mi.pCode = sh->code;
   std::vector<uint32_t> patched;
   if (c_.nan_preserve) {
     patched = with_nan_preserve(sh->code, sh->bytes / 4);
-    if (patched.empty()) {
-      *err = "vulkan: shader '" + name + "' is not a SPIR-V module this build can extend";
-      return nullptr;
-    }
+    if (patched.empty()) return "vulkan: shader '" + name + "' is not a SPIR-V module this build can extend";
     mi.codeSize = patched.size() * 4;
     mi.pCode = patched.data();
   }
-  VkShaderModule mod;
-  VkResult r = vkCreateShaderModule(c_.device, &mi, nullptr, &mod);
-  if (r != VK_SUCCESS) {
-    *err = vk_error(("vkCreateShaderModule(" + name + ")").c_str(), r);
-    return nullptr;
+  VkResult r = vkCreateShaderModule(c_.device, &mi, nullptr, mod);
+  if (r != VK_SUCCESS) return vk_error(("vkCreateShaderModule(" + name + ")").c_str(), r);
+  *top_out = top;
+  if (written_out) *written_out = written;
+  return "";
+}
+
+const Pipeline* Pipelines::get(const std::string& name, std::string* err) {
+  auto it = pipelines_.find(name);
+  if (it != pipelines_.end()) {
+    if (cache_.dirty() && std::chrono::steady_clock::now() - last_new_ > std::chrono::seconds(2)) cache_.save();
+    return &it->second;
   }
+  VkShaderModule mod;
+  int top = 0;
+  uint32_t written = 0;
+  *err = module(name, &mod, &top, &written);
+  if (!err->empty()) return nullptr;
+  VkResult r;
   VkComputePipelineCreateInfo ci{VK_STRUCTURE_TYPE_COMPUTE_PIPELINE_CREATE_INFO};
   ci.stage.sType = VK_STRUCTURE_TYPE_PIPELINE_SHADER_STAGE_CREATE_INFO;
   ci.stage.stage = VK_SHADER_STAGE_COMPUTE_BIT;
@@ -246,12 +268,14 @@ const Pipeline* Pipelines::get(const std::string& name, std::string* err) {
   ci.stage.pName = "main";
   ci.layout = layout_;
   VkPipeline p = VK_NULL_HANDLE;
-  r = vkCreateComputePipelines(c_.device, VK_NULL_HANDLE, 1, &ci, nullptr, &p);
+  r = vkCreateComputePipelines(c_.device, cache_.handle(), 1, &ci, nullptr, &p);
   vkDestroyShaderModule(c_.device, mod, nullptr);
   if (r != VK_SUCCESS) {
     *err = vk_error(("vkCreateComputePipelines(" + name + ")").c_str(), r);
     return nullptr;
   }
+  cache_.added();
+  last_new_ = std::chrono::steady_clock::now();
   Pipeline& made = pipelines_[name];
   made = {p, uint32_t(top), written};
   return &made;

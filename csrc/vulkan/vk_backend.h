@@ -26,6 +26,8 @@ class VulkanBackend : public Backend {
 
   const char* name() const override { return name_.c_str(); }
   std::string description() const override { return ctx_->description; }
+  // The on-disk pipeline cache's file and state, for devices() (pipeline_cache.h).
+  const std::string& pipeline_cache() const { return pipes_->cache_text(); }
   Buffer* alloc(size_t bytes, std::string* err) override;
   void free(Buffer* b) override;
   std::string upload(Buffer* b, size_t offset, const void* src, size_t bytes) override;

@@ -32,6 +32,7 @@ export function vulkanLines(f: et.DeviceFeatures): string[] {
     `max buffer ${bytesText(f.maxBufferBytes)}, shared memory ${bytesText(f.sharedMemoryBytes)} per workgroup, ${f.maxWorkgroupInvocations ?? '?'} invocations per workgroup`,
   ];
   if (f.forcedLimits) lines.push(`forced limits: ${f.forcedLimits}`);
+  if (f.pipelineCache) lines.push(`pipeline cache: ${f.pipelineCache}`);
   return lines;
 }
 
