@@ -136,6 +136,16 @@ std::string Pipelines::init() {
   return "";
 }
 
+std::string Pipelines::build_variants(const char* suffix) {
+  const size_t n = std::strlen(suffix);
+  std::string err;
+  for (const auto& s : vk_shaders::kShaders) {
+    const size_t len = std::strlen(s.name);
+    if (len > n && std::strcmp(s.name + len - n, suffix) == 0 && !get(s.name, &err)) return err;
+  }
+  return "";
+}
+
 const Pipeline* Pipelines::get(const std::string& name, std::string* err) {
   auto it = pipelines_.find(name);
   if (it != pipelines_.end()) return &it->second;
