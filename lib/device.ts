@@ -29,7 +29,7 @@ export interface DeviceFeatures {
   driver?: string;
   /** Most invocations in one compute workgroup. */
   maxWorkgroupInvocations?: number;
-  /** The limits forced by EDGETRAIN_VULKAN_MAX_BUFFER / _SHARED / _NO_FP16 / _NO_INT8, when any is set. */
+  /** The limits forced by EDGETRAIN_VULKAN_MAX_BUFFER / _SHARED / _NO_FP16 / _NO_INT8 / _NO_SUBGROUP, when any is set. */
   forcedLimits?: string;
   /** CPU kernel set in use: 'avx2', 'neon' or 'generic'. */
   isa?: string;

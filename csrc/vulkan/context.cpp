@@ -302,7 +302,10 @@ std::unique_ptr<Context> create_context(const std::shared_ptr<Instance>& inst, c
   dci.pQueueCreateInfos = &qci;
   dci.enabledExtensionCount = uint32_t(denable.size());
   dci.ppEnabledExtensionNames = denable.data();
-  if (c->int8_dot) dci.pNext = &dot;
+  if (c->int8_dot) {
+    dot.pNext = const_cast<void*>(dci.pNext);
+    dci.pNext = &dot;
+  }
   VkResult r = vkCreateDevice(c->phys, &dci, nullptr, &c->device);
   if (r != VK_SUCCESS) {
     c->device = VK_NULL_HANDLE;
