@@ -3,14 +3,16 @@
 // (EDGETRAIN_VULKAN_NO_SUBGROUP=1 / EDGETRAIN_VULKAN_NO_INT8=1) and the variants, so a loaded
 // machine slows both alike; per case the median over rounds of each child's median time.
 // matmulQ's two outputs must be bit-identical (a checksum of the bits is compared).
-// node bench/shader-variants.mjs [rounds]   (needs dist/: npm run build:ts)
+// node bench/shader-variants.mjs [rounds] [case name regexp]   (needs dist/: npm run build:ts)
 import { execFileSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import { median, timeMs } from './common.mjs';
+import { median } from './common.mjs';
 
 const CASES = {
   'softmax [64, 32000]': { env: 'EDGETRAIN_VULKAN_NO_SUBGROUP' },
+  'crossEntropy [64, 32000]': { env: 'EDGETRAIN_VULKAN_NO_SUBGROUP' },
   'rmsNorm [2048, 768]': { env: 'EDGETRAIN_VULKAN_NO_SUBGROUP' },
+  'layerNorm [2048, 768]': { env: 'EDGETRAIN_VULKAN_NO_SUBGROUP' },
   'sum [64, 32000] over dim 1': { env: 'EDGETRAIN_VULKAN_NO_SUBGROUP' },
   'max [64, 32000] over dim 1': { env: 'EDGETRAIN_VULKAN_NO_SUBGROUP' },
   'matmulQ Q8_0 x [1, 4096] W [4096, 4096]': { env: 'EDGETRAIN_VULKAN_NO_INT8' },
@@ -24,6 +26,15 @@ async function child(name) {
   if (name.startsWith('softmax')) {
     const x = et.randn([64, 32000], { seed: 1 });
     fn = () => et.softmax(x);
+  } else if (name.startsWith('crossEntropy')) {
+    const x = et.randn([64, 32000], { seed: 1 });
+    const t = et.tensor(Int32Array.from({ length: 64 }, (_, i) => (i * 499) % 32000), [64], { dtype: 'int32' });
+    fn = () => et.crossEntropy(x, t, { reduction: 'none' });
+  } else if (name.startsWith('layerNorm')) {
+    const x = et.randn([2048, 768], { seed: 1 });
+    const w = et.randn([768], { seed: 2 });
+    const b = et.randn([768], { seed: 3 });
+    fn = () => et.layerNorm(x, w, b);
   } else if (name.startsWith('rmsNorm')) {
     const x = et.randn([2048, 768], { seed: 1 });
     const w = et.randn([768], { seed: 2 });
@@ -41,15 +52,18 @@ async function child(name) {
     fn = () => et.noGrad(() => et.quant.matmulQ(x, q, { exact: false }));
     out = fn();
   }
-  const step = () => {
-    const y = fn();
-    const t = Array.isArray(y) ? y[0] : y.values ?? y;
-    t.dataSync();
-    if (Array.isArray(y)) y.forEach((v) => v.dispose());
-    else if (y.values) [y.values, y.indices].forEach((v) => v.dispose());
-    else y.dispose();
-  };
-  const ms = timeMs(step, 7, 2);
+  const free = (y) => (Array.isArray(y) ? y : [y]).forEach((v) => v.dispose());
+  // kernel time: BATCH calls queued on the device's stream, then one wait (no read back)
+  const slow = name.startsWith('matmulQ');  // seconds a call on lavapipe
+  const BATCH = slow ? 1 : 5, WARM = slow ? 1 : 2, REPS = slow ? 3 : 7;
+  const t = [];
+  for (let r = 0; r < WARM + REPS; r++) {
+    const t0 = performance.now();
+    for (let i = 0; i < BATCH; i++) free(fn());
+    await et.synchronize('vulkan');
+    if (r >= WARM) t.push((performance.now() - t0) / BATCH);
+  }
+  const ms = median(t);
   let sum = 0;
   if (out) for (const b of new Uint32Array(out.dataSync().buffer)) sum = (sum * 31 + b) >>> 0;
   console.log(JSON.stringify({ ms, sum }));
@@ -67,8 +81,10 @@ if (process.argv[2] === '--child') {
   await child(process.argv[3]);
 } else {
   const rounds = parseInt(process.argv[2] ?? '5', 10);
-  console.log(`case: plain ms / variant ms (median of ${rounds} alternating rounds, each a median of 7)`);
+  const only = process.argv[3] ?? '';
+  console.log(`case: plain ms / variant ms per call (median of ${rounds} alternating rounds, each the median of 7 batches of 5 calls, matmulQ 3 single calls)`);
   for (const [name, { env }] of Object.entries(CASES)) {
+    if (!new RegExp(only).test(name)) continue;
     const plain = [], variant = [];
     const sums = new Set();
     for (let r = 0; r < rounds; r++) {
