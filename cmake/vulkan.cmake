@@ -4,6 +4,14 @@
 # Shaders: every kernels/vulkan/*.comp is compiled by glslc at build time into SPIR-V (C
 # initializer text), then scripts/embed-shaders.mjs gathers them into
 # ${CMAKE_BINARY_DIR}/generated/vulkan_shaders.h. SPIR-V is never checked in.
+#
+# Variants: a .comp whose header has a line
+#   // variants: subgroup=ET_SUBGROUP int8dot=ET_INT8_DOT
+# is also compiled once per `suffix=DEFINE[,DEFINE...]` with -DDEFINE=1 into the shader
+# <name>_<suffix> (softmax_subgroup, ...), which the host asks for by name when the device has
+# what it needs. Variants are built for --target-env=vulkan1.1 (SPIR-V 1.3: subgroup operations),
+# the plain shader for vulkan1.0. The line is read when cmake configures: every .comp is a
+# configure dependency, so editing it reconfigures.
 set(ET_VULKAN_SOURCES csrc/vulkan/backend_vulkan_stub.cpp)
 set(ET_VULKAN_INCLUDES "")
 set(ET_VULKAN_DEFS "")
@@ -46,18 +54,35 @@ else()
   file(GLOB _et_vk_includes CONFIGURE_DEPENDS "${CMAKE_SOURCE_DIR}/kernels/vulkan/*.glsl" "${CMAKE_SOURCE_DIR}/kernels/vulkan/*.h")
   set(_et_vk_incs "")
   set(_et_vk_pairs "")
-  foreach(_src ${_et_vk_shaders})
-    get_filename_component(_name "${_src}" NAME_WE)
-    set(_out "${_et_vk_gen}/${_name}.spv.inc")
+  # one glslc run: shader <name> from <src> for target env <env> with extra flags (-D...)
+  macro(_et_vk_compile name src env)
+    set(_out "${_et_vk_gen}/${name}.spv.inc")
     add_custom_command(
       OUTPUT "${_out}"
-      COMMAND "${ET_GLSLC}" --target-env=vulkan1.0 -O -mfmt=c -I "${CMAKE_SOURCE_DIR}/kernels/vulkan"
-              -o "${_out}" "${_src}"
-      DEPENDS "${_src}" ${_et_vk_includes}
-      COMMENT "glslc ${_name}.comp"
+      COMMAND "${ET_GLSLC}" --target-env=${env} -O -mfmt=c -I "${CMAKE_SOURCE_DIR}/kernels/vulkan"
+              ${ARGN} -o "${_out}" "${src}"
+      DEPENDS "${src}" ${_et_vk_includes}
+      COMMENT "glslc ${name}"
       VERBATIM)
     list(APPEND _et_vk_incs "${_out}")
-    list(APPEND _et_vk_pairs "${_name}=${_out}")
+    list(APPEND _et_vk_pairs "${name}=${_out}")
+  endmacro()
+  foreach(_src ${_et_vk_shaders})
+    get_filename_component(_name "${_src}" NAME_WE)
+    _et_vk_compile("${_name}" "${_src}" vulkan1.0)
+    set_property(DIRECTORY APPEND PROPERTY CMAKE_CONFIGURE_DEPENDS "${_src}")
+    file(STRINGS "${_src}" _vline LIMIT_COUNT 1 REGEX "^// variants:")
+    string(REGEX MATCHALL "[A-Za-z0-9_]+=[A-Za-z0-9_,]+" _variants "${_vline}")
+    foreach(_v ${_variants})
+      string(REGEX REPLACE "=.*" "" _suffix "${_v}")
+      string(REGEX REPLACE "^[^=]*=" "" _defs "${_v}")
+      string(REPLACE "," ";" _defs "${_defs}")
+      set(_dflags "")
+      foreach(_d ${_defs})
+        list(APPEND _dflags "-D${_d}=1")
+      endforeach()
+      _et_vk_compile("${_name}_${_suffix}" "${_src}" vulkan1.1 ${_dflags})
+    endforeach()
   endforeach()
   set(_et_vk_header "${_et_vk_gen}/vulkan_shaders.h")
   add_custom_command(

@@ -29,7 +29,7 @@ export interface DeviceFeatures {
   driver?: string;
   /** Most invocations in one compute workgroup. */
   maxWorkgroupInvocations?: number;
-  /** The limits forced by EDGETRAIN_VULKAN_MAX_BUFFER / _SHARED / _NO_FP16 / _NO_INT8, when any is set. */
+  /** The limits forced by EDGETRAIN_VULKAN_MAX_BUFFER / _SHARED / _NO_FP16 / _NO_INT8 / _NO_SUBGROUP, when any is set. */
   forcedLimits?: string;
   /** Vulkan: the on-disk pipeline cache's file and state, or why there is none (EDGETRAIN_CACHE_DIR, EDGETRAIN_VULKAN_PIPELINE_CACHE=0). */
   pipelineCache?: string;

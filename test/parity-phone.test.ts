@@ -1,6 +1,7 @@
 // The backend parity rows again with a phone's limits forced on the Vulkan device (1 MiB storage
-// buffers, no float16 arithmetic: EDGETRAIN_VULKAN_MAX_BUFFER / _NO_FP16, csrc/vulkan/limits.h),
-// as maxStorageBufferRange and the missing shaderFloat16 of many Adreno and Mali drivers would.
+// buffers, no float16 arithmetic, subgroup arithmetic or int8 dot products: EDGETRAIN_VULKAN_MAX_BUFFER
+// / _NO_FP16 / _NO_SUBGROUP / _NO_INT8, csrc/vulkan/limits.h), as maxStorageBufferRange and the
+// missing shaderFloat16 of many Adreno and Mali drivers would.
 import { PHONE_LIMITS } from './helpers/phone-limits.js'; // first: before the addon opens the devices
 import { expect, test } from 'vitest';
 import * as et from '../lib/index.js';
@@ -15,6 +16,7 @@ test('the limits are in force on every available Vulkan device', () => {
   for (const d of vk) {
     expect(d.features.maxBufferBytes, d.name).toBeLessThanOrEqual(Number(PHONE_LIMITS.EDGETRAIN_VULKAN_MAX_BUFFER));
     expect(d.features.fp16, d.name).toBe(false);
+    expect(d.features.int8Dot, d.name).toBe(false);
     expect(d.features.forcedLimits, d.name).toContain('EDGETRAIN_VULKAN_MAX_BUFFER=1048576');
   }
 });

@@ -65,6 +65,10 @@ std::string VulkanBackend::init() {
   // at first use (building them all took most of a second on lavapipe), through the on-disk cache.
   for (int op = 0; op < OP_COUNT; ++op)
     if (supports_op(op) && !(err = pipes_->check(kOpShaders[op].shader)).empty()) return err;
+  // the fast variants where the device has what they need; one that does not build leaves the
+  // plain shaders in use
+  if (ctx_->subgroup_arith && !pipes_->build_variants("_subgroup").empty()) ctx_->subgroup_arith = false;
+  if (ctx_->int8_dot && !pipes_->build_variants("_int8dot").empty()) ctx_->int8_dot = false;
   return "";
 }
 

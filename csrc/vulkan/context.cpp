@@ -280,6 +280,29 @@ std::unique_ptr<Context> create_context(const std::shared_ptr<Instance>& inst, c
     }
   }
 
+  // subgroup arithmetic in compute shaders, for the "*_subgroup" shader variants
+  const bool v11 = inst->api >= VK_API_VERSION_1_1 && c->props.apiVersion >= VK_API_VERSION_1_1 &&
+                   vkGetPhysicalDeviceProperties2 && vkGetPhysicalDeviceFeatures2;
+  if (v11) {
+    VkPhysicalDeviceSubgroupProperties sub{VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_SUBGROUP_PROPERTIES};
+    VkPhysicalDeviceProperties2 p2{VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_PROPERTIES_2};
+    p2.pNext = &sub;
+    vkGetPhysicalDeviceProperties2(c->phys, &p2);
+    const VkSubgroupFeatureFlags need = VK_SUBGROUP_FEATURE_BASIC_BIT | VK_SUBGROUP_FEATURE_ARITHMETIC_BIT;
+    c->subgroup_size = sub.subgroupSize;
+    c->subgroup_arith = (sub.supportedStages & VK_SHADER_STAGE_COMPUTE_BIT) && (sub.supportedOperations & need) == need &&
+                        sub.subgroupSize >= 1 && !forced.no_subgroup;
+  }
+  // int8 dot products (the "*_int8dot" variants) must be enabled to be used: core in 1.3, else the
+  // extension
+  VkPhysicalDeviceShaderIntegerDotProductFeatures dot{VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_SHADER_INTEGER_DOT_PRODUCT_FEATURES};
+  c->int8_dot = c->int8_dot && v11 &&
+                (c->props.apiVersion >= VK_API_VERSION_1_3 || has_extension(dexts, "VK_KHR_shader_integer_dot_product"));
+  if (c->int8_dot) {
+    dot.shaderIntegerDotProduct = VK_TRUE;
+    if (has_extension(dexts, "VK_KHR_shader_integer_dot_product")) denable.push_back("VK_KHR_shader_integer_dot_product");
+  }
+
   float prio = 1.0f;
   VkDeviceQueueCreateInfo qci{VK_STRUCTURE_TYPE_DEVICE_QUEUE_CREATE_INFO};
   qci.queueFamilyIndex = c->queue_family;
@@ -290,6 +313,10 @@ std::unique_ptr<Context> create_context(const std::shared_ptr<Instance>& inst, c
   dci.pQueueCreateInfos = &qci;
   dci.enabledExtensionCount = uint32_t(denable.size());
   dci.ppEnabledExtensionNames = denable.data();
+  if (c->int8_dot) {
+    dot.pNext = const_cast<void*>(dci.pNext);
+    dci.pNext = &dot;
+  }
   VkResult r = vkCreateDevice(c->phys, &dci, nullptr, &c->device);
   if (r != VK_SUCCESS) {
     c->device = VK_NULL_HANDLE;

@@ -50,7 +50,11 @@ struct Context {
                                 // largest device-local heap; ops bind windows of at most max_buffer_bytes
   size_t shared_bytes = 0;      // shared memory per workgroup (EDGETRAIN_VULKAN_SHARED lowers it)
   bool fp16 = false;            // shaderFloat16 reported and not hidden by EDGETRAIN_VULKAN_NO_FP16
-  bool int8_dot = false;        // shaderIntegerDotProduct, unless EDGETRAIN_VULKAN_NO_INT8
+  bool int8_dot = false;        // shaderIntegerDotProduct, unless EDGETRAIN_VULKAN_NO_INT8: enabled on
+                                // the device, so the "*_int8dot" shader variants may run
+  bool subgroup_arith = false;  // subgroup arithmetic in compute (Vulkan 1.1), unless
+                                // EDGETRAIN_VULKAN_NO_SUBGROUP: the "*_subgroup" variants may run
+  uint32_t subgroup_size = 0;   // VkPhysicalDeviceSubgroupProperties::subgroupSize (0: not asked)
   bool memory_budget = false;   // VK_EXT_memory_budget: free device memory can be asked for
   bool map_tensors = true;      // map host-visible tensor memory (EDGETRAIN_VULKAN_STAGING=1: never, to
                                 // exercise the staging paths discrete GPUs take)

@@ -62,7 +62,7 @@ std::string VulkanBackend::exec_cross_entropy(const Call& c) {
     bufs[4] = dev(c.out(0).buf);
   }
   const uint32_t groups = uint32_t(std::min<int64_t>(x.N, 65535));
-  return run(c, "cross_entropy", mt.m, {bufs, bwd ? 5u : 4u}, groups, 1, 1);
+  return run(c, ctx_->subgroup_arith ? "cross_entropy_subgroup" : "cross_entropy", mt.m, {bufs, bwd ? 5u : 4u}, groups, 1, 1);
 }
 
 }  // namespace vk

@@ -50,6 +50,7 @@ ForcedLimits forced_limits() {
   parse_bytes("EDGETRAIN_VULKAN_SHARED", &l.shared, &l);
   l.no_fp16 = parse_flag("EDGETRAIN_VULKAN_NO_FP16", &l);
   l.no_int8 = parse_flag("EDGETRAIN_VULKAN_NO_INT8", &l);
+  l.no_subgroup = parse_flag("EDGETRAIN_VULKAN_NO_SUBGROUP", &l);
   return l;
 }
 

@@ -80,7 +80,7 @@ std::string VulkanBackend::exec_norm(const Call& c) {
   if (N > 0) {
     mt.m[META_MODE] = 0;
     grid_1d(N, 1, &gx, &gy);
-    e = run(c, "norm", mt.m, {bufs, uint32_t(args)}, gx, gy, 1);
+    e = run(c, ctx_->subgroup_arith ? "norm_subgroup" : "norm", mt.m, {bufs, uint32_t(args)}, gx, gy, 1);
     if (!e.empty()) return e;
   }
   if (!bwd || C == 0) return "";

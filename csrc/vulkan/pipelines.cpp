@@ -205,6 +205,16 @@ std::string Pipelines::init() {
   return "";
 }
 
+std::string Pipelines::build_variants(const char* suffix) {
+  const size_t n = std::strlen(suffix);
+  std::string err;
+  for (const auto& s : vk_shaders::kShaders) {
+    const size_t len = std::strlen(s.name);
+    if (len > n && std::strcmp(s.name + len - n, suffix) == 0 && !(err = check(s.name)).empty()) return err;
+  }
+  return "";
+}
+
 std::string Pipelines::check(const std::string& name) {
   if (pipelines_.count(name)) return "";
   VkShaderModule mod;

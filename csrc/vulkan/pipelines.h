@@ -36,6 +36,9 @@ class Pipelines {
   // The pipeline for shader `name` (file name without .comp); nullptr and *err on failure (also
   // when its shader binds more storage buffers than the layout holds). Stable while this lives.
   const Pipeline* get(const std::string& name, std::string* err);
+  // Checks every shader variant named "*<suffix>" ("_subgroup": cmake/vulkan.cmake) as check()
+  // does (their pipelines are built at first use); "" or the first failure.
+  std::string build_variants(const char* suffix);
   VkDescriptorSetLayout set_layout() const { return set_layout_; }
   VkPipelineLayout layout() const { return layout_; }
   // Storage bindings in the layout (1..buffers()): kMaxArgs, or the device's per-stage limit.

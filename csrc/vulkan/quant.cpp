@@ -101,7 +101,7 @@ std::string VulkanBackend::exec_quant(const Call& c) {
     // decode: 8 weight rows a workgroup, no tile of x (matmul_qv.comp)
     uint32_t gx, gy;
     grid_1d((N + 7) / 8, 1, &gx, &gy);
-    return run(c, "matmul_qv", m.m, {bufs, 3}, gx, gy, 1);
+    return run(c, i8 && ctx_->int8_dot ? "matmul_qv_int8dot" : "matmul_qv", m.m, {bufs, 3}, gx, gy, 1);
   }
   const uint32_t gx = uint32_t(std::min<int64_t>((Kout + 63) / 64, 65535));
   const uint32_t gy = uint32_t(std::min<int64_t>((M + tm - 1) / tm, 65535));

@@ -150,7 +150,7 @@ std::string VulkanBackend::exec_reduce(const Call& c, bool is_max) {
       grid_1d(rows * chunks, 1, &gx, &gy);
     }
     DeviceBuffer* bufs[4] = {out_v, in_v, out_i, in_i};
-    err = run(c, "reduce", mt.m, bufs, gx, gy, 1);
+    err = run(c, ctx_->subgroup_arith ? "reduce_subgroup" : "reduce", mt.m, bufs, gx, gy, 1);
     if (!err.empty() || last) break;
     // the next pass reduces the partials: rows of `chunks` contiguous elements
     in_v = out_v;

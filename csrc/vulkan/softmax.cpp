@@ -35,7 +35,7 @@ std::string VulkanBackend::exec_softmax(const Call& c) {
   mt.m[META_N] = int32_t(r[0].N);
   mt.m[META_I] = int32_t(r[0].C);
   const uint32_t groups = uint32_t(std::min<int64_t>(r[0].N, 65535));
-  return run(c, "softmax", mt.m, {bufs, uint32_t(args)}, groups, 1, 1);
+  return run(c, ctx_->subgroup_arith ? "softmax_subgroup" : "softmax", mt.m, {bufs, uint32_t(args)}, groups, 1, 1);
 }
 
 }  // namespace vk

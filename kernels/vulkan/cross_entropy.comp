@@ -1,4 +1,5 @@
 #version 450
+// variants: subgroup=ET_SUBGROUP
 // Cross-entropy over rows of C logits, float32 (the CPU twin: csrc/cpu/softmax.cpp):
 //   CE_CROSS_ENTROPY      (logits [N, C], target i32 [N]) -> loss [N], lse [N]
 //                         lse = max + log(sum(exp(x - max))); loss = lse - x[target], 0 where
@@ -13,6 +14,9 @@
 // starts at element META_X + i; META_X + 8 + i is its row stride ([N, C] operands) or its
 // element stride (the length-N vectors).
 #extension GL_GOOGLE_include_directive : require
+#ifdef ET_SUBGROUP  // cross_entropy_subgroup: the reductions of rows.glsl in subgroup registers
+#extension GL_KHR_shader_subgroup_arithmetic : require
+#endif
 #include "meta.h"
 #include "rows.glsl"
 

@@ -1,4 +1,5 @@
 #version 450
+// variants: int8dot=ET_INT8_DOT
 // matmulQ's forward on one to four rows of x (decode): y [M, N] = x [M, K] W^T, M <= 4, W
 // block-quantized [N, K] (kernels/vulkan/quant.glsl). A workgroup owns 8 weight rows, 32
 // invocations each: an invocation decodes whole 32-element pieces of its row once (strided by
@@ -10,7 +11,19 @@
 // Meta as matmul_q.comp: META_I+0 = ggml type, +1 = K, +2 = N, +3 = M, +5 = int8, +7 = lda;
 // META_X+0 = x's element offset, +1 = w's byte offset, +2 = y's element offset, +3 = ldy.
 // Bindings: 1 = x, 2 = w (bytes as uint words), 3 = y. Shared memory: 4 KiB.
+// matmul_qv_int8dot (ET_INT8_DOT, when the device enabled shaderIntegerDotProduct): the int8
+// sums as OpSDotKHR on int8x4 packed in 32-bit words; its int32 result is exact (|sum| <= 4 *
+// 128 * 127), so y is bit-identical with the plain variant.
 #extension GL_GOOGLE_include_directive : require
+#ifdef ET_INT8_DOT
+// glslang 11 has no GL_EXT_integer_dot_product: the SPIR-V instruction, declared directly
+// (OpSDotKHR = 4450; capabilities DotProductKHR 6019, DotProductInput4x8BitPackedKHR 6018;
+// fmt 0 = PackedVectorFormat4x8Bit)
+#extension GL_EXT_spirv_intrinsics : require
+spirv_instruction(extensions = ["SPV_KHR_integer_dot_product"], capabilities = [6019, 6018], id = 4450)
+int sdot4x8(int a, int b, spirv_literal int fmt);
+int pack4(int a, int b, int c, int d) { return (a & 255) | ((b & 255) << 8) | ((c & 255) << 16) | (d << 24); }
+#endif
 #include "meta.h"
 #include "dtype.glsl"
 
@@ -60,6 +73,9 @@ void main() {
           float mul, add;
           q_codes(t, b, j0 + 8 * g, q, offset, mul, add);
           if (i8) q_to_int8(t, q, offset, mul);
+#ifdef ET_INT8_DOT
+          const int qp0 = pack4(q[0], q[1], q[2], q[3]), qp1 = pack4(q[4], q[5], q[6], q[7]);
+#endif
           float v[8];
           if (!i8) q_values(t, q, offset, mul, add, v);
           for (int m = 0; m < 4; ++m) {
@@ -69,12 +85,23 @@ void main() {
               const float s = sx[m], is = ix[m];
               const bool bad = isnan(s) || isinf(s);
               int p = 0, sum = 0;
+#ifdef ET_INT8_DOT
+              int c[8];
+              for (int j = 0; j < 8; ++j) {
+                const float xv = x[xb + 8 * g + j];
+                c[j] = bad ? ((isnan(s) || !isinf(xv)) ? 0 : (xv > 0.0 ? 1 : -1)) : int(roundEven(xv * is));
+              }
+              const int c0 = pack4(c[0], c[1], c[2], c[3]), c1 = pack4(c[4], c[5], c[6], c[7]);
+              p = sdot4x8(c0, qp0, 0) + sdot4x8(c1, qp1, 0);
+              if (affine) sum = sdot4x8(c0, 0x01010101, 0) + sdot4x8(c1, 0x01010101, 0);
+#else
               for (int j = 0; j < 8; ++j) {
                 const float xv = x[xb + 8 * g + j];
                 const int c = bad ? ((isnan(s) || !isinf(xv)) ? 0 : (xv > 0.0 ? 1 : -1)) : int(roundEven(xv * is));
                 p += q[j] * c;
                 sum += c;
               }
+#endif
               acc[m] += (mul * s) * float(p);
               if (affine) acc[m] += (add * s) * float(sum);
             } else {

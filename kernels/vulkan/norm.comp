@@ -1,4 +1,5 @@
 #version 450
+// variants: subgroup=ET_SUBGROUP
 // rmsNorm / layerNorm over the last dim, with their backwards (the twin: csrc/cpu/norm.cpp).
 // x, y, dy, dx are contiguous [N, C]; w, b, mean, rstd are 1-D with any stride (w may be a
 // stride-0 view of one element: "no weight").
@@ -14,7 +15,12 @@
 //
 // dw/db sum over rows in the CPU's order: min(N, 64) row blocks, each summed from its first row,
 // then the block partials added in block order, so results are deterministic (and close to CPU).
+// norm_subgroup (ET_SUBGROUP): the rows pass's sums add in subgroup registers first; the columns
+// pass is unchanged (dw/db keep the CPU's order).
 #extension GL_GOOGLE_include_directive : require
+#ifdef ET_SUBGROUP
+#extension GL_KHR_shader_subgroup_arithmetic : require
+#endif
 #include "meta.h"
 #include "ff.glsl"
 
@@ -44,6 +50,31 @@ shared float part[2 * NM_BLOCKS * NM_COLS];  // columns pass: [vector][block][co
 int off(int i) { return mi(META_X + i); }
 int stv(int i) { return mi(META_X + 8 + i); }
 
+#ifdef ET_SUBGROUP
+// Workgroup-wide sums of a (and b): a subgroup sum per subgroup in slot gl_SubgroupID, then
+// every thread adds the gl_NumSubgroups slots in order (any subgroup size; 64 slots cover 1).
+float sum1(float a) {
+  float s = subgroupAdd(a);
+  if (subgroupElect()) red0[gl_SubgroupID] = s;
+  barrier();
+  float r = red0[0];
+  for (uint k = 1u; k < gl_NumSubgroups; ++k) r += red0[k];
+  barrier();
+  return r;
+}
+vec2 sum2(float a, float b) {
+  float sa = subgroupAdd(a), sb = subgroupAdd(b);
+  if (subgroupElect()) {
+    red0[gl_SubgroupID] = sa;
+    red1[gl_SubgroupID] = sb;
+  }
+  barrier();
+  vec2 r = vec2(red0[0], red1[0]);
+  for (uint k = 1u; k < gl_NumSubgroups; ++k) r += vec2(red0[k], red1[k]);
+  barrier();
+  return r;
+}
+#else
 // Workgroup-wide sums of a (and b) in a fixed order: 8 partial sums of 8 threads each, then
 // every thread adds the 8 in order. Three barriers, not log2(threads) + 1: lavapipe pays for
 // each barrier in every invocation.
@@ -80,6 +111,7 @@ vec2 sum2(float a, float b) {
   barrier();
   return r;
 }
+#endif
 
 void rows_pass(int op, int row, int C) {
   int l = int(gl_LocalInvocationID.x);

@@ -1,4 +1,5 @@
 #version 450
+// variants: subgroup=ET_SUBGROUP
 // SUM and MAX (values + first argmax, NaN counts as the maximum) over the trailing dims of a
 // strided f32 view. META_SHAPE holds the leading dims (first META_I+1 of them) then the reduced
 // dims; slot 1 strides/offset address x; outputs are contiguous (y at META_OFF+0, MAX's argmax
@@ -11,7 +12,13 @@
 //   invocation loops more than L / 256 times).
 // MAX: META_I+4 = 1 when x is such a partial pass's output: the element's index in the row is
 //   then xi[its offset] instead of its position.
+// reduce_subgroup (ET_SUBGROUP): REDUCE_ROW_PER_GROUP reduces in subgroup registers, one
+// (value, index) per subgroup, which invocation 0 combines in order. MAX's winner does not depend
+// on the order (better() is a total order on (value, index)), SUM's rounding does.
 #extension GL_GOOGLE_include_directive : require
+#ifdef ET_SUBGROUP
+#extension GL_KHR_shader_subgroup_arithmetic : require
+#endif
 #include "meta.h"
 
 layout(local_size_x = 256) in;
@@ -106,6 +113,46 @@ void main() {
       }
     }
   }
+#ifdef ET_SUBGROUP
+  const uint sg = gl_SubgroupID;
+  if (!is_max) {
+    float t = subgroupAdd(acc);
+    if (subgroupElect()) partial[sg] = t;
+  } else {
+    // the subgroup's best: the first NaN if it holds one, else the first of its largest values
+    const int kNone = 0x7fffffff;
+    bool valid = best >= 0, nan = valid && isnan(acc);
+    bool any_nan = subgroupMax(nan ? 1 : 0) != 0;
+    float top = subgroupMax(valid && !nan ? acc : -1.0 / 0.0);
+    bool cand = any_nan ? nan : valid && acc == top;
+    int w = subgroupMin(cand ? best : kNone);
+    if (w == kNone) {
+      if (subgroupElect()) {
+        partial[sg] = 0.0;
+        partial_i[sg] = -1;
+      }
+    } else if (best == w) {
+      partial[sg] = acc;
+      partial_i[sg] = best;
+    }
+  }
+  barrier();
+  if (lid == 0) {
+    float v = partial[0];
+    int vi = partial_i[0];
+    for (uint i = 1u; i < gl_NumSubgroups; ++i) {
+      if (!is_max) {
+        v += partial[i];
+      } else if (better(partial[i], partial_i[i], v, vi)) {
+        v = partial[i];
+        vi = partial_i[i];
+      }
+    }
+    y[mi(META_OFF) + grp] = v;
+    if (is_max) yi[mi(META_OFF + 2) + grp] = vi;
+  }
+}
+#else
   partial[lid] = acc;
   partial_i[lid] = best;
   barrier();
@@ -125,3 +172,4 @@ void main() {
     if (is_max) yi[mi(META_OFF + 2) + grp] = partial_i[0];
   }
 }
+#endif

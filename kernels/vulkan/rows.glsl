@@ -28,6 +28,37 @@ float fexp(float x) {
   return x < kLo ? 0.0 : e;
 }
 
+#ifdef ET_SUBGROUP
+// The subgroup variant (the includer enables GL_KHR_shader_subgroup_arithmetic): each subgroup
+// reduces in registers, its elected invocation leaves the result in slot gl_SubgroupID, and every
+// invocation combines the gl_NumSubgroups slots in order (the same value everywhere). Any
+// subgroup size works: ROW_THREADS slots cover subgroups of one invocation.
+
+// The max over the workgroup of v (NaN-free partial maxima; -inf when all are -inf).
+float row_max_all(float v) {
+  float m = subgroupMax(v);
+  barrier();
+  if (subgroupElect()) row_red[gl_SubgroupID] = m;
+  barrier();
+  float r = row_red[0];
+  for (uint i = 1u; i < gl_NumSubgroups; ++i) {
+    float o = row_red[i];
+    if (o > r) r = o;
+  }
+  return r;
+}
+
+// The sum over the workgroup of v.
+float row_sum_all(float v) {
+  float s = subgroupAdd(v);
+  barrier();
+  if (subgroupElect()) row_red[gl_SubgroupID] = s;
+  barrier();
+  float r = row_red[0];
+  for (uint i = 1u; i < gl_NumSubgroups; ++i) r += row_red[i];
+  return r;
+}
+#else
 // The max over the workgroup of v (NaN-free partial maxima; -inf when all are -inf).
 float row_max_all(float v) {
   uint tid = gl_LocalInvocationID.x;
@@ -56,3 +87,4 @@ float row_sum_all(float v) {
   }
   return row_red[0];
 }
+#endif

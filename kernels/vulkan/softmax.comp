@@ -1,4 +1,5 @@
 #version 450
+// variants: subgroup=ET_SUBGROUP
 // Row ops over the last dim, float32, rows of C elements (the CPU twin: csrc/cpu/softmax.cpp):
 //   SM_SOFTMAX          x -> y = exp(x - max) / sum(exp(x - max))
 //   SM_LOG_SOFTMAX      x -> y = (x - max) - log(sum(exp(x - max)))
@@ -10,6 +11,9 @@
 // Meta: META_N = rows, META_I + 0 = C; argument i (binding 1 + i) starts at element
 // META_X + i and its rows are META_X + 4 + i elements apart.
 #extension GL_GOOGLE_include_directive : require
+#ifdef ET_SUBGROUP  // softmax_subgroup: the reductions of rows.glsl in subgroup registers
+#extension GL_KHR_shader_subgroup_arithmetic : require
+#endif
 #include "meta.h"
 #include "rows.glsl"
 
