@@ -60,6 +60,11 @@ describe('devices', () => {
     expect(vulkan.ops).toContain('matmul');
   });
 
+  test('every Vulkan device runs the same kernel ops as cpu', () => {
+    const cpu = et.devices().find((d) => d.name === 'cpu')!;
+    for (const d of et.devices().filter((x) => x.backend === 'vulkan' && x.available)) expect([...d.ops].sort(), d.name).toEqual([...cpu.ops].sort());
+  });
+
   test("device names: 'vulkan:0' is 'vulkan', an unknown index is a DeviceError listing the devices", () => {
     const names = et.devices().map((d) => d.name).join(', ');
     expect(() => et.ones([2], { device: 'cuda:7' })).toThrow(et.DeviceError);
