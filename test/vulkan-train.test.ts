@@ -53,6 +53,7 @@ const runOpts = (model: string, device: string, out: string, steps: number): Fin
   lora: { rank: 16, alpha: 32 },
   evalEvery: 0,
   checkpointEvery: 0,
+  checkpointing: false,
   seed: 3,
 });
 

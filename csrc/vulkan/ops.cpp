@@ -226,9 +226,9 @@ std::string VulkanBackend::exec_elementwise(const Call& c) {
   for (int i = 0; i < c.n_in; ++i) bufs[1 + i] = dev(c.in(i).buf);
   if (!cmp && code != EW_WHERE && f32_fast_path(it, mt)) {
     grid_1d((it.numel() + 3) / 4, 256, &gx, &gy);
-    return run(c, "elementwise_f32", mt.m, bufs, gx, gy, 1);
+    return run(c, ("elementwise_f32#" + std::to_string(code)).c_str(), mt.m, bufs, gx, gy, 1);
   }
-  return run(c, "elementwise", mt.m, bufs, gx, gy, 1);
+  return run(c, ("elementwise#" + std::to_string(code)).c_str(), mt.m, bufs, gx, gy, 1);
 }
 
 // exec_sum: reduce_max.cpp (with max, whose multi-pass layout it shares)

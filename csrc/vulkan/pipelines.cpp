@@ -1,6 +1,7 @@
 #include "pipelines.h"
 
 #include <algorithm>
+#include <cstdlib>
 #include <cstring>
 #include <map>
 #include <set>
@@ -265,10 +266,16 @@ const Pipeline* Pipelines::get(const std::string& name, std::string* err) {
     if (cache_.dirty() && std::chrono::steady_clock::now() - last_new_ > std::chrono::seconds(2)) cache_.save();
     return &it->second;
   }
+  // "<shader>#<k>": the shader with its specialization constant 0 set to k
+  const size_t hash = name.find('#');
+  const std::string base = name.substr(0, hash);
+  int32_t spec = hash == std::string::npos ? 0 : int32_t(std::strtol(name.c_str() + hash + 1, nullptr, 10));
+  VkSpecializationMapEntry entry{0, 0, sizeof(int32_t)};
+  VkSpecializationInfo si{1, &entry, sizeof(int32_t), &spec};
   VkShaderModule mod;
   int top = 0;
   uint32_t written = 0;
-  *err = module(name, &mod, &top, &written);
+  *err = module(base, &mod, &top, &written);
   if (!err->empty()) return nullptr;
   VkResult r;
   VkComputePipelineCreateInfo ci{VK_STRUCTURE_TYPE_COMPUTE_PIPELINE_CREATE_INFO};
@@ -276,6 +283,7 @@ const Pipeline* Pipelines::get(const std::string& name, std::string* err) {
   ci.stage.stage = VK_SHADER_STAGE_COMPUTE_BIT;
   ci.stage.module = mod;
   ci.stage.pName = "main";
+  if (hash != std::string::npos) ci.stage.pSpecializationInfo = &si;
   ci.layout = layout_;
   VkPipeline p = VK_NULL_HANDLE;
   r = vkCreateComputePipelines(c_.device, cache_.handle(), 1, &ci, nullptr, &p);

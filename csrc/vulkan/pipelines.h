@@ -33,7 +33,8 @@ class Pipelines {
   // Checks shader `name` as get() would (SPIR-V parses, bindings and shared memory fit, the
   // driver takes its module) without building its pipeline: "" or why not.
   std::string check(const std::string& name);
-  // The pipeline for shader `name` (file name without .comp); nullptr and *err on failure (also
+  // The pipeline for shader `name` (file name without .comp; "<shader>#<k>" sets its
+  // specialization constant 0 to k, one pipeline per k); nullptr and *err on failure (also
   // when its shader binds more storage buffers than the layout holds). Stable while this lives.
   const Pipeline* get(const std::string& name, std::string* err);
   // Checks every shader variant named "*<suffix>" ("_subgroup": cmake/vulkan.cmake) as check()

@@ -1,12 +1,16 @@
 #version 450
 // Unary, binary, comparison and where ops on strided views (inputs broadcast with stride 0),
-// computed in f32. The op is selected at run time from the meta block (META_OP = EW_*).
+// computed in f32. The op is the specialization constant SPEC_OP where the host builds a pipeline
+// per op (csrc/vulkan/pipelines.h: "elementwise#<code>"), else META_OP: with a constant the
+// compiler drops every other op's code, which a CPU device (lavapipe) otherwise runs masked.
 // Contiguous float32 operands take elementwise_f32.comp instead (the same math: ew_math.glsl).
 #include "strided.glsl"
 #include "ew_math.glsl"
 
+layout(constant_id = 0) const int SPEC_OP = 0;
+
 uint element_bits(int o1, int o2, int o3) {
-  int op = mi(META_OP);
+  int op = SPEC_OP != 0 ? SPEC_OP : mi(META_OP);
   int d0 = mi(META_DT);
   float r;
   if (op == EW_WHERE) {

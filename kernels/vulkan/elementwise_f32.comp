@@ -26,11 +26,14 @@ layout(std430, binding = 3) readonly buffer B4 { vec4 b4[]; };
 
 #include "ew_math.glsl"
 
+// the op: a specialization constant where the host builds a pipeline per op (see elementwise.comp)
+layout(constant_id = 0) const int SPEC_OP = 0;
+
 float apply(int op, float a, float b) { return op < EW_BINARY_FIRST ? unary(op, a) : binary(op, a, b); }
 
 void main() {
   int gid = int(gl_GlobalInvocationID.x + gl_GlobalInvocationID.y * gl_NumWorkGroups.x * gl_WorkGroupSize.x);
-  int n = mi(META_N), op = mi(META_OP);
+  int n = mi(META_N), op = SPEC_OP != 0 ? SPEC_OP : mi(META_OP);
   int e0 = gid * 4;
   if (e0 >= n) return;
   int oo = mi(META_OFF), oa = mi(META_OFF + 1), ob = mi(META_OFF + 2);
