@@ -57,7 +57,7 @@ std::string VulkanBackend::exec_quant(const Call& c) {
     DeviceBuffer* bufs[2] = {dev(w.buf), dev(y.buf)};
     uint32_t gx, gy;
     grid_1d(N * K / 8, 256, &gx, &gy);
-    return run(c, "dequantize", m.m, {bufs, 2}, gx, gy, 1);
+    return run(c, ("dequantize#" + std::to_string(type)).c_str(), m.m, {bufs, 2}, gx, gy, 1);
   }
   // matmulQ (x, w) -> y; p2 transpose, p3 int8 activations
   const View& x = c.in(0);
@@ -101,11 +101,12 @@ std::string VulkanBackend::exec_quant(const Call& c) {
     // decode: 8 weight rows a workgroup, no tile of x (matmul_qv.comp)
     uint32_t gx, gy;
     grid_1d((N + 7) / 8, 1, &gx, &gy);
-    return run(c, i8 && ctx_->int8_dot ? "matmul_qv_int8dot" : "matmul_qv", m.m, {bufs, 3}, gx, gy, 1);
+    return run(c, ((i8 && ctx_->int8_dot ? "matmul_qv_int8dot#" : "matmul_qv#") + std::to_string(type)).c_str(), m.m,
+               {bufs, 3}, gx, gy, 1);
   }
   const uint32_t gx = uint32_t(std::min<int64_t>((Kout + 63) / 64, 65535));
   const uint32_t gy = uint32_t(std::min<int64_t>((M + tm - 1) / tm, 65535));
-  return run(c, "matmul_q", m.m, {bufs, 3}, gx, gy, 1);
+  return run(c, ("matmul_q#" + std::to_string(type)).c_str(), m.m, {bufs, 3}, gx, gy, 1);
 }
 
 }  // namespace vk

@@ -17,8 +17,13 @@ layout(std430, binding = 2) writeonly buffer Y { float y[]; };
 
 #include "quant.glsl"
 
+// The ggml type as a specialization constant where the host builds a pipeline per type
+// ("<shader>#<type>", csrc/vulkan/pipelines.h), else META_I+0: with a constant only that
+// format's decoder is compiled in, which a CPU device (lavapipe) otherwise runs all of, masked.
+layout(constant_id = 0) const int SPEC_TYPE = -1;
+
 void main() {
-  const int t = mi(META_I), K = mi(META_I + 1), N = mi(META_I + 2);
+  const int t = SPEC_TYPE >= 0 ? SPEC_TYPE : mi(META_I), K = mi(META_I + 1), N = mi(META_I + 2);
   const int wo = mi(META_X), yo = mi(META_X + 1);
   const int bs = q_block(t), bb = q_bytes(t);
   const int per = K / 8;  // groups of 8 in a row

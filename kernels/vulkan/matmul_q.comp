@@ -29,8 +29,13 @@ layout(std430, binding = 3) writeonly buffer Y { float y[]; };
 shared float Xs[32][TR];      // x [TM, TR] of this step
 shared float Ws[TC * WS];     // weights [column][reduction]
 
+// The ggml type as a specialization constant where the host builds a pipeline per type
+// ("<shader>#<type>", csrc/vulkan/pipelines.h), else META_I+0: with a constant only that
+// format's decoder is compiled in, which a CPU device (lavapipe) otherwise runs all of, masked.
+layout(constant_id = 0) const int SPEC_TYPE = -1;
+
 void main() {
-  const int t = mi(META_I), K = mi(META_I + 1), N = mi(META_I + 2), M = mi(META_I + 3);
+  const int t = SPEC_TYPE >= 0 ? SPEC_TYPE : mi(META_I), K = mi(META_I + 1), N = mi(META_I + 2), M = mi(META_I + 3);
   const bool tr = mi(META_I + 4) != 0;
   const int tm = mi(META_I + 6), lda = mi(META_I + 7);
   const int xo = mi(META_X), wo = mi(META_X + 1), yo = mi(META_X + 2), ldy = mi(META_X + 3);
