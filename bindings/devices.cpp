@@ -114,6 +114,16 @@ Napi::Value Sync(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
+// atExit(): the process is exiting (lib/native/addon.ts calls it at the 'exit' event): finishes
+// this env's queued work, then every device's (Backend::at_exit), before the static destructors
+// run: a driver's own exit-time teardown must not find work still running.
+Napi::Value AtExit(const Napi::CallbackInfo& info) {
+  env_state(info.Env()).drain();
+  for (const auto& d : et::devices())
+    if (d.available && d.backend) d.backend->at_exit();
+  return info.Env().Undefined();
+}
+
 Napi::Value GetThreads(const Napi::CallbackInfo& info) { return Napi::Number::New(info.Env(), et::threadpool_size()); }
 
 // setThreads(n): n an integer in [1, threadpool_max_size()].
@@ -158,6 +168,7 @@ void init_devices(Napi::Env env, Napi::Object exports) {
   export_fn<Memory>(env, exports, "memory");
   export_fn<EmptyCache>(env, exports, "emptyCache");
   export_fn<Sync>(env, exports, "sync");
+  export_fn<AtExit>(env, exports, "atExit");
   export_fn<GetThreads>(env, exports, "getThreads");
   export_fn<SetThreads>(env, exports, "setThreads");
   export_fn<MaxThreads>(env, exports, "maxThreads");

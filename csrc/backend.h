@@ -104,6 +104,13 @@ class Backend {
   // Drops cached (free) allocations.
   virtual void empty_cache() {}
   virtual MemStats stats() const = 0;
+  // The process is exiting (called at the JS 'exit' event, and again by the registry among the
+  // static destructors): finish queued work and save what outlives the process. The backend stays
+  // usable: finalizers may still free buffers afterwards.
+  virtual void at_exit() {}
+  // Whether the registry deletes the backend at exit; false leaves it, and the driver behind it,
+  // to the end of the process.
+  virtual bool delete_at_exit() const { return true; }
 };
 
 }  // namespace et

@@ -36,12 +36,18 @@ DeviceProps host_props() {
   return p;
 }
 
-// Built-in backends are destroyed at exit, the last started first (Vulkan waits for its device
-// there); plugin backends never are: their library's code may already be unloading by then.
+// Built-in backends are finished at exit, the last started first: at_exit() (Vulkan waits for its
+// device there), then deleted unless delete_at_exit() says otherwise (Vulkan: see
+// VulkanBackend::delete_at_exit). Plugin backends never are: their library's code may already be
+// unloading by then.
 struct Owned {
   std::vector<std::unique_ptr<Backend>> v;
   ~Owned() {
-    while (!v.empty()) v.pop_back();
+    while (!v.empty()) {
+      v.back()->at_exit();
+      if (!v.back()->delete_at_exit()) v.back().release();
+      v.pop_back();
+    }
   }
 };
 std::vector<std::unique_ptr<Backend>>& owned() {

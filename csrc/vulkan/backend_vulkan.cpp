@@ -194,6 +194,16 @@ std::string VulkanBackend::sync() {
   return err.empty() ? kernel_error() : "DeviceError: sync: " + err;
 }
 
+void VulkanBackend::at_exit() {
+  std::lock_guard<std::mutex> lk(mu_);
+  // a stream marked lost (EDGETRAIN_VULKAN_FAIL_AFTER, or a real loss) waits no more: the device
+  // still may, or says it is lost
+  if (stream_->lost().empty()) stream_->wait_all();
+  else vkDeviceWaitIdle(ctx_->device);
+  stream_->poll();
+  pipes_->save_cache();
+}
+
 void VulkanBackend::empty_cache() {
   std::lock_guard<std::mutex> lk(mu_);
   stream_->poll();

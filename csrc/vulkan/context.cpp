@@ -235,6 +235,18 @@ std::unique_ptr<Context> create_context(const std::shared_ptr<Instance>& inst, c
   c->uma = c->props.deviceType == VK_PHYSICAL_DEVICE_TYPE_INTEGRATED_GPU ||
            c->props.deviceType == VK_PHYSICAL_DEVICE_TYPE_CPU;
   if (const char* st = std::getenv("EDGETRAIN_VULKAN_STAGING")) c->map_tensors = std::strcmp(st, "1") != 0;
+  // lavapipe "inlines" uniform-buffer values that shaders branch or loop on (the op code, sizes):
+  // at each vkCmdBindPipeline / vkCmdBindDescriptorSets of a compute pipeline it reads them from
+  // the bound uniform buffer and compiles a specialised copy of the shader with LLVM, which Mesa
+  // 22.x never frees before the device is destroyed (23.x keeps one per distinct set of values),
+  // so every dispatch cost a compile and ~0.5 MB of process memory. It never inlines from
+  // storage buffers.
+  c->meta_storage = c->props.vendorID == 0x10005 /* VK_VENDOR_ID_MESA */ &&
+                    c->props.deviceType == VK_PHYSICAL_DEVICE_TYPE_CPU;
+  if (const char* mt = std::getenv("EDGETRAIN_VULKAN_META")) {
+    if (std::strcmp(mt, "storage") == 0) c->meta_storage = true;
+    if (std::strcmp(mt, "uniform") == 0) c->meta_storage = false;
+  }
   const ForcedLimits forced = forced_limits();
   if (!forced.error.empty()) {
     *why = forced.error;

@@ -62,6 +62,10 @@ struct Context {
                                 // enabled: the shaders are built with SignedZeroInfNanPreserve 32, so
                                 // NaN/Inf arithmetic and isnan() are IEEE (otherwise the driver may assume
                                 // no NaN or Inf, Vulkan spec appendix A)
+  bool meta_storage = false;    // the meta block (binding 0) is a read-only storage buffer rather than
+                                // a uniform buffer: on lavapipe, which otherwise recompiles the shader
+                                // at every dispatch (see create_context); EDGETRAIN_VULKAN_META=storage
+                                // or =uniform forces either
   std::string description;
 
   Context() = default;

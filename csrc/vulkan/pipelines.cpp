@@ -48,6 +48,47 @@ std::vector<uint32_t> with_nan_preserve(const uint32_t* code, size_t words) {
   return out;
 }
 
+// The SPIR-V module `code` with its binding-0 block (the meta block, `uniform MetaBuf`) made a
+// read-only storage buffer: in SPIR-V 1.0 a Uniform-class variable whose struct is decorated
+// BufferBlock rather than Block is a storage buffer; the std140 offsets and strides glslc wrote
+// are valid std430 too. Its members get NonWritable. Empty if the module does not parse or has
+// no such block.
+std::vector<uint32_t> with_meta_storage(const std::vector<uint32_t>& code) {
+  constexpr uint32_t kOpTypePointer = 32, kOpVariable = 59, kOpDecorate = 71, kOpMemberDecorate = 72,
+                     kOpTypeStruct = 30;
+  constexpr uint32_t kDecorationBlock = 2, kDecorationBufferBlock = 3, kDecorationNonWritable = 24,
+                     kDecorationBinding = 33, kStorageUniform = 2;
+  const size_t words = code.size();
+  if (words < 5 || code[0] != 0x07230203u) return {};
+  std::map<uint32_t, uint32_t> pointee, members;  // pointer type -> struct; struct -> member count
+  std::set<uint32_t> binding0;
+  std::vector<std::pair<uint32_t, uint32_t>> vars;  // (variable, pointer type) of the Uniform class
+  size_t block_at = 0;
+  std::map<uint32_t, size_t> block_decoration;  // struct -> index of its OpDecorate Block
+  for (size_t i = 5; i < words;) {
+    const uint32_t op = code[i] & 0xffffu, len = code[i] >> 16;
+    if (len == 0 || i + len > words) return {};
+    const uint32_t* a = code.data() + i + 1;
+    if (op == kOpDecorate && len >= 4 && a[1] == kDecorationBinding && a[2] == 0) binding0.insert(a[0]);
+    if (op == kOpDecorate && len == 3 && a[1] == kDecorationBlock) block_decoration[a[0]] = i;
+    if (op == kOpTypeStruct) members[a[0]] = len - 2;
+    if (op == kOpTypePointer && len >= 4 && a[1] == kStorageUniform) pointee[a[0]] = a[2];
+    if (op == kOpVariable && len >= 4 && a[2] == kStorageUniform) vars.push_back({a[1], a[0]});
+    i += len;
+  }
+  uint32_t st = 0;
+  for (const auto& v : vars)
+    if (binding0.count(v.first) && pointee.count(v.second)) st = pointee[v.second];
+  if (!st || !block_decoration.count(st)) return {};
+  block_at = block_decoration[st];
+  std::vector<uint32_t> out(code.begin(), code.begin() + block_at);
+  out.insert(out.end(), {(3u << 16) | kOpDecorate, st, kDecorationBufferBlock});
+  for (uint32_t m = 0; m < members[st]; ++m)
+    out.insert(out.end(), {(4u << 16) | kOpMemberDecorate, st, m, kDecorationNonWritable});
+  out.insert(out.end(), code.begin() + block_at + 3, code.end());
+  return out;
+}
+
 // The highest Binding decoration in a SPIR-V module (its last storage binding: binding 0 is the
 // meta block); -1 if the module does not parse.
 int max_binding(const uint32_t* code, size_t words) {
@@ -157,7 +198,7 @@ int64_t shared_bytes(const uint32_t* code, size_t words) {
 
 // Names every embedded shader and its code, and what else shapes a pipeline here, so a cache
 // file made by another build is never read.
-uint64_t shaders_hash(bool nan_preserve, uint32_t buffers) {
+uint64_t shaders_hash(bool nan_preserve, bool meta_storage, uint32_t buffers) {
   uint64_t h = 0xcbf29ce484222325ull;
   auto mix = [&h](const void* p, size_t n) {
     for (size_t i = 0; i < n; ++i) h = (h ^ static_cast<const unsigned char*>(p)[i]) * 0x100000001b3ull;
@@ -166,7 +207,7 @@ uint64_t shaders_hash(bool nan_preserve, uint32_t buffers) {
     mix(s.name, std::strlen(s.name) + 1);
     mix(s.code, s.bytes);
   }
-  const uint32_t extra[2] = {nan_preserve ? 1u : 0u, buffers};
+  const uint32_t extra[3] = {nan_preserve ? 1u : 0u, buffers, meta_storage ? 1u : 0u};
   mix(extra, sizeof(extra));
   return h;
 }
@@ -182,13 +223,14 @@ Pipelines::~Pipelines() {
 
 std::string Pipelines::init() {
   const VkPhysicalDeviceLimits& lim = c_.props.limits;
-  buffers_ = std::min({uint32_t(kMaxArgs), lim.maxPerStageDescriptorStorageBuffers, lim.maxDescriptorSetStorageBuffers,
-                       lim.maxPerStageResources - 1});
+  const uint32_t meta = c_.meta_storage ? 1 : 0;  // the meta block takes a storage binding too
+  buffers_ = std::min({uint32_t(kMaxArgs), lim.maxPerStageDescriptorStorageBuffers - meta,
+                       lim.maxDescriptorSetStorageBuffers - meta, lim.maxPerStageResources - 1});
   VkDescriptorSetLayoutBinding b[1 + kMaxArgs];
   for (uint32_t i = 0; i <= buffers_; ++i) {
     b[i] = {};
     b[i].binding = i;
-    b[i].descriptorType = i == 0 ? VK_DESCRIPTOR_TYPE_UNIFORM_BUFFER : VK_DESCRIPTOR_TYPE_STORAGE_BUFFER;
+    b[i].descriptorType = i == 0 && !c_.meta_storage ? VK_DESCRIPTOR_TYPE_UNIFORM_BUFFER : VK_DESCRIPTOR_TYPE_STORAGE_BUFFER;
     b[i].descriptorCount = 1;
     b[i].stageFlags = VK_SHADER_STAGE_COMPUTE_BIT;
   }
@@ -202,7 +244,7 @@ std::string Pipelines::init() {
   pl.pSetLayouts = &set_layout_;
   r = vkCreatePipelineLayout(c_.device, &pl, nullptr, &layout_);
   if (r != VK_SUCCESS) return vk_error("vkCreatePipelineLayout", r);
-  cache_.open(c_, shaders_hash(c_.nan_preserve, buffers_));
+  cache_.open(c_, shaders_hash(c_.nan_preserve, c_.meta_storage, buffers_));
   return "";
 }
 
@@ -250,6 +292,13 @@ std::string Pipelines::module(const std::string& name, VkShaderModule* mod, int*
   if (c_.nan_preserve) {
     patched = with_nan_preserve(sh->code, sh->bytes / 4);
     if (patched.empty()) return "vulkan: shader '" + name + "' is not a SPIR-V module this build can extend";
+  }
+  if (c_.meta_storage) {
+    if (patched.empty()) patched.assign(sh->code, sh->code + sh->bytes / 4);
+    patched = with_meta_storage(patched);
+    if (patched.empty()) return "vulkan: shader '" + name + "' has no meta block at binding 0 this build can read";
+  }
+  if (!patched.empty()) {
     mi.codeSize = patched.size() * 4;
     mi.pCode = patched.data();
   }

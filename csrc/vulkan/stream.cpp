@@ -36,7 +36,8 @@ std::string Stream::init() {
   if (const char* fa = std::getenv("EDGETRAIN_VULKAN_FAIL_AFTER")) fail_after_ = std::strtoull(fa, nullptr, 10);
   const char* ba = std::getenv("EDGETRAIN_VULKAN_BARRIER_ALL");
   barrier_all_ = ba && std::strcmp(ba, "1") == 0;
-  VkDeviceSize align = std::max<VkDeviceSize>(c_.props.limits.minUniformBufferOffsetAlignment, 16);
+  VkDeviceSize align = std::max<VkDeviceSize>(
+      c_.meta_storage ? c_.props.limits.minStorageBufferOffsetAlignment : c_.props.limits.minUniformBufferOffsetAlignment, 16);
   meta_stride_ = (META_BYTES + align - 1) / align * align;
   const VkDeviceSize salign = std::max<VkDeviceSize>(c_.props.limits.minStorageBufferOffsetAlignment, 256);
   sink_stride_ = (256 + salign - 1) / salign * salign;
@@ -59,11 +60,13 @@ std::string Stream::init() {
     r = vkCreateFence(c_.device, &fci, nullptr, &f.fence);
     if (r != VK_SUCCESS) return vk_error("vkCreateFence", r);
     // every set holds the whole layout, written or not
-    VkDescriptorPoolSize ps[2] = {{VK_DESCRIPTOR_TYPE_UNIFORM_BUFFER, kFrameDispatches},
-                                  {VK_DESCRIPTOR_TYPE_STORAGE_BUFFER, kFrameDispatches * p_.buffers()}};
+    // (the meta block is a storage buffer too where c_.meta_storage)
+    const uint32_t meta = c_.meta_storage ? 1 : 0;
+    VkDescriptorPoolSize ps[2] = {{VK_DESCRIPTOR_TYPE_STORAGE_BUFFER, kFrameDispatches * (p_.buffers() + meta)},
+                                  {VK_DESCRIPTOR_TYPE_UNIFORM_BUFFER, kFrameDispatches}};
     VkDescriptorPoolCreateInfo dpi{VK_STRUCTURE_TYPE_DESCRIPTOR_POOL_CREATE_INFO};
     dpi.maxSets = kFrameDispatches;
-    dpi.poolSizeCount = 2;
+    dpi.poolSizeCount = meta ? 1 : 2;
     dpi.pPoolSizes = ps;
     r = vkCreateDescriptorPool(c_.device, &dpi, nullptr, &f.dpool);
     if (r != VK_SUCCESS) return vk_error("vkCreateDescriptorPool", r);
@@ -205,7 +208,7 @@ std::string Stream::dispatch(const Pipeline& pipe, const int32_t* meta, Bufs buf
     w[i].dstSet = set;
     w[i].dstBinding = i;
     w[i].descriptorCount = 1;
-    w[i].descriptorType = i == 0 ? VK_DESCRIPTOR_TYPE_UNIFORM_BUFFER : VK_DESCRIPTOR_TYPE_STORAGE_BUFFER;
+    w[i].descriptorType = i == 0 && !c_.meta_storage ? VK_DESCRIPTOR_TYPE_UNIFORM_BUFFER : VK_DESCRIPTOR_TYPE_STORAGE_BUFFER;
     w[i].pBufferInfo = &info[i];
   }
   vkUpdateDescriptorSets(c_.device, 1 + n, w, 0, nullptr);

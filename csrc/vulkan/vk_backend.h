@@ -38,6 +38,15 @@ class VulkanBackend : public Backend {
   std::string sync() override;
   void empty_cache() override;
   MemStats stats() const override { return alloc_.stats(); }
+  // Waits for the device and saves the pipeline cache.
+  void at_exit() override;
+  // No: the registry's destructor runs among the static destructors, after those of the objects
+  // made later, and the driver was loaded (and lavapipe's LLVM made its static objects) after the
+  // registry: tearing the device down then, or letting its queue thread compile a shader then,
+  // ran on destroyed LLVM state (hangs in MCJIT, "free(): invalid size", double frees). Work is
+  // finished at the JS 'exit' event (at_exit()), before any static destructor; the device, its
+  // memory and its threads go with the process.
+  bool delete_at_exit() const override { return false; }
 
  private:
   // ops.cpp

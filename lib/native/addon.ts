@@ -70,6 +70,8 @@ export interface Addon {
   memory(): Record<string, NativeMem>;
   emptyCache(device: string): void;
   sync(device: string): void;
+  /** Finishes this env's queued work and every device's; called at the process's 'exit' event. */
+  atExit?(): void;
   getThreads(): number;
   setThreads(n: number): void;
   /** Largest count setThreads accepts. */
@@ -115,3 +117,8 @@ function load(): Addon {
 }
 
 export const native: Addon = load();
+
+// Device work still running when the process exits would meet the driver's own exit-time teardown
+// (on lavapipe: LLVM's static objects destroyed while its queue thread compiles a shader: hangs
+// and heap corruption). 'exit' comes before any static destructor, on process.exit() too.
+process.once('exit', () => native.atExit?.());
