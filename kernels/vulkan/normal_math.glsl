@@ -3,8 +3,10 @@
 // only float +, -, * (correctly rounded in Vulkan), int <-> float conversions, comparisons and bit
 // manipulation; no fma (it may or may not fuse) and every float variable `precise` (no contraction
 // of a * b + c, no reassociation). Vulkan's sqrt is not correctly rounded: sqrt_rn corrects it with
-// exact integer comparisons. Constants are bit patterns: no rounding through the compiler's parser.
-// Needs GL_EXT_control_flow_attributes.
+// exact integer comparisons (exact_rn.glsl). Constants are bit patterns: no rounding through the
+// compiler's parser. Needs GL_EXT_control_flow_attributes.
+
+#include "exact_rn.glsl"
 
 #define NM_K(b) uintBitsToFloat(b)
 
@@ -97,49 +99,10 @@ vec2 nm_sincos_turn(uint k) {
 
 // sqrt rounded to nearest, a normal and positive: the device's root moved by exact comparisons of
 // a with the squares of the midpoints to its neighbours (a root is never a midpoint).
-void nm_mant_exp(float f, out uint m, out int e) {  // f = m 2^e
-  uint b = floatBitsToUint(f);
-  m = (b & 0x7fffffu) | 0x800000u;
-  e = int((b >> 23) & 0xffu) - 150;
-}
-int nm_cmp64(uint m, int d, uint xh, uint xl) {  // sign of m 2^d - X, m < 2^24, X = (xh, xl) >= 2^46
-  if (d < 0) return -1;
-  if (d > 40) return 1;
-  uint h = d >= 32 ? m << (d - 32) : (d == 0 ? 0u : m >> (32 - d));
-  uint l = d >= 32 ? 0u : m << d;
-  if (h != xh) return h > xh ? 1 : -1;
-  if (l != xl) return l > xl ? 1 : -1;
-  return 0;
-}
-float nm_sqrt_rn(float a) {
-  precise float r = sqrt(a);
-  uint ma, mr, xh, xl;
-  int ea, er;
-  nm_mant_exp(a, ma, ea);
-  [[dont_unroll]] for (int it = 0; it < 8; ++it) {
-    nm_mant_exp(r, mr, er);
-    uint up = 2u * mr + 1u;  // the midpoint above r: up 2^(er - 1)
-    umulExtended(up, up, xh, xl);
-    if (nm_cmp64(ma, ea - (2 * er - 2), xh, xl) > 0) {
-      r = uintBitsToFloat(floatBitsToUint(r) + 1u);
-      continue;
-    }
-    bool pow2 = mr == 0x800000u;
-    uint dn = pow2 ? 0x1ffffffu : 2u * mr - 1u;  // below: dn 2^(er - 1), or 2^(er - 2) at 2^k
-    umulExtended(dn, dn, xh, xl);
-    if (nm_cmp64(ma, ea - (pow2 ? 2 * er - 4 : 2 * er - 2), xh, xl) < 0) {
-      r = uintBitsToFloat(floatBitsToUint(r) - 1u);
-      continue;
-    }
-    break;
-  }
-  return r;
-}
-
 // the Box-Muller pair (rho cos th, rho sin th) of the Philox words (a, b)
 vec2 nm_box_muller(uint a, uint b) {
   precise float v = -2.0 * nm_ln_unit(0x1000000u - (a >> 8));
-  float rho = v > 0.0 ? nm_sqrt_rn(v) : 0.0;  // v in [2^-23, 34) where positive: normal
+  float rho = v > 0.0 ? sqrt_rn(v) : 0.0;  // v in [2^-23, 34) where positive: normal
   vec2 sc = nm_sincos_turn(b >> 8);
   precise float z0 = rho * sc.y;
   precise float z1 = rho * sc.x;
