@@ -158,6 +158,10 @@ Napi::Value CpuIsa(const Napi::CallbackInfo& info) {
   return Napi::String::New(info.Env(), et::cpu_isa());
 }
 
+Napi::Value CpuIsaError(const Napi::CallbackInfo& info) { return Napi::String::New(info.Env(), et::cpu_tier().error); }
+
+Napi::Value CpuFeatures(const Napi::CallbackInfo& info) { return Napi::String::New(info.Env(), et::cpu_feature_list()); }
+
 Napi::Value CpuClockGhz(const Napi::CallbackInfo& info) { return Napi::Number::New(info.Env(), et::cpu_clock_ghz()); }
 
 }  // namespace
@@ -173,6 +177,8 @@ void init_devices(Napi::Env env, Napi::Object exports) {
   export_fn<SetThreads>(env, exports, "setThreads");
   export_fn<MaxThreads>(env, exports, "maxThreads");
   export_fn<CpuIsa>(env, exports, "cpuIsa");
+  export_fn<CpuIsaError>(env, exports, "cpuIsaError");
+  export_fn<CpuFeatures>(env, exports, "cpuFeatures");
   export_fn<CpuClockGhz>(env, exports, "cpuClockGhz");
 }
 

@@ -5,6 +5,7 @@
 #include <set>
 
 #include "cpu/backend_cpu.h"
+#include "cpu/cpuid.h"
 #include "cuda/backend_cuda.h"
 #include "plugin.h"
 #include "threadpool.h"
@@ -32,6 +33,7 @@ DeviceProps host_props() {
   long pages = ::sysconf(_SC_PHYS_PAGES), page = ::sysconf(_SC_PAGESIZE);
   if (pages > 0 && page > 0) p.memory = uint64_t(pages) * uint64_t(page);
   p.text("isa", cpu_isa());
+  p.text("cpuFeatures", cpu_feature_list());
   p.number("threads", threadpool_size());
   return p;
 }

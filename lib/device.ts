@@ -33,8 +33,13 @@ export interface DeviceFeatures {
   forcedLimits?: string;
   /** Vulkan: the on-disk pipeline cache's file and state, or why there is none (EDGETRAIN_CACHE_DIR, EDGETRAIN_VULKAN_PIPELINE_CACHE=0). */
   pipelineCache?: string;
-  /** CPU kernel set in use: 'avx2', 'neon' or 'generic'. */
+  /**
+   * CPU kernel tier in use: 'generic', 'avx2', 'avx2vnni', 'avx512', 'avx512vnni', 'avx512bf16'
+   * (x86-64) or 'neon', 'dotprod', 'i8mm' (arm64); EDGETRAIN_CPU_ISA forces a lower one.
+   */
   isa?: string;
+  /** CPU extensions detected, space-separated, whatever tier is in use. */
+  cpuFeatures?: string;
   /** Threads the CPU kernels use (setThreads). */
   threads?: number;
   [key: string]: boolean | number | string | undefined;
@@ -159,8 +164,10 @@ export function setThreads(n: number): void {
 }
 
 export interface CpuInfo {
-  /** Kernel set in use: 'avx2', 'neon' or 'generic'. */
+  /** Kernel tier in use (see DeviceFeatures.isa). */
   isa: string;
+  /** CPU extensions detected, space-separated. */
+  features: string;
   threads: number;
   /** Clock measured now with a dependent-add chain, in GHz (takes ~0.2 s; 0 if unmeasurable). */
   clockGhz: number;
@@ -168,7 +175,7 @@ export interface CpuInfo {
 
 /** What the CPU backend runs on. */
 export function cpuInfo(): CpuInfo {
-  return { isa: native.cpuIsa(), threads: native.getThreads(), clockGhz: native.cpuClockGhz() };
+  return { isa: native.cpuIsa(), features: native.cpuFeatures(), threads: native.getThreads(), clockGhz: native.cpuClockGhz() };
 }
 
 /**

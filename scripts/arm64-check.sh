@@ -3,7 +3,8 @@
 #   1. cross-builds csrc/cpu/gemm_test for the NEON copy of gemm.cpp and runs its correctness
 #      sweep (plus a short timing, only indicative under emulation);
 #   2. cross-builds the addon with cmake-js + cmake/toolchain-aarch64.cmake into build-arm64/;
-#   3. runs scripts/arm64/smoke.mjs under the arm64 node: cpuIsa() must be 'neon', matmuls
+#   3. runs scripts/arm64/smoke.mjs under the arm64 node once per kernel tier (qemu -cpu
+#      cortex-a53: 'neon', neoverse-n1: 'dotprod', max: 'i8mm'): cpuIsa() must name it, matmuls
 #      (every NEON micro-kernel path) and elementwise / row ops against a JS reference, through
 #      the raw addon and through a tsup bundle of lib/ (the bundle part is skipped, with a notice,
 #      if lib/ does not bundle);
@@ -145,10 +146,23 @@ else
 fi
 step_done "tsup bundle"
 
-step "JS smoke check under the arm64 node"
-EDGETRAIN_ADDON=$ADDON SMOKE_EXPECT_ISA=neon "${NODE_A64[@]}" scripts/arm64/smoke.mjs $BUNDLE ||
-  die "JS smoke check under the arm64 node"
-step_done "JS smoke (arm64 node)"
+# One smoke run per kernel tier, each on a qemu core model that has exactly that tier's extensions
+# (QEMU_CPU): the tier is detected from the core's HWCAPs, and EDGETRAIN_CPU_ISA forces it too.
+for pair in cortex-a53:neon neoverse-n1:dotprod max:i8mm; do
+  core=${pair%%:*} tier=${pair#*:}
+  step "JS smoke check under the arm64 node, -cpu $core (tier $tier)"
+  QEMU_CPU=$core EDGETRAIN_ADDON=$ADDON SMOKE_EXPECT_ISA=$tier "${NODE_A64[@]}" scripts/arm64/smoke.mjs $BUNDLE ||
+    die "JS smoke check under the arm64 node (-cpu $core)"
+  step_done "JS smoke ($tier, -cpu $core)"
+done
+step "a tier beyond the core is refused"
+if QEMU_CPU=cortex-a53 EDGETRAIN_CPU_ISA=dotprod EDGETRAIN_ADDON=$ADDON "${NODE_A64[@]}" -e \
+  "const a = require(process.env.EDGETRAIN_ADDON); if (!/this CPU lacks/.test(a.cpuIsaError())) process.exit(1)"; then
+  echo "EDGETRAIN_CPU_ISA=dotprod on cortex-a53: refused"
+else
+  die "EDGETRAIN_CPU_ISA=dotprod on cortex-a53 was not refused"
+fi
+step_done "tier refusal"
 
 # --- 4. vitest under the arm64 node -------------------------------------------------------------
 if [ "${ARM64_VITEST:-1}" != 0 ]; then
@@ -172,9 +186,13 @@ if [ "${ARM64_VITEST:-1}" != 0 ]; then
   esb=$ROOT/node_modules/@esbuild/linux-x64/bin/esbuild
   [ -x "$esb" ] && export ESBUILD_BINARY_PATH=$esb
   # shellcheck disable=SC2086
+  # the files on the top tier (qemu's max core: i8mm), the quantized matmuls on plain NEON too
   NODE_PATH=$DEPS EDGETRAIN_ADDON=$ADDON "${NODE_A64[@]}" node_modules/vitest/vitest.mjs run \
-    ${ARM64_VITEST_FILES:-test/autograd.test.ts test/memory.test.ts test/quant-native.test.ts test/quant-quantize.test.ts} || die "vitest under the arm64 node"
-  step_done "vitest (arm64 node)"
+    ${ARM64_VITEST_FILES:-test/autograd.test.ts test/memory.test.ts test/quant-native.test.ts test/quant-quantize.test.ts test/cpu-tiers.test.ts} || die "vitest under the arm64 node"
+  step_done "vitest (arm64 node, i8mm)"
+  QEMU_CPU=cortex-a53 NODE_PATH=$DEPS EDGETRAIN_ADDON=$ADDON "${NODE_A64[@]}" node_modules/vitest/vitest.mjs run \
+    test/quant-native.test.ts || die "vitest under the arm64 node (-cpu cortex-a53)"
+  step_done "vitest (arm64 node, neon)"
 fi
 
 echo

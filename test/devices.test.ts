@@ -44,7 +44,7 @@ describe('devices', () => {
     const cpu = et.devices()[0]!;
     expect(cpu).toMatchObject({ name: 'cpu', backend: 'cpu', index: 0, kind: 'cpu' });
     expect(cpu.memory).toBeGreaterThan(2 ** 28);
-    expect(cpu.features).toEqual({ isa: native.cpuIsa(), threads: et.getThreads() });
+    expect(cpu.features).toEqual({ isa: native.cpuIsa(), cpuFeatures: native.cpuFeatures(), threads: et.getThreads() });
     expect(cpu.ops).toEqual([...KERNEL_OPS]);
   });
 
@@ -115,7 +115,8 @@ describe('devices', () => {
     }
     const text = lines.join('\n');
     expect(text).toMatch(new RegExp(`  cpu +yes cpu +\\d+\\.\\d GiB +host CPU`));
-    expect(text).toContain(`features: isa ${native.cpuIsa()}, threads ${et.getThreads()}`);
+    expect(text).toContain(`kernel tier ${native.cpuIsa()}, threads ${et.getThreads()}`);
+    expect(text).toContain(`extensions: ${native.cpuFeatures()}`);
     expect(text).toContain(`ops: ${KERNEL_OPS.length} of ${KERNEL_OPS.length} kernel ops`);
     const cuda = et.devices().find((d) => d.name === 'cuda')!;
     if (!cuda.available) expect(text).toContain(`  cuda      no  ${cuda.reason}`);

@@ -72,7 +72,7 @@ describe.skipIf(!haveVulkan)('vulkan pipeline cache', () => {
     const cold = child({ EDGETRAIN_CACHE_DIR: dir });
     expect(cold.cache).toContain(dir);
     expect(cold.cache).toMatch(/empty/);
-    const [name] = files(dir);
+    const name = files(dir)[0]!;
     expect(name).toMatch(/^vulkan-[0-9a-f]{8}-[0-9a-f]{8}-[0-9a-f]{8}-[0-9a-f]{32}-[0-9a-f]{16}\.bin$/);
     checkFile(join(dir, name));
     expect(readdirSync(dir)).toEqual([name]); // no temp file left behind
@@ -92,13 +92,13 @@ describe.skipIf(!haveVulkan)('vulkan pipeline cache', () => {
       setTimeout(() => { et.matmul(a, a).to('cpu').dataSync(); process.kill(process.pid, 'SIGKILL'); }, 2500);`;
     const r = spawnSync(process.execPath, ['-e', code], { encoding: 'utf8', env: { ...process.env, EDGETRAIN_CACHE_DIR: dir } });
     expect(r.signal).toBe('SIGKILL');
-    const [name] = files(dir);
+    const name = files(dir)[0]!;
     checkFile(join(dir, name));
   });
 
   test('follows XDG_CACHE_HOME when EDGETRAIN_CACHE_DIR is unset', { timeout: 60_000 }, () => {
     const xdg = join(root, 'xdg');
-    const env = { ...process.env, XDG_CACHE_HOME: xdg };
+    const env: NodeJS.ProcessEnv = { ...process.env, XDG_CACHE_HOME: xdg };
     delete env.EDGETRAIN_CACHE_DIR;
     const r = spawnSync(process.execPath, ['-e', CHILD], { encoding: 'utf8', env });
     expect(r.status).toBe(0);
@@ -108,11 +108,11 @@ describe.skipIf(!haveVulkan)('vulkan pipeline cache', () => {
   test('a damaged or truncated file is ignored and replaced', { timeout: 60_000 }, () => {
     const dir = join(root, 'damaged');
     child({ EDGETRAIN_CACHE_DIR: dir });
-    const [name] = files(dir);
+    const name = files(dir)[0]!;
     const path = join(dir, name);
     const good = readFileSync(path);
     const flipped = Buffer.from(good);
-    flipped[flipped.length - 1] ^= 0xff;
+    flipped[flipped.length - 1] = flipped[flipped.length - 1]! ^ 0xff;
     const wrongDevice = Buffer.from(good);
     wrongDevice.writeUInt32LE(wrongDevice.readUInt32LE(32) ^ 1, 32); // vendorID (checksum fixed below)
     let h = 0xcbf29ce484222325n;

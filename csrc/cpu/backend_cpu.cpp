@@ -16,15 +16,47 @@ namespace et {
 namespace isa_generic {
 void register_all_kernels(KernelFn* t);
 }
+#define ET_DECLARE_COPY(ns) \
+  namespace ns {                \
+  void register_all_kernels(KernelFn* t); \
+  }
 #if defined(ET_HAVE_AVX2)
-namespace isa_avx2 {
-void register_all_kernels(KernelFn* t);
-}
+ET_DECLARE_COPY(isa_avx2)
 #endif
+#if defined(ET_HAVE_AVX512)
+ET_DECLARE_COPY(isa_avx512)
+#endif
+#if defined(ET_HAVE_DOTPROD)
+ET_DECLARE_COPY(isa_dotprod)
+#endif
+#if defined(ET_HAVE_I8MM)
+ET_DECLARE_COPY(isa_i8mm)
+#endif
+#undef ET_DECLARE_COPY
+
+// The compiled copy of the kernels that serves a tier (kernels.h); tiers without a copy of their
+// own (avx2vnni, avx512vnni, avx512bf16) use their base copy, whose kernels test cpu_features().
+void (*copy_for(CpuTier t))(KernelFn*) {
+  switch (t) {
+#if defined(ET_HAVE_AVX2)
+    case CpuTier::avx2: case CpuTier::avx2vnni: return isa_avx2::register_all_kernels;
+#endif
+#if defined(ET_HAVE_AVX512)
+    case CpuTier::avx512: case CpuTier::avx512vnni: case CpuTier::avx512bf16: return isa_avx512::register_all_kernels;
+#endif
+#if defined(ET_HAVE_DOTPROD)
+    case CpuTier::dotprod: return isa_dotprod::register_all_kernels;
+#endif
+#if defined(ET_HAVE_I8MM)
+    case CpuTier::i8mm: return isa_i8mm::register_all_kernels;
+#endif
+    default: return isa_generic::register_all_kernels;
+  }
+}
 
 namespace {
 
-const char* g_isa = "generic";
+const char* g_isa = "generic";  // the tier in use (cpuid.h)
 constexpr size_t kMapThreshold = size_t(1) << 20;
 int kMappedTag = 0;
 
@@ -63,22 +95,9 @@ class CpuBackend : public Backend {
               delete b;
             }) {
     for (auto& k : table_) k = nullptr;
-    const char* force = std::getenv("EDGETRAIN_CPU_ISA");
-    bool want_generic = force && std::strcmp(force, "generic") == 0;
-#if defined(ET_HAVE_AVX2)
-    if (!want_generic && cpu_has_avx2_fma()) {
-      isa_avx2::register_all_kernels(table_);
-      g_isa = "avx2";
-      return;
-    }
-#endif
-    (void)want_generic;
-    isa_generic::register_all_kernels(table_);
-#if defined(__ARM_NEON) && defined(__aarch64__)
-    g_isa = "neon";
-#else
-    g_isa = "generic";
-#endif
+    CpuTier t = cpu_tier().tier;
+    copy_for(t)(table_);
+    g_isa = cpu_tier_name(t);
   }
   ~CpuBackend() override { alloc_.empty_cache(); }
 

@@ -1,9 +1,13 @@
 // Shared declarations for CPU kernel families.
 //
-// Every kernel file is compiled once per instruction set (CMake: et_cpu_generic, and on x86-64
-// et_cpu_avx2 with -mavx2 -mfma -mf16c); ET_ISA names the namespace each copy lives in, and the
-// CPU backend picks a table at start-up from cpuid. Kernels therefore use plain loops the compiler
-// vectorises, or intrinsics guarded by __AVX2__ / __ARM_NEON with a scalar #else.
+// Every kernel file is compiled once per instruction set (CMake: et_cpu_generic; on x86-64
+// et_cpu_avx2 with -mavx2 -mfma -mf16c and et_cpu_avx512 adding -mavx512f/bw/vl/dq; on arm64
+// et_cpu_dotprod and et_cpu_i8mm); ET_ISA names the namespace each copy lives in, and the CPU
+// backend picks a table at start-up from the tier (cpuid.h, EDGETRAIN_CPU_ISA). Kernels use plain
+// loops the compiler vectorises, or intrinsics guarded by __AVX512F__ / __AVX2__ / __ARM_NEON /
+// __ARM_FEATURE_DOTPROD / __ARM_FEATURE_MATMUL_INT8 with a scalar #else. Extensions without a copy
+// of their own (AVX-VNNI, AVX512_VNNI, AVX512_BF16) live in functions with target attributes,
+// called only when cpu_features() says so.
 #pragma once
 #include <string>
 

@@ -48,7 +48,11 @@ export function runDoctor(): void {
     if (!d.available) continue;
     const indent = ' '.repeat(14);
     if (d.backend === 'vulkan') for (const line of vulkanLines(d.features)) console.log(`${indent}${line}`);
-    else {
+    else if (d.backend === 'cpu') {
+      const forced = process.env.EDGETRAIN_CPU_ISA ? ' (forced by EDGETRAIN_CPU_ISA)' : '';
+      console.log(`${indent}kernel tier ${String(d.features.isa)}${forced}, threads ${String(d.features.threads)}`);
+      console.log(`${indent}extensions: ${String(d.features.cpuFeatures)}`);
+    } else {
       const features = featureText(d.features);
       if (features) console.log(`${indent}features: ${features}`);
     }

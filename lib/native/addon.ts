@@ -3,6 +3,7 @@ import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
+import { ValueError } from '../errors.js';
 
 export interface NativeDevice {
   name: string;
@@ -76,7 +77,12 @@ export interface Addon {
   setThreads(n: number): void;
   /** Largest count setThreads accepts. */
   maxThreads(): number;
+  /** The CPU kernel tier in use (csrc/cpu/cpuid.h): generic, avx2, avx2vnni, avx512, avx512vnni, avx512bf16, neon, dotprod, i8mm. */
   cpuIsa(): string;
+  /** "" unless EDGETRAIN_CPU_ISA names an unknown tier or one this CPU cannot run. */
+  cpuIsaError(): string;
+  /** Every CPU extension detected, space-separated (before any EDGETRAIN_CPU_ISA cap). */
+  cpuFeatures(): string;
   cpuClockGhz(): number;
   /** The canonical name of an available device ('vulkan:0' -> 'vulkan'); throws "DeviceError: ..." otherwise. */
   resolveDevice(name: string): string;
@@ -113,7 +119,12 @@ export function addonPath(): string {
 
 function load(): Addon {
   const req = createRequire(join(packageRoot(), 'package.json'));
-  return req(addonPath()) as Addon;
+  const addon = req(addonPath()) as Addon;
+  // A tier forced by EDGETRAIN_CPU_ISA that is unknown or beyond this CPU: raised here, at import,
+  // rather than silently running another tier (a CI job forcing a tier must test that tier).
+  const tierError = addon.cpuIsaError();
+  if (tierError) throw new ValueError(`edgetrain: ${tierError}`);
+  return addon;
 }
 
 export const native: Addon = load();

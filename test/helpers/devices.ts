@@ -8,8 +8,14 @@ import { OP, type OpName } from '../../lib/native/ops.js';
 export const requireVulkan = process.env.EDGETRAIN_REQUIRE_VULKAN === '1';
 
 export const allDevices = et.devices();
+// EDGETRAIN_TEST_DEVICES=cpu (comma-separated names) limits the op tables to those devices, as
+// scripts/cpu-tiers-check.sh does to rerun them on each forced CPU tier without Vulkan's share.
+const onlyDevices = process.env.EDGETRAIN_TEST_DEVICES?.split(',').map((s) => s.trim()).filter(Boolean);
 /** Available devices, cpu first. */
-export const testDevices: string[] = allDevices.filter((d) => d.available).map((d) => d.name).sort((a, b) => (a === 'cpu' ? -1 : b === 'cpu' ? 1 : 0));
+export const testDevices: string[] = allDevices
+  .filter((d) => d.available && (!onlyDevices || onlyDevices.includes(d.name)))
+  .map((d) => d.name)
+  .sort((a, b) => (a === 'cpu' ? -1 : b === 'cpu' ? 1 : 0));
 
 /** (device, op) pairs that answered DeviceError, for the summary. */
 export const unsupported = new Map<string, Set<string>>();
