@@ -237,6 +237,14 @@ void parallel_run(int nthreads, const std::function<void(int, int)>& fn) {
   pool().run(nthreads, wrapped);
 }
 
+// Chunks are claimed, not assigned: [0, n) is cut into up to kChunksPerThread x threads pieces of
+// at least `grain` items, and each thread takes the next unclaimed piece when it finishes one. A
+// thread on a slower core (a phone's LITTLE cores) or one that the OS descheduled (another busy
+// process) then does less of the work instead of holding everyone back: the split follows the
+// speed each thread actually gets. The pieces depend only on n, grain and the pool size, so which
+// thread runs a piece never changes a result.
+constexpr int64_t kChunksPerThread = 4;
+
 void parallel_for(int64_t n, int64_t grain, const std::function<void(int64_t, int64_t)>& fn) {
   if (n <= 0) return;
   grain = std::max<int64_t>(1, grain);
@@ -246,9 +254,14 @@ void parallel_for(int64_t n, int64_t grain, const std::function<void(int64_t, in
     fn(0, n);
     return;
   }
-  parallel_run(nt, [&](int t, int T) {
-    int64_t b = n * t / T, e = n * (t + 1) / T;
-    if (b < e) fn(b, e);
+  const int64_t chunks = std::min<int64_t>(max_chunks, int64_t(nt) * kChunksPerThread);
+  std::atomic<int64_t> next{0};
+  parallel_run(nt, [&](int, int) {
+    for (int64_t i = next.fetch_add(1, std::memory_order_relaxed); i < chunks;
+         i = next.fetch_add(1, std::memory_order_relaxed)) {
+      const int64_t b = n * i / chunks, e = n * (i + 1) / chunks;
+      if (b < e) fn(b, e);
+    }
   });
 }
 

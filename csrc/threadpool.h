@@ -29,8 +29,10 @@ int threadpool_max_size();
 // Never throws.
 std::string threadpool_set_size(int n);
 
-// Runs fn(begin, end) over [0, n) split in contiguous chunks of at least `grain` items.
-// Chunks run on the pool and the calling thread; returns when all are done. Nested calls run serially.
+// Runs fn(begin, end) over [0, n) split in contiguous chunks of at least `grain` items (up to four
+// per thread, claimed by whichever thread is free, so slower cores take fewer). Chunks run on the
+// pool and the calling thread; returns when all are done. Nested calls run serially. The chunk
+// boundaries depend only on n, grain and the pool size.
 void parallel_for(int64_t n, int64_t grain, const std::function<void(int64_t, int64_t)>& fn);
 
 // Runs fn(tid, nthreads) once on each of nthreads threads (nthreads <= threadpool_size()).
