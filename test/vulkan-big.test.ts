@@ -158,7 +158,18 @@ const rows: Rows = {
   max: {
     cases: [c('[16, 40000] over the last dim', [F], [F, I], (d) => d.k('max', [d.input(big([16, C], 50))], [{ shape: [16], dtype: F }, { shape: [16], dtype: I }], [1]))],
   },
+  rmsNormBwd: {
+    cases: [c('[1500, 512] (dw summed over row chunks)', [F, F, F, F], [F, F], (d) => d.k('rmsNormBwd', [d.input(big([1500, 512], 57)), d.input(big([512], 58, undefined, { lo: 0.5, hi: 1.5 })), d.tensor(rstd()[0]!, [1500]), d.input(big([1500, 512], 59))], f32([1500, 512], [512])), 1e-5)],
+  },
+  layerNormBwd: {
+    cases: [
+      c('[2, 750, 512] (dw, db summed over row chunks)', [F, F, F, F, F], [F, F, F], (d) =>
+        d.k('layerNormBwd', [d.input(big([2, 750, 512], 61, undefined, { lo: 1, hi: 3 })), d.input(big([512], 62, undefined, { lo: 0.5, hi: 1.5 })), ...lnStats().map((s) => d.tensor(s, [1500])), d.input(big([2, 750, 512], 63))], f32([2, 750, 512], [512], [512])), 1e-5),
+    ],
+  },
 };
+const rstd = onCpu((d) => [d.k('rmsNorm', [d.input(big([1500, 512], 57)), d.input(big([512], 58, undefined, { lo: 0.5, hi: 1.5 }))], f32([1500, 512], [1500]), [1e-5])[1]!]);
+const lnStats = onCpu((d) => d.k('layerNorm', [d.input(big([2, 750, 512], 61, undefined, { lo: 1, hi: 3 })), d.input(big([512], 62, undefined, { lo: 0.5, hi: 1.5 })), d.input(big([512], 64))], f32([2, 750, 512], [1500], [1500]), [1e-5]).slice(1));
 
 // ---- quantized weights over the limit: Q4_0 [1200, 2048] (1.4 MB), Q8_0 [700, 2048] (1.5 MB) ----
 const K = 2048;
@@ -190,6 +201,7 @@ test('the cases meet buffers larger than the limit', () => {
   expect(4 * S[0]! * S[1]!).toBeGreaterThan(2 * LIMIT);
   for (const { shape } of QW) expect(shape[0]! * shape[1]!).toBeGreaterThan(LIMIT);
   expect(4 * N * C).toBeGreaterThan(LIMIT);
+  expect(4 * 1500 * 512).toBeGreaterThan(2 * LIMIT); // the norm backwards' x
   expect(testDevices).toContain('cpu');
 });
 

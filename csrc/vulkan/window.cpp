@@ -88,6 +88,21 @@ void make_plan(WindowPlan& p) {
       }
       return;
     }
+    case OP_RMS_NORM_BWD: case OP_LAYER_NORM_BWD: {
+      // rows of x, dy, dx and their statistics; w whole; dw (and db) sum over the rows: accumulated
+      const char* roles = op == OP_RMS_NORM_BWD ? "rcnrrc" : "rcnnrrcc";  // as norm.cpp
+      if (args != int(std::strlen(roles))) return;
+      int l = p.add_level();
+      for (int i = 0; i < args; ++i) {
+        if (roles[i] == 'c') {
+          if (i >= c.n_in) p.acc[l] |= 1u << i;
+          continue;
+        }
+        flatten(c.t[i], roles[i] == 'r');
+        p.dim[l][i] = 0;
+      }
+      return;
+    }
     case OP_SOFTMAX: case OP_SOFTMAX_BWD: case OP_LOG_SOFTMAX: case OP_LOG_SOFTMAX_BWD: {
       const bool rows[3] = {true, true, true};
       plan_rows(p, rows, args);
@@ -158,7 +173,7 @@ void make_plan(WindowPlan& p) {
       l = p.add_level();
       p.dim[l][0] = na - 1;
       p.dim[l][1] = nb - 2;
-      p.acc[l] = 2;
+      p.acc[l] = 1u << 2;
       l = p.add_level();
       p.dim[l][0] = na - 2;
       p.dim[l][2] = no - 2;
@@ -211,35 +226,49 @@ std::string VulkanBackend::exec_windowed(const Call& c) {
   return err;
 }
 
-// Chunk `sub` of a contraction level after the first: into a scratch tensor, then added into its output.
+// Chunk `sub` of a contraction level after the first: its accumulated outputs into scratch
+// tensors, then added into those outputs.
 std::string VulkanBackend::window_accumulate(const WindowPlan& p, Call sub, int level) {
-  const int a = p.acc[level];
-  const View o = sub.t[a];
-  View t = o;
-  int64_t st = 1;
-  for (int d = o.ndim - 1; d >= 0; --d) {
-    t.strides[d] = st;
-    st *= o.shape[d];
-  }
-  t.offset = 0;
-  const size_t bytes = size_t(o.numel()) * dtype_size(o.dtype);
+  const int args = sub.n_in + sub.n_out;
+  View orig[kMaxArgs];
+  Buffer* scratch[kMaxArgs] = {};
   std::string err;
-  Buffer* b = scratch_alloc(bytes, &err);
-  if (!b) return fail(*win_->orig, "OutOfMemory", "scratch of " + std::to_string(bytes) + " bytes: " + err);
-  t.buf = b;
-  sub.t[a] = t;
-  err = window_level(p, sub, level + 1);
-  if (err.empty()) {
-    Call add;
-    add.op = OP_ADD;
-    add.n_in = 2;
-    add.n_out = 1;
-    add.t[0] = o;
-    add.t[1] = t;
-    add.t[2] = o;
-    err = exec_windowed(add);
+  for (int a = 0; a < args && err.empty(); ++a) {
+    if (!(p.acc[level] >> a & 1u) || sub.t[a].numel() == 0) continue;
+    const View o = sub.t[a];
+    View t = o;
+    int64_t st = 1;
+    for (int d = o.ndim - 1; d >= 0; --d) {
+      t.strides[d] = st;
+      st *= o.shape[d];
+    }
+    t.offset = 0;
+    const size_t bytes = size_t(o.numel()) * dtype_size(o.dtype);
+    std::string why;
+    Buffer* b = scratch_alloc(bytes, &why);
+    if (!b) {
+      err = fail(*win_->orig, "OutOfMemory", "scratch of " + std::to_string(bytes) + " bytes: " + why);
+      break;
+    }
+    scratch[a] = t.buf = b;
+    orig[a] = o;
+    sub.t[a] = t;
   }
-  scratch_release(b);
+  if (err.empty()) err = window_level(p, sub, level + 1);
+  for (int a = 0; a < args; ++a) {
+    if (!scratch[a]) continue;
+    if (err.empty()) {
+      Call add;
+      add.op = OP_ADD;
+      add.n_in = 2;
+      add.n_out = 1;
+      add.t[0] = orig[a];
+      add.t[1] = sub.t[a];
+      add.t[2] = orig[a];
+      err = exec_windowed(add);
+    }
+    scratch_release(scratch[a]);
+  }
   return err;
 }
 
@@ -277,7 +306,7 @@ std::string VulkanBackend::window_level(const WindowPlan& p, const Call& c, int 
     for (int i = 0; i < args; ++i)
       if (dim[i] >= 0) narrow(sub.t[i], dim[i], s, std::min(k, units - s));
     win_->start[level] = s;
-    std::string err = s > 0 && p.acc[level] >= 0 ? window_accumulate(p, sub, level) : window_level(p, sub, level + 1);
+    std::string err = s > 0 && p.acc[level] ? window_accumulate(p, sub, level) : window_level(p, sub, level + 1);
     if (!err.empty()) return err;
   }
   return "";

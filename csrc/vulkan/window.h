@@ -59,17 +59,18 @@ inline void flatten(View& v, bool last) {
 // that one unit of each cut argument, with the dims later levels cut left whole, fits a window;
 // where that cannot fit, with those dims at one index (the later levels cut them): so levels go
 // innermost dims first.
-// A level may cut a contraction (matmul's K) instead: its chunks after the first write argument
-// `acc` into a scratch tensor that is then added into it, so each chunk sees only its K range.
+// A level may cut a contraction (matmul's K, the rows a norm's dw sums over) instead: its chunks
+// after the first write each output argument in `acc` into a scratch tensor that is then added
+// into it, so each chunk sees only its range of the contraction.
 struct WindowPlan {
   Call call;  // the call, some views reshaped (flatten) for the plan
   int levels = 0;
   int dim[kMaxDims][kMaxArgs];
-  int acc[kMaxDims];      // per level: the accumulated output argument, -1: none
+  uint32_t acc[kMaxDims];     // per level: bit i set, output argument i is accumulated
   int64_t quantum[kMaxDims];  // per level: chunks start on multiples of it (random: a Philox block of 4)
   int add_level() {
     for (int i = 0; i < kMaxArgs; ++i) dim[levels][i] = -1;
-    acc[levels] = -1;
+    acc[levels] = 0;
     quantum[levels] = 1;
     return levels++;
   }
