@@ -196,11 +196,23 @@ const quant: Rows = {
   },
 };
 
+// ---- rope: batches, then positions (one batch [1, 1200, 4, 64] is 1.2 MB) ----
+const posOf = (n: number): Operand => ({ shape: [n], dtype: I, seed: 0, values: Array.from({ length: n }, (_, i) => (i * 37) % 5000) });
+const rope: Rows = {
+  rope: {
+    cases: [
+      c('[2, 300, 8, 64] neox', [F, I], [F], (d) => d.k('rope', [d.input(big([2, 300, 8, 64], 80)), d.input(posOf(300))], f32([2, 300, 8, 64]), [10000, 0, 1, 64, 1]), 1e-5),
+      c('[2, 1200, 4, 64] interleaved, inverse, 48 rotary dims', [F, I], [F], (d) => d.k('rope', [d.input(big([2, 1200, 4, 64], 81)), d.input(posOf(1200))], f32([2, 1200, 4, 64]), [500000, 1, -1, 48, 0.5]), 1e-5),
+    ],
+  },
+};
+
 // every case above spans several windows of its biggest buffer, on every device compared with cpu
 test('the cases meet buffers larger than the limit', () => {
   expect(4 * S[0]! * S[1]!).toBeGreaterThan(2 * LIMIT);
   for (const { shape } of QW) expect(shape[0]! * shape[1]!).toBeGreaterThan(LIMIT);
   expect(4 * N * C).toBeGreaterThan(LIMIT);
+  expect(4 * 2 * 1200 * 4 * 64).toBeGreaterThan(2 * LIMIT); // rope: one batch over the limit
   expect(4 * 1500 * 512).toBeGreaterThan(2 * LIMIT); // the norm backwards' x
   expect(testDevices).toContain('cpu');
 });
@@ -238,4 +250,4 @@ onVulkan('vulkan: a training step on a [6000, 64] embedding and LM head gives cp
   want.forEach((w, i) => expectClose(`output ${i}`, got[i]!, w, 1e-5));
 });
 
-parityTests({ ...elementwise, ...matmul, ...embedding, ...rows, ...quant });
+parityTests({ ...elementwise, ...matmul, ...embedding, ...rows, ...quant, ...rope });

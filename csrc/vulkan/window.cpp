@@ -103,6 +103,22 @@ void make_plan(WindowPlan& p) {
       }
       return;
     }
+    case OP_ROPE: {  // (x [B, T, H, D], pos [T] -> y): batches, then positions (x, y contiguous)
+      View& x = c.t[0];
+      View& y = c.t[2];
+      if (x.ndim != 4 || !x.contiguous() || !y.contiguous() || y.numel() != x.numel()) return;
+      const View y0 = y;  // y as x's shape
+      y = x;
+      y.buf = y0.buf;
+      y.dtype = y0.dtype;
+      y.offset = y0.offset;
+      int l = p.add_level();
+      p.dim[l][0] = p.dim[l][2] = 0;
+      l = p.add_level();
+      p.dim[l][0] = p.dim[l][2] = 1;
+      p.dim[l][1] = 0;
+      return;
+    }
     case OP_SOFTMAX: case OP_SOFTMAX_BWD: case OP_LOG_SOFTMAX: case OP_LOG_SOFTMAX_BWD: {
       const bool rows[3] = {true, true, true};
       plan_rows(p, rows, args);
