@@ -194,6 +194,18 @@ const quant: Rows = {
       c(`${name} x [2, ${K}] . W^T, int8 activations`, [F, U], [F], (d) => d.k('matmulQ', [d.input(big([2, K], 72 + i)), d.tensor(q()[0]!, shape, U)], f32([2, Nq]), [type, K, 0, 1]), 1e-3),
     ]),
   },
+  // rows of x [300, 2048] (2.4 MB), written as bytes
+  quantize: {
+    cases: [
+      ['Q8_0', 8],
+      ['Q4_K', 12],
+      ['Q5_1', 7],
+    ].map(([name, type]) => {
+      const bytes = { 8: 34, 12: 144, 7: 24 }[type as number]!;
+      const per = { 8: 32, 12: 256, 7: 32 }[type as number]!;
+      return c(`${name} x [300, ${K}]`, [F], [U], (d) => d.k('quantize', [d.input(big([300, K], 76, undefined, { lo: -3, hi: 3 }))], [{ shape: [300, (K / per) * bytes], dtype: U }], [type as number, K]), 'bits');
+    }),
+  },
 };
 
 // ---- rope: batches, then positions (one batch [1, 1200, 4, 64] is 1.2 MB) ----
@@ -213,6 +225,7 @@ test('the cases meet buffers larger than the limit', () => {
   for (const { shape } of QW) expect(shape[0]! * shape[1]!).toBeGreaterThan(LIMIT);
   expect(4 * N * C).toBeGreaterThan(LIMIT);
   expect(4 * 2 * 1200 * 4 * 64).toBeGreaterThan(2 * LIMIT); // rope: one batch over the limit
+  expect(4 * 300 * K).toBeGreaterThan(2 * LIMIT); // quantize's x
   expect(4 * 1500 * 512).toBeGreaterThan(2 * LIMIT); // the norm backwards' x
   expect(testDevices).toContain('cpu');
 });
@@ -225,6 +238,14 @@ onVulkan('vulkan: a single softmax row larger than the window is an OutOfMemoryE
   et.tidy(() => {
     expect(() => d.k('softmax', [d.input(big([2, 300000], 45))], f32([2, 300000]))[0]!.dataSync()).toThrow(et.OutOfMemoryError);
     expect(() => d.k('softmax', [d.input(big([2, 300000], 45))], f32([2, 300000]))[0]!.dataSync()).toThrow(WINDOW_ERROR);
+  });
+});
+onVulkan('vulkan: quantizing a single row larger than the window is an OutOfMemoryError', () => {
+  const d = new Dev('vulkan');
+  et.tidy(() => {
+    const run = () => d.k('quantize', [d.input(big([2, 300000], 68))], [{ shape: [2, (300000 / 32) * 34], dtype: U }], [8, 300000])[0]!.dataSync();
+    expect(run).toThrow(et.OutOfMemoryError);
+    expect(run).toThrow(WINDOW_ERROR);
   });
 });
 // One training step of a tied-free LM head over a [6000, 64] vocabulary through autograd and AdamW:

@@ -119,6 +119,11 @@ void make_plan(WindowPlan& p) {
       p.dim[l][1] = 0;
       return;
     }
+    case OP_QUANTIZE: {  // (x [N, K] -> w [N, bytes]): rows
+      int l = p.add_level();
+      p.dim[l][0] = p.dim[l][1] = 0;
+      return;
+    }
     case OP_SOFTMAX: case OP_SOFTMAX_BWD: case OP_LOG_SOFTMAX: case OP_LOG_SOFTMAX_BWD: {
       const bool rows[3] = {true, true, true};
       plan_rows(p, rows, args);
