@@ -101,6 +101,8 @@ const matmul: Rows = {
 // ---- embedding [6000, 64] (1.5 MB) ----
 const V = 6000, D = 64, NI = 700;
 const ids: Operand = { shape: [NI], dtype: I, seed: 30, values: Array.from({ length: NI }, (_, i) => (i * 2654435761) % V) };
+const NB = 5000;
+const idsOf = (n: number, v: number): Operand => ({ shape: [n], dtype: I, seed: 36, values: Array.from({ length: n }, (_, i) => (i * 7919) % v) });
 const embedding: Rows = {
   embedding: {
     cases: [
@@ -109,7 +111,20 @@ const embedding: Rows = {
     ],
   },
   embeddingBwd: {
-    cases: [c('dweight [6000, 64]', [F, I], [F], (d) => d.k('embeddingBwd', [d.input(big([NI, D], 33)), d.input(ids)], f32([V, D])))],
+    cases: [
+      c('dweight [6000, 64]', [F, I], [F], (d) => d.k('embeddingBwd', [d.input(big([NI, D], 33)), d.input(ids)], f32([V, D]))),
+      // big dy: position chunks, each one's scatter-add summed into dweight (another summation order)
+      c('dy [5000, 64] into dweight [300, 64]', [F, I], [F], (d) => d.k('embeddingBwd', [d.input(big([NB, D], 34)), d.input(idsOf(NB, 300))], f32([300, D])), 1e-5),
+      c('dy [5000, 64] into dweight [6000, 64]', [F, I], [F], (d) => d.k('embeddingBwd', [d.input(big([NB, D], 35)), d.input(idsOf(NB, V))], f32([V, D])), 1e-5),
+    ],
+    errors: [
+      {
+        name: 'an index out of range in a later chunk of positions names its position in the call',
+        run: (d) => d.k('embeddingBwd', [d.input(big([NB, D], 34)), d.tensor(Array.from({ length: NB }, (_, i) => (i === 4321 ? 300 : i % 300)), [NB], I)], f32([300, D]))[0]!.dataSync(),
+        error: et.IndexError,
+        message: /embeddingBwd: .*index 300 at position 4321 is outside \[0, 300\)/,
+      },
+    ],
   },
 };
 
@@ -225,6 +240,7 @@ test('the cases meet buffers larger than the limit', () => {
   for (const { shape } of QW) expect(shape[0]! * shape[1]!).toBeGreaterThan(LIMIT);
   expect(4 * N * C).toBeGreaterThan(LIMIT);
   expect(4 * 2 * 1200 * 4 * 64).toBeGreaterThan(2 * LIMIT); // rope: one batch over the limit
+  expect(4 * NB * D).toBeGreaterThan(LIMIT); // embeddingBwd's dy
   expect(4 * 300 * K).toBeGreaterThan(2 * LIMIT); // quantize's x
   expect(4 * 1500 * 512).toBeGreaterThan(2 * LIMIT); // the norm backwards' x
   expect(testDevices).toContain('cpu');

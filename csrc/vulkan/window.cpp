@@ -146,12 +146,16 @@ void make_plan(WindowPlan& p) {
       p.dim[l][1] = p.dim[l][2] = 0;
       return;
     }
-    case OP_EMBEDDING_BWD: {  // (dy, idx -> dweight): vocabulary rows; dy and idx whole
+    case OP_EMBEDDING_BWD: {  // (dy, idx -> dweight): vocabulary rows, then positions
       if (c.out(0).ndim != 2) return;
       flatten(c.t[0], true);
       flatten(c.t[1], false);
       int l = p.add_level();
       p.dim[l][2] = 0;
+      if (c.t[0].ndim != 2 || c.t[1].ndim != 1) return;
+      l = p.add_level();  // then positions, each chunk's scatter-add summed into dweight
+      p.dim[l][0] = p.dim[l][1] = 0;
+      p.acc[l] = 1u << 2;
       return;
     }
     case OP_SUM: case OP_MAX: {  // leading rows; x contiguous: [rows, reduced] first
