@@ -207,6 +207,8 @@ const quant: Rows = {
     cases: QW.flatMap(({ name, type, Nq, shape, q, i }) => [
       c(`${name} x [6, ${K}] . W^T`, [F, U], [F], (d) => d.k('matmulQ', [d.input(big([6, K], 70 + i)), d.tensor(q()[0]!, shape, U)], f32([6, Nq]), [type, K, 0, 0]), 1e-5),
       c(`${name} x [2, ${K}] . W^T, int8 activations`, [F, U], [F], (d) => d.k('matmulQ', [d.input(big([2, K], 72 + i)), d.tensor(q()[0]!, shape, U)], f32([2, Nq]), [type, K, 0, 1]), 1e-3),
+      // y = x @ W: W's rows are the contraction, cut and summed (another summation order)
+      c(`${name} x [5, ${Nq}] . W`, [F, U], [F], (d) => d.k('matmulQ', [d.input(big([5, Nq], 74 + i)), d.tensor(q()[0]!, shape, U)], f32([5, K]), [type, K, 1, 0]), 1e-5),
     ]),
   },
   // rows of x [300, 2048] (2.4 MB), written as bytes

@@ -216,8 +216,12 @@ void make_plan(WindowPlan& p) {
         l = p.add_level();
         p.dim[l][1] = 0;
         p.dim[l][2] = 1;
+      } else {  // transposed (y = x @ w): the weight's rows (whole blocks) are the contraction, summed
+        l = p.add_level();
+        p.dim[l][0] = 1;
+        p.dim[l][1] = 0;
+        p.acc[l] = 1u << 2;
       }
-      // transposed (y = x @ w): the weight's rows are the contraction, it stays whole
       l = p.add_level();
       p.dim[l][0] = p.dim[l][2] = 0;
       return;
