@@ -168,10 +168,19 @@ const rows: Rows = {
     cases: [
       c('[4, 8, 40000] over the last dim', [F], [F], (d) => d.k('sum', [d.input(big([4, 8, C], 48))], f32([4, 8]), [1]), 1e-5),
       c('padded [3000, 1000] over the last dim', [F], [F], (d) => d.k('sum', [d.input(big([3000, 1000], 49, 'padded'))], f32([3000]), [1]), 1e-5),
+      c('all of [600, 1000] (partial sums per chunk)', [F], [F], (d) => d.k('sum', [d.input(big(S, 65, undefined, { lo: 0, hi: 1 }))], f32([]), [2]), 1e-5),
+      c('all of a padded [600, 1000]', [F], [F], (d) => d.k('sum', [d.input(big(S, 66, 'padded', { lo: 0, hi: 1 }))], f32([]), [2]), 1e-5),
+      c('all of a transposed [600, 1000]', [F], [F], (d) => d.k('sum', [d.input(big(S, 67, 'transposed', { lo: 0, hi: 1 }))], f32([]), [2]), 1e-5),
     ],
   },
   max: {
-    cases: [c('[16, 40000] over the last dim', [F], [F, I], (d) => d.k('max', [d.input(big([16, C], 50))], [{ shape: [16], dtype: F }, { shape: [16], dtype: I }], [1]))],
+    cases: [
+      c('[16, 40000] over the last dim', [F], [F, I], (d) => d.k('max', [d.input(big([16, C], 50))], [{ shape: [16], dtype: F }, { shape: [16], dtype: I }], [1])),
+      // full reductions cut the reduced range: partials per chunk, then their max (first argmax)
+      c('all of [600, 1000], the max tied in later chunks', [F], [F, I], (d) => d.k('max', [d.input(big(S, 0, undefined, { values: tiedMax }))], [{ shape: [], dtype: F }, { shape: [], dtype: I }], [2])),
+      c('all of [600, 1000] with a NaN', [F], [F, I], (d) => d.k('max', [d.input(big(S, 0, undefined, { values: nanMax }))], [{ shape: [], dtype: F }, { shape: [], dtype: I }], [2])),
+      c('all of a reversed [600, 1000]', [F], [F, I], (d) => d.k('max', [d.input(big(S, 56, 'reversed'))], [{ shape: [], dtype: F }, { shape: [], dtype: I }], [2])),
+    ],
   },
   rmsNormBwd: {
     cases: [c('[1500, 512] (dw summed over row chunks)', [F, F, F, F], [F, F], (d) => d.k('rmsNormBwd', [d.input(big([1500, 512], 57)), d.input(big([512], 58, undefined, { lo: 0.5, hi: 1.5 })), d.tensor(rstd()[0]!, [1500]), d.input(big([1500, 512], 59))], f32([1500, 512], [512])), 1e-5)],
@@ -183,6 +192,9 @@ const rows: Rows = {
     ],
   },
 };
+// full-reduction max inputs over [600, 1000]: small values, 9 at 400007 and later (first wins), or a NaN at 650000
+const tiedMax = Array.from({ length: S[0]! * S[1]! }, (_, i) => (i === 400007 || i === 500003 || i === 599999 ? 9 : (i % 997) / 1000));
+const nanMax = tiedMax.map((v, i) => (i === 650000 ? NaN : v));
 const rstd = onCpu((d) => [d.k('rmsNorm', [d.input(big([1500, 512], 57)), d.input(big([512], 58, undefined, { lo: 0.5, hi: 1.5 }))], f32([1500, 512], [1500]), [1e-5])[1]!]);
 const lnStats = onCpu((d) => d.k('layerNorm', [d.input(big([2, 750, 512], 61, undefined, { lo: 1, hi: 3 })), d.input(big([512], 62, undefined, { lo: 0.5, hi: 1.5 })), d.input(big([512], 64))], f32([2, 750, 512], [1500], [1500]), [1e-5]).slice(1));
 

@@ -243,6 +243,8 @@ bool VulkanBackend::needs_windows(const Call& c) const {
 }
 
 std::string VulkanBackend::exec_windowed(const Call& c) {
+  if ((c.op == OP_SUM || c.op == OP_MAX) && c.n_in == 1 && c.t[0].ndim > 0 && c.p[0] == c.t[0].ndim)
+    return window_reduce_all(c);
   WindowPlan p;
   p.call = c;
   make_plan(p);
@@ -298,6 +300,82 @@ std::string VulkanBackend::window_accumulate(const WindowPlan& p, Call sub, int 
     }
     scratch_release(scratch[a]);
   }
+  return err;
+}
+
+// sum / max over every element of x (no leading dims), x larger than a window: per chunk of x's
+// first dim (a sum's: its dim of the largest stride) a partial, the sum or the max with its first
+// argmax made absolute by index_base, into scratch vectors of one element per chunk; then one
+// reduction of those partials, max's from their indices. The partial sums change the summation
+// order from the CPU's. A max over a view whose first dim cannot be cut fine enough (transposed)
+// stays one window: its argmax is a row-major index that chunks of another dim cannot offset.
+std::string VulkanBackend::window_reduce_all(const Call& c0) {
+  Call c = c0;
+  View& x = c.t[0];
+  const bool is_max = c.op == OP_MAX;
+  flatten(x, false);
+  if (!is_max)  // a sum's dims in any order: the one of the largest stride first, so that it is cut
+    for (int a = 1; a < x.ndim; ++a)
+      for (int b = a; b > 0 && std::llabs(x.strides[b]) > std::llabs(x.strides[b - 1]); --b) {
+        std::swap(x.shape[b], x.shape[b - 1]);
+        std::swap(x.strides[b], x.strides[b - 1]);
+      }
+  c.p[0] = x.ndim;
+  const int64_t units = x.shape[0];
+  int64_t inner = 1;
+  for (int d = 1; d < x.ndim; ++d) inner *= x.shape[d];
+  const int64_t budget = int64_t(ctx_->max_buffer_bytes) - int64_t(window_align()) - 4;
+  View u = x;
+  narrow(u, 0, 0, 1);
+  const ByteExtent e = view_extent(u);
+  const int64_t rest = e.hi - e.lo, step = std::llabs(x.strides[0]) * dtype_size(x.dtype);
+  int64_t k = units;
+  if (rest > budget) k = 1;
+  else if (step > 0) k = std::min(k, 1 + (budget - rest) / step);
+  const int64_t nch = k > 0 ? (units + k - 1) / k : 0;
+  WindowState st;
+  st.orig = &c0;
+  WindowState* outer = win_;
+  win_ = &st;
+  std::string err;
+  if (nch <= 1 || x.numel() > kI32Max) {  // one window (or the op's own size error)
+    err = window_leaf(c);
+    win_ = outer;
+    return err;
+  }
+  Buffer* part[2] = {};
+  for (int o = 0; o < (is_max ? 2 : 1) && err.empty(); ++o) {
+    std::string why;
+    part[o] = scratch_alloc(size_t(nch) * 4, &why);
+    if (!part[o]) err = fail(c0, "OutOfMemory", "scratch of " + std::to_string(nch * 4) + " bytes: " + why);
+  }
+  auto vec = [&](Buffer* b, int dtype, int64_t offset, int64_t n) {
+    View v;
+    v.buf = b;
+    v.dtype = dtype;
+    v.ndim = 1;
+    v.shape[0] = n;
+    v.strides[0] = 1;
+    v.offset = offset;
+    return v;
+  };
+  for (int64_t j = 0; j < nch && err.empty(); ++j) {
+    Call sub = c;
+    narrow(sub.t[0], 0, j * k, std::min(k, units - j * k));
+    for (int o = 0; o < (is_max ? 2 : 1); ++o) sub.t[c.n_in + o] = vec(part[o], o ? ET_I32 : ET_F32, j, 1);
+    st.index_base = j * k * inner;
+    err = window_leaf(sub);
+  }
+  if (err.empty()) {
+    Call fin = c0;
+    fin.t[0] = vec(part[0], ET_F32, 0, nch);
+    fin.p[0] = 1;
+    st.index_base = 0;
+    st.partial_idx = part[1];
+    err = window_leaf(fin);
+  }
+  win_ = outer;
+  for (Buffer* b : part) scratch_release(b);
   return err;
 }
 
