@@ -248,12 +248,50 @@ const rope: Rows = {
   },
 };
 
+// ---- attention: batches, query heads (kv heads in groups), query rows (a head of q [2500, 128] is 1.28 MB) ----
+type Att = { B: number; Hq: number; Hkv: number; T: number; S: number; D: number; Dv: number; causal: boolean; mask?: boolean };
+const ATT: Att[] = [
+  { B: 2, Hq: 4, Hkv: 1, T: 1100, S: 512, D: 64, Dv: 64, causal: true }, // chunks of 2 query heads share a kv head
+  // S < T: the first T - S rows see no key; a [T, S] mask broadcast over heads, 2 MB
+  { B: 1, Hq: 2, Hkv: 1, T: 2500, S: 200, D: 128, Dv: 64, causal: true, mask: true },
+  { B: 1, Hq: 2, Hkv: 2, T: 2100, S: 150, D: 128, Dv: 32, causal: false },
+];
+const attName = (a: Att) => `q [${a.B}, ${a.Hq}, ${a.T}, ${a.D}], k [${a.B}, ${a.Hkv}, ${a.S}, ${a.D}], v [.., ${a.Dv}]${a.causal ? ' causal' : ''}${a.mask ? ' [T, S] mask' : ''}`;
+function attIn(d: Dev, a: Att, seed: number): Tensor[] {
+  const t = [d.input(big([a.B, a.Hq, a.T, a.D], seed, undefined, { lo: -1.5, hi: 1.5 })), d.input(big([a.B, a.Hkv, a.S, a.D], seed + 1, undefined, { lo: -1.5, hi: 1.5 })), d.input(big([a.B, a.Hkv, a.S, a.Dv], seed + 2))];
+  if (a.mask) {
+    const m = Array.from({ length: a.T * a.S }, (_, i) => (i % 7 === 3 ? -Infinity : Math.fround(Math.sin(i))));
+    t.push(d.tensor(m, [a.T, a.S]).view([a.B, a.Hq, a.T, a.S], [0, 0, a.S, 1], 0));
+  }
+  return t;
+}
+const attP = (a: Att) => [1 / Math.sqrt(a.D), a.causal ? 1 : 0, a.mask ? 1 : 0];
+const attOut = (a: Att) => f32([a.B, a.Hq, a.T, a.Dv], [a.B, a.Hq, a.T]);
+const attSaved = ATT.map((a, i) => onCpu((d) => d.k('sdpa', attIn(d, a, 100 + 10 * i), attOut(a), attP(a))));
+const attention: Rows = {
+  sdpa: { cases: ATT.map((a, i) => c(attName(a), a.mask ? [F, F, F, F] : [F, F, F], [F, F], (d) => d.k('sdpa', attIn(d, a, 100 + 10 * i), attOut(a), attP(a)), 1e-5)) },
+  // dk, dv summed over chunks of a group's query heads and of query rows (another summation order)
+  sdpaBwd: {
+    cases: ATT.map((a, i) =>
+      c(attName(a), a.mask ? [F, F, F, F, F, F, F] : [F, F, F, F, F, F], [F, F, F], (d) => {
+        const [q, k, v, mask] = attIn(d, a, 100 + 10 * i);
+        const [o, lse] = attSaved[i]!();
+        const ins = [q!, k!, v!, d.tensor(o!, [a.B, a.Hq, a.T, a.Dv]), d.tensor(lse!, [a.B, a.Hq, a.T]), d.input(big([a.B, a.Hq, a.T, a.Dv], 105 + 10 * i))];
+        if (mask) ins.push(mask);
+        return d.k('sdpaBwd', ins, f32(q!.shape, k!.shape, v!.shape), attP(a));
+      }, 1e-5),
+    ),
+  },
+};
+
 // every case above spans several windows of its biggest buffer, on every device compared with cpu
 test('the cases meet buffers larger than the limit', () => {
   expect(4 * S[0]! * S[1]!).toBeGreaterThan(2 * LIMIT);
   for (const { shape } of QW) expect(shape[0]! * shape[1]!).toBeGreaterThan(LIMIT);
   expect(4 * N * C).toBeGreaterThan(LIMIT);
   expect(4 * 2 * 1200 * 4 * 64).toBeGreaterThan(2 * LIMIT); // rope: one batch over the limit
+  for (const a of ATT) expect(4 * a.B * a.Hq * a.T * a.D).toBeGreaterThan(LIMIT); // q
+  expect(4 * 2500 * 128).toBeGreaterThan(LIMIT); // one head of q: cut by query rows
   expect(4 * NB * D).toBeGreaterThan(LIMIT); // embeddingBwd's dy
   expect(4 * 300 * K).toBeGreaterThan(2 * LIMIT); // quantize's x
   expect(4 * 1500 * 512).toBeGreaterThan(2 * LIMIT); // the norm backwards' x
@@ -301,4 +339,4 @@ onVulkan('vulkan: a training step on a [6000, 64] embedding and LM head gives cp
   want.forEach((w, i) => expectClose(`output ${i}`, got[i]!, w, 1e-5));
 });
 
-parityTests({ ...elementwise, ...matmul, ...embedding, ...rows, ...quant, ...rope });
+parityTests({ ...elementwise, ...matmul, ...embedding, ...rows, ...quant, ...rope, ...attention });

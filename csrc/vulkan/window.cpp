@@ -119,6 +119,54 @@ void make_plan(WindowPlan& p) {
       p.dim[l][1] = 0;
       return;
     }
+    case OP_SDPA: case OP_SDPA_BWD: {
+      // level 0 batches, level 1 query heads (kv heads in groups of Hq / Hkv), level 2 query rows
+      // (attention.cpp reads the chunk's first row from start[2] for causal masking);
+      // keys stay whole. The backward's dk, dv sum over a group's query heads and over query
+      // rows: accumulated.
+      const bool bwd = op == OP_SDPA_BWD;
+      const int mask = bwd ? (c.n_in > 6 ? 6 : -1) : (c.n_in > 3 ? 3 : -1);
+      const int lse = bwd ? 4 : c.n_in + 1;
+      View& q = c.t[0];
+      for (int i = 0; i < args; ++i)
+        if (i != lse && c.t[i].ndim != 4 && (i != mask || c.t[i].buf)) return;
+      const int64_t Hq = q.shape[1], Hkv = c.t[1].shape[1];
+      if (Hkv <= 0 || Hq % Hkv != 0) return;
+      View& l3 = c.t[lse];
+      if (!l3.contiguous() || l3.numel() != q.shape[0] * Hq * q.shape[2]) return;
+      l3.ndim = 3;
+      l3.shape[0] = q.shape[0];
+      l3.shape[1] = Hq;
+      l3.shape[2] = q.shape[2];
+      l3.strides[2] = 1;
+      l3.strides[1] = q.shape[2];
+      l3.strides[0] = Hq * q.shape[2];
+      auto is_kv = [&](int i) { return i < c.n_in ? i == 1 || i == 2 : bwd && i > c.n_in; };  // k, v; dk, dv
+      auto used = [&](int i) { return i != mask || c.t[i].buf; };
+      int l = p.add_level();
+      for (int i = 0; i < args; ++i)
+        if (used(i)) p.dim[l][i] = 0;
+      l = p.add_level();
+      p.quantum[l] = Hq / Hkv;
+      p.split[l] = true;
+      p.acc_every[l] = Hq / Hkv;
+      for (int i = 0; i < args; ++i) {
+        if (!used(i)) continue;
+        p.dim[l][i] = 1;
+        if (is_kv(i)) p.group[l][i] = Hq / Hkv;
+        if (is_kv(i) && i >= c.n_in) p.acc[l] |= 1u << i;
+      }
+      l = p.add_level();
+      for (int i = 0; i < args; ++i) {
+        if (!used(i)) continue;
+        if (is_kv(i)) {
+          if (i >= c.n_in) p.acc[l] |= 1u << i;
+        } else {
+          p.dim[l][i] = 2;
+        }
+      }
+      return;
+    }
     case OP_QUANTIZE: {  // (x [N, K] -> w [N, bytes]): rows
       int l = p.add_level();
       p.dim[l][0] = p.dim[l][1] = 0;
@@ -385,7 +433,7 @@ std::string VulkanBackend::window_level(const WindowPlan& p, const Call& c, int 
   const int* dim = p.dim[level];
   int64_t units = -1;
   for (int i = 0; i < args && units < 0; ++i)
-    if (dim[i] >= 0) units = c.t[i].shape[dim[i]];
+    if (dim[i] >= 0 && p.group[level][i] == 1) units = c.t[i].shape[dim[i]];
   win_->start[level] = 0;
   if (units <= 0) return window_level(p, c, level + 1);
   // the most units per chunk that keep each cut argument inside one window
@@ -405,15 +453,23 @@ std::string VulkanBackend::window_level(const WindowPlan& p, const Call& c, int 
     const int64_t rest = e.hi - e.lo;
     const int64_t step = std::llabs(c.t[i].strides[dim[i]]) * dtype_size(v.dtype);
     if (rest > budget) k = 1;  // one unit is too large: the first chunk reports it
-    else if (step > 0) k = std::min(k, 1 + (budget - rest) / step);
+    else if (step > 0) k = std::min(k, (1 + (budget - rest) / step) * p.group[level][i]);
   }
-  if (k < units && k >= p.quantum[level]) k -= k % p.quantum[level];
+  const int64_t q = p.quantum[level];
+  if (k < units && k >= q) k -= k % q;
+  else if (k < units && !p.split[level]) k = q;
+  else if (k < units)
+    while (q % k != 0) --k;
   for (int64_t s = 0; s < units; s += k) {
     Call sub = c;
-    for (int i = 0; i < args; ++i)
-      if (dim[i] >= 0) narrow(sub.t[i], dim[i], s, std::min(k, units - s));
+    for (int i = 0; i < args; ++i) {
+      if (dim[i] < 0) continue;
+      const int64_t g = p.group[level][i];
+      narrow(sub.t[i], dim[i], s / g, (std::min(k, units - s) + g - 1) / g);
+    }
     win_->start[level] = s;
-    std::string err = s > 0 && p.acc[level] ? window_accumulate(p, sub, level) : window_level(p, sub, level + 1);
+    const bool acc = p.acc[level] && s > 0 && (p.acc_every[level] == 0 || s % p.acc_every[level] != 0);
+    std::string err = acc ? window_accumulate(p, sub, level) : window_level(p, sub, level + 1);
     if (!err.empty()) return err;
   }
   return "";
