@@ -101,6 +101,8 @@ const matmul: Rows = {
 // ---- embedding [6000, 64] (1.5 MB) ----
 const V = 6000, D = 64, NI = 700;
 const ids: Operand = { shape: [NI], dtype: I, seed: 30, values: Array.from({ length: NI }, (_, i) => (i * 2654435761) % V) };
+const NB = 5000;
+const idsOf = (n: number, v: number): Operand => ({ shape: [n], dtype: I, seed: 36, values: Array.from({ length: n }, (_, i) => (i * 7919) % v) });
 const embedding: Rows = {
   embedding: {
     cases: [
@@ -109,7 +111,20 @@ const embedding: Rows = {
     ],
   },
   embeddingBwd: {
-    cases: [c('dweight [6000, 64]', [F, I], [F], (d) => d.k('embeddingBwd', [d.input(big([NI, D], 33)), d.input(ids)], f32([V, D])))],
+    cases: [
+      c('dweight [6000, 64]', [F, I], [F], (d) => d.k('embeddingBwd', [d.input(big([NI, D], 33)), d.input(ids)], f32([V, D]))),
+      // big dy: position chunks, each one's scatter-add summed into dweight (another summation order)
+      c('dy [5000, 64] into dweight [300, 64]', [F, I], [F], (d) => d.k('embeddingBwd', [d.input(big([NB, D], 34)), d.input(idsOf(NB, 300))], f32([300, D])), 1e-5),
+      c('dy [5000, 64] into dweight [6000, 64]', [F, I], [F], (d) => d.k('embeddingBwd', [d.input(big([NB, D], 35)), d.input(idsOf(NB, V))], f32([V, D])), 1e-5),
+    ],
+    errors: [
+      {
+        name: 'an index out of range in a later chunk of positions names its position in the call',
+        run: (d) => d.k('embeddingBwd', [d.input(big([NB, D], 34)), d.tensor(Array.from({ length: NB }, (_, i) => (i === 4321 ? 300 : i % 300)), [NB], I)], f32([300, D]))[0]!.dataSync(),
+        error: et.IndexError,
+        message: /embeddingBwd: .*index 300 at position 4321 is outside \[0, 300\)/,
+      },
+    ],
   },
 };
 
@@ -153,12 +168,35 @@ const rows: Rows = {
     cases: [
       c('[4, 8, 40000] over the last dim', [F], [F], (d) => d.k('sum', [d.input(big([4, 8, C], 48))], f32([4, 8]), [1]), 1e-5),
       c('padded [3000, 1000] over the last dim', [F], [F], (d) => d.k('sum', [d.input(big([3000, 1000], 49, 'padded'))], f32([3000]), [1]), 1e-5),
+      c('all of [600, 1000] (partial sums per chunk)', [F], [F], (d) => d.k('sum', [d.input(big(S, 65, undefined, { lo: 0, hi: 1 }))], f32([]), [2]), 1e-5),
+      c('all of a padded [600, 1000]', [F], [F], (d) => d.k('sum', [d.input(big(S, 66, 'padded', { lo: 0, hi: 1 }))], f32([]), [2]), 1e-5),
+      c('all of a transposed [600, 1000]', [F], [F], (d) => d.k('sum', [d.input(big(S, 67, 'transposed', { lo: 0, hi: 1 }))], f32([]), [2]), 1e-5),
     ],
   },
   max: {
-    cases: [c('[16, 40000] over the last dim', [F], [F, I], (d) => d.k('max', [d.input(big([16, C], 50))], [{ shape: [16], dtype: F }, { shape: [16], dtype: I }], [1]))],
+    cases: [
+      c('[16, 40000] over the last dim', [F], [F, I], (d) => d.k('max', [d.input(big([16, C], 50))], [{ shape: [16], dtype: F }, { shape: [16], dtype: I }], [1])),
+      // full reductions cut the reduced range: partials per chunk, then their max (first argmax)
+      c('all of [600, 1000], the max tied in later chunks', [F], [F, I], (d) => d.k('max', [d.input(big(S, 0, undefined, { values: tiedMax }))], [{ shape: [], dtype: F }, { shape: [], dtype: I }], [2])),
+      c('all of [600, 1000] with a NaN', [F], [F, I], (d) => d.k('max', [d.input(big(S, 0, undefined, { values: nanMax }))], [{ shape: [], dtype: F }, { shape: [], dtype: I }], [2])),
+      c('all of a reversed [600, 1000]', [F], [F, I], (d) => d.k('max', [d.input(big(S, 56, 'reversed'))], [{ shape: [], dtype: F }, { shape: [], dtype: I }], [2])),
+    ],
+  },
+  rmsNormBwd: {
+    cases: [c('[1500, 512] (dw summed over row chunks)', [F, F, F, F], [F, F], (d) => d.k('rmsNormBwd', [d.input(big([1500, 512], 57)), d.input(big([512], 58, undefined, { lo: 0.5, hi: 1.5 })), d.tensor(rstd()[0]!, [1500]), d.input(big([1500, 512], 59))], f32([1500, 512], [512])), 1e-5)],
+  },
+  layerNormBwd: {
+    cases: [
+      c('[2, 750, 512] (dw, db summed over row chunks)', [F, F, F, F, F], [F, F, F], (d) =>
+        d.k('layerNormBwd', [d.input(big([2, 750, 512], 61, undefined, { lo: 1, hi: 3 })), d.input(big([512], 62, undefined, { lo: 0.5, hi: 1.5 })), ...lnStats().map((s) => d.tensor(s, [1500])), d.input(big([2, 750, 512], 63))], f32([2, 750, 512], [512], [512])), 1e-5),
+    ],
   },
 };
+// full-reduction max inputs over [600, 1000]: small values, 9 at 400007 and later (first wins), or a NaN at 650000
+const tiedMax = Array.from({ length: S[0]! * S[1]! }, (_, i) => (i === 400007 || i === 500003 || i === 599999 ? 9 : (i % 997) / 1000));
+const nanMax = tiedMax.map((v, i) => (i === 650000 ? NaN : v));
+const rstd = onCpu((d) => [d.k('rmsNorm', [d.input(big([1500, 512], 57)), d.input(big([512], 58, undefined, { lo: 0.5, hi: 1.5 }))], f32([1500, 512], [1500]), [1e-5])[1]!]);
+const lnStats = onCpu((d) => d.k('layerNorm', [d.input(big([2, 750, 512], 61, undefined, { lo: 1, hi: 3 })), d.input(big([512], 62, undefined, { lo: 0.5, hi: 1.5 })), d.input(big([512], 64))], f32([2, 750, 512], [1500], [1500]), [1e-5]).slice(1));
 
 // ---- quantized weights over the limit: Q4_0 [1200, 2048] (1.4 MB), Q8_0 [700, 2048] (1.5 MB) ----
 const K = 2048;
@@ -181,7 +219,68 @@ const quant: Rows = {
     cases: QW.flatMap(({ name, type, Nq, shape, q, i }) => [
       c(`${name} x [6, ${K}] . W^T`, [F, U], [F], (d) => d.k('matmulQ', [d.input(big([6, K], 70 + i)), d.tensor(q()[0]!, shape, U)], f32([6, Nq]), [type, K, 0, 0]), 1e-5),
       c(`${name} x [2, ${K}] . W^T, int8 activations`, [F, U], [F], (d) => d.k('matmulQ', [d.input(big([2, K], 72 + i)), d.tensor(q()[0]!, shape, U)], f32([2, Nq]), [type, K, 0, 1]), 1e-3),
+      // y = x @ W: W's rows are the contraction, cut and summed (another summation order)
+      c(`${name} x [5, ${Nq}] . W`, [F, U], [F], (d) => d.k('matmulQ', [d.input(big([5, Nq], 74 + i)), d.tensor(q()[0]!, shape, U)], f32([5, K]), [type, K, 1, 0]), 1e-5),
     ]),
+  },
+  // rows of x [300, 2048] (2.4 MB), written as bytes
+  quantize: {
+    cases: [
+      ['Q8_0', 8],
+      ['Q4_K', 12],
+      ['Q5_1', 7],
+    ].map(([name, type]) => {
+      const bytes = { 8: 34, 12: 144, 7: 24 }[type as number]!;
+      const per = { 8: 32, 12: 256, 7: 32 }[type as number]!;
+      return c(`${name} x [300, ${K}]`, [F], [U], (d) => d.k('quantize', [d.input(big([300, K], 76, undefined, { lo: -3, hi: 3 }))], [{ shape: [300, (K / per) * bytes], dtype: U }], [type as number, K]), 'bits');
+    }),
+  },
+};
+
+// ---- rope: batches, then positions (one batch [1, 1200, 4, 64] is 1.2 MB) ----
+const posOf = (n: number): Operand => ({ shape: [n], dtype: I, seed: 0, values: Array.from({ length: n }, (_, i) => (i * 37) % 5000) });
+const rope: Rows = {
+  rope: {
+    cases: [
+      c('[2, 300, 8, 64] neox', [F, I], [F], (d) => d.k('rope', [d.input(big([2, 300, 8, 64], 80)), d.input(posOf(300))], f32([2, 300, 8, 64]), [10000, 0, 1, 64, 1]), 1e-5),
+      c('[2, 1200, 4, 64] interleaved, inverse, 48 rotary dims', [F, I], [F], (d) => d.k('rope', [d.input(big([2, 1200, 4, 64], 81)), d.input(posOf(1200))], f32([2, 1200, 4, 64]), [500000, 1, -1, 48, 0.5]), 1e-5),
+    ],
+  },
+};
+
+// ---- attention: batches, query heads (kv heads in groups), query rows (a head of q [2500, 128] is 1.28 MB) ----
+type Att = { B: number; Hq: number; Hkv: number; T: number; S: number; D: number; Dv: number; causal: boolean; mask?: boolean };
+const ATT: Att[] = [
+  { B: 2, Hq: 4, Hkv: 1, T: 1100, S: 512, D: 64, Dv: 64, causal: true }, // chunks of 2 query heads share a kv head
+  // S < T: the first T - S rows see no key; a [T, S] mask broadcast over heads, 2 MB
+  { B: 1, Hq: 2, Hkv: 1, T: 2500, S: 200, D: 128, Dv: 64, causal: true, mask: true },
+  { B: 1, Hq: 2, Hkv: 2, T: 2100, S: 150, D: 128, Dv: 32, causal: false },
+];
+const attName = (a: Att) => `q [${a.B}, ${a.Hq}, ${a.T}, ${a.D}], k [${a.B}, ${a.Hkv}, ${a.S}, ${a.D}], v [.., ${a.Dv}]${a.causal ? ' causal' : ''}${a.mask ? ' [T, S] mask' : ''}`;
+function attIn(d: Dev, a: Att, seed: number): Tensor[] {
+  const t = [d.input(big([a.B, a.Hq, a.T, a.D], seed, undefined, { lo: -1.5, hi: 1.5 })), d.input(big([a.B, a.Hkv, a.S, a.D], seed + 1, undefined, { lo: -1.5, hi: 1.5 })), d.input(big([a.B, a.Hkv, a.S, a.Dv], seed + 2))];
+  if (a.mask) {
+    const m = Array.from({ length: a.T * a.S }, (_, i) => (i % 7 === 3 ? -Infinity : Math.fround(Math.sin(i))));
+    t.push(d.tensor(m, [a.T, a.S]).view([a.B, a.Hq, a.T, a.S], [0, 0, a.S, 1], 0));
+  }
+  return t;
+}
+const attP = (a: Att) => [1 / Math.sqrt(a.D), a.causal ? 1 : 0, a.mask ? 1 : 0];
+const attOut = (a: Att) => f32([a.B, a.Hq, a.T, a.Dv], [a.B, a.Hq, a.T]);
+const attSaved = ATT.map((a, i) => onCpu((d) => d.k('sdpa', attIn(d, a, 100 + 10 * i), attOut(a), attP(a))));
+const attention: Rows = {
+  sdpa: { cases: ATT.map((a, i) => c(attName(a), a.mask ? [F, F, F, F] : [F, F, F], [F, F], (d) => d.k('sdpa', attIn(d, a, 100 + 10 * i), attOut(a), attP(a)), 1e-5)) },
+  // dk, dv summed over chunks of a group's query heads and of query rows (another summation order)
+  sdpaBwd: {
+    cases: ATT.map((a, i) =>
+      c(attName(a), a.mask ? [F, F, F, F, F, F, F] : [F, F, F, F, F, F], [F, F, F], (d) => {
+        const [q, k, v, mask] = attIn(d, a, 100 + 10 * i);
+        const [o, lse] = attSaved[i]!();
+        const ins = [q!, k!, v!, d.tensor(o!, [a.B, a.Hq, a.T, a.Dv]), d.tensor(lse!, [a.B, a.Hq, a.T]), d.input(big([a.B, a.Hq, a.T, a.Dv], 105 + 10 * i))];
+        if (mask) ins.push(mask);
+        return d.k('sdpaBwd', ins, f32(q!.shape, k!.shape, v!.shape), attP(a));
+      }, 1e-5),
+    ),
   },
 };
 
@@ -190,6 +289,12 @@ test('the cases meet buffers larger than the limit', () => {
   expect(4 * S[0]! * S[1]!).toBeGreaterThan(2 * LIMIT);
   for (const { shape } of QW) expect(shape[0]! * shape[1]!).toBeGreaterThan(LIMIT);
   expect(4 * N * C).toBeGreaterThan(LIMIT);
+  expect(4 * 2 * 1200 * 4 * 64).toBeGreaterThan(2 * LIMIT); // rope: one batch over the limit
+  for (const a of ATT) expect(4 * a.B * a.Hq * a.T * a.D).toBeGreaterThan(LIMIT); // q
+  expect(4 * 2500 * 128).toBeGreaterThan(LIMIT); // one head of q: cut by query rows
+  expect(4 * NB * D).toBeGreaterThan(LIMIT); // embeddingBwd's dy
+  expect(4 * 300 * K).toBeGreaterThan(2 * LIMIT); // quantize's x
+  expect(4 * 1500 * 512).toBeGreaterThan(2 * LIMIT); // the norm backwards' x
   expect(testDevices).toContain('cpu');
 });
 
@@ -201,6 +306,14 @@ onVulkan('vulkan: a single softmax row larger than the window is an OutOfMemoryE
   et.tidy(() => {
     expect(() => d.k('softmax', [d.input(big([2, 300000], 45))], f32([2, 300000]))[0]!.dataSync()).toThrow(et.OutOfMemoryError);
     expect(() => d.k('softmax', [d.input(big([2, 300000], 45))], f32([2, 300000]))[0]!.dataSync()).toThrow(WINDOW_ERROR);
+  });
+});
+onVulkan('vulkan: quantizing a single row larger than the window is an OutOfMemoryError', () => {
+  const d = new Dev('vulkan');
+  et.tidy(() => {
+    const run = () => d.k('quantize', [d.input(big([2, 300000], 68))], [{ shape: [2, (300000 / 32) * 34], dtype: U }], [8, 300000])[0]!.dataSync();
+    expect(run).toThrow(et.OutOfMemoryError);
+    expect(run).toThrow(WINDOW_ERROR);
   });
 });
 // One training step of a tied-free LM head over a [6000, 64] vocabulary through autograd and AdamW:
@@ -226,4 +339,4 @@ onVulkan('vulkan: a training step on a [6000, 64] embedding and LM head gives cp
   want.forEach((w, i) => expectClose(`output ${i}`, got[i]!, w, 1e-5));
 });
 
-parityTests({ ...elementwise, ...matmul, ...embedding, ...rows, ...quant });
+parityTests({ ...elementwise, ...matmul, ...embedding, ...rows, ...quant, ...rope, ...attention });

@@ -68,6 +68,11 @@ std::string VulkanBackend::exec_attention(const Call& c) {
   m.m[ATT_DV] = int32_t(Dv);
   m.f(ATT_SCALE, float(c.p[0]));
   m.m[ATT_CAUSAL] = c.p[1] != 0;
+  // a windowed chunk (window.cpp) holds query rows [start[2], start[2] + T) of the call's: the
+  // call's causal alignment, keys being never cut
+  const bool chunk = win_ && win_->orig->op == c.op;
+  const int64_t shift = chunk ? S - win_->orig->in(0).shape[2] + win_->start[2] : S - T;
+  m.m[ATT_SHIFT] = int32_t(shift);
   put_view(m, ATT_Q, q);
   put_view(m, ATT_K, k);
   put_view(m, ATT_V, v);

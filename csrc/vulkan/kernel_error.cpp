@@ -64,7 +64,7 @@ std::string VulkanBackend::check_indices(const Call& c, const View& ids, int64_t
   mt.m[META_X] = int32_t(ids.offset);
   mt.m[META_X + 1] = int32_t(stride);
   // a windowed chunk (window.cpp) of the ids: positions count from the call's first id
-  if (win_) mt.m[META_I + 5] = int32_t(c.op == OP_EMBEDDING ? win_->start[1] : c.op == OP_EMBEDDING_BWD ? 0 : win_->start[0]);
+  if (win_) mt.m[META_I + 5] = int32_t(c.op == OP_EMBEDDING ? win_->start[1] : c.op == OP_EMBEDDING_BWD ? win_->start[1] : win_->start[0]);
   DeviceBuffer* bufs[2] = {dev(ids.buf), kerr_.buffer()};
   std::string err = run(c, "index_check", mt.m, bufs, 1, 1, 1);
   if (!err.empty() || !sync_errors_) return err;

@@ -104,8 +104,12 @@ std::string VulkanBackend::exec_reduce(const Call& c, bool is_max) {
     for (Buffer* b : scratch) scratch_release(b);
   };
   DeviceBuffer* in_v = dev(x.buf);
-  DeviceBuffer* in_i = nullptr;
-  bool from_partial = false;
+  // a chunk of a full reduction (window_reduce_all): its argmax indices count from index_base; or
+  // x is the chunks' partials, their argmax indices in partial_idx
+  DeviceBuffer* in_i = win_ && win_->partial_idx ? dev(win_->partial_idx) : nullptr;
+  bool from_partial = is_max && in_i;
+  const int64_t ibase = win_ ? win_->index_base : 0;
+  if (ibase > kI32Max) return fail(c, kShape, "too many elements for one dispatch");
   std::string err;
   for (;;) {
     Meta mt;
@@ -116,6 +120,7 @@ std::string VulkanBackend::exec_reduce(const Call& c, bool is_max) {
     mt.m[META_OP] = kOpShaders[c.op].code;
     mt.m[META_DT] = ET_F32;
     mt.m[META_I + 4] = from_partial ? 1 : 0;
+    mt.m[META_I + 5] = int32_t(ibase);
     const bool last = count <= kChunk;
     const int64_t chunks = last ? 1 : (count + kChunk - 1) / kChunk;
     if (rows * chunks > kI32Max) {

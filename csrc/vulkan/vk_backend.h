@@ -88,6 +88,10 @@ class VulkanBackend : public Backend {
     int64_t start[kMaxDims] = {};   // per plan level, the first index of the chunk
     Window w[kMaxArgs];
     int n = 0;
+    // a full sum / max cut into chunks (window_reduce_all): the chunk's first element index, or,
+    // for the pass over the chunks' partials, their argmax indices
+    int64_t index_base = 0;
+    const Buffer* partial_idx = nullptr;
   };
   bool needs_windows(const Call& c) const;
   size_t window_align() const;
@@ -95,6 +99,7 @@ class VulkanBackend : public Backend {
   std::string window_level(const WindowPlan& p, const Call& c, int level);
   std::string window_leaf(const Call& c);
   std::string window_accumulate(const WindowPlan& p, Call sub, int level);
+  std::string window_reduce_all(const Call& c);
   WindowState* win_ = nullptr;
 
   std::string oom(size_t bytes, const std::string& why) const;

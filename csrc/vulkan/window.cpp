@@ -88,6 +88,90 @@ void make_plan(WindowPlan& p) {
       }
       return;
     }
+    case OP_RMS_NORM_BWD: case OP_LAYER_NORM_BWD: {
+      // rows of x, dy, dx and their statistics; w whole; dw (and db) sum over the rows: accumulated
+      const char* roles = op == OP_RMS_NORM_BWD ? "rcnrrc" : "rcnnrrcc";  // as norm.cpp
+      if (args != int(std::strlen(roles))) return;
+      int l = p.add_level();
+      for (int i = 0; i < args; ++i) {
+        if (roles[i] == 'c') {
+          if (i >= c.n_in) p.acc[l] |= 1u << i;
+          continue;
+        }
+        flatten(c.t[i], roles[i] == 'r');
+        p.dim[l][i] = 0;
+      }
+      return;
+    }
+    case OP_ROPE: {  // (x [B, T, H, D], pos [T] -> y): batches, then positions (x, y contiguous)
+      View& x = c.t[0];
+      View& y = c.t[2];
+      if (x.ndim != 4 || !x.contiguous() || !y.contiguous() || y.numel() != x.numel()) return;
+      const View y0 = y;  // y as x's shape
+      y = x;
+      y.buf = y0.buf;
+      y.dtype = y0.dtype;
+      y.offset = y0.offset;
+      int l = p.add_level();
+      p.dim[l][0] = p.dim[l][2] = 0;
+      l = p.add_level();
+      p.dim[l][0] = p.dim[l][2] = 1;
+      p.dim[l][1] = 0;
+      return;
+    }
+    case OP_SDPA: case OP_SDPA_BWD: {
+      // level 0 batches, level 1 query heads (kv heads in groups of Hq / Hkv), level 2 query rows
+      // (attention.cpp reads the chunk's first row from start[2] for causal masking);
+      // keys stay whole. The backward's dk, dv sum over a group's query heads and over query
+      // rows: accumulated.
+      const bool bwd = op == OP_SDPA_BWD;
+      const int mask = bwd ? (c.n_in > 6 ? 6 : -1) : (c.n_in > 3 ? 3 : -1);
+      const int lse = bwd ? 4 : c.n_in + 1;
+      View& q = c.t[0];
+      for (int i = 0; i < args; ++i)
+        if (i != lse && c.t[i].ndim != 4 && (i != mask || c.t[i].buf)) return;
+      const int64_t Hq = q.shape[1], Hkv = c.t[1].shape[1];
+      if (Hkv <= 0 || Hq % Hkv != 0) return;
+      View& l3 = c.t[lse];
+      if (!l3.contiguous() || l3.numel() != q.shape[0] * Hq * q.shape[2]) return;
+      l3.ndim = 3;
+      l3.shape[0] = q.shape[0];
+      l3.shape[1] = Hq;
+      l3.shape[2] = q.shape[2];
+      l3.strides[2] = 1;
+      l3.strides[1] = q.shape[2];
+      l3.strides[0] = Hq * q.shape[2];
+      auto is_kv = [&](int i) { return i < c.n_in ? i == 1 || i == 2 : bwd && i > c.n_in; };  // k, v; dk, dv
+      auto used = [&](int i) { return i != mask || c.t[i].buf; };
+      int l = p.add_level();
+      for (int i = 0; i < args; ++i)
+        if (used(i)) p.dim[l][i] = 0;
+      l = p.add_level();
+      p.quantum[l] = Hq / Hkv;
+      p.split[l] = true;
+      p.acc_every[l] = Hq / Hkv;
+      for (int i = 0; i < args; ++i) {
+        if (!used(i)) continue;
+        p.dim[l][i] = 1;
+        if (is_kv(i)) p.group[l][i] = Hq / Hkv;
+        if (is_kv(i) && i >= c.n_in) p.acc[l] |= 1u << i;
+      }
+      l = p.add_level();
+      for (int i = 0; i < args; ++i) {
+        if (!used(i)) continue;
+        if (is_kv(i)) {
+          if (i >= c.n_in) p.acc[l] |= 1u << i;
+        } else {
+          p.dim[l][i] = 2;
+        }
+      }
+      return;
+    }
+    case OP_QUANTIZE: {  // (x [N, K] -> w [N, bytes]): rows
+      int l = p.add_level();
+      p.dim[l][0] = p.dim[l][1] = 0;
+      return;
+    }
     case OP_SOFTMAX: case OP_SOFTMAX_BWD: case OP_LOG_SOFTMAX: case OP_LOG_SOFTMAX_BWD: {
       const bool rows[3] = {true, true, true};
       plan_rows(p, rows, args);
@@ -110,12 +194,16 @@ void make_plan(WindowPlan& p) {
       p.dim[l][1] = p.dim[l][2] = 0;
       return;
     }
-    case OP_EMBEDDING_BWD: {  // (dy, idx -> dweight): vocabulary rows; dy and idx whole
+    case OP_EMBEDDING_BWD: {  // (dy, idx -> dweight): vocabulary rows, then positions
       if (c.out(0).ndim != 2) return;
       flatten(c.t[0], true);
       flatten(c.t[1], false);
       int l = p.add_level();
       p.dim[l][2] = 0;
+      if (c.t[0].ndim != 2 || c.t[1].ndim != 1) return;
+      l = p.add_level();  // then positions, each chunk's scatter-add summed into dweight
+      p.dim[l][0] = p.dim[l][1] = 0;
+      p.acc[l] = 1u << 2;
       return;
     }
     case OP_SUM: case OP_MAX: {  // leading rows; x contiguous: [rows, reduced] first
@@ -158,7 +246,7 @@ void make_plan(WindowPlan& p) {
       l = p.add_level();
       p.dim[l][0] = na - 1;
       p.dim[l][1] = nb - 2;
-      p.acc[l] = 2;
+      p.acc[l] = 1u << 2;
       l = p.add_level();
       p.dim[l][0] = na - 2;
       p.dim[l][2] = no - 2;
@@ -176,8 +264,12 @@ void make_plan(WindowPlan& p) {
         l = p.add_level();
         p.dim[l][1] = 0;
         p.dim[l][2] = 1;
+      } else {  // transposed (y = x @ w): the weight's rows (whole blocks) are the contraction, summed
+        l = p.add_level();
+        p.dim[l][0] = 1;
+        p.dim[l][1] = 0;
+        p.acc[l] = 1u << 2;
       }
-      // transposed (y = x @ w): the weight's rows are the contraction, it stays whole
       l = p.add_level();
       p.dim[l][0] = p.dim[l][2] = 0;
       return;
@@ -199,6 +291,8 @@ bool VulkanBackend::needs_windows(const Call& c) const {
 }
 
 std::string VulkanBackend::exec_windowed(const Call& c) {
+  if ((c.op == OP_SUM || c.op == OP_MAX) && c.n_in == 1 && c.t[0].ndim > 0 && c.p[0] == c.t[0].ndim)
+    return window_reduce_all(c);
   WindowPlan p;
   p.call = c;
   make_plan(p);
@@ -211,35 +305,125 @@ std::string VulkanBackend::exec_windowed(const Call& c) {
   return err;
 }
 
-// Chunk `sub` of a contraction level after the first: into a scratch tensor, then added into its output.
+// Chunk `sub` of a contraction level after the first: its accumulated outputs into scratch
+// tensors, then added into those outputs.
 std::string VulkanBackend::window_accumulate(const WindowPlan& p, Call sub, int level) {
-  const int a = p.acc[level];
-  const View o = sub.t[a];
-  View t = o;
-  int64_t st = 1;
-  for (int d = o.ndim - 1; d >= 0; --d) {
-    t.strides[d] = st;
-    st *= o.shape[d];
-  }
-  t.offset = 0;
-  const size_t bytes = size_t(o.numel()) * dtype_size(o.dtype);
+  const int args = sub.n_in + sub.n_out;
+  View orig[kMaxArgs];
+  Buffer* scratch[kMaxArgs] = {};
   std::string err;
-  Buffer* b = scratch_alloc(bytes, &err);
-  if (!b) return fail(*win_->orig, "OutOfMemory", "scratch of " + std::to_string(bytes) + " bytes: " + err);
-  t.buf = b;
-  sub.t[a] = t;
-  err = window_level(p, sub, level + 1);
-  if (err.empty()) {
-    Call add;
-    add.op = OP_ADD;
-    add.n_in = 2;
-    add.n_out = 1;
-    add.t[0] = o;
-    add.t[1] = t;
-    add.t[2] = o;
-    err = exec_windowed(add);
+  for (int a = 0; a < args && err.empty(); ++a) {
+    if (!(p.acc[level] >> a & 1u) || sub.t[a].numel() == 0) continue;
+    const View o = sub.t[a];
+    View t = o;
+    int64_t st = 1;
+    for (int d = o.ndim - 1; d >= 0; --d) {
+      t.strides[d] = st;
+      st *= o.shape[d];
+    }
+    t.offset = 0;
+    const size_t bytes = size_t(o.numel()) * dtype_size(o.dtype);
+    std::string why;
+    Buffer* b = scratch_alloc(bytes, &why);
+    if (!b) {
+      err = fail(*win_->orig, "OutOfMemory", "scratch of " + std::to_string(bytes) + " bytes: " + why);
+      break;
+    }
+    scratch[a] = t.buf = b;
+    orig[a] = o;
+    sub.t[a] = t;
   }
-  scratch_release(b);
+  if (err.empty()) err = window_level(p, sub, level + 1);
+  for (int a = 0; a < args; ++a) {
+    if (!scratch[a]) continue;
+    if (err.empty()) {
+      Call add;
+      add.op = OP_ADD;
+      add.n_in = 2;
+      add.n_out = 1;
+      add.t[0] = orig[a];
+      add.t[1] = sub.t[a];
+      add.t[2] = orig[a];
+      err = exec_windowed(add);
+    }
+    scratch_release(scratch[a]);
+  }
+  return err;
+}
+
+// sum / max over every element of x (no leading dims), x larger than a window: per chunk of x's
+// first dim (a sum's: its dim of the largest stride) a partial, the sum or the max with its first
+// argmax made absolute by index_base, into scratch vectors of one element per chunk; then one
+// reduction of those partials, max's from their indices. The partial sums change the summation
+// order from the CPU's. A max over a view whose first dim cannot be cut fine enough (transposed)
+// stays one window: its argmax is a row-major index that chunks of another dim cannot offset.
+std::string VulkanBackend::window_reduce_all(const Call& c0) {
+  Call c = c0;
+  View& x = c.t[0];
+  const bool is_max = c.op == OP_MAX;
+  flatten(x, false);
+  if (!is_max)  // a sum's dims in any order: the one of the largest stride first, so that it is cut
+    for (int a = 1; a < x.ndim; ++a)
+      for (int b = a; b > 0 && std::llabs(x.strides[b]) > std::llabs(x.strides[b - 1]); --b) {
+        std::swap(x.shape[b], x.shape[b - 1]);
+        std::swap(x.strides[b], x.strides[b - 1]);
+      }
+  c.p[0] = x.ndim;
+  const int64_t units = x.shape[0];
+  int64_t inner = 1;
+  for (int d = 1; d < x.ndim; ++d) inner *= x.shape[d];
+  const int64_t budget = int64_t(ctx_->max_buffer_bytes) - int64_t(window_align()) - 4;
+  View u = x;
+  narrow(u, 0, 0, 1);
+  const ByteExtent e = view_extent(u);
+  const int64_t rest = e.hi - e.lo, step = std::llabs(x.strides[0]) * dtype_size(x.dtype);
+  int64_t k = units;
+  if (rest > budget) k = 1;
+  else if (step > 0) k = std::min(k, 1 + (budget - rest) / step);
+  const int64_t nch = k > 0 ? (units + k - 1) / k : 0;
+  WindowState st;
+  st.orig = &c0;
+  WindowState* outer = win_;
+  win_ = &st;
+  std::string err;
+  if (nch <= 1 || x.numel() > kI32Max) {  // one window (or the op's own size error)
+    err = window_leaf(c);
+    win_ = outer;
+    return err;
+  }
+  Buffer* part[2] = {};
+  for (int o = 0; o < (is_max ? 2 : 1) && err.empty(); ++o) {
+    std::string why;
+    part[o] = scratch_alloc(size_t(nch) * 4, &why);
+    if (!part[o]) err = fail(c0, "OutOfMemory", "scratch of " + std::to_string(nch * 4) + " bytes: " + why);
+  }
+  auto vec = [&](Buffer* b, int dtype, int64_t offset, int64_t n) {
+    View v;
+    v.buf = b;
+    v.dtype = dtype;
+    v.ndim = 1;
+    v.shape[0] = n;
+    v.strides[0] = 1;
+    v.offset = offset;
+    return v;
+  };
+  for (int64_t j = 0; j < nch && err.empty(); ++j) {
+    Call sub = c;
+    narrow(sub.t[0], 0, j * k, std::min(k, units - j * k));
+    for (int o = 0; o < (is_max ? 2 : 1); ++o) sub.t[c.n_in + o] = vec(part[o], o ? ET_I32 : ET_F32, j, 1);
+    st.index_base = j * k * inner;
+    err = window_leaf(sub);
+  }
+  if (err.empty()) {
+    Call fin = c0;
+    fin.t[0] = vec(part[0], ET_F32, 0, nch);
+    fin.p[0] = 1;
+    st.index_base = 0;
+    st.partial_idx = part[1];
+    err = window_leaf(fin);
+  }
+  win_ = outer;
+  for (Buffer* b : part) scratch_release(b);
   return err;
 }
 
@@ -249,7 +433,7 @@ std::string VulkanBackend::window_level(const WindowPlan& p, const Call& c, int 
   const int* dim = p.dim[level];
   int64_t units = -1;
   for (int i = 0; i < args && units < 0; ++i)
-    if (dim[i] >= 0) units = c.t[i].shape[dim[i]];
+    if (dim[i] >= 0 && p.group[level][i] == 1) units = c.t[i].shape[dim[i]];
   win_->start[level] = 0;
   if (units <= 0) return window_level(p, c, level + 1);
   // the most units per chunk that keep each cut argument inside one window
@@ -269,15 +453,23 @@ std::string VulkanBackend::window_level(const WindowPlan& p, const Call& c, int 
     const int64_t rest = e.hi - e.lo;
     const int64_t step = std::llabs(c.t[i].strides[dim[i]]) * dtype_size(v.dtype);
     if (rest > budget) k = 1;  // one unit is too large: the first chunk reports it
-    else if (step > 0) k = std::min(k, 1 + (budget - rest) / step);
+    else if (step > 0) k = std::min(k, (1 + (budget - rest) / step) * p.group[level][i]);
   }
-  if (k < units && k >= p.quantum[level]) k -= k % p.quantum[level];
+  const int64_t q = p.quantum[level];
+  if (k < units && k >= q) k -= k % q;
+  else if (k < units && !p.split[level]) k = q;
+  else if (k < units)
+    while (q % k != 0) --k;
   for (int64_t s = 0; s < units; s += k) {
     Call sub = c;
-    for (int i = 0; i < args; ++i)
-      if (dim[i] >= 0) narrow(sub.t[i], dim[i], s, std::min(k, units - s));
+    for (int i = 0; i < args; ++i) {
+      if (dim[i] < 0) continue;
+      const int64_t g = p.group[level][i];
+      narrow(sub.t[i], dim[i], s / g, (std::min(k, units - s) + g - 1) / g);
+    }
     win_->start[level] = s;
-    std::string err = s > 0 && p.acc[level] >= 0 ? window_accumulate(p, sub, level) : window_level(p, sub, level + 1);
+    const bool acc = p.acc[level] && s > 0 && (p.acc_every[level] == 0 || s % p.acc_every[level] != 0);
+    std::string err = acc ? window_accumulate(p, sub, level) : window_level(p, sub, level + 1);
     if (!err.empty()) return err;
   }
   return "";

@@ -59,17 +59,31 @@ inline void flatten(View& v, bool last) {
 // that one unit of each cut argument, with the dims later levels cut left whole, fits a window;
 // where that cannot fit, with those dims at one index (the later levels cut them): so levels go
 // innermost dims first.
-// A level may cut a contraction (matmul's K) instead: its chunks after the first write argument
-// `acc` into a scratch tensor that is then added into it, so each chunk sees only its K range.
+// A level may cut a contraction (matmul's K, the rows a norm's dw sums over) instead: its chunks
+// after the first write each output argument in `acc` into a scratch tensor that is then added
+// into it, so each chunk sees only its range of the contraction.
+// An argument may count a level's units in groups (`group`: sdpa's kv heads, each serving
+// Hq / Hkv query heads): its index along the cut dim is the level's index / group. Such a level
+// has the group as quantum, and `split` lets a chunk hold a divisor of it instead (several
+// chunks then share one kv head; an output accumulated over them has `acc_every` = the group:
+// the chunks starting a group write it, the others add into it).
 struct WindowPlan {
   Call call;  // the call, some views reshaped (flatten) for the plan
   int levels = 0;
   int dim[kMaxDims][kMaxArgs];
-  int acc[kMaxDims];      // per level: the accumulated output argument, -1: none
+  uint32_t acc[kMaxDims];     // per level: bit i set, output argument i is accumulated
   int64_t quantum[kMaxDims];  // per level: chunks start on multiples of it (random: a Philox block of 4)
+  int64_t group[kMaxDims][kMaxArgs];
+  bool split[kMaxDims];
+  int64_t acc_every[kMaxDims];  // 0: only the first chunk writes the accumulated outputs
   int add_level() {
-    for (int i = 0; i < kMaxArgs; ++i) dim[levels][i] = -1;
-    acc[levels] = -1;
+    for (int i = 0; i < kMaxArgs; ++i) {
+      dim[levels][i] = -1;
+      group[levels][i] = 1;
+    }
+    acc[levels] = 0;
+    split[levels] = false;
+    acc_every[levels] = 0;
     quantum[levels] = 1;
     return levels++;
   }

@@ -17,7 +17,7 @@
 #define ATT_D 10
 #define ATT_DV 11
 #define ATT_SCALE 12   // float bits
-#define ATT_CAUSAL 13  // 1: key j visible to query i iff j <= i + S - T
+#define ATT_CAUSAL 13  // 1: key j visible to query i iff j <= i + ATT_SHIFT
 #define ATT_HASMASK 14
 #define ATT_Y0 15      // first (batch, head) pair of this dispatch: workgroup y + ATT_Y0 (<= 65535 per dispatch)
 #define ATT_Q 16
@@ -29,6 +29,8 @@
 #define ATT_OUT1 40
 #define ATT_OUT2 44
 #define ATT_MASK 48    // 5 ints
+#define ATT_SHIFT 53   // causal: key j visible to query i iff j <= i + shift (S - T; a windowed chunk
+                       // of query rows [t0, t0 + T) of the call's Tall: S - Tall + t0)
 
 // Tile geometry: 16 query rows x 16 keys per tile, 256 invocations; head dims pass through
 // shared memory 64 at a time; a workgroup owns ATT_COLS output columns (8 per invocation), more

@@ -127,7 +127,7 @@ void tile(int i0, int br, int j0, int bc, int r, int c) {
 void main() {
   B = mi(ATT_B); Hq = mi(ATT_HQ); Hkv = mi(ATT_HKV); T = mi(ATT_T); S = mi(ATT_S);
   D = mi(ATT_D); Dv = mi(ATT_DV);
-  group = Hq / Hkv; shift = S - T;
+  group = Hq / Hkv; shift = mi(ATT_SHIFT);
   causal = mi(ATT_CAUSAL) != 0; has_mask = mi(ATT_HASMASK) != 0;
   scale = intBitsToFloat(mi(ATT_SCALE));
   const int lid = int(gl_LocalInvocationIndex);

@@ -51,7 +51,7 @@ void main() {
   const int lid = int(gl_LocalInvocationIndex);
   const int r = lid >> 4, c = lid & 15;
   const int Hq = mi(ATT_HQ), T = mi(ATT_T), S = mi(ATT_S), D = mi(ATT_D), Dv = mi(ATT_DV);
-  const int group = Hq / mi(ATT_HKV), shift = S - T;
+  const int group = Hq / mi(ATT_HKV), shift = mi(ATT_SHIFT);
   const bool causal = mi(ATT_CAUSAL) != 0, has_mask = mi(ATT_HASMASK) != 0;
   const float scale = intBitsToFloat(mi(ATT_SCALE));
   const int bh = int(gl_WorkGroupID.y) + mi(ATT_Y0), b = bh / Hq, h = bh % Hq, kh = h / group;

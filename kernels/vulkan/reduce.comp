@@ -11,7 +11,8 @@
 //   the next dispatch reduces as a contiguous [rows, C] x (long rows take a few passes, so no
 //   invocation loops more than L / 256 times).
 // MAX: META_I+4 = 1 when x is such a partial pass's output: the element's index in the row is
-//   then xi[its offset] instead of its position.
+//   then xi[its offset] instead of its position; else its position plus META_I+5 (a windowed
+//   chunk's first index in the call's reduced range).
 // reduce_subgroup (ET_SUBGROUP): REDUCE_ROW_PER_GROUP reduces in subgroup registers, one
 // (value, index) per subgroup, which invocation 0 combines in order. MAX's winner does not depend
 // on the order (better() is a total order on (value, index)), SUM's rounding does.
@@ -80,7 +81,7 @@ void main() {
       if (!is_max) {
         acc += v;
       } else {
-        int idx = from_partial ? xi[o] : r;
+        int idx = from_partial ? xi[o] : r + mi(META_I + 5);
         if (better(v, idx, acc, best)) {
           acc = v;
           best = idx;
@@ -106,7 +107,7 @@ void main() {
     if (!is_max) {
       acc += v;
     } else {
-      int idx = from_partial ? xi[o] : r;
+      int idx = from_partial ? xi[o] : r + mi(META_I + 5);
       if (better(v, idx, acc, best)) {
         acc = v;
         best = idx;
