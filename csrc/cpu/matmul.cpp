@@ -22,6 +22,10 @@ std::string k_matmul(const Call& c) {
   const char* bp = b.data<const char>();
   const size_t bsize = size_t(dtype_size(b.dtype));
   float* yp = y.data<float>();
+  // beta != 0 reads y: the GEMM adds into it (C = A.B + beta C), y laid out as it writes it
+  const float beta = float(c.p[0]);
+  if (beta != 0.f && !y.contiguous())
+    return "ShapeError: matmul: accumulating (beta " + std::to_string(beta) + ") needs a contiguous y";
   auto offsets = [&](int64_t bi, int64_t* oa, int64_t* ob) {
     *oa = 0;
     *ob = 0;
@@ -37,15 +41,15 @@ std::string k_matmul(const Call& c) {
     offsets(bi, &oa, &ob);
     if (b.dtype == ET_F16)
       gemm_f32_f16b(M, N, K, 1.f, ap + oa, a.strides[n - 2], a.strides[n - 1],
-                    reinterpret_cast<const uint16_t*>(bp + ob * bsize), b.strides[n - 2], b.strides[n - 1], 0.f,
+                    reinterpret_cast<const uint16_t*>(bp + ob * bsize), b.strides[n - 2], b.strides[n - 1], beta,
                     yp + bi * M * N, N, threads);
     else if (b.dtype == ET_BF16)
       gemm_f32_bf16b(M, N, K, 1.f, ap + oa, a.strides[n - 2], a.strides[n - 1],
-                     reinterpret_cast<const bf16_t*>(bp + ob * bsize), b.strides[n - 2], b.strides[n - 1], 0.f,
+                     reinterpret_cast<const bf16_t*>(bp + ob * bsize), b.strides[n - 2], b.strides[n - 1], beta,
                      yp + bi * M * N, N, threads);
     else
       gemm_f32(M, N, K, 1.f, ap + oa, a.strides[n - 2], a.strides[n - 1], reinterpret_cast<const float*>(bp + ob * bsize),
-               b.strides[n - 2], b.strides[n - 1], 0.f, yp + bi * M * N, N, threads);
+               b.strides[n - 2], b.strides[n - 1], beta, yp + bi * M * N, N, threads);
   };
   // Many small matrices: one per thread. Few large ones: threads inside each GEMM.
   if (batch >= 2 * threadpool_size() && M * N * K < (int64_t(1) << 21)) {

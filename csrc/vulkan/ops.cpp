@@ -254,9 +254,14 @@ std::string VulkanBackend::exec_matmul(const Call& c) {
     return fail(c, kShape, "batch dims do not broadcast to the output's");
   int64_t batch = it.numel();
   if (M == 0 || N == 0 || batch == 0) return "";
+  // beta != 0 reads y and adds the product into it (as cpu, which requires it contiguous)
+  const float beta = float(c.p[0]);
+  if (beta != 0.f && !o.contiguous())
+    return fail(c, kShape, "accumulating (beta " + std::to_string(beta) + ") needs a contiguous y");
   it.merge();
   Meta mt;
   if (!it.pack(mt)) return fail(c, kShape, "offsets or strides exceed the 32-bit index range");
+  mt.f(META_P, beta);
   int64_t v[9] = {M, N, K, a.strides[a.ndim - 2], a.strides[a.ndim - 1], b.strides[b.ndim - 2],
                   b.strides[b.ndim - 1], o.strides[o.ndim - 2], o.strides[o.ndim - 1]};
   for (int64_t x : v)

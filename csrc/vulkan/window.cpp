@@ -333,6 +333,8 @@ std::string VulkanBackend::window_accumulate(const WindowPlan& p, Call sub, int 
     orig[a] = o;
     sub.t[a] = t;
   }
+  // the scratch starts empty: matmul's beta (accumulate into y) applies to the first chunk only
+  if (sub.op == OP_MATMUL) sub.p[0] = 0;
   if (err.empty()) err = window_level(p, sub, level + 1);
   for (int a = 0; a < args; ++a) {
     if (!scratch[a]) continue;

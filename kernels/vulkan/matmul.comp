@@ -26,6 +26,7 @@ shared float Bs[BK][BN + 1];
 
 void main() {
   int M = mi(META_I), N = mi(META_I + 1), K = mi(META_I + 2);
+  float beta = intBitsToFloat(mi(META_P));  // c = a.b + beta c; 0: c is not read
   int sam = mi(META_X), sak = mi(META_X + 1), sbk = mi(META_X + 2), sbn = mi(META_X + 3);
   int scm = mi(META_X + 4), scn = mi(META_X + 5);
   int dtb = mi(META_DT + 2);
@@ -80,7 +81,10 @@ void main() {
     if (gm >= M) continue;
     for (int j = 0; j < 4; ++j) {
       int gn = n0 + tx + 16 * j;
-      if (gn < N) c[oc + gm * scm + gn * scn] = acc[i][j];
+      if (gn < N) {
+        int ci = oc + gm * scm + gn * scn;
+        c[ci] = beta == 0.0 ? acc[i][j] : acc[i][j] + beta * c[ci];
+      }
     }
   }
 }

@@ -16,6 +16,7 @@ DEFINE_LOAD_BITS(load_b, bw)
 
 void main() {
   int M = mi(META_I), N = mi(META_I + 1), K = mi(META_I + 2);
+  float beta = intBitsToFloat(mi(META_P));  // c = a.b + beta c; 0: c is not read
   int sam = mi(META_X), sak = mi(META_X + 1), sbk = mi(META_X + 2), sbn = mi(META_X + 3);
   int scm = mi(META_X + 4), scn = mi(META_X + 5);
   int dtb = mi(META_DT + 2);
@@ -54,6 +55,9 @@ void main() {
   for (int i = 0; i < 4; ++i) {
     if (!rok[i]) continue;
     for (int j = 0; j < 4; ++j)
-      if (cok[j]) c[oc + (m0 + 8 * i) * scm + (n0 + 8 * j) * scn] = acc[i][j];
+      if (cok[j]) {
+        int ci = oc + (m0 + 8 * i) * scm + (n0 + 8 * j) * scn;
+        c[ci] = beta == 0.0 ? acc[i][j] : acc[i][j] + beta * c[ci];
+      }
   }
 }

@@ -95,7 +95,8 @@ export function runKernel(
     handles[inputs.length + i] = outputs[i]!.storage.handle;
   }
   if (params.length > MAX_PARAMS) throw new ValueError(`${op}: ${params.length} parameters, at most ${MAX_PARAMS}`);
-  for (let i = 0; i < params.length; i++) meta[PARAMS + i] = params[i]!;
+  // params not given are 0 (the meta block is reused: a previous call's would remain)
+  for (let i = 0; i < MAX_PARAMS; i++) meta[PARAMS + i] = i < params.length ? params[i]! : 0;
   try {
     if (activeProfile()) {
       // kernels run queued: wait for the earlier ones, then for this one, to time it alone

@@ -9,6 +9,7 @@ import { rand, randn, zeros } from '../ops/creation.js';
 import { embedding } from '../ops/embedding.js';
 import { dropout } from '../ops/dropout.js';
 import { matmul } from '../ops/matmul.js';
+import { loraLinear } from '../ops/lora-linear.js';
 import { transpose } from '../ops/shape.js';
 import { tidy } from '../scope.js';
 import type { Tensor } from '../tensor.js';
@@ -128,12 +129,21 @@ export class LoRALinear extends Module {
 
   forward(x: Tensor): Tensor {
     return tidy(() => {
-      let y = this.qweight ? matmulQ(x, this.qweight) : matmul(x, transpose(this.weight!));
-      if (this.bias) y = add(y, this.bias);
-      if (!this.enabled) return y;
+      if (!this.enabled) {
+        const y = this.qweight ? matmulQ(x, this.qweight) : matmul(x, transpose(this.weight!));
+        return this.bias ? add(y, this.bias) : y;
+      }
       const xin = this.training && this.dropoutP > 0 ? dropout(x, this.dropoutP) : x;
-      const low = matmul(matmul(xin, transpose(this.lora_A.weight)), transpose(this.lora_B.weight));
-      return add(y, this.scale === 1 ? low : mul(low, this.scale));
+      if (this.weight?.requiresGrad) {
+        // an unfrozen base (the fused node gives the base weight no gradient): the ops spelled out
+        const low = matmul(matmul(xin, transpose(this.lora_A.weight)), transpose(this.lora_B.weight));
+        const base = matmul(x, transpose(this.weight));
+        const y = add(this.bias ? add(base, this.bias) : base, this.scale === 1 ? low : mul(low, this.scale));
+        return y;
+      }
+      // one node: the low-rank product accumulates into the base output (lib/ops/lora-linear.ts)
+      const y = loraLinear(x, { weight: this.weight, qweight: this.qweight }, xin, this.lora_A.weight, this.lora_B.weight, this.scale);
+      return this.bias ? add(y, this.bias) : y;
     });
   }
 

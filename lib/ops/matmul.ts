@@ -71,6 +71,30 @@ function mm(a: Tensor, b: Tensor): Tensor {
   return y;
 }
 
+/**
+ * y += a @ b in place, for 2-D a [M, K], b [K, N] and a contiguous float32 y [M, N] (the matmul
+ * kernel's accumulating form, beta 1), recording nothing: for fused ops that add a product into
+ * a result they own, as a LoRA layer adds its low-rank update into the base output without
+ * another pass over it.
+ */
+export function matmulAddInto(y: Tensor, a: Tensor, b: Tensor): void {
+  for (const t of [y, a, b]) t.assertLive('matmulAddInto');
+  expectDType('matmulAddInto', a, 'float32');
+  expectDType('matmulAddInto', b, 'float32', 'float16', 'bfloat16');
+  expectDType('matmulAddInto', y, 'float32');
+  if (a.ndim !== 2 || b.ndim !== 2 || y.ndim !== 2 || a.shape[1] !== b.shape[0] || y.shape[0] !== a.shape[0] || y.shape[1] !== b.shape[1])
+    throw new ShapeError(`matmulAddInto: y ${fmt(y.shape)} += a ${fmt(a.shape)} @ b ${fmt(b.shape)} needs 2-D [M, N] += [M, K] @ [K, N]`);
+  if (!y.isContiguous()) throw new ShapeError(`matmulAddInto: y ${fmt(y.shape)} must be contiguous`);
+  const ar = kernelReady(a);
+  const br = kernelReady(b);
+  try {
+    runKernel('matmul', [ar, br], [], [1], [y]);
+  } finally {
+    if (ar !== a) ar.dispose();
+    if (br !== b) br.dispose();
+  }
+}
+
 /** Matrix product with PyTorch's matmul semantics (1-D, 2-D and batched, broadcasting batch dims). */
 export function matmul(a: Tensor, b: Tensor): Tensor {
   a.assertLive('matmul');

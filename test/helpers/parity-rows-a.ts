@@ -376,6 +376,32 @@ function matmulCases(): Case[] {
       });
     }
   });
+  // y = a @ b + beta y into an existing y (the fused LoRA layer's accumulation); gemv, tiny and
+  // blocked paths, a batch, a half-size b
+  const acc: [number[], number, number, number, ViewKind, DType, number][] = [
+    [[], 37, 53, 29, 'contiguous', 'float32', 1],
+    [[], 130, 70, 200, 'transposed', 'float32', 1],
+    [[], 1, 33, 7, 'transposed', 'float32', 1],
+    [[], 7, 1, 5, 'contiguous', 'float32', 0.5],
+    [[3], 37, 53, 29, 'broadcast', 'float32', -2],
+    [[], 65, 17, 66, 'transposed', 'bfloat16', 1],
+  ];
+  acc.forEach(([batch, M, K, N, vb, bt, beta], i) => {
+    const a: Operand = { shape: [...batch, M, K], seed: 170 + i };
+    const b: Operand = { shape: [...batch, K, N], dtype: bt, seed: 180 + i, view: vb };
+    const y: Operand = { shape: [...batch, M, N], seed: 190 + i };
+    cases.push({
+      name: `beta ${beta} (y += a @ b): ${bt !== 'float32' ? `${bt} b: ` : ''}${describeOperands([a, b])}`,
+      in: ['float32', bt],
+      out: ['float32'],
+      tol: 1e-5,
+      run: (d) => {
+        const out = d.input(y);
+        d.k('matmul', [d.input(a), d.input(b)], [], [beta], [out]);
+        return [out];
+      },
+    });
+  });
   return cases;
 }
 
