@@ -183,3 +183,34 @@ test.runIf(et.devices().find((d) => d.name === 'vulkan')?.available)('on vulkan 
     }
   });
 });
+
+// kernels/vulkan/matmul_qv.comp rounds x to 8 bits in shared memory, 256 blocks of 32 split
+// between x's rows: these K need two tiles (the second partial), so a tile read stale or
+// rounded from the wrong columns shows as a difference from cpu's 8-bit path.
+test.runIf(et.devices().find((d) => d.name === 'vulkan')?.available)('on vulkan the 8-bit decode path agrees with cpu past one shared-memory tile of x', () => {
+  const cpuInt8 = ['avx2', 'neon'].includes(et.cpuInfo().isa);
+  et.tidy(() => {
+    for (const type of ['Q8_0', 'Q4_K'] as const) {
+      for (const [M, K] of [[1, 256 * 33], [4, 256 * 9]] as const) {
+        const N = 10;
+        const bytes = quantizeTensor(type, et.tensor(randData([N, K], 40 + M), [N, K], { device: 'cpu' }));
+        const wc = new QuantizedWeight(type, [N, K], bytes);
+        const wv = new QuantizedWeight(type, [N, K], bytes.to('vulkan'));
+        const x = randData([M, K], 50 + M);
+        const want = Array.from(et.matmul(et.tensor(x, [M, K]), wc.dequantize().transpose()).dataSync());
+        const yv = Array.from(et.noGrad(() => matmulQ(et.tensor(x, [M, K], { device: 'vulkan' }), wv)).dataSync());
+        const scale = Math.max(...want.map(Math.abs));
+        const err = Math.max(...want.map((v, i) => Math.abs(v - yv[i]!))) / scale;
+        expect(err, `${type} M ${M} K ${K}: 8-bit activations`).toBeLessThan(1e-2);
+        expect(err, `${type} M ${M} K ${K}: the integer path ran`).toBeGreaterThan(1e-5);
+        if (cpuInt8) {
+          // the same rounding of x and integer sums; only the order of the float adds differs
+          const yc = Array.from(et.noGrad(() => matmulQ(et.tensor(x, [M, K], { device: 'cpu' }), wc)).dataSync());
+          expect(Math.max(...yc.map((v, i) => Math.abs(v - yv[i]!))) / scale, `${type} M ${M} K ${K}: vulkan vs cpu`).toBeLessThan(1e-5);
+        }
+        wc.dispose();
+        wv.dispose();
+      }
+    }
+  });
+});

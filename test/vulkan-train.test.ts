@@ -4,11 +4,9 @@
 // checkpoint that resumes (on vulkan, or on cpu) with the losses of an uninterrupted run. Two
 // steps recorded with barriers only between dependent commands give the losses of a barrier
 // before every command, mapped or staged.
-import { spawnSync } from 'node:child_process';
-import { cpSync, existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { cpSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import * as et from '../lib/index.js';
 import { runQuantize } from '../lib/cli/quantize.js';
@@ -17,11 +15,8 @@ import { QLinear } from '../lib/nn/qlinear.js';
 import { startProfile, stopProfile } from '../lib/native/profile.js';
 import type { FinetuneOptions } from '../lib/train/finetune.js';
 import { requireVulkan } from './helpers/devices.js';
+import { finetuneOnDist, lastJson, MODEL, requireDist, runOnDist, TASK } from './helpers/dist-child.js';
 
-const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
-const DIST = join(ROOT, 'dist', 'index.cjs');
-const MODEL = join(ROOT, 'models', 'moby-4m.gguf');
-const TASK = join(ROOT, 'data', 'reverse-words', 'train.jsonl');
 const hasVulkan = et.devices().some((d) => d.name === 'vulkan' && d.available);
 // CI requires Vulkan (lavapipe): there a missing device fails every test here instead of skipping
 const describeVk = hasVulkan || requireVulkan ? describe : describe.skip;
@@ -117,7 +112,7 @@ describeVk('vulkan', () => {
   });
 
   test('a device lost mid-run leaves a checkpoint that resumes, on vulkan or cpu, with the uninterrupted losses', { timeout: 600_000 }, async () => {
-    if (!existsSync(DIST)) throw new Error('dist/index.cjs is missing: run npx tsup');
+    requireDist();
     const steps = 10;
     startProfile();
     const want = await losses(runOpts(MODEL, 'vulkan', join(dir, 'lost-ref'), steps));
@@ -125,20 +120,7 @@ describeVk('vulkan', () => {
     // every kernel call is at least one dispatch: the device is lost within the first 4 steps' work
     const failAfter = Math.floor((calls / steps) * 4);
     const out = join(dir, 'lost');
-    const code = `
-      const et = require(${JSON.stringify(DIST)});
-      (async () => {
-        const run = et.finetune(${JSON.stringify(runOpts(MODEL, 'vulkan', out, steps))});
-        try {
-          for await (const e of run) if (e.type === 'step') console.log('step ' + e.step);
-          await run.result;
-          console.log('finished');
-        } catch (e) { console.log('error ' + e.constructor.name + ': ' + e.message); }
-      })();`;
-    const r = spawnSync(process.execPath, ['-e', code], { encoding: 'utf8', env: { ...process.env, EDGETRAIN_VULKAN_FAIL_AFTER: String(failAfter) }, timeout: 300_000 });
-    const lines = r.stdout.trim().split('\n');
-    const done = lines.filter((l) => l.startsWith('step ')).length;
-    const last = lines.at(-1)!;
+    const { r, steps: done, outcome: last } = finetuneOnDist(runOpts(MODEL, 'vulkan', out, steps), { EDGETRAIN_VULKAN_FAIL_AFTER: String(failAfter) });
     expect(last, r.stderr).toMatch(/^error DeviceError: finetune: vulkan failed at step \d+: .*VK_ERROR_DEVICE_LOST/);
     expect(done, 'steps before the loss').toBeGreaterThan(0);
     expect(done).toBeLessThan(steps);
@@ -154,18 +136,17 @@ describeVk('vulkan', () => {
   });
 
   test('barriers only where a command depends on an earlier one: the losses of a barrier before every command', { timeout: 600_000 }, () => {
-    if (!existsSync(DIST)) throw new Error('dist/index.cjs is missing: run npx tsup');
+    requireDist();
     const opts = { ...runOpts(MODEL, 'vulkan', '', 2), batchSize: 1 };
     const run = (env: Record<string, string>, tag: string) => {
       const code = `
-        const et = require(${JSON.stringify(DIST)});
         et.finetune(${JSON.stringify({ ...opts, out: join(dir, 'barrier-' + tag) })}).result
           .then((r) => console.log(JSON.stringify(r.losses)), (e) => { console.error(e); process.exit(1); });`;
-      const r = spawnSync(process.execPath, ['-e', code], { encoding: 'utf8', env: { ...process.env, ...env, EDGETRAIN_VULKAN_STATS: '1' }, timeout: 300_000 });
+      const r = runOnDist(code, { ...env, EDGETRAIN_VULKAN_STATS: '1' }, 300_000);
       expect(r.status, r.stderr).toBe(0);
       const stats = /(\d+) dispatches, (\d+) copies, (\d+) barriers/.exec(r.stderr);
       expect(stats, r.stderr).not.toBeNull();
-      return { losses: JSON.parse(r.stdout.trim().split('\n').at(-1)!) as number[], commands: +stats![1]! + +stats![2]!, barriers: +stats![3]! };
+      return { losses: lastJson<number[]>(r.stdout), commands: +stats![1]! + +stats![2]!, barriers: +stats![3]! };
     };
     // mapped tensors (lavapipe's default), and staged through copies as on a discrete GPU
     for (const staging of ['0', '1']) {

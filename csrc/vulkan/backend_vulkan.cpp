@@ -85,9 +85,11 @@ std::string VulkanBackend::oom(size_t bytes, const std::string& why) const {
 
 Buffer* VulkanBackend::alloc(size_t bytes, std::string* err) {
   std::lock_guard<std::mutex> lk(mu_);
-  // what the device reports is honoured even where the driver would overcommit (lavapipe)
-  MemoryInfo m = memory_info(*ctx_, uint64_t(alloc_.stats().live_bytes + alloc_.stats().cached_bytes));
-  if (m.total && bytes > m.total) {
+  // what the device reports is honoured even where the driver would overcommit (lavapipe); the
+  // total was summed at open and the budget is only asked for in oom(): without a budget the
+  // free bytes are the total less what the allocators hold, known here without the driver
+  const uint64_t total = ctx_->local_bytes;
+  if (total && bytes > total) {
     *err = oom(bytes, "larger than the device's memory");
     return nullptr;
   }
@@ -97,12 +99,13 @@ Buffer* VulkanBackend::alloc(size_t bytes, std::string* err) {
                           " bytes (maxMemoryAllocationSize)");
     return nullptr;
   }
-  if (!m.from_budget && bytes > m.free) {
+  auto held_free = [&](uint64_t held) { return total > held ? total - held : 0; };
+  MemStats st = alloc_.stats();
+  if (!ctx_->memory_budget && bytes > held_free(uint64_t(st.live_bytes + st.cached_bytes))) {
     stream_->wait_all();  // buffers freed while in use return to the cache, which is dropped
     stream_->poll();
     alloc_.empty_cache();
-    m = memory_info(*ctx_, uint64_t(alloc_.stats().live_bytes));
-    if (bytes > m.free) {
+    if (bytes > held_free(uint64_t(alloc_.stats().live_bytes))) {
       *err = oom(bytes, "the device's memory is in use");
       return nullptr;
     }

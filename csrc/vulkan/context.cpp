@@ -1,5 +1,6 @@
 #include "context.h"
 #include "limits.h"
+#include "memory.h"
 
 #include <algorithm>
 #include <cstdlib>
@@ -275,6 +276,7 @@ std::unique_ptr<Context> create_context(const std::shared_ptr<Instance>& inst, c
   std::vector<VkExtensionProperties> dexts = device_extensions(c->phys);
   c->memory_budget = inst->api >= VK_API_VERSION_1_1 && c->props.apiVersion >= VK_API_VERSION_1_1 &&
                      vkGetPhysicalDeviceMemoryProperties2 && has_extension(dexts, "VK_EXT_memory_budget");
+  init_memory_info(*c);
   std::vector<const char*> denable;
   if (has_extension(dexts, "VK_KHR_portability_subset")) denable.push_back("VK_KHR_portability_subset");
   // NaN must propagate through every kernel: ask for IEEE NaN/Inf semantics where the device has them

@@ -56,6 +56,7 @@ struct Context {
                                 // EDGETRAIN_VULKAN_NO_SUBGROUP: the "*_subgroup" variants may run
   uint32_t subgroup_size = 0;   // VkPhysicalDeviceSubgroupProperties::subgroupSize (0: not asked)
   bool memory_budget = false;   // VK_EXT_memory_budget: free device memory can be asked for
+  uint64_t local_bytes = 0;     // the device-local heaps' total, summed once at open (memory.h)
   bool map_tensors = true;      // map host-visible tensor memory (EDGETRAIN_VULKAN_STAGING=1: never, to
                                 // exercise the staging paths discrete GPUs take)
   bool nan_preserve = false;    // VK_KHR_shader_float_controls with shaderSignedZeroInfNanPreserveFloat32

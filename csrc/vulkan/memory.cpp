@@ -95,24 +95,38 @@ void destroy_buffer(const Context& c, DeviceBuffer* b) {
   delete b;
 }
 
-MemoryInfo memory_info(const Context& c, uint64_t held) {
-  MemoryInfo m;
+namespace {
+// the device-local heaps' budget and usage summed; {0, 0} without VK_EXT_memory_budget
+void budget_sums(const Context& c, uint64_t* allowed, uint64_t* used) {
+  *allowed = *used = 0;
+  if (!c.memory_budget) return;
   VkPhysicalDeviceMemoryBudgetPropertiesEXT budget{VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_MEMORY_BUDGET_PROPERTIES_EXT};
   VkPhysicalDeviceMemoryProperties2 p2{VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_MEMORY_PROPERTIES_2};
-  if (c.memory_budget) {
-    p2.pNext = &budget;
-    vkGetPhysicalDeviceMemoryProperties2(c.phys, &p2);
-  }
-  uint64_t used = 0, allowed = 0;
+  p2.pNext = &budget;
+  vkGetPhysicalDeviceMemoryProperties2(c.phys, &p2);
   for (uint32_t i = 0; i < c.mem.memoryHeapCount; ++i) {
     if (!(c.mem.memoryHeaps[i].flags & VK_MEMORY_HEAP_DEVICE_LOCAL_BIT)) continue;
-    m.total += c.mem.memoryHeaps[i].size;
-    if (c.memory_budget) {
-      allowed += budget.heapBudget[i];
-      used += budget.heapUsage[i];
-    }
+    *allowed += budget.heapBudget[i];
+    *used += budget.heapUsage[i];
   }
-  m.from_budget = c.memory_budget && allowed > 0;
+}
+}  // namespace
+
+void init_memory_info(Context& c) {
+  c.local_bytes = 0;
+  for (uint32_t i = 0; i < c.mem.memoryHeapCount; ++i)
+    if (c.mem.memoryHeaps[i].flags & VK_MEMORY_HEAP_DEVICE_LOCAL_BIT) c.local_bytes += c.mem.memoryHeaps[i].size;
+  uint64_t allowed, used;
+  budget_sums(c, &allowed, &used);
+  if (allowed == 0) c.memory_budget = false;
+}
+
+MemoryInfo memory_info(const Context& c, uint64_t held) {
+  MemoryInfo m;
+  m.total = c.local_bytes;
+  uint64_t allowed, used;
+  budget_sums(c, &allowed, &used);
+  m.from_budget = allowed > 0;
   if (m.from_budget) m.free = allowed > used ? allowed - used : 0;
   else m.free = m.total > held ? m.total - held : 0;
   return m;

@@ -26,13 +26,18 @@ enum class MemKind {
 DeviceBuffer* create_buffer(const Context& c, VkDeviceSize bytes, MemKind kind, std::string* err);
 void destroy_buffer(const Context& c, DeviceBuffer* b);
 
-// Device-local memory: the heaps' total and the bytes still free, from VK_EXT_memory_budget where
-// the device has it, else the total less `held` (what this process's allocators hold).
+// Device-local memory: the heaps' total (c.local_bytes) and the bytes still free, from
+// VK_EXT_memory_budget where the device has it, else the total less `held` (what this process's
+// allocators hold). The budget is a driver query: it is asked for when an allocation fails (oom()
+// names the free bytes), never on the allocation path itself.
 struct MemoryInfo {
   uint64_t total = 0, free = 0;
   bool from_budget = false;
 };
 MemoryInfo memory_info(const Context& c, uint64_t held);
+// At device open: sums c.local_bytes, and clears c.memory_budget where the driver reports no
+// budget at all (the held-based figure is then the only one).
+void init_memory_info(Context& c);
 
 }  // namespace vk
 }  // namespace et

@@ -98,7 +98,7 @@ std::string VulkanBackend::exec_quant(const Call& c) {
   m.m[META_X + 3] = int32_t(ldy);
   DeviceBuffer* bufs[3] = {dev(x.buf), dev(w.buf), dev(y.buf)};
   if (mode == 0 && M <= 4) {
-    // decode: 8 weight rows a workgroup, no tile of x (matmul_qv.comp)
+    // decode: 8 weight rows a workgroup, x read directly or, 8-bit, rounded once into shared memory (matmul_qv.comp)
     uint32_t gx, gy;
     grid_1d((N + 7) / 8, 1, &gx, &gy);
     return run(c, ((i8 && ctx_->int8_dot ? "matmul_qv_int8dot#" : "matmul_qv#") + std::to_string(type)).c_str(), m.m,

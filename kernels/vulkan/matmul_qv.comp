@@ -4,13 +4,18 @@
 // block-quantized [N, K] (kernels/vulkan/quant.glsl). A workgroup owns 8 weight rows, 32
 // invocations each: an invocation decodes whole 32-element pieces of its row once (strided by
 // 32 pieces) into registers and takes their dot products with every row of x, then the 32
-// partial sums of a row are added in shared memory. Few barriers and no staging: the tiled
-// matmul_q.comp would decode the same bytes but waste 3/4 of its tile on x's missing rows.
+// partial sums of a row are added in shared memory. Few barriers and the weights are not staged:
+// the tiled matmul_q.comp would decode the same bytes but waste 3/4 of its tile on x's missing rows.
 // Int8 mode (META_I+5 = 1): each 32 values of a row of x are rounded to int8 with one scale
-// (csrc/cpu/quant_dot.cpp quantize_row_q8), integer dot products per 8 scaled in f32.
+// (csrc/cpu/quant_dot.cpp quantize_row_q8), integer dot products per 8 scaled in f32. The
+// workgroup rounds x once into shared memory (qc, qs) for all 8 of its rows: a tile of QB blocks
+// of 32 split between x's rows, a multiple of 32 blocks so each lane still owns the same blocks in
+// the same order as without tiles (the sums, and y, do not depend on the tile). K up to
+// 32 * QB / M fits one tile, rounded once per workgroup; a longer x is re-rounded tile by tile.
+// (Rounded by each weight row instead, x cost 8 times the work: a quarter of decode on lavapipe.)
 // Meta as matmul_q.comp: META_I+0 = ggml type, +1 = K, +2 = N, +3 = M, +5 = int8, +7 = lda;
 // META_X+0 = x's element offset, +1 = w's byte offset, +2 = y's element offset, +3 = ldy.
-// Bindings: 1 = x, 2 = w (bytes as uint words), 3 = y. Shared memory: 4 KiB.
+// Bindings: 1 = x, 2 = w (bytes as uint words), 3 = y. Shared memory: 13 KiB (red 4, qc 8, qs 1).
 // matmul_qv_int8dot (ET_INT8_DOT, when the device enabled shaderIntegerDotProduct): the int8
 // sums as OpSDotKHR on int8x4 packed in 32-bit words; its int32 result is exact (|sum| <= 4 *
 // 128 * 127), so y is bit-identical with the plain variant.
@@ -37,6 +42,34 @@ layout(std430, binding = 3) writeonly buffer Y { float y[]; };
 #include "quant.glsl"
 
 shared float red[4][256];
+// int8 mode: the tile of x's blocks, slot m * tileB + (block - first block of the tile); each slot
+// 8 words of 4 int8 codes (byte i of word w is element 4w + i) and the block's scale
+#define QB 256
+shared uint qc[QB * 8];
+shared float qs[QB];
+
+// x's block of 32 at element xb rounded as quantize_row_q8 does, into slot `slot`
+void round_block(int xb, int slot) {
+  float amax = 0.0;
+  for (int j = 0; j < 32; ++j) {
+    const float a = abs(x[xb + j]);
+    amax = (a > amax || isnan(a)) ? a : amax;  // NaN-propagating max
+  }
+  // a block holding NaN or +-Inf: scale NaN, or +Inf with codes +-1 at the infinities
+  const float s = isnan(amax) ? amax : isinf(amax) ? amax : amax / 127.0;
+  const float is = s > 0.0 && !isinf(s) ? 1.0 / s : 0.0;
+  const bool bad = isnan(s) || isinf(s);
+  for (int w = 0; w < 8; ++w) {
+    uint word = 0u;
+    for (int i = 0; i < 4; ++i) {
+      const float xv = x[xb + 4 * w + i];
+      const int c = bad ? ((isnan(s) || !isinf(xv)) ? 0 : (xv > 0.0 ? 1 : -1)) : int(roundEven(xv * is));
+      word |= uint(c & 255) << (8 * i);
+    }
+    qc[slot * 8 + w] = word;
+  }
+  qs[slot] = s;
+}
 
 // The ggml type as a specialization constant where the host builds a pipeline per type
 // ("<shader>#<type>", csrc/vulkan/pipelines.h), else META_I+0: with a constant only that
@@ -51,28 +84,28 @@ void main() {
   const int bs = q_block(t), bb = q_bytes(t), rowBytes = (K / bs) * bb;
   const int lid = int(gl_LocalInvocationID.x), row = lid >> 5, lane = lid & 31;
   const bool affine = t == QF_Q4_K || t == QF_Q5_K;
-  const int groups = (N + 7) / 8;
+  const int groups = (N + 7) / 8, nbx = K / 32;
+  // blocks of each row of x a tile holds (int8 mode); the float path reads x directly, all of K
+  // as one "tile"
+  const int tileB = i8 ? (QB / M) / 32 * 32 : (nbx + 31) / 32 * 32;
+  int loaded = -1;  // the tile's first block now in qc / qs
   for (int gi = int(gl_WorkGroupID.y * gl_NumWorkGroups.x + gl_WorkGroupID.x); gi < groups; gi += int(gl_NumWorkGroups.x * gl_NumWorkGroups.y)) {
     const int n = gi * 8 + row;
     float acc[4] = float[4](0.0, 0.0, 0.0, 0.0);
-    if (n < N) {
-      for (int k0 = lane * 32; k0 < K; k0 += 32 * 32) {
-        const int b = wo + n * rowBytes + (k0 / bs) * bb, j0 = k0 % bs;
-        // int8 mode: each row's x block of 32, as quantize_row_q8 rounds it (scale, 1 / scale)
-        float sx[4], ix[4];
-        for (int m = 0; m < 4; ++m) {
-          sx[m] = 0.0;
-          ix[m] = 0.0;
-          if (!i8 || m >= M) continue;
-          float amax = 0.0;
-          for (int j = 0; j < 32; ++j) {
-            const float a = abs(x[xo + m * lda + k0 + j]);
-            amax = (a > amax || isnan(a)) ? a : amax;  // NaN-propagating max
-          }
-          // a block holding NaN or +-Inf: scale NaN, or +Inf with codes +-1 at the infinities
-          sx[m] = isnan(amax) ? amax : isinf(amax) ? amax : amax / 127.0;
-          ix[m] = sx[m] > 0.0 && !isinf(sx[m]) ? 1.0 / sx[m] : 0.0;
+    for (int kb0 = 0; kb0 < nbx; kb0 += tileB) {
+      if (i8 && loaded != kb0) {
+        barrier();  // the previous tile is read by all
+        for (int sl = lid; sl < M * tileB; sl += 256) {
+          const int m = sl / tileB, blk = kb0 + sl % tileB;
+          if (blk < nbx) round_block(xo + m * lda + blk * 32, sl);
         }
+        barrier();
+        loaded = kb0;
+      }
+      if (n >= N) continue;
+      const int kend = min(nbx, kb0 + tileB) * 32;
+      for (int k0 = (kb0 + lane) * 32; k0 < kend; k0 += 32 * 32) {
+        const int b = wo + n * rowBytes + (k0 / bs) * bb, j0 = k0 % bs, tb = k0 / 32 - kb0;
         for (int g = 0; g < 4; ++g) {
           int q[8], offset;
           float mul, add;
@@ -85,24 +118,17 @@ void main() {
           if (!i8) q_values(t, q, offset, mul, add, v);
           for (int m = 0; m < 4; ++m) {
             if (m >= M) break;
-            const int xb = xo + m * lda + k0;
             if (i8) {
-              const float s = sx[m], is = ix[m];
-              const bool bad = isnan(s) || isinf(s);
+              const int sl = (m * tileB + tb) * 8 + 2 * g;
+              const float s = qs[m * tileB + tb];
               int p = 0, sum = 0;
 #ifdef ET_INT8_DOT
-              int c[8];
-              for (int j = 0; j < 8; ++j) {
-                const float xv = x[xb + 8 * g + j];
-                c[j] = bad ? ((isnan(s) || !isinf(xv)) ? 0 : (xv > 0.0 ? 1 : -1)) : int(roundEven(xv * is));
-              }
-              const int c0 = pack4(c[0], c[1], c[2], c[3]), c1 = pack4(c[4], c[5], c[6], c[7]);
+              const int c0 = int(qc[sl]), c1 = int(qc[sl + 1]);
               p = sdot4x8(c0, qp0, 0) + sdot4x8(c1, qp1, 0);
               if (affine) sum = sdot4x8(c0, 0x01010101, 0) + sdot4x8(c1, 0x01010101, 0);
 #else
               for (int j = 0; j < 8; ++j) {
-                const float xv = x[xb + 8 * g + j];
-                const int c = bad ? ((isnan(s) || !isinf(xv)) ? 0 : (xv > 0.0 ? 1 : -1)) : int(roundEven(xv * is));
+                const int c = bitfieldExtract(int(qc[sl + (j >> 2)]), 8 * (j & 3), 8);
                 p += q[j] * c;
                 sum += c;
               }
@@ -110,6 +136,7 @@ void main() {
               acc[m] += (mul * s) * float(p);
               if (affine) acc[m] += (add * s) * float(sum);
             } else {
+              const int xb = xo + m * lda + k0;
               for (int j = 0; j < 8; ++j) acc[m] += x[xb + 8 * g + j] * v[j];
             }
           }
