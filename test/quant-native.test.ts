@@ -98,7 +98,8 @@ describe('decode (inference on one to four rows): 8-bit activations with integer
   // AVX2 and NEON builds round x to 8 bits per 32 values for Q8_0, Q4_0, Q4_K, Q5_K, Q6_K and NF4
   // weights (as llama.cpp does; NF4's levels as int8 too); other types and the generic build keep
   // the float path. Measured: up to 7e-3 of the output's scale.
-  const int8 = ['avx2', 'neon'].includes(et.cpuInfo().isa) ? new Set(['Q8_0', 'Q4_0', 'Q4_K', 'Q5_K', 'Q6_K', 'NF4', 'NF4_DQ']) : new Set<string>();
+  // every tier but x86-64's generic one has the integer dots
+  const int8 = et.cpuInfo().isa !== 'generic' ? new Set(['Q8_0', 'Q4_0', 'Q4_K', 'Q5_K', 'Q6_K', 'NF4', 'NF4_DQ']) : new Set<string>();
   test.each(QUANTIZABLE.map((t) => t))('%s', (type) => {
     et.tidy(() => {
       const K = 4 * BLOCK[type]![0];
@@ -188,7 +189,7 @@ test.runIf(et.devices().find((d) => d.name === 'vulkan')?.available)('on vulkan 
 // between x's rows: these K need two tiles (the second partial), so a tile read stale or
 // rounded from the wrong columns shows as a difference from cpu's 8-bit path.
 test.runIf(et.devices().find((d) => d.name === 'vulkan')?.available)('on vulkan the 8-bit decode path agrees with cpu past one shared-memory tile of x', () => {
-  const cpuInt8 = ['avx2', 'neon'].includes(et.cpuInfo().isa);
+  const cpuInt8 = et.cpuInfo().isa !== 'generic';
   et.tidy(() => {
     for (const type of ['Q8_0', 'Q4_K'] as const) {
       for (const [M, K] of [[1, 256 * 33], [4, 256 * 9]] as const) {

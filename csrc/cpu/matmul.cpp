@@ -1,6 +1,7 @@
 // Batched matmul over strided operands: a [..., M, K], b [..., K, N] -> out [..., M, N].
 // a and out are float32; b is float32, float16 or bfloat16 (a frozen half-size weight).
 #include "gemm.h"
+#include "gemm_skinny.h"
 #include "kernels.h"
 
 namespace et {
@@ -47,7 +48,9 @@ std::string k_matmul(const Call& c) {
       gemm_f32_bf16b(M, N, K, 1.f, ap + oa, a.strides[n - 2], a.strides[n - 1],
                      reinterpret_cast<const bf16_t*>(bp + ob * bsize), b.strides[n - 2], b.strides[n - 1], beta,
                      yp + bi * M * N, N, threads);
-    else
+    else if (!gemm_skinny_f32(M, N, K, ap + oa, a.strides[n - 2], a.strides[n - 1],
+                              reinterpret_cast<const float*>(bp + ob * bsize), b.strides[n - 2], b.strides[n - 1], beta,
+                              yp + bi * M * N, N, threads))
       gemm_f32(M, N, K, 1.f, ap + oa, a.strides[n - 2], a.strides[n - 1], reinterpret_cast<const float*>(bp + ob * bsize),
                b.strides[n - 2], b.strides[n - 1], beta, yp + bi * M * N, N, threads);
   };
