@@ -188,7 +188,7 @@ if [ "${ARM64_VITEST:-1}" != 0 ]; then
   # shellcheck disable=SC2086
   # the files on the top tier (qemu's max core: i8mm), the quantized matmuls on plain NEON too
   NODE_PATH=$DEPS EDGETRAIN_ADDON=$ADDON "${NODE_A64[@]}" node_modules/vitest/vitest.mjs run \
-    ${ARM64_VITEST_FILES:-test/autograd.test.ts test/memory.test.ts test/quant-native.test.ts test/quant-quantize.test.ts test/cpu-tiers.test.ts} || die "vitest under the arm64 node"
+    ${ARM64_VITEST_FILES:-test/autograd.test.ts test/memory.test.ts test/quant-native.test.ts test/quant-quantize.test.ts} || die "vitest under the arm64 node"
   step_done "vitest (arm64 node, i8mm)"
   QEMU_CPU=cortex-a53 NODE_PATH=$DEPS EDGETRAIN_ADDON=$ADDON "${NODE_A64[@]}" node_modules/vitest/vitest.mjs run \
     test/quant-native.test.ts || die "vitest under the arm64 node (-cpu cortex-a53)"
