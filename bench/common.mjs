@@ -35,28 +35,12 @@ export function cpuIsa() {
 }
 
 /**
- * The core clock (GHz) now. On x86-64 from a chain of dependent 32-bit multiplies (3 cycles each on
- * every x86-64 core of the last 15 years): the addon's add chain runs faster than one add per cycle
- * where the renamer folds immediate adds (Golden Cove), so it is kept for other CPUs.
+ * The core clock (GHz) now, from the addon (csrc/cpu/cpuid.cpp): the fastest of many short chains
+ * of dependent multiplies (x86-64: imul, 3 cycles each) or adds (arm64, 1 cycle each).
  */
 export function clockGhz(et) {
-  const addon = et.cpuInfo().clockGhz;
-  if (process.arch !== 'x64') return { ghz: addon, how: "the addon's dependent-add chain" };
-  const chain = (n, k) => {
-    let x = 1;
-    for (let i = 0; i < n; i++) x = Math.imul(Math.imul(Math.imul(Math.imul(Math.imul(Math.imul(Math.imul(Math.imul(x, k), k), k), k), k), k), k), k);
-    return x;
-  };
-  chain(1e5, 3);
-  // many short runs (1-2 ms each): on a loaded machine some run without being preempted
-  let best = 0;
-  for (let r = 0; r < 50; r++) {
-    const t0 = performance.now();
-    chain(2e5, 3);
-    best = Math.max(best, (2e5 * 8 * 3) / ((performance.now() - t0) / 1e3) / 1e9);
-  }
-  const off = Math.abs(addon - best) > 0.25 * best ? `; the addon's add chain says ${addon.toFixed(2)} GHz` : '';
-  return { ghz: best, how: `a dependent imul chain${off}` };
+  const how = process.arch === 'x64' ? 'a dependent imul chain' : 'a dependent add chain';
+  return { ghz: et.cpuInfo().clockGhz, how };
 }
 
 /** Single-precision FMA peak: threads x 2 FMA units x the widest vector's lanes x 2 flops x clock. */

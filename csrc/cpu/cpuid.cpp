@@ -183,13 +183,15 @@ namespace et {
 // cores fold `add reg, imm` chains at rename and would read several times the clock. On arm64
 // an add chain still runs at one per cycle.
 double cpu_clock_ghz() {
+  // many short runs (~5 ms each), the fastest counts: on a loaded machine some run unpreempted
 #if defined(__x86_64__) || defined(__i386__)
-  constexpr int64_t kIters = 7000000;  // ~24 cycles each
+  constexpr int64_t kIters = 700000;  // ~24 cycles each
 #else
-  constexpr int64_t kIters = 20000000;
+  constexpr int64_t kIters = 2000000;
 #endif
+  constexpr int kReps = 30;
   double best = 0;
-  for (int rep = 0; rep < 3; ++rep) {
+  for (int rep = 0; rep < kReps; ++rep) {
     uint64_t x = 0;
     auto t0 = std::chrono::steady_clock::now();
     for (int64_t i = 0; i < kIters; ++i) {
