@@ -69,6 +69,12 @@ export const FINETUNE_OPTIONS: Opt[] = [
     to: (v: string) => ({ quantize: v }),
   },
   {
+    flags: '--base-dtype <type>',
+    key: 'baseDtype',
+    help: "frozen base weights: 'auto' (as the file stores them on cpu), 'float32', or 'bfloat16' (half the memory; bf16 dot products where the CPU has them)",
+    to: (v: string) => ({ baseDtype: v as 'auto' | 'float32' | 'bfloat16' }),
+  },
+  {
     flags: '--device <name>',
     key: 'device',
     help: 'device to train on: cpu, vulkan, vulkan:1, ... (edgetrain doctor lists them); default cpu',

@@ -51,6 +51,8 @@ export interface FinetuneOptions {
    * ...; see loadModel). A GGUF base whose layers are already quantized trains on them as stored.
    */
   quantize?: string;
+  /** The frozen base's weights when `model` is a file: see loadModel's dtype ('bfloat16': half-size matrices). */
+  baseDtype?: 'auto' | 'float32' | 'bfloat16';
   seqLen?: number;
   batchSize?: number;
   /** Micro-batches per optimizer step (default 1). */
@@ -239,7 +241,7 @@ async function run(o: FinetuneOptions, h: FinetuneRun): Promise<FinetuneResult> 
   const previous = checkOutFolder(o);
 
   const loaded =
-    typeof o.model === 'string' ? await loadModel(o.model, { device: o.device, quantized: 'keep', quantize: o.quantize, requireTokenizer: 'finetune' }) : o.model;
+    typeof o.model === 'string' ? await loadModel(o.model, { device: o.device, quantized: 'keep', quantize: o.quantize, dtype: o.baseDtype, requireTokenizer: 'finetune' }) : o.model;
   const { model, tokenizer } = loaded;
   if (typeof o.model !== 'string' && o.device !== undefined && resolveDevice(o.device, 'finetune') !== model.device)
     throw new ValueError(`finetune: device '${o.device}' was asked for, but the loaded model is on ${model.device}; load it there (loadModel(path, { device }))`);
