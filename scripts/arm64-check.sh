@@ -186,13 +186,10 @@ if [ "${ARM64_VITEST:-1}" != 0 ]; then
   esb=$ROOT/node_modules/@esbuild/linux-x64/bin/esbuild
   [ -x "$esb" ] && export ESBUILD_BINARY_PATH=$esb
   # shellcheck disable=SC2086
-  # the files on the top tier (qemu's max core: i8mm), the quantized matmuls on plain NEON too
+  # on qemu's max core (the i8mm tier); the smoke runs above cover the neon and dotprod tiers
   NODE_PATH=$DEPS EDGETRAIN_ADDON=$ADDON "${NODE_A64[@]}" node_modules/vitest/vitest.mjs run \
-    ${ARM64_VITEST_FILES:-test/autograd.test.ts test/memory.test.ts test/quant-native.test.ts test/quant-quantize.test.ts} || die "vitest under the arm64 node"
-  step_done "vitest (arm64 node, i8mm)"
-  QEMU_CPU=cortex-a53 NODE_PATH=$DEPS EDGETRAIN_ADDON=$ADDON "${NODE_A64[@]}" node_modules/vitest/vitest.mjs run \
-    test/quant-native.test.ts || die "vitest under the arm64 node (-cpu cortex-a53)"
-  step_done "vitest (arm64 node, neon)"
+    ${ARM64_VITEST_FILES:-test/autograd.test.ts test/memory.test.ts test/quant-native.test.ts test/quant-quantize.test.ts test/matmul-skinny.test.ts} || die "vitest under the arm64 node"
+  step_done "vitest (arm64 node)"
 fi
 
 echo
