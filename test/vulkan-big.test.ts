@@ -93,6 +93,17 @@ const matmul: Rows = {
       c('row-major b [256, 5000] (K cut)', [F, F], [F], (d) => d.k('matmul', [d.input(big([4, 256], 26)), d.input(big([256, 5000], 27))], f32([4, 5000])), 1e-5),
       c('dlogits [64, 6000] @ W [6000, 64] (K cut)', [F, F], [F], (d) => d.k('matmul', [d.input(big([64, 6000], 28)), d.input(big([6000, 64], 29))], f32([64, 64])), 1e-5),
       c('dlogits^T [6000, 64] @ x [64, 64] (K cut)', [F, F], [F], (d) => d.k('matmul', [d.input(big([6000, 64], 30, 'transposed')), d.input(big([64, 64], 31))], f32([6000, 64])), 1e-5),
+      // accumulating into y (beta 1, the fused LoRA layer's form): only the first K chunk adds y
+      c('dlogits [64, 6000] @ W [6000, 64] (K cut) + y', [F, F], [F], (d) => {
+        const y = d.input(big([64, 64], 32));
+        d.k('matmul', [d.input(big([64, 6000], 28)), d.input(big([6000, 64], 29))], [], [1], [y]);
+        return [y];
+      }, 1e-5),
+      c('x [8, 256] @ W^T, W [5000, 256] + 0.5 y', [F, F], [F], (d) => {
+        const y = d.input(big([8, 5000], 33));
+        d.k('matmul', [d.input(big([8, 256], 20)), d.input(big([256, 5000], 21, 'transposed'))], [], [0.5], [y]);
+        return [y];
+      }, 1e-5),
       c('a [300, 256] @ W^T, W [1200, 256]', [F, F], [F], (d) => d.k('matmul', [d.input(big([300, 256], 24)), d.input(big([256, 1200], 25, 'transposed'))], f32([300, 1200])), 1e-5),
     ],
   },
