@@ -199,9 +199,9 @@ double measure_ghz() {
 #if defined(__x86_64__) && defined(__AVX2__) && defined(__FMA__)
   __m256 x = _mm256_set1_ps(1.0f);
   const __m256 m = _mm256_set1_ps(0.999999f), ad = _mm256_set1_ps(1e-7f);
-  const long n = 100000000;
+  const long n = 10000000;  // 20 short runs, best: some miss other load
   double best = 0;
-  for (int r = 0; r < 3; ++r) {
+  for (int r = 0; r < 20; ++r) {
     const double t0 = now();
     for (long i = 0; i < n; ++i) {
       x = _mm256_fmadd_ps(x, m, ad);
@@ -243,13 +243,20 @@ int run_bench(int argc, char** argv) {
   }
   const double ghz = measure_ghz();
   const int cores = et::threadpool_size();
-  // 2 FMA pipes x 8 fp32 lanes x 2 flops per core per cycle (AVX2).
+  // 2 FMA pipes x 8 (AVX2) or 16 (AVX-512) fp32 lanes x 2 flops per core per cycle.
+#if defined(__AVX512F__)
+  const double peak1 = 2 * 16 * 2 * ghz;
+#else
   const double peak1 = 2 * 8 * 2 * ghz;
+#endif
   std::printf("ISA %s, clock %.2f GHz (dependent-FMA chain), peak %.1f GFLOP/s/core, %.1f on 2 cores\n",
               STR(ET_ISA), ghz, peak1, 2 * peak1);
-  // Medians; "best" is the fastest 2-thread sample (the median is sensitive to other load on a
-  // 2-core machine).
-  std::printf("%-28s %10s %10s %7s %10s\n", "shape (MxKxN)", "1 thread", "2 threads", "%peak2", "2t best");
+  // Medians; "best" is the fastest sample (the median is sensitive to other load on a 2-core
+  // machine). EDGETRAIN_GEMM_BENCH_BF16=1 times gemm_f32_bf16b (B rounded to bf16) instead.
+  const bool bf16b = std::getenv("EDGETRAIN_GEMM_BENCH_BF16") != nullptr;
+  if (bf16b) std::printf("B as bf16 (gemm_f32_bf16b)\n");
+  std::printf("%-28s %10s %10s %10s %10s %7s\n", "shape (MxKxN)", "1t median", "1t best", "2t median", "2t best",
+              "%peak2");
   std::mt19937 rng(1);
   std::uniform_real_distribution<float> U(-1.0f, 1.0f);
   for (const S& s : shapes) {
@@ -259,30 +266,37 @@ int run_bench(int argc, char** argv) {
     const int64_t rsa = s.ta ? 1 : s.K, csa = s.ta ? s.M : 1;
     const int64_t rsb = s.tb ? 1 : s.N, csb = s.tb ? s.K : 1;
     const double flops = 2.0 * double(s.M) * double(s.N) * double(s.K);
-    double g[2] = {0, 0}, best2 = 0;
+    std::vector<et::bf16_t> Bb(B.size());
+    for (size_t i = 0; i < B.size(); ++i) Bb[i].bits = et::f32_to_bf16(B[i]);
+    double g[2] = {0, 0}, best[2] = {0, 0};
     for (int th = 1; th <= 2; ++th) {
       if (th > cores) break;
       auto call = [&] {
-        et::ET_ISA::gemm_f32(s.M, s.N, s.K, 1.0f, A.data(), rsa, csa, B.data(), rsb, csb, 0.0f, C.data(), s.N, th);
+        if (bf16b)
+          et::ET_ISA::gemm_f32_bf16b(s.M, s.N, s.K, 1.0f, A.data(), rsa, csa, Bb.data(), rsb, csb, 0.0f, C.data(), s.N,
+                                     th);
+        else
+          et::ET_ISA::gemm_f32(s.M, s.N, s.K, 1.0f, A.data(), rsa, csa, B.data(), rsb, csb, 0.0f, C.data(), s.N, th);
       };
       call();
-      // Repeat each timed sample up to ~0.1 s of work so small shapes are not timer-bound.
-      const int reps = std::max(1, int(2e9 / flops / th));
+      // Repeat each timed sample up to ~10 ms of work so small shapes are not timer-bound; many
+      // short samples so some miss the other load on a shared machine.
+      const int reps = std::max(1, int(1e9 / flops));
       std::vector<double> ts;
-      for (int r = 0; r < 9; ++r) {
+      for (int r = 0; r < 21; ++r) {
         const double t0 = now();
         for (int q = 0; q < reps; ++q) call();
         ts.push_back((now() - t0) / reps);
       }
       std::sort(ts.begin(), ts.end());
       g[th - 1] = flops / ts[ts.size() / 2] / 1e9;
-      if (th == 2) best2 = flops / ts[0] / 1e9;
+      best[th - 1] = flops / ts[0] / 1e9;
     }
     char name[64];
     std::snprintf(name, sizeof name, "%lldx%lldx%lld%s%s", (long long)s.M, (long long)s.K, (long long)s.N,
                   s.ta ? " At" : "", s.tb ? " Bt" : "");
-    std::printf("%-28s %10.1f %10.1f %6.0f%% %10.1f\n", name, g[0], g[1], ghz > 0 ? 100.0 * g[1] / (2 * peak1) : 0.0,
-                best2);
+    std::printf("%-28s %10.1f %10.1f %10.1f %10.1f %6.0f%%\n", name, g[0], best[0], g[1], best[1],
+                ghz > 0 ? 100.0 * g[1] / (2 * peak1) : 0.0);
     std::fflush(stdout);
   }
   return 0;
