@@ -10,6 +10,7 @@
 #include "gemm.h"
 
 #include <algorithm>
+#include <type_traits>
 #include <cstdlib>
 #include <cstring>
 
@@ -23,6 +24,11 @@
 #if defined(__AVX512F__) && defined(__AVX512BW__) && defined(__AVX512VL__) && defined(__AVX512DQ__)
 // The AVX-512 copy keeps the AVX2 helpers (GEMV, conversions) and swaps in a 14x32 zmm kernel.
 #define ET_GEMM_AVX512 1
+#include <cpuid.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "cpuid.h"
 #endif
 #elif defined(__ARM_NEON) && defined(__aarch64__)
 #include <arm_neon.h>
@@ -558,6 +564,10 @@ inline void edge_tile(int64_t kc, const float* ap, const float* bp, int64_t ldb,
 }
 #endif
 
+#if defined(ET_GEMM_AVX512)
+#include "gemm_amx.h"
+#endif
+
 // Sub-problem rows [m0, m1) x columns [n0, n1) on the calling thread. Returns false if scratch
 // could not be allocated (caller falls back to the plain loop).
 template <class TB>
@@ -838,9 +848,12 @@ void gemv(int64_t L, int64_t K, float alpha, const TX* x, int64_t xr, int64_t xc
     parallel_run(threads, body);
 }
 
+// bf16_pieces: for bf16 B on AMX (gemm_amx.h), the number of bf16 parts A is split into (3: exact,
+// 1: A rounded to bf16); ignored elsewhere.
 template <class TB>
 void gemm_any(int64_t M, int64_t N, int64_t K, float alpha, const float* a, int64_t rsa, int64_t csa,
-              const TB* b, int64_t rsb, int64_t csb, float beta, float* c, int64_t ldc, int threads) {
+              const TB* b, int64_t rsb, int64_t csb, float beta, float* c, int64_t ldc, int threads,
+              int bf16_pieces = 3) {
   if (M <= 0 || N <= 0) return;
   if (K <= 0 || alpha == 0.0f) {
     scale_c(M, N, beta, c, ldc);
@@ -870,30 +883,36 @@ void gemm_any(int64_t M, int64_t N, int64_t K, float alpha, const float* a, int6
   // Each thread takes an independent rectangle of C (no shared packed buffers, no barriers). Split
   // the dimension with more register tiles, so the operand that is re-packed by every thread
   // (A when splitting N, B when splitting M) is the cheaper one relative to the FMAs it feeds.
-  const int64_t mt = ceil_div(M, MR), nt_tiles = ceil_div(N, NR);
+  // bf16 B on AMX tiles: 32 x 32 blocks of C.
+  bool amx = false;
+#if defined(ET_GEMM_AVX512)
+  if constexpr (sizeof(TB) == 2 && !std::is_same<TB, uint16_t>::value)
+    amx = M >= 16 && N >= 16 && K >= 32 && amx_usable();
+#endif
+  (void)bf16_pieces;
+  const int64_t MU = amx ? 32 : MR, NU = amx ? 32 : NR;
+  const int64_t mt = ceil_div(M, MU), nt_tiles = ceil_div(N, NU);
   const bool split_n = nt_tiles >= mt;
   const int64_t units = split_n ? nt_tiles : mt;
   const int nt = int(std::min<int64_t>(threads, units));
 
   auto body = [&](int t, int T) {
     const int64_t u0 = units * t / T, u1 = units * (t + 1) / T;
-    bool ok;
-    if (split_n)
-      ok = gemm_rect(p, 0, M, std::min(N, u0 * NR), std::min(N, u1 * NR));
-    else
-      ok = gemm_rect(p, std::min(M, u0 * MR), std::min(M, u1 * MR), 0, N);
+    const int64_t m0 = split_n ? 0 : std::min(M, u0 * MU), m1 = split_n ? M : std::min(M, u1 * MU);
+    const int64_t n0 = split_n ? std::min(N, u0 * NU) : 0, n1 = split_n ? std::min(N, u1 * NU) : N;
+    bool ok = false;
+#if defined(ET_GEMM_AVX512)
+    if constexpr (std::is_same<TB, bf16_t>::value)
+      if (amx) ok = amx_rect(p, bf16_pieces, m0, m1, n0, n1);
+#endif
+    if (!ok) ok = gemm_rect(p, m0, m1, n0, n1);
     if (!ok) {
-      if (split_n) {
-        // Columns of this rectangle only.
-        Problem<TB> q = p;
-        const int64_t j0 = std::min(N, u0 * NR), j1 = std::min(N, u1 * NR);
-        q.N = j1 - j0;
-        q.b = p.b + j0 * p.csb;
-        q.c = p.c + j0;
-        if (q.N > 0) gemm_naive(q, 0, M);
-      } else {
-        gemm_naive(p, std::min(M, u0 * MR), std::min(M, u1 * MR));
-      }
+      // This rectangle only.
+      Problem<TB> q = p;
+      q.N = n1 - n0;
+      q.b = p.b + n0 * p.csb;
+      q.c = p.c + n0;
+      if (q.N > 0) gemm_naive(q, m0, m1);
     }
   };
   if (nt <= 1)
@@ -916,7 +935,13 @@ void gemm_f32_f16b(int64_t M, int64_t N, int64_t K, float alpha, const float* a,
 
 void gemm_f32_bf16b(int64_t M, int64_t N, int64_t K, float alpha, const float* a, int64_t rsa, int64_t csa,
                     const bf16_t* b, int64_t rsb, int64_t csb, float beta, float* c, int64_t ldc, int threads) {
-  gemm_any(M, N, K, alpha, a, rsa, csa, b, rsb, csb, beta, c, ldc, threads);
+  gemm_any(M, N, K, alpha, a, rsa, csa, b, rsb, csb, beta, c, ldc, threads, 3);
+}
+
+void gemm_f32_bf16b_round_a(int64_t M, int64_t N, int64_t K, float alpha, const float* a, int64_t rsa,
+                            int64_t csa, const bf16_t* b, int64_t rsb, int64_t csb, float beta, float* c,
+                            int64_t ldc, int threads) {
+  gemm_any(M, N, K, alpha, a, rsa, csa, b, rsb, csb, beta, c, ldc, threads, 1);
 }
 
 }  // namespace ET_ISA

@@ -34,8 +34,12 @@ struct Case {
 
 // Element type B goes in as. F16 / BF16: values are rounded to that type first, so the float64
 // reference sees the same B.
-enum BType { B_F32, B_F16, B_BF16 };
-const char* btype_tag(BType bt) { return bt == B_F16 ? " (f16 B)" : bt == B_BF16 ? " (bf16 B)" : ""; }
+// B_BF16_RA: bf16 B through gemm_f32_bf16b_round_a (A rounded to bf16 too, where AMX runs it),
+// checked against the unrounded float64 reference at bf16 tolerance.
+enum BType { B_F32, B_F16, B_BF16, B_BF16_RA };
+const char* btype_tag(BType bt) {
+  return bt == B_F16 ? " (f16 B)" : bt == B_BF16 ? " (bf16 B)" : bt == B_BF16_RA ? " (bf16 B, A rounded)" : "";
+}
 
 // Runs one case; returns false (and prints) on mismatch.
 bool run_case(const Case& t, std::mt19937& rng, BType bt) {
@@ -82,7 +86,7 @@ bool run_case(const Case& t, std::mt19937& rng, BType bt) {
       B[i] = et::f16_to_f32(Bh[i]);
     }
   std::vector<et::bf16_t> Bb(B.size());
-  if (bt == B_BF16)
+  if (bt == B_BF16 || bt == B_BF16_RA)
     for (size_t i = 0; i < B.size(); ++i) {
       Bb[i].bits = et::f32_to_bf16(B[i]);
       B[i] = et::bf16_to_f32(Bb[i].bits);
@@ -96,13 +100,18 @@ bool run_case(const Case& t, std::mt19937& rng, BType bt) {
   if (bt == B_F16)
     et::ET_ISA::gemm_f32_f16b(M, N, K, t.alpha, A.data(), rsa, csa, Bh.data(), rsb, csb, t.beta, C.data(), ldc,
                               t.threads);
+  else if (bt == B_BF16_RA)
+    et::ET_ISA::gemm_f32_bf16b_round_a(M, N, K, t.alpha, A.data(), rsa, csa, Bb.data(), rsb, csb, t.beta, C.data(),
+                                       ldc, t.threads);
   else if (bt == B_BF16)
     et::ET_ISA::gemm_f32_bf16b(M, N, K, t.alpha, A.data(), rsa, csa, Bb.data(), rsb, csb, t.beta, C.data(), ldc,
                                t.threads);
   else
     et::ET_ISA::gemm_f32(M, N, K, t.alpha, A.data(), rsa, csa, B.data(), rsb, csb, t.beta, C.data(), ldc,
                          t.threads);
-  const double tol = 1e-4 * std::sqrt(double(std::max<int64_t>(K, 1))) + 1e-6;
+  // bf16-rounded A: each |a - bf16(a)| <= 2^-9 |a|, so the error is bounded by 2^-9 of the sum of
+  // |products| plus f32 summation error; 2^-8 leaves room for the latter.
+  const double tol = bt == B_BF16_RA ? std::ldexp(1.0, -8) : 1e-4 * std::sqrt(double(std::max<int64_t>(K, 1))) + 1e-6;
   for (int64_t i = 0; i < M; ++i) {
     for (int64_t j = 0; j < ldc; ++j) {
       const float got = C[size_t(i * ldc + j)];
@@ -141,11 +150,58 @@ bool run_case(const Case& t, std::mt19937& rng, BType bt) {
   return true;
 }
 
+// Inf and NaN through bf16 B (the AMX path splits A into parts; a zero part times an infinite b
+// must not turn +-Inf into NaN): NaN where the float64 reference is NaN, the same Inf where it is
+// infinite, finite and close elsewhere. Large enough for the AMX path (M, N >= 16, K >= 32).
+bool run_nonfinite(bool round_a, bool tb) {
+  const int64_t M = 40, N = 36, K = 64;
+  std::mt19937 rng(7);
+  std::uniform_real_distribution<float> U(-1.0f, 1.0f);
+  std::vector<float> A(size_t(M * K)), B(size_t(K * N));
+  for (auto& x : A) x = U(rng);
+  for (auto& x : B) x = et::bf16_to_f32(et::f32_to_bf16(U(rng)));
+  const float inf = INFINITY;
+  B[3 * N + 5] = inf;    // column 5 infinite except where an A row meets it with 0 / NaN / Inf
+  B[10 * N + 8] = std::nanf("");
+  A[2 * K + 7] = inf;    // row 2 infinite (or NaN where it meets b = 0 / -inf)
+  A[4 * K + 3] = std::nanf("");
+  A[6 * K + 3] = 1.0f;   // exact in bf16: its other parts are zero
+  A[8 * K + 3] = 0.0f;   // 0 * inf = NaN
+  B[7 * N + 9] = 0.0f;   // A(2, 7) = inf times 0: NaN in (2, 9)
+  const int64_t rsb = tb ? 1 : N, csb = tb ? K : 1;
+  std::vector<et::bf16_t> Bb(size_t(K * N));
+  for (int64_t k = 0; k < K; ++k)
+    for (int64_t j = 0; j < N; ++j) Bb[size_t(k * rsb + j * csb)].bits = et::f32_to_bf16(B[size_t(k * N + j)]);
+  std::vector<float> C(size_t(M * N), 0.0f);
+  if (round_a)
+    et::ET_ISA::gemm_f32_bf16b_round_a(M, N, K, 1.0f, A.data(), K, 1, Bb.data(), rsb, csb, 0.0f, C.data(), N, 1);
+  else
+    et::ET_ISA::gemm_f32_bf16b(M, N, K, 1.0f, A.data(), K, 1, Bb.data(), rsb, csb, 0.0f, C.data(), N, 1);
+  const double tol = round_a ? std::ldexp(1.0, -8) : 1e-4 * std::sqrt(double(K));
+  for (int64_t i = 0; i < M; ++i)
+    for (int64_t j = 0; j < N; ++j) {
+      double s = 0.0, mag = 0.0;
+      for (int64_t k = 0; k < K; ++k) {
+        const double pr = double(A[size_t(i * K + k)]) * double(B[size_t(k * N + j)]);
+        s += pr;
+        mag += std::fabs(pr);
+      }
+      const double got = C[size_t(i * N + j)];
+      const bool ok = std::isnan(s) ? std::isnan(got) : std::isinf(s) ? got == s : std::fabs(got - s) <= tol * std::max(1.0, mag);
+      if (!ok) {
+        std::printf("FAIL non-finite bf16 B%s%s at (%lld,%lld): got %g want %g\n", round_a ? " (A rounded)" : "",
+                    tb ? " Bt" : "", (long long)i, (long long)j, got, s);
+        return false;
+      }
+    }
+  return true;
+}
+
 int run_tests() {
   std::mt19937 rng(12345);
   int n = 0, fails = 0;
   auto go = [&](const Case& c) {
-    for (BType bt : {B_F32, B_F16, B_BF16}) {
+    for (BType bt : {B_F32, B_F16, B_BF16, B_BF16_RA}) {
       ++n;
       if (!run_case(c, rng, bt)) ++fails;
     }
@@ -184,6 +240,11 @@ int run_tests() {
   go(Case{40, 50, 60, false, false, 0, 0, 0, 1.0f, 0.5f, 2, true});
   go(Case{1, 50, 60, false, false, 0, 0, 0, 1.0f, 0.5f, 2, true});
   go(Case{50, 1, 60, false, false, 0, 0, 0, 1.0f, 0.0f, 2, true});
+  for (int ra = 0; ra < 2; ++ra)
+    for (int tb = 0; tb < 2; ++tb) {
+      ++n;
+      if (!run_nonfinite(ra != 0, tb != 0)) ++fails;
+    }
   std::printf("gemm_test [%s]: %d cases, %d failures\n", STR(ET_ISA), n, fails);
   return fails ? 1 : 0;
 }
