@@ -313,9 +313,11 @@ int run_bench(int argc, char** argv) {
   std::printf("ISA %s, clock %.2f GHz (dependent-FMA chain), peak %.1f GFLOP/s/core, %.1f on 2 cores\n",
               STR(ET_ISA), ghz, peak1, 2 * peak1);
   // Medians; "best" is the fastest sample (the median is sensitive to other load on a 2-core
-  // machine). EDGETRAIN_GEMM_BENCH_BF16=1 times gemm_f32_bf16b (B rounded to bf16) instead.
-  const bool bf16b = std::getenv("EDGETRAIN_GEMM_BENCH_BF16") != nullptr;
-  if (bf16b) std::printf("B as bf16 (gemm_f32_bf16b)\n");
+  // machine). EDGETRAIN_GEMM_BENCH_BF16=1 times gemm_f32_bf16b (B rounded to bf16) instead,
+  // EDGETRAIN_GEMM_BENCH_BF16=round gemm_f32_bf16b_round_a.
+  const char* bf16env = std::getenv("EDGETRAIN_GEMM_BENCH_BF16");
+  const bool bf16b = bf16env != nullptr, round_a = bf16b && std::strcmp(bf16env, "round") == 0;
+  if (bf16b) std::printf("B as bf16 (%s)\n", round_a ? "gemm_f32_bf16b_round_a" : "gemm_f32_bf16b");
   std::printf("%-28s %10s %10s %10s %10s %7s\n", "shape (MxKxN)", "1t median", "1t best", "2t median", "2t best",
               "%peak2");
   std::mt19937 rng(1);
@@ -333,7 +335,10 @@ int run_bench(int argc, char** argv) {
     for (int th = 1; th <= 2; ++th) {
       if (th > cores) break;
       auto call = [&] {
-        if (bf16b)
+        if (round_a)
+          et::ET_ISA::gemm_f32_bf16b_round_a(s.M, s.N, s.K, 1.0f, A.data(), rsa, csa, Bb.data(), rsb, csb, 0.0f,
+                                             C.data(), s.N, th);
+        else if (bf16b)
           et::ET_ISA::gemm_f32_bf16b(s.M, s.N, s.K, 1.0f, A.data(), rsa, csa, Bb.data(), rsb, csb, 0.0f, C.data(), s.N,
                                      th);
         else
