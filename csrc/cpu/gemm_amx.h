@@ -138,41 +138,6 @@ ET_AMX_TARGET inline __m512i pack_hi16(__m512i lo, __m512i hi) {
   return _mm512_permutex2var_epi16(lo, idx, hi);
 }
 
-// A block (mc x kc, element (i,k) at a[i*rsa + k*csa]) -> ceil(mc/32) panels; panel layout per
-// k step, per piece: 32 rows x 32 bf16. Rows past mc and k past kc are zero.
-ET_AMX_TARGET inline void amx_pack_a(int64_t mc, int64_t kc, const float* a, int64_t rsa, int64_t csa, int pieces,
-                                     uint16_t* dst) {
-  const int64_t steps = ceil_div(kc, AMX_KSTEP);
-  alignas(64) float row[32];
-  for (int64_t i0 = 0; i0 < mc; i0 += 32) {
-    uint16_t* pd = dst + i0 / 32 * steps * pieces * 1024;
-    for (int64_t s = 0; s < steps; ++s) {
-      const int64_t k0 = s * AMX_KSTEP, kn = std::min<int64_t>(AMX_KSTEP, kc - k0);
-      const __mmask16 m0 = kn >= 16 ? __mmask16(0xFFFF) : __mmask16((1u << kn) - 1);
-      const __mmask16 m1 = kn >= 32 ? __mmask16(0xFFFF) : kn <= 16 ? __mmask16(0) : __mmask16((1u << (kn - 16)) - 1);
-      uint16_t* sd = pd + s * pieces * 1024;
-      for (int64_t i = 0; i < 32; ++i) {
-        __m512 x0 = _mm512_setzero_ps(), x1 = _mm512_setzero_ps();
-        if (i0 + i < mc) {
-          const float* src = a + (i0 + i) * rsa + k0 * csa;
-          if (csa == 1) {
-            x0 = _mm512_maskz_loadu_ps(m0, src);
-            x1 = _mm512_maskz_loadu_ps(m1, src + 16);
-          } else {
-            for (int64_t k = 0; k < 32; ++k) row[k] = k < kn ? src[k * csa] : 0.0f;
-            x0 = _mm512_load_ps(row);
-            x1 = _mm512_load_ps(row + 16);
-          }
-        }
-        __m512i p0[3], p1[3];
-        split_bf16(x0, pieces, p0);
-        split_bf16(x1, pieces, p1);
-        for (int p = 0; p < pieces; ++p) _mm512_storeu_si512(sd + p * 1024 + i * 32, pack_hi16(p0[p], p1[p]));
-      }
-    }
-  }
-}
-
 // 16 x 16 transpose of 32-bit lanes: r[i] lane j -> r[j] lane i.
 ET_AMX_TARGET inline void transpose16_epi32(__m512i* r) {
   __m512i t[16], u[16];
@@ -195,6 +160,65 @@ ET_AMX_TARGET inline void transpose16_epi32(__m512i* r) {
     r[8 + q] = _mm512_shuffle_i32x4(w0, x0, 0xDD);
     r[4 + q] = _mm512_shuffle_i32x4(w1, x1, 0x88);
     r[12 + q] = _mm512_shuffle_i32x4(w1, x1, 0xDD);
+  }
+}
+
+// A block (mc x kc, element (i,k) at a[i*rsa + k*csa]) -> ceil(mc/32) panels; panel layout per
+// k step, per piece: 32 rows x 32 bf16. Rows past mc and k past kc are zero.
+ET_AMX_TARGET inline void amx_pack_a(int64_t mc, int64_t kc, const float* a, int64_t rsa, int64_t csa, int pieces,
+                                     uint16_t* dst) {
+  const int64_t steps = ceil_div(kc, AMX_KSTEP);
+  alignas(64) float row[32];
+  alignas(64) float blk[32 * 32];
+  for (int64_t i0 = 0; i0 < mc; i0 += 32) {
+    uint16_t* pd = dst + i0 / 32 * steps * pieces * 1024;
+    for (int64_t s = 0; s < steps; ++s) {
+      const int64_t k0 = s * AMX_KSTEP, kn = std::min<int64_t>(AMX_KSTEP, kc - k0);
+      const __mmask16 m0 = kn >= 16 ? __mmask16(0xFFFF) : __mmask16((1u << kn) - 1);
+      const __mmask16 m1 = kn >= 32 ? __mmask16(0xFFFF) : kn <= 16 ? __mmask16(0) : __mmask16((1u << (kn - 16)) - 1);
+      uint16_t* sd = pd + s * pieces * 1024;
+      const bool at = rsa == 1 && csa != 1;
+      if (at) {
+        // A transposed in memory (column i contiguous): four 16 x 16 transposes into blk, row-major
+        // 32 rows x 32 k.
+        for (int64_t ib = 0; ib < 2; ++ib) {
+          const int64_t in = std::max<int64_t>(0, std::min<int64_t>(16, mc - i0 - 16 * ib));
+          const __mmask16 im = in >= 16 ? __mmask16(0xFFFF) : __mmask16((1u << in) - 1);
+          for (int64_t kb = 0; kb < 2; ++kb) {
+            __m512i r[16];
+            for (int64_t l = 0; l < 16; ++l) {
+              const int64_t k = 16 * kb + l;
+              r[l] = k < kn && in > 0
+                         ? _mm512_castps_si512(_mm512_maskz_loadu_ps(im, a + (i0 + 16 * ib) + (k0 + k) * csa))
+                         : _mm512_setzero_si512();
+            }
+            transpose16_epi32(r);
+            for (int64_t j = 0; j < 16; ++j) _mm512_store_si512(blk + (16 * ib + j) * 32 + 16 * kb, r[j]);
+          }
+        }
+      }
+      for (int64_t i = 0; i < 32; ++i) {
+        __m512 x0 = _mm512_setzero_ps(), x1 = _mm512_setzero_ps();
+        if (at) {
+          x0 = _mm512_load_ps(blk + i * 32);
+          x1 = _mm512_load_ps(blk + i * 32 + 16);
+        } else if (i0 + i < mc) {
+          const float* src = a + (i0 + i) * rsa + k0 * csa;
+          if (csa == 1) {
+            x0 = _mm512_maskz_loadu_ps(m0, src);
+            x1 = _mm512_maskz_loadu_ps(m1, src + 16);
+          } else {
+            for (int64_t k = 0; k < 32; ++k) row[k] = k < kn ? src[k * csa] : 0.0f;
+            x0 = _mm512_load_ps(row);
+            x1 = _mm512_load_ps(row + 16);
+          }
+        }
+        __m512i p0[3], p1[3];
+        split_bf16(x0, pieces, p0);
+        split_bf16(x1, pieces, p1);
+        for (int p = 0; p < pieces; ++p) _mm512_storeu_si512(sd + p * 1024 + i * 32, pack_hi16(p0[p], p1[p]));
+      }
+    }
   }
 }
 
