@@ -24,9 +24,11 @@
 #if defined(__AVX512F__) && defined(__AVX512BW__) && defined(__AVX512VL__) && defined(__AVX512DQ__)
 // The AVX-512 copy keeps the AVX2 helpers (GEMV, conversions) and swaps in a 14x32 zmm kernel.
 #define ET_GEMM_AVX512 1
+#if defined(__linux__)  // AMX detection and permission (gemm_amx.h)
 #include <cpuid.h>
 #include <sys/syscall.h>
 #include <unistd.h>
+#endif
 
 #include "cpuid.h"
 #endif
