@@ -32,9 +32,20 @@ void gemm_f32_f16b(int64_t M, int64_t N, int64_t K, float alpha, const float* a,
                    const uint16_t* b, int64_t rsb, int64_t csb, float beta, float* c, int64_t ldc, int threads);
 
 // The same with B in bf16: widening is exact (bits << 16), so results match a float B holding the
-// same values.
+// same values (to f32 summation order). Where AMX-BF16 is usable (gemm_amx.h) the product runs on
+// AMX tiles with A split exactly into three bf16 parts; subnormal inputs then count as zero.
 void gemm_f32_bf16b(int64_t M, int64_t N, int64_t K, float alpha, const float* a, int64_t rsa, int64_t csa,
                     const bf16_t* b, int64_t rsb, int64_t csb, float beta, float* c, int64_t ldc, int threads);
+
+// Faster, less exact bf16-B product: A is rounded to bf16 (nearest even) as well, as PyTorch's bf16
+// matmul does, so each A element carries up to 2^-9 relative error (sums accumulate in f32). On
+// AMX (AVX-512 copy, tier with AVX512_BF16, CPU with AMX-BF16) that makes one tile product per k
+// step instead of gemm_f32_bf16b's three (its A split into three exact bf16 parts); without AMX
+// this is gemm_f32_bf16b (A not rounded). On AMX both treat subnormal inputs as zero and flush
+// subnormal results.
+void gemm_f32_bf16b_round_a(int64_t M, int64_t N, int64_t K, float alpha, const float* a, int64_t rsa,
+                            int64_t csa, const bf16_t* b, int64_t rsb, int64_t csb, float beta, float* c,
+                            int64_t ldc, int threads);
 
 }  // namespace ET_ISA
 }  // namespace et

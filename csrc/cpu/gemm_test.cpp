@@ -34,8 +34,12 @@ struct Case {
 
 // Element type B goes in as. F16 / BF16: values are rounded to that type first, so the float64
 // reference sees the same B.
-enum BType { B_F32, B_F16, B_BF16 };
-const char* btype_tag(BType bt) { return bt == B_F16 ? " (f16 B)" : bt == B_BF16 ? " (bf16 B)" : ""; }
+// B_BF16_RA: bf16 B through gemm_f32_bf16b_round_a (A rounded to bf16 too, where AMX runs it),
+// checked against the unrounded float64 reference at bf16 tolerance.
+enum BType { B_F32, B_F16, B_BF16, B_BF16_RA };
+const char* btype_tag(BType bt) {
+  return bt == B_F16 ? " (f16 B)" : bt == B_BF16 ? " (bf16 B)" : bt == B_BF16_RA ? " (bf16 B, A rounded)" : "";
+}
 
 // Runs one case; returns false (and prints) on mismatch.
 bool run_case(const Case& t, std::mt19937& rng, BType bt) {
@@ -82,7 +86,7 @@ bool run_case(const Case& t, std::mt19937& rng, BType bt) {
       B[i] = et::f16_to_f32(Bh[i]);
     }
   std::vector<et::bf16_t> Bb(B.size());
-  if (bt == B_BF16)
+  if (bt == B_BF16 || bt == B_BF16_RA)
     for (size_t i = 0; i < B.size(); ++i) {
       Bb[i].bits = et::f32_to_bf16(B[i]);
       B[i] = et::bf16_to_f32(Bb[i].bits);
@@ -96,13 +100,18 @@ bool run_case(const Case& t, std::mt19937& rng, BType bt) {
   if (bt == B_F16)
     et::ET_ISA::gemm_f32_f16b(M, N, K, t.alpha, A.data(), rsa, csa, Bh.data(), rsb, csb, t.beta, C.data(), ldc,
                               t.threads);
+  else if (bt == B_BF16_RA)
+    et::ET_ISA::gemm_f32_bf16b_round_a(M, N, K, t.alpha, A.data(), rsa, csa, Bb.data(), rsb, csb, t.beta, C.data(),
+                                       ldc, t.threads);
   else if (bt == B_BF16)
     et::ET_ISA::gemm_f32_bf16b(M, N, K, t.alpha, A.data(), rsa, csa, Bb.data(), rsb, csb, t.beta, C.data(), ldc,
                                t.threads);
   else
     et::ET_ISA::gemm_f32(M, N, K, t.alpha, A.data(), rsa, csa, B.data(), rsb, csb, t.beta, C.data(), ldc,
                          t.threads);
-  const double tol = 1e-4 * std::sqrt(double(std::max<int64_t>(K, 1))) + 1e-6;
+  // bf16-rounded A: each |a - bf16(a)| <= 2^-9 |a|, so the error is bounded by 2^-9 of the sum of
+  // |products| plus f32 summation error; 2^-8 leaves room for the latter.
+  const double tol = bt == B_BF16_RA ? std::ldexp(1.0, -8) : 1e-4 * std::sqrt(double(std::max<int64_t>(K, 1))) + 1e-6;
   for (int64_t i = 0; i < M; ++i) {
     for (int64_t j = 0; j < ldc; ++j) {
       const float got = C[size_t(i * ldc + j)];
@@ -141,11 +150,58 @@ bool run_case(const Case& t, std::mt19937& rng, BType bt) {
   return true;
 }
 
+// Inf and NaN through bf16 B (the AMX path splits A into parts; a zero part times an infinite b
+// must not turn +-Inf into NaN): NaN where the float64 reference is NaN, the same Inf where it is
+// infinite, finite and close elsewhere. Large enough for the AMX path (M, N >= 16, K >= 32).
+bool run_nonfinite(bool round_a, bool tb) {
+  const int64_t M = 40, N = 36, K = 64;
+  std::mt19937 rng(7);
+  std::uniform_real_distribution<float> U(-1.0f, 1.0f);
+  std::vector<float> A(size_t(M * K)), B(size_t(K * N));
+  for (auto& x : A) x = U(rng);
+  for (auto& x : B) x = et::bf16_to_f32(et::f32_to_bf16(U(rng)));
+  const float inf = INFINITY;
+  B[3 * N + 5] = inf;    // column 5 infinite except where an A row meets it with 0 / NaN / Inf
+  B[10 * N + 8] = std::nanf("");
+  A[2 * K + 7] = inf;    // row 2 infinite (or NaN where it meets b = 0 / -inf)
+  A[4 * K + 3] = std::nanf("");
+  A[6 * K + 3] = 1.0f;   // exact in bf16: its other parts are zero
+  A[8 * K + 3] = 0.0f;   // 0 * inf = NaN
+  B[7 * N + 9] = 0.0f;   // A(2, 7) = inf times 0: NaN in (2, 9)
+  const int64_t rsb = tb ? 1 : N, csb = tb ? K : 1;
+  std::vector<et::bf16_t> Bb(size_t(K * N));
+  for (int64_t k = 0; k < K; ++k)
+    for (int64_t j = 0; j < N; ++j) Bb[size_t(k * rsb + j * csb)].bits = et::f32_to_bf16(B[size_t(k * N + j)]);
+  std::vector<float> C(size_t(M * N), 0.0f);
+  if (round_a)
+    et::ET_ISA::gemm_f32_bf16b_round_a(M, N, K, 1.0f, A.data(), K, 1, Bb.data(), rsb, csb, 0.0f, C.data(), N, 1);
+  else
+    et::ET_ISA::gemm_f32_bf16b(M, N, K, 1.0f, A.data(), K, 1, Bb.data(), rsb, csb, 0.0f, C.data(), N, 1);
+  const double tol = round_a ? std::ldexp(1.0, -8) : 1e-4 * std::sqrt(double(K));
+  for (int64_t i = 0; i < M; ++i)
+    for (int64_t j = 0; j < N; ++j) {
+      double s = 0.0, mag = 0.0;
+      for (int64_t k = 0; k < K; ++k) {
+        const double pr = double(A[size_t(i * K + k)]) * double(B[size_t(k * N + j)]);
+        s += pr;
+        mag += std::fabs(pr);
+      }
+      const double got = C[size_t(i * N + j)];
+      const bool ok = std::isnan(s) ? std::isnan(got) : std::isinf(s) ? got == s : std::fabs(got - s) <= tol * std::max(1.0, mag);
+      if (!ok) {
+        std::printf("FAIL non-finite bf16 B%s%s at (%lld,%lld): got %g want %g\n", round_a ? " (A rounded)" : "",
+                    tb ? " Bt" : "", (long long)i, (long long)j, got, s);
+        return false;
+      }
+    }
+  return true;
+}
+
 int run_tests() {
   std::mt19937 rng(12345);
   int n = 0, fails = 0;
   auto go = [&](const Case& c) {
-    for (BType bt : {B_F32, B_F16, B_BF16}) {
+    for (BType bt : {B_F32, B_F16, B_BF16, B_BF16_RA}) {
       ++n;
       if (!run_case(c, rng, bt)) ++fails;
     }
@@ -174,7 +230,8 @@ int run_tests() {
   const int64_t big[][3] = {{1, 1000, 700},   {1, 4099, 33},   {700, 1, 300},  {257, 263, 600},
                             {200, 300, 513},  {390, 4200, 40}, {1, 17, 2048}, {3, 5000, 129},
                             {24, 600, 300},   {25, 601, 301},  {13, 200, 1},   {500, 40, 260},
-                            {4, 1, 9},        {1, 1, 5000},    {191, 193, 257}};
+                            {4, 1, 9},        {1, 1, 5000},    {191, 193, 257},
+                            {48, 40, 2100}};  // (several AMX k blocks, KC 1024)
   for (int r = 0; r < int(sizeof(big) / sizeof(big[0])); ++r)
     for (int tr = 0; tr < 4; ++tr)
       go(Case{big[r][0], big[r][1], big[r][2], bool(tr & 1), bool(tr & 2), 1, 2, 3, alphas[r % 3], betas[(r + tr) % 3],
@@ -184,6 +241,11 @@ int run_tests() {
   go(Case{40, 50, 60, false, false, 0, 0, 0, 1.0f, 0.5f, 2, true});
   go(Case{1, 50, 60, false, false, 0, 0, 0, 1.0f, 0.5f, 2, true});
   go(Case{50, 1, 60, false, false, 0, 0, 0, 1.0f, 0.0f, 2, true});
+  for (int ra = 0; ra < 2; ++ra)
+    for (int tb = 0; tb < 2; ++tb) {
+      ++n;
+      if (!run_nonfinite(ra != 0, tb != 0)) ++fails;
+    }
   std::printf("gemm_test [%s]: %d cases, %d failures\n", STR(ET_ISA), n, fails);
   return fails ? 1 : 0;
 }
@@ -199,9 +261,9 @@ double measure_ghz() {
 #if defined(__x86_64__) && defined(__AVX2__) && defined(__FMA__)
   __m256 x = _mm256_set1_ps(1.0f);
   const __m256 m = _mm256_set1_ps(0.999999f), ad = _mm256_set1_ps(1e-7f);
-  const long n = 100000000;
+  const long n = 10000000;  // 20 short runs, best: some miss other load
   double best = 0;
-  for (int r = 0; r < 3; ++r) {
+  for (int r = 0; r < 20; ++r) {
     const double t0 = now();
     for (long i = 0; i < n; ++i) {
       x = _mm256_fmadd_ps(x, m, ad);
@@ -243,13 +305,22 @@ int run_bench(int argc, char** argv) {
   }
   const double ghz = measure_ghz();
   const int cores = et::threadpool_size();
-  // 2 FMA pipes x 8 fp32 lanes x 2 flops per core per cycle (AVX2).
+  // 2 FMA pipes x 8 (AVX2) or 16 (AVX-512) fp32 lanes x 2 flops per core per cycle.
+#if defined(__AVX512F__)
+  const double peak1 = 2 * 16 * 2 * ghz;
+#else
   const double peak1 = 2 * 8 * 2 * ghz;
+#endif
   std::printf("ISA %s, clock %.2f GHz (dependent-FMA chain), peak %.1f GFLOP/s/core, %.1f on 2 cores\n",
               STR(ET_ISA), ghz, peak1, 2 * peak1);
-  // Medians; "best" is the fastest 2-thread sample (the median is sensitive to other load on a
-  // 2-core machine).
-  std::printf("%-28s %10s %10s %7s %10s\n", "shape (MxKxN)", "1 thread", "2 threads", "%peak2", "2t best");
+  // Medians; "best" is the fastest sample (the median is sensitive to other load on a 2-core
+  // machine). EDGETRAIN_GEMM_BENCH_BF16=1 times gemm_f32_bf16b (B rounded to bf16) instead,
+  // EDGETRAIN_GEMM_BENCH_BF16=round gemm_f32_bf16b_round_a.
+  const char* bf16env = std::getenv("EDGETRAIN_GEMM_BENCH_BF16");
+  const bool bf16b = bf16env != nullptr, round_a = bf16b && std::strcmp(bf16env, "round") == 0;
+  if (bf16b) std::printf("B as bf16 (%s)\n", round_a ? "gemm_f32_bf16b_round_a" : "gemm_f32_bf16b");
+  std::printf("%-28s %10s %10s %10s %10s %7s\n", "shape (MxKxN)", "1t median", "1t best", "2t median", "2t best",
+              "%peak2");
   std::mt19937 rng(1);
   std::uniform_real_distribution<float> U(-1.0f, 1.0f);
   for (const S& s : shapes) {
@@ -259,30 +330,40 @@ int run_bench(int argc, char** argv) {
     const int64_t rsa = s.ta ? 1 : s.K, csa = s.ta ? s.M : 1;
     const int64_t rsb = s.tb ? 1 : s.N, csb = s.tb ? s.K : 1;
     const double flops = 2.0 * double(s.M) * double(s.N) * double(s.K);
-    double g[2] = {0, 0}, best2 = 0;
+    std::vector<et::bf16_t> Bb(B.size());
+    for (size_t i = 0; i < B.size(); ++i) Bb[i].bits = et::f32_to_bf16(B[i]);
+    double g[2] = {0, 0}, best[2] = {0, 0};
     for (int th = 1; th <= 2; ++th) {
       if (th > cores) break;
       auto call = [&] {
-        et::ET_ISA::gemm_f32(s.M, s.N, s.K, 1.0f, A.data(), rsa, csa, B.data(), rsb, csb, 0.0f, C.data(), s.N, th);
+        if (round_a)
+          et::ET_ISA::gemm_f32_bf16b_round_a(s.M, s.N, s.K, 1.0f, A.data(), rsa, csa, Bb.data(), rsb, csb, 0.0f,
+                                             C.data(), s.N, th);
+        else if (bf16b)
+          et::ET_ISA::gemm_f32_bf16b(s.M, s.N, s.K, 1.0f, A.data(), rsa, csa, Bb.data(), rsb, csb, 0.0f, C.data(), s.N,
+                                     th);
+        else
+          et::ET_ISA::gemm_f32(s.M, s.N, s.K, 1.0f, A.data(), rsa, csa, B.data(), rsb, csb, 0.0f, C.data(), s.N, th);
       };
       call();
-      // Repeat each timed sample up to ~0.1 s of work so small shapes are not timer-bound.
-      const int reps = std::max(1, int(2e9 / flops / th));
+      // Repeat each timed sample up to ~10 ms of work so small shapes are not timer-bound; many
+      // short samples so some miss the other load on a shared machine.
+      const int reps = std::max(1, int(1e9 / flops));
       std::vector<double> ts;
-      for (int r = 0; r < 9; ++r) {
+      for (int r = 0; r < 21; ++r) {
         const double t0 = now();
         for (int q = 0; q < reps; ++q) call();
         ts.push_back((now() - t0) / reps);
       }
       std::sort(ts.begin(), ts.end());
       g[th - 1] = flops / ts[ts.size() / 2] / 1e9;
-      if (th == 2) best2 = flops / ts[0] / 1e9;
+      best[th - 1] = flops / ts[0] / 1e9;
     }
     char name[64];
     std::snprintf(name, sizeof name, "%lldx%lldx%lld%s%s", (long long)s.M, (long long)s.K, (long long)s.N,
                   s.ta ? " At" : "", s.tb ? " Bt" : "");
-    std::printf("%-28s %10.1f %10.1f %6.0f%% %10.1f\n", name, g[0], g[1], ghz > 0 ? 100.0 * g[1] / (2 * peak1) : 0.0,
-                best2);
+    std::printf("%-28s %10.1f %10.1f %10.1f %10.1f %6.0f%%\n", name, g[0], best[0], g[1], best[1],
+                ghz > 0 ? 100.0 * g[1] / (2 * peak1) : 0.0);
     std::fflush(stdout);
   }
   return 0;
