@@ -24,10 +24,6 @@
 namespace et {
 namespace ET_ISA {
 
-// NF4's levels as int8 (round(127 x kNF4)): decode multiplies these, so its weights move by up to
-// 0.5/127 of their block scale on top of the activation rounding
-[[maybe_unused]] alignas(16) const int8_t kNF4I8[16] = {-127, -88, -67, -50, -36, -23, -12, 0, 10, 20, 31, 43, 56, 71, 92, 127};
-
 // A block holding NaN or +-Inf cannot be rounded to int8 (int(NaN) is undefined): it gets scale
 // NaN, or +Inf with codes +-1 at the infinities and 0 elsewhere, so every dot product with it is
 // NaN, or +-Inf / NaN as the float sum with that infinity would be.

@@ -10,6 +10,12 @@
 namespace et {
 namespace ET_ISA {
 
+/**
+ * NF4's levels as int8 (round(127 x kNF4)): the integer paths multiply these, so NF4 weights move
+ * by up to 0.5/127 of their block scale on top of the activation rounding.
+ */
+alignas(16) inline constexpr int8_t kNF4I8[16] = {-127, -88, -67, -50, -36, -23, -12, 0, 10, 20, 31, 43, 56, 71, 92, 127};
+
 /** x (n floats, n a multiple of 32) as int8 blocks of 32: q, d per block, sums per 16 values. */
 struct Q8Row {
   const int8_t* q;
