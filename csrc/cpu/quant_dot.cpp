@@ -27,40 +27,85 @@ namespace ET_ISA {
 // A block holding NaN or +-Inf cannot be rounded to int8 (int(NaN) is undefined): it gets scale
 // NaN, or +Inf with codes +-1 at the infinities and 0 elsewhere, so every dot product with it is
 // NaN, or +-Inf / NaN as the float sum with that infinity would be.
-void quantize_row_q8(const float* x, int64_t n, int8_t* q, float* d, int32_t* sum16) {
-  for (int64_t b = 0; b < n / 32; ++b) {
-    const float* xb = x + 32 * b;
-    float amax = 0;
-    for (int j = 0; j < 32; ++j) {
-      const float a = std::fabs(xb[j]);
-      amax = (a > amax || a != a) ? a : amax;  // NaN-propagating max
-    }
-    if (!(amax <= std::numeric_limits<float>::max())) {
-      const bool nan = amax != amax;
-      d[b] = nan ? amax : std::numeric_limits<float>::infinity();
-      for (int h = 0; h < 2; ++h) {
-        int32_t sum = 0;
-        for (int j = 16 * h; j < 16 * h + 16; ++j) {
-          const int v = nan || std::fabs(xb[j]) != std::numeric_limits<float>::infinity() ? 0 : (xb[j] > 0 ? 1 : -1);
-          q[32 * b + j] = int8_t(v);
-          sum += v;
-        }
-        sum16[2 * b + h] = sum;
-      }
-      continue;
-    }
-    const float s = amax / 127;
-    const float is = s > 0 ? 1 / s : 0;
-    d[b] = s;
+namespace {
+
+void quantize_block_q8(const float* xb, int8_t* q, float* d, int32_t* sum16) {
+  float amax = 0;
+  for (int j = 0; j < 32; ++j) {
+    const float a = std::fabs(xb[j]);
+    amax = (a > amax || a != a) ? a : amax;  // NaN-propagating max
+  }
+  if (!(amax <= std::numeric_limits<float>::max())) {
+    const bool nan = amax != amax;
+    *d = nan ? amax : std::numeric_limits<float>::infinity();
     for (int h = 0; h < 2; ++h) {
       int32_t sum = 0;
       for (int j = 16 * h; j < 16 * h + 16; ++j) {
-        const int v = int(std::nearbyint(xb[j] * is));
-        q[32 * b + j] = int8_t(v);
+        const int v = nan || std::fabs(xb[j]) != std::numeric_limits<float>::infinity() ? 0 : (xb[j] > 0 ? 1 : -1);
+        q[j] = int8_t(v);
         sum += v;
       }
-      sum16[2 * b + h] = sum;
+      sum16[h] = sum;
     }
+    return;
+  }
+  const float s = amax / 127;
+  const float is = s > 0 ? 1 / s : 0;
+  *d = s;
+  for (int h = 0; h < 2; ++h) {
+    int32_t sum = 0;
+    for (int j = 16 * h; j < 16 * h + 16; ++j) {
+      const int v = int(std::nearbyint(xb[j] * is));
+      q[j] = int8_t(v);
+      sum += v;
+    }
+    sum16[h] = sum;
+  }
+}
+
+#if defined(__AVX2__)
+inline int32_t hsum_i32(__m256i v) {
+  __m128i a = _mm_add_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
+  a = _mm_add_epi32(a, _mm_shuffle_epi32(a, 0x4E));
+  return _mm_cvtsi128_si32(_mm_add_epi32(a, _mm_shuffle_epi32(a, 0xB1)));
+}
+#endif
+
+}  // namespace
+
+void quantize_row_q8(const float* x, int64_t n, int8_t* q, float* d, int32_t* sum16) {
+  for (int64_t b = 0; b < n / 32; ++b) {
+    const float* xb = x + 32 * b;
+#if defined(__AVX2__)
+    // the scalar block's values: the same scale and quotient, and vcvtps2dq rounds half to even
+    // as nearbyint does in the default rounding mode; blocks with NaN or infinity go the scalar way
+    const __m256 sign = _mm256_set1_ps(-0.0f);
+    __m256 v[4], m = _mm256_setzero_ps(), fin = _mm256_castsi256_ps(_mm256_set1_epi32(-1));
+    for (int k = 0; k < 4; ++k) {
+      v[k] = _mm256_loadu_ps(xb + 8 * k);
+      const __m256 a = _mm256_andnot_ps(sign, v[k]);
+      m = _mm256_max_ps(m, a);
+      fin = _mm256_and_ps(fin, _mm256_cmp_ps(a, _mm256_set1_ps(std::numeric_limits<float>::max()), _CMP_LE_OQ));
+    }
+    if (_mm256_movemask_ps(fin) == 0xFF) {
+      __m128 h = _mm_max_ps(_mm256_castps256_ps128(m), _mm256_extractf128_ps(m, 1));
+      h = _mm_max_ps(h, _mm_movehl_ps(h, h));
+      h = _mm_max_ss(h, _mm_movehdup_ps(h));
+      const float amax = _mm_cvtss_f32(h);
+      const float s = amax / 127;
+      const __m256 is = _mm256_set1_ps(s > 0 ? 1 / s : 0);
+      d[b] = s;
+      __m256i i[4];
+      for (int k = 0; k < 4; ++k) i[k] = _mm256_cvtps_epi32(_mm256_mul_ps(v[k], is));
+      sum16[2 * b] = hsum_i32(_mm256_add_epi32(i[0], i[1]));
+      sum16[2 * b + 1] = hsum_i32(_mm256_add_epi32(i[2], i[3]));
+      // int32 to bytes (no saturation: |v| <= 127): packs interleave 4-lane groups, the permute restores order
+      const __m256i p = _mm256_packs_epi16(_mm256_packs_epi32(i[0], i[1]), _mm256_packs_epi32(i[2], i[3]));
+      _mm256_storeu_si256(reinterpret_cast<__m256i*>(q + 32 * b), _mm256_permutevar8x32_epi32(p, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7)));
+      continue;
+    }
+#endif
+    quantize_block_q8(xb, q + 32 * b, d + b, sum16 + 2 * b);
   }
 }
 

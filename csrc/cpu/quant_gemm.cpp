@@ -151,27 +151,45 @@ void unpack_row(int type, const uint8_t* w, int64_t K, bool bias, uint8_t* c, fl
   }
 }
 
-// Weight rows [n0, n0 + nr) into the panel buffers (rows past nr: zero codes and scales).
+// Weight rows [n0, n0 + nr) into the panel buffers (rows past nr: zero codes and scales): each
+// row unpacked whole into rc ([kPanel][K]), then four rows at a time transposed by 4-byte words.
 void pack_panel(int type, const uint8_t* w, int64_t rowBytes, int64_t n0, int nr, int64_t K, bool bias, uint8_t* codes, float* s, float* o,
                 std::vector<uint8_t>& rc, std::vector<float>& rs) {
   const int G = group_of(type);
   const int64_t nG = K / G;
-  rc.resize(size_t(K));
+  rc.resize(size_t(kPanel * K));
   rs.resize(size_t(2 * nG));
   for (int r = 0; r < kPanel; ++r) {
+    uint8_t* row = rc.data() + r * K;
     if (r < nr) {
-      unpack_row(type, w + (n0 + r) * rowBytes, K, bias, rc.data(), rs.data(), rs.data() + nG);
+      unpack_row(type, w + (n0 + r) * rowBytes, K, bias, row, rs.data(), rs.data() + nG);
     } else {
-      std::memset(rc.data(), bias && signed_codes(type) ? 0x80 : 0, size_t(K));
+      std::memset(row, bias && signed_codes(type) ? 0x80 : 0, size_t(K));
       std::fill(rs.begin(), rs.end(), 0.f);
     }
-    const uint8_t* src = rc.data();
-    uint8_t* dst = codes + 4 * r;
-    for (int64_t k4 = 0; k4 < K / 4; ++k4, src += 4, dst += 4 * kPanel) std::memcpy(dst, src, 4);
     for (int64_t g = 0; g < nG; ++g) {
       s[g * kPanel + r] = rs[size_t(g)];
       o[g * kPanel + r] = rs[size_t(nG + g)];
     }
+  }
+  for (int r = 0; r < kPanel; r += 4) {
+    const uint8_t* a = rc.data() + r * K;
+    uint8_t* dst = codes + 4 * r;
+    int64_t k = 0;
+#if defined(__AVX2__)
+    // 16 bytes (four K groups) of four rows: a 4 x 4 transpose of 32-bit words
+    for (; k + 16 <= K; k += 16, dst += 16 * kPanel) {
+      const __m128i r0 = _mm_loadu_si128(reinterpret_cast<const __m128i*>(a + k)), r1 = _mm_loadu_si128(reinterpret_cast<const __m128i*>(a + K + k));
+      const __m128i r2 = _mm_loadu_si128(reinterpret_cast<const __m128i*>(a + 2 * K + k)), r3 = _mm_loadu_si128(reinterpret_cast<const __m128i*>(a + 3 * K + k));
+      const __m128i t0 = _mm_unpacklo_epi32(r0, r1), t1 = _mm_unpackhi_epi32(r0, r1), t2 = _mm_unpacklo_epi32(r2, r3), t3 = _mm_unpackhi_epi32(r2, r3);
+      _mm_storeu_si128(reinterpret_cast<__m128i*>(dst), _mm_unpacklo_epi64(t0, t2));
+      _mm_storeu_si128(reinterpret_cast<__m128i*>(dst + 4 * kPanel), _mm_unpackhi_epi64(t0, t2));
+      _mm_storeu_si128(reinterpret_cast<__m128i*>(dst + 8 * kPanel), _mm_unpacklo_epi64(t1, t3));
+      _mm_storeu_si128(reinterpret_cast<__m128i*>(dst + 12 * kPanel), _mm_unpackhi_epi64(t1, t3));
+    }
+#endif
+    for (; k < K; k += 4, dst += 4 * kPanel)
+      for (int i = 0; i < 4; ++i) std::memcpy(dst + 4 * i, a + i * K + k, 4);
   }
 }
 
@@ -223,11 +241,11 @@ namespace {
 
 namespace {
 inline bool use_vnni() { return QG_HAVE_VNNI(); }
-void panel_rows(bool vnni, const Panel& p, int64_t K, const int8_t* qx, const float* dx, const int32_t* sx, int64_t M, float* y, int64_t ldy, int nr) {
+void panel_rows(bool vnni, const Panel& p, int64_t K, const int8_t* qx, const float* xs, const float* xo, int64_t M, float* y, int64_t ldy, int nr) {
   if (vnni)
-    qg_vnni::panel_rows(p, K, qx, dx, sx, M, y, ldy, nr);
+    qg_vnni::panel_rows(p, K, qx, xs, xo, M, y, ldy, nr);
   else
-    qg_plain::panel_rows(p, K, qx, dx, sx, M, y, ldy, nr);
+    qg_plain::panel_rows(p, K, qx, xs, xo, M, y, ldy, nr);
 }
 }  // namespace
 
@@ -236,10 +254,10 @@ void panel_rows(bool vnni, const Panel& p, int64_t K, const int8_t* qx, const fl
 namespace {
 inline bool use_vnni() { return false; }
 
-// R rows of x against panel rows [r0, r0 + 8): one int8x16 holds 4 bytes of 4 rows, and
+// R rows of x (as in the x86 kernel) against panel rows [r0, r0 + 8): one int8x16 holds 4 bytes of 4 rows, and
 // vdotq_laneq_s32 multiplies it by one 4-byte group of a 16-byte load of x.
 template <int R, int G>
-void tile(const Panel& p, int64_t K, const int8_t* qx, const float* dx, const int32_t* sx, int r0, float* y, int64_t ldy, int nr) {
+void tile(const Panel& p, int64_t K, const int8_t* qx, const float* xs, const float* xo, int r0, float* y, int64_t ldy, int nr) {
   float32x4_t acc[R][2];
   for (int i = 0; i < R; ++i) acc[i][0] = acc[i][1] = vdupq_n_f32(0.f);
   const int8_t* c = reinterpret_cast<const int8_t*>(p.codes) + 4 * r0;
@@ -264,11 +282,9 @@ void tile(const Panel& p, int64_t K, const int8_t* qx, const float* dx, const in
     const float32x4_t s0 = vld1q_f32(p.s + g * kPanel + r0), s1 = vld1q_f32(p.s + g * kPanel + r0 + 4);
     const float32x4_t o0 = vld1q_f32(p.o + g * kPanel + r0), o1 = vld1q_f32(p.o + g * kPanel + r0 + 4);
     for (int i = 0; i < R; ++i) {
-      const float d = dx[i * (K / 32) + g * G / 32];
-      const int32_t* s16 = sx + i * (K / 16) + g * (G / 16);
-      const float dS = d * float(G == 32 ? s16[0] + s16[1] : s16[0]);
-      acc[i][0] = vfmsq_n_f32(vfmaq_f32(acc[i][0], vcvtq_f32_s32(P[i][0]), vmulq_n_f32(s0, d)), o0, dS);
-      acc[i][1] = vfmsq_n_f32(vfmaq_f32(acc[i][1], vcvtq_f32_s32(P[i][1]), vmulq_n_f32(s1, d)), o1, dS);
+      const float d = xs[i * nG + g], dS = xo[i * nG + g];
+      acc[i][0] = vfmsq_n_f32(vfmaq_n_f32(acc[i][0], vmulq_f32(vcvtq_f32_s32(P[i][0]), s0), d), o0, dS);
+      acc[i][1] = vfmsq_n_f32(vfmaq_n_f32(acc[i][1], vmulq_f32(vcvtq_f32_s32(P[i][1]), s1), d), o1, dS);
     }
   }
   for (int i = 0; i < R; ++i)
@@ -285,19 +301,19 @@ void tile(const Panel& p, int64_t K, const int8_t* qx, const float* dx, const in
 }
 
 template <int R>
-void tile_g(const Panel& p, int64_t K, const int8_t* qx, const float* dx, const int32_t* sx, int r0, float* y, int64_t ldy, int nr) {
+void tile_g(const Panel& p, int64_t K, const int8_t* qx, const float* xs, const float* xo, int r0, float* y, int64_t ldy, int nr) {
   if (p.G == 16)
-    tile<R, 16>(p, K, qx, dx, sx, r0, y, ldy, nr);
+    tile<R, 16>(p, K, qx, xs, xo, r0, y, ldy, nr);
   else
-    tile<R, 32>(p, K, qx, dx, sx, r0, y, ldy, nr);
+    tile<R, 32>(p, K, qx, xs, xo, r0, y, ldy, nr);
 }
 
-void panel_rows(bool, const Panel& p, int64_t K, const int8_t* qx, const float* dx, const int32_t* sx, int64_t M, float* y, int64_t ldy, int nr) {
+void panel_rows(bool, const Panel& p, int64_t K, const int8_t* qx, const float* xs, const float* xo, int64_t M, float* y, int64_t ldy, int nr) {
   for (int64_t m = 0; m < M; m += 4) {
     const int R = int(std::min<int64_t>(4, M - m));
     const int8_t* q = qx + m * K;
-    const float* d = dx + m * (K / 32);
-    const int32_t* s = sx + m * (K / 16);
+    const float* d = xs + m * (K / p.G);
+    const float* s = xo + m * (K / p.G);
     float* ym = y + m * ldy;
     for (int r0 = 0; r0 < nr; r0 += 8) {
       switch (R) {
@@ -323,6 +339,19 @@ void gemm_q8(int type, const uint8_t* w, int64_t rowBytes, int64_t N, int64_t K,
   const bool bias = vnni && signed_codes(type);
   const bool sgn = !vnni && signed_codes(type);
   const int G = group_of(type);
+  // per row of x and group of G: its scale, and the scale times the codes' sum (for the offsets)
+  const int64_t nG = K / G;
+  static thread_local std::vector<float> tl_xso;
+  tl_xso.resize(size_t(2 * M * nG));
+  float* xs = tl_xso.data();
+  float* xo = xs + M * nG;
+  for (int64_t m = 0; m < M; ++m)
+    for (int64_t g = 0; g < nG; ++g) {
+      const float d = dx[m * (K / 32) + g * G / 32];
+      const int32_t* s16 = sx + m * (K / 16) + g * (G / 16);
+      xs[m * nG + g] = d;
+      xo[m * nG + g] = d * float(G == 32 ? s16[0] + s16[1] : s16[0]);
+    }
   const int64_t panels = (N + kPanel - 1) / kPanel;
   parallel_for(panels, 1, [&](int64_t p0, int64_t p1) {
     static thread_local std::vector<uint8_t> t_codes, t_rc;
@@ -336,7 +365,7 @@ void gemm_q8(int type, const uint8_t* w, int64_t rowBytes, int64_t N, int64_t K,
       const int nr = int(std::min<int64_t>(kPanel, N - n0));
       pack_panel(type, w, rowBytes, n0, nr, K, bias, t_codes.data(), s, o, t_rc, t_rs);
       const Panel p{t_codes.data(), s, o, G, sgn};
-      panel_rows(vnni, p, K, qx, dx, sx, M, y + n0, ldy, nr);
+      panel_rows(vnni, p, K, qx, xs, xo, M, y + n0, ldy, nr);
     }
   });
 }
