@@ -136,11 +136,12 @@ function int8Weight(w: QuantizedWeight): Float64Array {
   return out;
 }
 
-describe('prompt (inference on more than four rows): 8-bit activations with an integer GEMM', () => {
+describe('8-bit activations under inference: the integer GEMM (prompts, M > 4) and dot products (decode)', () => {
   // x86 with AVX2 and arm64 with the dot-product extension (EDGETRAIN_CPU_ISA tiers: maddubs,
   // AVX-VNNI, AVX-512 with and without VNNI, sdot); the generic and plain NEON builds keep the float path
   const isa = et.cpuInfo().isa;
   const int8 = isa !== 'generic' && isa !== 'neon' ? INT8_TYPES : new Set<string>();
+  const decode8 = isa !== 'generic' ? INT8_TYPES : new Set<string>();
   test.each(QUANTIZABLE.map((t) => t))('%s', (type) => {
     et.tidy(() => {
       // N 37 and 70: a panel of 32 rows, a partial one, a tile of 16 rows split; K 3 blocks of 256
@@ -150,7 +151,8 @@ describe('prompt (inference on more than four rows): 8-bit activations with an i
         const w = new QuantizedWeight(type, [N, K], quantize(type, randData([N, K], 51 + N)));
         const W = w.dequantize();
         const W8 = int8Weight(w);
-        for (const M of [5, 7, 13]) {
+        // M 1 and 4: the decode dot products (quant_dot.h), which match the same reference
+        for (const M of [1, 4, 5, 7, 13]) {
           const xd = randData([M, K], 60 + M, -2, 2);
           xd[3] = 0; // a zero and a block of zeros (scale 0)
           for (let j = 32; j < 64; j++) xd[(M - 1) * K + j] = 0;
@@ -173,7 +175,7 @@ describe('prompt (inference on more than four rows): 8-bit activations with an i
               err8 = Math.max(err8, Math.abs(fast[m * N + n]! - acc));
               errF = Math.max(errF, Math.abs(fast[m * N + n]! - want[m * N + n]!));
             }
-          if (int8.has(type)) {
+          if (M <= 4 ? decode8.has(type) : int8.has(type)) {
             expect(err8 / scale, `N ${N} M ${M}: against (8-bit x) . W`).toBeLessThan(2e-6);
             expect(errF / scale, `N ${N} M ${M}: the integer path ran`).toBeGreaterThan(1e-5);
             expect(errF / scale, `N ${N} M ${M}: near the float product`).toBeLessThan(2e-2);

@@ -12,6 +12,7 @@
 #include <limits>
 
 #include "../dtype.h"
+#include "cpuid.h"
 #include "quant_blocks.h"
 #include "rows.h"
 
@@ -112,136 +113,23 @@ void quantize_row_q8(const float* x, int64_t n, int8_t* q, float* d, int32_t* su
 #if defined(__AVX2__)
 
 namespace {
-
-inline __m256i ld(const void* p) { return _mm256_loadu_si256(static_cast<const __m256i*>(p)); }
-// 32 unsigned codes (< 128) times 32 signed bytes: eight int32 sums (lanes 0-3: bytes 0-15, 4-7: 16-31)
-inline __m256i mul_sum(__m256i u, __m256i s) { return _mm256_madd_epi16(_mm256_maddubs_epi16(u, s), _mm256_set1_epi16(1)); }
-
-float dot_q8_0(const uint8_t* w, int64_t nb, const Q8Row& x) {
-  __m256 acc = _mm256_setzero_ps();
-  for (int64_t i = 0; i < nb; ++i, w += kBlockBytes<Q8_0>) {
-    const __m256i qw = ld(w + 2), qx = ld(x.q + 32 * i);
-    // |w| times x carrying w's sign: the unsigned operand of vpmaddubsw must be the weight's magnitude
-    const __m256i p = mul_sum(_mm256_sign_epi8(qw, qw), _mm256_sign_epi8(qx, qw));
-    acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(p), _mm256_set1_ps(load_f16(w) * x.d[i]), acc);
-  }
-  return hsum(acc);
-}
-
-float dot_q4_0(const uint8_t* w, int64_t nb, const Q8Row& x) {
-  const __m256i m4 = _mm256_set1_epi8(0x0F);
-  __m256 acc = _mm256_setzero_ps();
-  float corr = 0;
-  for (int64_t i = 0; i < nb; ++i, w += kBlockBytes<Q4_0>) {
-    const __m128i b = _mm_loadu_si128(reinterpret_cast<const __m128i*>(w + 2));
-    // low nibbles are values 0-15, high nibbles 16-31
-    const __m256i q = _mm256_and_si256(_mm256_set_m128i(_mm_srli_epi16(b, 4), b), m4);
-    const float s = load_f16(w) * x.d[i];
-    acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(mul_sum(q, ld(x.q + 32 * i))), _mm256_set1_ps(s), acc);
-    corr += s * float(x.sum16[2 * i] + x.sum16[2 * i + 1]);
-  }
-  return hsum(acc) - 8 * corr;
-}
-
-// Q4_K and Q5_K (whose 5th bits sit in 32 bytes after the scales: bit 2j of byte l is value l of
-// sub-block 2j, bit 2j + 1 that of sub-block 2j + 1)
-template <bool five>
-float dot_qk45(const uint8_t* w, int64_t nsb, const Q8Row& x) {
-  const __m256i m4 = _mm256_set1_epi8(0x0F), one = _mm256_set1_epi8(1);
-  constexpr int bytes = five ? kBlockBytes<Q5_K> : kBlockBytes<Q4_K>;
-  __m256 acc = _mm256_setzero_ps();
-  float corr = 0;
-  for (int64_t b = 0; b < nsb; ++b, w += bytes) {
-    const float d = load_f16(w), dmin = load_f16(w + 2);
-    const uint8_t* qs = w + 16 + (five ? 32 : 0);
-    const __m256i qh = five ? ld(w + 16) : _mm256_setzero_si256();
-    const int8_t* qx = x.q + 256 * b;
-    const float* dx = x.d + 8 * b;
-    const int32_t* s16 = x.sum16 + 16 * b;
-    for (int j = 0; j < 4; ++j) {
-      // 32 bytes: low nibbles are sub-block 2j, high nibbles sub-block 2j + 1 (32 values each)
-      const __m256i v = ld(qs + 32 * j);
-      __m256i lo = _mm256_and_si256(v, m4), hi = _mm256_and_si256(_mm256_srli_epi16(v, 4), m4);
-      if (five) {
-        const __m256i h = _mm256_srlv_epi64(qh, _mm256_set1_epi64x(2 * j));  // bytes' bits 2j, 2j+1 to bits 0, 1
-        lo = _mm256_or_si256(lo, _mm256_slli_epi16(_mm256_and_si256(h, one), 4));
-        hi = _mm256_or_si256(hi, _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(h, 1), one), 4));
-      }
-      int s0, m0, s1, m1;
-      k_scale_min(w + 4, 2 * j, &s0, &m0);
-      k_scale_min(w + 4, 2 * j + 1, &s1, &m1);
-      const __m256i p0 = mul_sum(lo, ld(qx + 64 * j));
-      const __m256i p1 = mul_sum(hi, ld(qx + 64 * j + 32));
-      acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(p0), _mm256_set1_ps(d * float(s0) * dx[2 * j]), acc);
-      acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(p1), _mm256_set1_ps(d * float(s1) * dx[2 * j + 1]), acc);
-      corr += dmin * float(m0) * dx[2 * j] * float(s16[4 * j] + s16[4 * j + 1]);
-      corr += dmin * float(m1) * dx[2 * j + 1] * float(s16[4 * j + 2] + s16[4 * j + 3]);
-    }
-  }
-  return hsum(acc) - corr;
-}
-
-float dot_q6_k(const uint8_t* w, int64_t nsb, const Q8Row& x) {
-  const __m256i m4 = _mm256_set1_epi8(0x0F), m2 = _mm256_set1_epi8(0x03);
-  __m256 acc = _mm256_setzero_ps();
-  float corr = 0;
-  for (int64_t b = 0; b < nsb; ++b, w += kBlockBytes<Q6_K>) {
-    const float d = load_f16(w + 208);
-    const int8_t* sc = reinterpret_cast<const int8_t*>(w + 192);
-    for (int n = 0; n < 2; ++n) {
-      // 128 values: four groups of 32 (codes 0-63) from two 32-byte runs of low bits and one of high bits
-      const __m256i A = ld(w + 64 * n), B = ld(w + 64 * n + 32), H = ld(w + 128 + 32 * n);
-      const __m256i q[4] = {
-          _mm256_or_si256(_mm256_and_si256(A, m4), _mm256_slli_epi16(_mm256_and_si256(H, m2), 4)),
-          _mm256_or_si256(_mm256_and_si256(B, m4), _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(H, 2), m2), 4)),
-          _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(A, 4), m4), _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(H, 4), m2), 4)),
-          _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(B, 4), m4), _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(H, 6), m2), 4)),
-      };
-      for (int g = 0; g < 4; ++g) {
-        const int64_t blk = 8 * b + 4 * n + g;  // activation block of these 32 values
-        const int k = 8 * n + 2 * g;            // their two 16-value sub-blocks' scales
-        const float s0 = d * float(sc[k]) * x.d[blk], s1 = d * float(sc[k + 1]) * x.d[blk];
-        const __m256i p = mul_sum(q[g], ld(x.q + 32 * blk));
-        acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(p), _mm256_setr_ps(s0, s0, s0, s0, s1, s1, s1, s1), acc);
-        corr += s0 * float(x.sum16[2 * blk]) + s1 * float(x.sum16[2 * blk + 1]);
-      }
-    }
-  }
-  return hsum(acc) - 32 * corr;
-}
-
-// One NF4 block of 64 (32 code bytes at qs) with scale s: the codes become int8 levels by a
-// byte shuffle of the level table.
-inline __m256 nf4_block(const uint8_t* qs, float s, const int8_t* qx, const float* dx, __m256 acc) {
-  const __m256i m4 = _mm256_set1_epi8(0x0F);
-  const __m256i table = _mm256_broadcastsi128_si256(_mm_load_si128(reinterpret_cast<const __m128i*>(kNF4I8)));
-  const __m256i v = ld(qs);
-  const __m256i a = _mm256_shuffle_epi8(table, _mm256_and_si256(v, m4));
-  const __m256i b = _mm256_shuffle_epi8(table, _mm256_and_si256(_mm256_srli_epi16(v, 4), m4));
-  const __m256i x0 = ld(qx), x1 = ld(qx + 32);
-  acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(mul_sum(_mm256_sign_epi8(a, a), _mm256_sign_epi8(x0, a))), _mm256_set1_ps(s * dx[0]), acc);
-  return _mm256_fmadd_ps(_mm256_cvtepi32_ps(mul_sum(_mm256_sign_epi8(b, b), _mm256_sign_epi8(x1, b))), _mm256_set1_ps(s * dx[1]), acc);
-}
-
-float dot_nf4(const uint8_t* w, int64_t nb, const Q8Row& x) {
-  __m256 acc = _mm256_setzero_ps();
-  for (int64_t i = 0; i < nb; ++i, w += kBlockBytes<NF4>) {
-    float amax;
-    std::memcpy(&amax, w, 4);
-    acc = nf4_block(w + 4, amax / 127, x.q + 64 * i, x.d + 2 * i, acc);
-  }
-  return hsum(acc);
-}
-
-float dot_nf4_dq(const uint8_t* w, int64_t nb, const Q8Row& x) {
-  __m256 acc = _mm256_setzero_ps();
-  for (int64_t i = 0; i < nb; ++i, w += kBlockBytes<NF4_DQ>) {
-    const float d = load_f16(w);
-    for (int s = 0; s < 4; ++s) acc = nf4_block(w + 6 + 32 * s, d * float(w[2 + s]) / 127, x.q + 256 * i + 64 * s, x.d + 8 * i + 2 * s, acc);
-  }
-  return hsum(acc);
-}
-
+#define QD_VNNI 0
+#define QD_NS qd_plain
+#include "quant_dot_x86.inc"
+#undef QD_NS
+#undef QD_VNNI
+#pragma GCC push_options
+#if defined(__AVX512F__)
+#pragma GCC target("avx512vnni")
+#else
+#pragma GCC target("avxvnni")
+#endif
+#define QD_VNNI 1
+#define QD_NS qd_vnni
+#include "quant_dot_x86.inc"
+#undef QD_NS
+#undef QD_VNNI
+#pragma GCC pop_options
 }  // namespace
 
 #elif defined(__ARM_NEON) && defined(__aarch64__)
@@ -382,6 +270,33 @@ float dot_nf4_dq(const uint8_t* w, int64_t nb, const Q8Row& x) {
 
 bool has_dot_q8(int type) { return type == Q8_0 || type == Q4_0 || type == Q4_K || type == Q5_K || type == Q6_K || type == NF4 || type == NF4_DQ; }
 
+#if defined(__AVX2__)
+#define QD_DISPATCH(ns)                                                      \
+  switch (type) {                                                            \
+    case Q8_0: return ns::dot_q8_0(w, K / kBlockElems<Q8_0>, x);             \
+    case Q4_0: return ns::dot_q4_0(w, K / kBlockElems<Q4_0>, x);             \
+    case Q4_K: return ns::dot_qk45<false>(w, K / kBlockElems<Q4_K>, x);      \
+    case Q5_K: return ns::dot_qk45<true>(w, K / kBlockElems<Q5_K>, x);       \
+    case Q6_K: return ns::dot_q6_k(w, K / kBlockElems<Q6_K>, x);             \
+    case NF4: return ns::dot_nf4(w, K / kBlockElems<NF4>, x);                \
+    case NF4_DQ: return ns::dot_nf4_dq(w, K / kBlockElems<NF4_DQ>, x);       \
+    default: return 0.f; /* has_dot_q8 is false: never called */            \
+  }
+
+float dot_q8(int type, const uint8_t* w, int64_t K, const Q8Row& x) {
+  // vpdpbusd where the tier allows it (decided once: the tier never changes)
+#if defined(__AVX512F__)
+  static const bool vnni = cpu_features().avx512_vnni;
+#else
+  static const bool vnni = cpu_features().avx_vnni;
+#endif
+  if (vnni) {
+    QD_DISPATCH(qd_vnni)
+  }
+  QD_DISPATCH(qd_plain)
+}
+#undef QD_DISPATCH
+#else
 float dot_q8(int type, const uint8_t* w, int64_t K, const Q8Row& x) {
   switch (type) {
     case Q8_0: return dot_q8_0(w, K / kBlockElems<Q8_0>, x);
@@ -394,6 +309,7 @@ float dot_q8(int type, const uint8_t* w, int64_t K, const Q8Row& x) {
     default: return 0.f;  // has_dot_q8 is false: never called
   }
 }
+#endif
 
 #else
 
