@@ -38,14 +38,27 @@ namespace {
 constexpr int kPanel = 32;  // weight rows per panel
 
 // One unpacked panel: codes [K / 4][kPanel][4] (four K values of each row in turn), scales and
-// offsets [K / G][kPanel]; W[n, k] = s * code - o. sgn: the codes are signed bytes.
+// offsets [K / G][kPanel]; W[n, k] = s * code - o. sgn: the codes are signed bytes. f16: groups
+// of four K values whose vpmaddubsw pair sums (each within 2 * 127 * the largest code) may be
+// added in int16: 8 for codes below 16, 4 below 32, 2 below 64 (Q6_K); 0 for the signed codes.
 struct Panel {
   const uint8_t* codes;
   const float* s;
   const float* o;
   int G;
   bool sgn;
+  int f16;
 };
+
+inline int int16_groups(int type) {
+  switch (type) {
+    case Q4_0:
+    case Q4_K: return 8;
+    case Q5_K: return 4;
+    case Q6_K: return 2;
+    default: return 0;
+  }
+}
 
 inline bool signed_codes(int type) { return type == Q8_0 || type == NF4 || type == NF4_DQ; }
 inline int group_of(int type) { return type == Q6_K ? 16 : 32; }
@@ -364,7 +377,7 @@ void gemm_q8(int type, const uint8_t* w, int64_t rowBytes, int64_t N, int64_t K,
       const int64_t n0 = pi * kPanel;
       const int nr = int(std::min<int64_t>(kPanel, N - n0));
       pack_panel(type, w, rowBytes, n0, nr, K, bias, t_codes.data(), s, o, t_rc, t_rs);
-      const Panel p{t_codes.data(), s, o, G, sgn};
+      const Panel p{t_codes.data(), s, o, G, sgn, int16_groups(type)};
       panel_rows(vnni, p, K, qx, xs, xo, M, y + n0, ldy, nr);
     }
   });

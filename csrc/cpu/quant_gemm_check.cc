@@ -23,12 +23,14 @@ using namespace et;
 int main() {
   std::mt19937 rng(1);
   int bad = 0;
+  // adv 1: every code at its largest and x all 1 (codes 127): the int16 sums at their bound
+  for (int adv = 0; adv < 2; ++adv)
   for (int type : {Q8_0, Q4_0, Q4_K, Q5_K, Q6_K, NF4, NF4_DQ}) {
     const QInfo q = qinfo(type);
     const int64_t K = 768, N = 45, M = 7;
     const int64_t rowBytes = K / q.block * q.bytes;
     std::vector<uint8_t> w(N * rowBytes);
-    for (auto& b : w) b = uint8_t(rng());
+    for (auto& b : w) b = adv ? 0xFF : uint8_t(rng());
     // sane f16 scales: overwrite each block's f16 fields with small values
     for (int64_t i = 0; i < N * K / q.block; ++i) {
       uint8_t* b = w.data() + i * q.bytes;
@@ -37,7 +39,7 @@ int main() {
       else { b[0] = 0x00; b[1] = 0x20; if (type == Q4_K || type == Q5_K) { b[2] = 0x00; b[3] = 0x1c; } }
     }
     std::vector<float> x(M * K);
-    for (auto& v : x) v = std::uniform_real_distribution<float>(-1, 1)(rng);
+    for (auto& v : x) v = adv ? 1.f : std::uniform_real_distribution<float>(-1, 1)(rng);
     std::vector<int8_t> qx(M * K); std::vector<float> dx(M * K / 32); std::vector<int32_t> sx(M * K / 16);
     for (int m = 0; m < M; ++m) ET_ISA::quantize_row_q8(x.data() + m * K, K, qx.data() + m * K, dx.data() + m * K / 32, sx.data() + m * K / 16);
     std::vector<float> y(M * N);
@@ -47,7 +49,7 @@ int main() {
       const float r = ET_ISA::dot_q8(type, w.data() + n * rowBytes, K, ET_ISA::Q8Row{qx.data() + m * K, dx.data() + m * K / 32, sx.data() + m * K / 16});
       maxd = std::fmax(maxd, std::fabs(r - y[m * N + n])); scale = std::fmax(scale, std::fabs(r));
     }
-    printf("type %d: max diff %.3g of scale %.3g\n", type, maxd, scale);
+    printf("%s type %d: max diff %.3g of scale %.3g\n", adv ? "largest codes" : "random", type, maxd, scale);
     bad += !(maxd <= 1e-5 * scale) || !(scale > 0);
   }
   printf(bad ? "FAIL\n" : "OK\n");
