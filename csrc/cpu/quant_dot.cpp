@@ -1,6 +1,7 @@
 // Integer dot products of quantized weight rows with 8-bit activations (see quant_dot.h). AVX2:
 // vpmaddubsw multiplies unsigned weight codes by signed activation bytes into pairs of int16,
 // vpmaddwd sums them into int32 lanes, and each block's scale product turns those into floats.
+// Where the tier has VNNI, vpdpbusd does both in one instruction (quant_dot_x86.inc, compiled twice).
 // NEON (arm64): widening multiplies (smull) with pairwise accumulation (sadalp) per 16 values.
 // Codes with an offset (Q4_0's -8, Q6_K's -32) or a min (Q4_K, Q5_K) are corrected with the sums of the
 // activation bytes per 16, which quantize_row_q8 keeps.
