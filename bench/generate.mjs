@@ -2,7 +2,7 @@
 // same run), on a tiny and a ~100M-parameter random Llama written as f32 and f16 GGUF, and the
 // f16 file quantized by `edgetrain quantize` to Q8_0 and Q4_K_M (kept quantized by both).
 // llama.cpp runs with 1 and 2 threads, interleaved with ours, and per figure the faster counts.
-// node bench/generate.mjs [tiny|100m|all=all] [threads] [rounds=3]
+// node bench/generate.mjs [tiny|100m|all=all] [threads] [rounds=3] [formats=all, e.g. f16,q8_0,q4_k_m]
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, existsSync } from 'node:fs';
 import { join } from 'node:path';
@@ -12,6 +12,7 @@ import { interleaved, median, printMachine } from './common.mjs';
 const which = process.argv[2] ?? 'all';
 const threads = parseInt(process.argv[3] ?? String(et.getThreads()), 10);
 const rounds = parseInt(process.argv[4] ?? '3', 10);
+const formats = process.argv[5] && process.argv[5] !== 'all' ? new Set(process.argv[5].split(',')) : null;
 et.setThreads(threads);
 const SHARED = process.env.EDGETRAIN_SHARED ?? join(import.meta.dirname, '..', '..', 'shared');
 const OUT = join(import.meta.dirname, 'out', 'models');
@@ -114,6 +115,7 @@ const THREADS = [1, 2];
 const show = ([loadMs, pp, tg]) => `load ${loadMs.toFixed(0)} ms, prompt ${pp.toFixed(0)} tok/s, generation ${tg.toFixed(1)} tok/s`;
 for (const name of which === 'all' ? Object.keys(sizes) : [which]) {
   for (const [dt, path] of Object.entries(files(name))) {
+    if (formats && !formats.has(dt)) continue;
     const [o, ...l] = await interleaved(rounds, [() => ours(path), ...(nlc ? THREADS.map((t) => () => llamaCpp(nlc, path, t)) : [])]);
     console.log(`\n${name} ${dt} (${path})`);
     console.log(`  edgetrain        ${show(o)}`);

@@ -7,6 +7,7 @@ import { join, resolve } from 'node:path';
 import { describe, expect, test } from 'vitest';
 import * as et from '../lib/index.js';
 import { matmulQ, quantizeTensor } from '../lib/ops/quant.js';
+import { f16ToF32 } from '../lib/dtype.js';
 import { BLOCK } from '../lib/quant-types.js';
 import { QuantizedWeight } from '../lib/quant/qweight.js';
 import { QUANTIZABLE, quantize } from '../lib/quant/quantize.js';
@@ -94,12 +95,129 @@ describe('matmulQ on odd shapes, every type this version writes', () => {
   });
 });
 
+const INT8_TYPES = new Set(['Q8_0', 'Q4_0', 'Q4_K', 'Q5_K', 'Q6_K', 'NF4', 'NF4_DQ']);
+const NF4_I8 = [-127, -88, -67, -50, -36, -23, -12, 0, 10, 20, 31, 43, 56, 71, 92, 127];
+
+/** x rounded as the native 8-bit paths round it: per 32 values, scale amax / 127 (float32), codes round-half-even(x / scale). */
+function roundX8(x: Float32Array): { q: Int8Array; d: Float32Array } {
+  const q = new Int8Array(x.length);
+  const d = new Float32Array(x.length / 32);
+  for (let b = 0; b < d.length; b++) {
+    let amax = 0;
+    for (let j = 0; j < 32; j++) amax = Math.max(amax, Math.abs(x[32 * b + j]!));
+    const s = Math.fround(amax / 127);
+    const is = s > 0 ? Math.fround(1 / s) : 0;
+    d[b] = s;
+    for (let j = 0; j < 32; j++) {
+      const v = Math.fround(x[32 * b + j]! * is);
+      const r = Math.round(v);
+      q[32 * b + j] = r - v === 0.5 && r % 2 !== 0 ? r - 1 : r; // half to even
+    }
+  }
+  return { q, d };
+}
+
+/** The weight the integer paths multiply: the dequantized one, but NF4's levels as int8 / 127 (float64). */
+function int8Weight(w: QuantizedWeight): Float64Array {
+  const [N, K] = w.shape;
+  if (w.type !== 'NF4' && w.type !== 'NF4_DQ') return Float64Array.from(w.dequantize().dataSync());
+  const bytes = w.data.dataSync() as Uint8Array;
+  const dv = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const out = new Float64Array(N * K);
+  const sub = (scale: number, off: number, dst: number) => {
+    for (let l = 0; l < 32; l++) {
+      out[dst + l] = (NF4_I8[bytes[off + l]! & 15]! * scale) / 127;
+      out[dst + l + 32] = (NF4_I8[bytes[off + l]! >> 4]! * scale) / 127;
+    }
+  };
+  for (let i = 0; i < (N * K) / (w.type === 'NF4' ? 64 : 256); i++)
+    if (w.type === 'NF4') sub(dv.getFloat32(36 * i, true), 36 * i + 4, 64 * i);
+    else for (let s = 0; s < 4; s++) sub(f16ToF32(dv.getUint16(134 * i, true)) * bytes[134 * i + 2 + s]!, 134 * i + 6 + 32 * s, 256 * i + 64 * s);
+  return out;
+}
+
+describe('8-bit activations under inference: the integer GEMM (prompts, M > 4) and dot products (decode)', () => {
+  // x86 with AVX2 and arm64 with the dot-product extension (EDGETRAIN_CPU_ISA tiers: maddubs,
+  // AVX-VNNI, AVX-512 with and without VNNI, sdot); the generic and plain NEON builds keep the float path
+  const isa = et.cpuInfo().isa;
+  const int8 = isa !== 'generic' && isa !== 'neon' ? INT8_TYPES : new Set<string>();
+  const decode8 = isa !== 'generic' ? INT8_TYPES : new Set<string>();
+  test.each(QUANTIZABLE.map((t) => t))('%s', (type) => {
+    et.tidy(() => {
+      // N 37 and 70: a panel of 32 rows, a partial one, a tile of 16 rows split; K 3 blocks of 256
+      // or 9 of 32 (Q6_K scales per 16, the K-quants' per 32, NF4's per 64)
+      const K = BLOCK[type]![0] === 32 ? 9 * 32 : 3 * BLOCK[type]![0];
+      for (const N of [37, 70]) {
+        const w = new QuantizedWeight(type, [N, K], quantize(type, randData([N, K], 51 + N)));
+        const W = w.dequantize();
+        const W8 = int8Weight(w);
+        // M 1 and 4: the decode dot products (quant_dot.h), which match the same reference
+        for (const M of [1, 4, 5, 7, 13]) {
+          const xd = randData([M, K], 60 + M, -2, 2);
+          xd[3] = 0; // a zero and a block of zeros (scale 0)
+          for (let j = 32; j < 64; j++) xd[(M - 1) * K + j] = 0;
+          const x = et.tensor(xd, [M, K]);
+          const fast = et.noGrad(() => matmulQ(x, w)).dataSync();
+          const want = et.matmul(x, W.transpose()).dataSync();
+          const scale = Math.max(...Array.from(want, Math.abs));
+          // float64 reference of (8-bit x) . W8
+          const { q, d } = roundX8(xd);
+          let err8 = 0;
+          let errF = 0;
+          for (let m = 0; m < M; m++)
+            for (let n = 0; n < N; n++) {
+              let acc = 0;
+              for (let b = 0; b < K / 32; b++) {
+                let p = 0;
+                for (let j = 32 * b; j < 32 * b + 32; j++) p += q[m * K + j]! * W8[n * K + j]!;
+                acc += d[m * (K / 32) + b]! * p;
+              }
+              err8 = Math.max(err8, Math.abs(fast[m * N + n]! - acc));
+              errF = Math.max(errF, Math.abs(fast[m * N + n]! - want[m * N + n]!));
+            }
+          if (M <= 4 ? decode8.has(type) : int8.has(type)) {
+            expect(err8 / scale, `N ${N} M ${M}: against (8-bit x) . W`).toBeLessThan(2e-6);
+            expect(errF / scale, `N ${N} M ${M}: the integer path ran`).toBeGreaterThan(1e-5);
+            expect(errF / scale, `N ${N} M ${M}: near the float product`).toBeLessThan(2e-2);
+          } else expect(errF / scale, `N ${N} M ${M}`).toBeLessThan(1e-5);
+          // exact: true and a recorded gradient keep the float path
+          const exact = et.noGrad(() => matmulQ(x, w, { exact: true })).dataSync();
+          expect(Math.max(...Array.from(exact, (v, i) => Math.abs(v - want[i]!))) / scale, `N ${N} M ${M} exact`).toBeLessThan(1e-5);
+          const xg = et.tensor(xd, [M, K], { requiresGrad: true });
+          const yg = matmulQ(xg, w).dataSync();
+          expect(Math.max(...Array.from(yg, (v, i) => Math.abs(v - want[i]!))) / scale, `N ${N} M ${M} with grad`).toBeLessThan(1e-5);
+        }
+        w.dispose();
+      }
+    });
+  });
+
+  test.runIf(int8.size > 0)('NaN and infinity in x reach the rows they touch', () => {
+    et.tidy(() => {
+      const N = 40;
+      const w = new QuantizedWeight('Q4_K', [N, 256], quantize('Q4_K', randData([N, 256], 5)));
+      const xd = randData([6, 256], 6);
+      xd[1 * 256 + 10] = Number.NaN;
+      xd[4 * 256 + 200] = Number.POSITIVE_INFINITY;
+      const y = et.noGrad(() => matmulQ(et.tensor(xd, [6, 256]), w)).dataSync();
+      for (let m = 0; m < 6; m++)
+        for (let n = 0; n < N; n++) {
+          const v = y[m * N + n]!;
+          if (m === 1) expect(v, `row ${m}`).toBeNaN();
+          else if (m === 4) expect(Number.isFinite(v), `row ${m}`).toBe(false);
+          else expect(Number.isFinite(v), `row ${m}`).toBe(true);
+        }
+      w.dispose();
+    });
+  });
+});
+
 describe('decode (inference on one to four rows): 8-bit activations with integer dot products', () => {
   // AVX2 and NEON builds round x to 8 bits per 32 values for Q8_0, Q4_0, Q4_K, Q5_K, Q6_K and NF4
   // weights (as llama.cpp does; NF4's levels as int8 too); other types and the generic build keep
   // the float path. Measured: up to 7e-3 of the output's scale.
   // every tier but x86-64's generic one has the integer dots
-  const int8 = et.cpuInfo().isa !== 'generic' ? new Set(['Q8_0', 'Q4_0', 'Q4_K', 'Q5_K', 'Q6_K', 'NF4', 'NF4_DQ']) : new Set<string>();
+  const int8 = et.cpuInfo().isa !== 'generic' ? INT8_TYPES : new Set<string>();
   test.each(QUANTIZABLE.map((t) => t))('%s', (type) => {
     et.tidy(() => {
       const K = 4 * BLOCK[type]![0];

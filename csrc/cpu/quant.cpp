@@ -22,6 +22,7 @@
 #include "kernels.h"
 #include "quant_blocks.h"
 #include "quant_dot.h"
+#include "quant_gemm.h"
 
 namespace et {
 namespace ET_ISA {
@@ -306,8 +307,8 @@ void gemv_q(int type, const uint8_t* src, int64_t rowBytes, int64_t N, int64_t K
 
 // (x f32 [M, Kin] contiguous rows, w uint8 [N, rowBytes]) -> out f32.
 // p0 type, p1 K (the weight's row length), p2 mode: 0 out [M, N] = x . W^T (Kin = K);
-// 1 out [M, K] = x . W (Kin = N; the input gradient of mode 0); p3 1: for M <= 4, x may be
-// rounded to 8 bits for integer dot products (quant_dot.h).
+// 1 out [M, K] = x . W (Kin = N; the input gradient of mode 0); p3 1: mode 0 may round x to 8
+// bits for integer products (quant_dot.h for M <= 4, quant_gemm.h above).
 std::string k_matmul_q(const Call& c) {
   const View& x = c.in(0);
   const View& w = c.in(1);
@@ -331,10 +332,12 @@ std::string k_matmul_q(const Call& c) {
   const float* xp = x.data<const float>();
   float* yp = y.data<float>();
   const int64_t lda = x.strides[0];
-  if (mode == 0 && M <= 4 && int(c.p[3]) == 1 && has_dot_q8(type)) {
-    // decode on the common types: activations rounded to 8 bits, integer dot products (quant_dot.h).
-    // The buffers are the calling thread's, kept between calls (a decode step makes ~7 calls a
-    // layer); the workers see them through plain pointers, not by the thread_local names.
+  const bool decode8 = mode == 0 && M <= 4 && int(c.p[3]) == 1 && has_dot_q8(type);
+  const bool prompt8 = mode == 0 && M > 4 && int(c.p[3]) == 1 && has_gemm_q8(type);
+  if (decode8 || prompt8) {
+    // activations rounded to 8 bits, integer products (quant_dot.h, quant_gemm.h). The buffers
+    // are the calling thread's, kept between calls (a decode step makes ~7 calls a layer); the
+    // workers see them through plain pointers, not by the thread_local names.
     static thread_local std::vector<int8_t> tl_qx;
     static thread_local std::vector<float> tl_dx;
     static thread_local std::vector<int32_t> tl_sx;
@@ -344,11 +347,26 @@ std::string k_matmul_q(const Call& c) {
     int8_t* qx = tl_qx.data();
     float* dx = tl_dx.data();
     int32_t* sx = tl_sx.data();
-    for (int64_t m = 0; m < M; ++m) quantize_row_q8(xp + m * lda, K, qx + m * K, dx + m * K / 32, sx + m * K / 16);
     const int64_t rowBytes = per * q.bytes;
+    if (prompt8) {
+      parallel_for(M, 8, [&](int64_t m0, int64_t m1) {
+        for (int64_t m = m0; m < m1; ++m) quantize_row_q8(xp + m * lda, K, qx + m * K, dx + m * K / 32, sx + m * K / 16);
+      });
+      gemm_q8(type, src, rowBytes, N, K, qx, dx, sx, M, yp, Kout);
+      return "";
+    }
+    for (int64_t m = 0; m < M; ++m) quantize_row_q8(xp + m * lda, K, qx + m * K, dx + m * K / 32, sx + m * K / 16);
     parallel_for(N, 8, [&](int64_t n0, int64_t n1) {
-      for (int64_t n = n0; n < n1; ++n)
+      for (int64_t n = n0; n < n1; ++n) {
+        // the weight streams from memory once per token: the row kAhead rows on is requested now,
+        // which keeps more lines in flight than the hardware prefetcher does on its own
+        constexpr int64_t kAhead = 4;
+        if (n + kAhead < n1) {
+          const uint8_t* next = src + (n + kAhead) * rowBytes;
+          for (int64_t b = 0; b < rowBytes; b += 64) __builtin_prefetch(next + b);
+        }
         for (int64_t m = 0; m < M; ++m) yp[m * Kout + n] = dot_q8(type, src + n * rowBytes, K, Q8Row{qx + m * K, dx + m * K / 32, sx + m * K / 16});
+      }
     });
     return "";
   }

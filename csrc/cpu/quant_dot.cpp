@@ -1,6 +1,7 @@
 // Integer dot products of quantized weight rows with 8-bit activations (see quant_dot.h). AVX2:
 // vpmaddubsw multiplies unsigned weight codes by signed activation bytes into pairs of int16,
 // vpmaddwd sums them into int32 lanes, and each block's scale product turns those into floats.
+// Where the tier has VNNI, vpdpbusd does both in one instruction (quant_dot_x86.inc, compiled twice).
 // NEON (arm64): widening multiplies (smull) with pairwise accumulation (sadalp) per 16 values.
 // Codes with an offset (Q4_0's -8, Q6_K's -32) or a min (Q4_K, Q5_K) are corrected with the sums of the
 // activation bytes per 16, which quantize_row_q8 keeps.
@@ -12,6 +13,7 @@
 #include <limits>
 
 #include "../dtype.h"
+#include "cpuid.h"
 #include "quant_blocks.h"
 #include "rows.h"
 
@@ -24,183 +26,111 @@
 namespace et {
 namespace ET_ISA {
 
-// NF4's levels as int8 (round(127 x kNF4)): decode multiplies these, so its weights move by up to
-// 0.5/127 of their block scale on top of the activation rounding
-[[maybe_unused]] alignas(16) const int8_t kNF4I8[16] = {-127, -88, -67, -50, -36, -23, -12, 0, 10, 20, 31, 43, 56, 71, 92, 127};
-
 // A block holding NaN or +-Inf cannot be rounded to int8 (int(NaN) is undefined): it gets scale
 // NaN, or +Inf with codes +-1 at the infinities and 0 elsewhere, so every dot product with it is
 // NaN, or +-Inf / NaN as the float sum with that infinity would be.
-void quantize_row_q8(const float* x, int64_t n, int8_t* q, float* d, int32_t* sum16) {
-  for (int64_t b = 0; b < n / 32; ++b) {
-    const float* xb = x + 32 * b;
-    float amax = 0;
-    for (int j = 0; j < 32; ++j) {
-      const float a = std::fabs(xb[j]);
-      amax = (a > amax || a != a) ? a : amax;  // NaN-propagating max
-    }
-    if (!(amax <= std::numeric_limits<float>::max())) {
-      const bool nan = amax != amax;
-      d[b] = nan ? amax : std::numeric_limits<float>::infinity();
-      for (int h = 0; h < 2; ++h) {
-        int32_t sum = 0;
-        for (int j = 16 * h; j < 16 * h + 16; ++j) {
-          const int v = nan || std::fabs(xb[j]) != std::numeric_limits<float>::infinity() ? 0 : (xb[j] > 0 ? 1 : -1);
-          q[32 * b + j] = int8_t(v);
-          sum += v;
-        }
-        sum16[2 * b + h] = sum;
-      }
-      continue;
-    }
-    const float s = amax / 127;
-    const float is = s > 0 ? 1 / s : 0;
-    d[b] = s;
+namespace {
+
+void quantize_block_q8(const float* xb, int8_t* q, float* d, int32_t* sum16) {
+  float amax = 0;
+  for (int j = 0; j < 32; ++j) {
+    const float a = std::fabs(xb[j]);
+    amax = (a > amax || a != a) ? a : amax;  // NaN-propagating max
+  }
+  if (!(amax <= std::numeric_limits<float>::max())) {
+    const bool nan = amax != amax;
+    *d = nan ? amax : std::numeric_limits<float>::infinity();
     for (int h = 0; h < 2; ++h) {
       int32_t sum = 0;
       for (int j = 16 * h; j < 16 * h + 16; ++j) {
-        const int v = int(std::nearbyint(xb[j] * is));
-        q[32 * b + j] = int8_t(v);
+        const int v = nan || std::fabs(xb[j]) != std::numeric_limits<float>::infinity() ? 0 : (xb[j] > 0 ? 1 : -1);
+        q[j] = int8_t(v);
         sum += v;
       }
-      sum16[2 * b + h] = sum;
+      sum16[h] = sum;
     }
+    return;
+  }
+  const float s = amax / 127;
+  const float is = s > 0 ? 1 / s : 0;
+  *d = s;
+  for (int h = 0; h < 2; ++h) {
+    int32_t sum = 0;
+    for (int j = 16 * h; j < 16 * h + 16; ++j) {
+      const int v = int(std::nearbyint(xb[j] * is));
+      q[j] = int8_t(v);
+      sum += v;
+    }
+    sum16[h] = sum;
+  }
+}
+
+#if defined(__AVX2__)
+inline int32_t hsum_i32(__m256i v) {
+  __m128i a = _mm_add_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
+  a = _mm_add_epi32(a, _mm_shuffle_epi32(a, 0x4E));
+  return _mm_cvtsi128_si32(_mm_add_epi32(a, _mm_shuffle_epi32(a, 0xB1)));
+}
+#endif
+
+}  // namespace
+
+void quantize_row_q8(const float* x, int64_t n, int8_t* q, float* d, int32_t* sum16) {
+  for (int64_t b = 0; b < n / 32; ++b) {
+    const float* xb = x + 32 * b;
+#if defined(__AVX2__)
+    // the scalar block's values: the same scale and quotient, and vcvtps2dq rounds half to even
+    // as nearbyint does in the default rounding mode; blocks with NaN or infinity go the scalar way
+    const __m256 sign = _mm256_set1_ps(-0.0f);
+    __m256 v[4], m = _mm256_setzero_ps(), fin = _mm256_castsi256_ps(_mm256_set1_epi32(-1));
+    for (int k = 0; k < 4; ++k) {
+      v[k] = _mm256_loadu_ps(xb + 8 * k);
+      const __m256 a = _mm256_andnot_ps(sign, v[k]);
+      m = _mm256_max_ps(m, a);
+      fin = _mm256_and_ps(fin, _mm256_cmp_ps(a, _mm256_set1_ps(std::numeric_limits<float>::max()), _CMP_LE_OQ));
+    }
+    if (_mm256_movemask_ps(fin) == 0xFF) {
+      __m128 h = _mm_max_ps(_mm256_castps256_ps128(m), _mm256_extractf128_ps(m, 1));
+      h = _mm_max_ps(h, _mm_movehl_ps(h, h));
+      h = _mm_max_ss(h, _mm_movehdup_ps(h));
+      const float amax = _mm_cvtss_f32(h);
+      const float s = amax / 127;
+      const __m256 is = _mm256_set1_ps(s > 0 ? 1 / s : 0);
+      d[b] = s;
+      __m256i i[4];
+      for (int k = 0; k < 4; ++k) i[k] = _mm256_cvtps_epi32(_mm256_mul_ps(v[k], is));
+      sum16[2 * b] = hsum_i32(_mm256_add_epi32(i[0], i[1]));
+      sum16[2 * b + 1] = hsum_i32(_mm256_add_epi32(i[2], i[3]));
+      // int32 to bytes (no saturation: |v| <= 127): packs interleave 4-lane groups, the permute restores order
+      const __m256i p = _mm256_packs_epi16(_mm256_packs_epi32(i[0], i[1]), _mm256_packs_epi32(i[2], i[3]));
+      _mm256_storeu_si256(reinterpret_cast<__m256i*>(q + 32 * b), _mm256_permutevar8x32_epi32(p, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7)));
+      continue;
+    }
+#endif
+    quantize_block_q8(xb, q + 32 * b, d + b, sum16 + 2 * b);
   }
 }
 
 #if defined(__AVX2__)
 
 namespace {
-
-inline __m256i ld(const void* p) { return _mm256_loadu_si256(static_cast<const __m256i*>(p)); }
-// 32 unsigned codes (< 128) times 32 signed bytes: eight int32 sums (lanes 0-3: bytes 0-15, 4-7: 16-31)
-inline __m256i mul_sum(__m256i u, __m256i s) { return _mm256_madd_epi16(_mm256_maddubs_epi16(u, s), _mm256_set1_epi16(1)); }
-
-float dot_q8_0(const uint8_t* w, int64_t nb, const Q8Row& x) {
-  __m256 acc = _mm256_setzero_ps();
-  for (int64_t i = 0; i < nb; ++i, w += kBlockBytes<Q8_0>) {
-    const __m256i qw = ld(w + 2), qx = ld(x.q + 32 * i);
-    // |w| times x carrying w's sign: the unsigned operand of vpmaddubsw must be the weight's magnitude
-    const __m256i p = mul_sum(_mm256_sign_epi8(qw, qw), _mm256_sign_epi8(qx, qw));
-    acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(p), _mm256_set1_ps(load_f16(w) * x.d[i]), acc);
-  }
-  return hsum(acc);
-}
-
-float dot_q4_0(const uint8_t* w, int64_t nb, const Q8Row& x) {
-  const __m256i m4 = _mm256_set1_epi8(0x0F);
-  __m256 acc = _mm256_setzero_ps();
-  float corr = 0;
-  for (int64_t i = 0; i < nb; ++i, w += kBlockBytes<Q4_0>) {
-    const __m128i b = _mm_loadu_si128(reinterpret_cast<const __m128i*>(w + 2));
-    // low nibbles are values 0-15, high nibbles 16-31
-    const __m256i q = _mm256_and_si256(_mm256_set_m128i(_mm_srli_epi16(b, 4), b), m4);
-    const float s = load_f16(w) * x.d[i];
-    acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(mul_sum(q, ld(x.q + 32 * i))), _mm256_set1_ps(s), acc);
-    corr += s * float(x.sum16[2 * i] + x.sum16[2 * i + 1]);
-  }
-  return hsum(acc) - 8 * corr;
-}
-
-// Q4_K and Q5_K (whose 5th bits sit in 32 bytes after the scales: bit 2j of byte l is value l of
-// sub-block 2j, bit 2j + 1 that of sub-block 2j + 1)
-template <bool five>
-float dot_qk45(const uint8_t* w, int64_t nsb, const Q8Row& x) {
-  const __m256i m4 = _mm256_set1_epi8(0x0F), one = _mm256_set1_epi8(1);
-  constexpr int bytes = five ? kBlockBytes<Q5_K> : kBlockBytes<Q4_K>;
-  __m256 acc = _mm256_setzero_ps();
-  float corr = 0;
-  for (int64_t b = 0; b < nsb; ++b, w += bytes) {
-    const float d = load_f16(w), dmin = load_f16(w + 2);
-    const uint8_t* qs = w + 16 + (five ? 32 : 0);
-    const __m256i qh = five ? ld(w + 16) : _mm256_setzero_si256();
-    const int8_t* qx = x.q + 256 * b;
-    const float* dx = x.d + 8 * b;
-    const int32_t* s16 = x.sum16 + 16 * b;
-    for (int j = 0; j < 4; ++j) {
-      // 32 bytes: low nibbles are sub-block 2j, high nibbles sub-block 2j + 1 (32 values each)
-      const __m256i v = ld(qs + 32 * j);
-      __m256i lo = _mm256_and_si256(v, m4), hi = _mm256_and_si256(_mm256_srli_epi16(v, 4), m4);
-      if (five) {
-        const __m256i h = _mm256_srlv_epi64(qh, _mm256_set1_epi64x(2 * j));  // bytes' bits 2j, 2j+1 to bits 0, 1
-        lo = _mm256_or_si256(lo, _mm256_slli_epi16(_mm256_and_si256(h, one), 4));
-        hi = _mm256_or_si256(hi, _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(h, 1), one), 4));
-      }
-      int s0, m0, s1, m1;
-      k_scale_min(w + 4, 2 * j, &s0, &m0);
-      k_scale_min(w + 4, 2 * j + 1, &s1, &m1);
-      const __m256i p0 = mul_sum(lo, ld(qx + 64 * j));
-      const __m256i p1 = mul_sum(hi, ld(qx + 64 * j + 32));
-      acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(p0), _mm256_set1_ps(d * float(s0) * dx[2 * j]), acc);
-      acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(p1), _mm256_set1_ps(d * float(s1) * dx[2 * j + 1]), acc);
-      corr += dmin * float(m0) * dx[2 * j] * float(s16[4 * j] + s16[4 * j + 1]);
-      corr += dmin * float(m1) * dx[2 * j + 1] * float(s16[4 * j + 2] + s16[4 * j + 3]);
-    }
-  }
-  return hsum(acc) - corr;
-}
-
-float dot_q6_k(const uint8_t* w, int64_t nsb, const Q8Row& x) {
-  const __m256i m4 = _mm256_set1_epi8(0x0F), m2 = _mm256_set1_epi8(0x03);
-  __m256 acc = _mm256_setzero_ps();
-  float corr = 0;
-  for (int64_t b = 0; b < nsb; ++b, w += kBlockBytes<Q6_K>) {
-    const float d = load_f16(w + 208);
-    const int8_t* sc = reinterpret_cast<const int8_t*>(w + 192);
-    for (int n = 0; n < 2; ++n) {
-      // 128 values: four groups of 32 (codes 0-63) from two 32-byte runs of low bits and one of high bits
-      const __m256i A = ld(w + 64 * n), B = ld(w + 64 * n + 32), H = ld(w + 128 + 32 * n);
-      const __m256i q[4] = {
-          _mm256_or_si256(_mm256_and_si256(A, m4), _mm256_slli_epi16(_mm256_and_si256(H, m2), 4)),
-          _mm256_or_si256(_mm256_and_si256(B, m4), _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(H, 2), m2), 4)),
-          _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(A, 4), m4), _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(H, 4), m2), 4)),
-          _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(B, 4), m4), _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(H, 6), m2), 4)),
-      };
-      for (int g = 0; g < 4; ++g) {
-        const int64_t blk = 8 * b + 4 * n + g;  // activation block of these 32 values
-        const int k = 8 * n + 2 * g;            // their two 16-value sub-blocks' scales
-        const float s0 = d * float(sc[k]) * x.d[blk], s1 = d * float(sc[k + 1]) * x.d[blk];
-        const __m256i p = mul_sum(q[g], ld(x.q + 32 * blk));
-        acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(p), _mm256_setr_ps(s0, s0, s0, s0, s1, s1, s1, s1), acc);
-        corr += s0 * float(x.sum16[2 * blk]) + s1 * float(x.sum16[2 * blk + 1]);
-      }
-    }
-  }
-  return hsum(acc) - 32 * corr;
-}
-
-// One NF4 block of 64 (32 code bytes at qs) with scale s: the codes become int8 levels by a
-// byte shuffle of the level table.
-inline __m256 nf4_block(const uint8_t* qs, float s, const int8_t* qx, const float* dx, __m256 acc) {
-  const __m256i m4 = _mm256_set1_epi8(0x0F);
-  const __m256i table = _mm256_broadcastsi128_si256(_mm_load_si128(reinterpret_cast<const __m128i*>(kNF4I8)));
-  const __m256i v = ld(qs);
-  const __m256i a = _mm256_shuffle_epi8(table, _mm256_and_si256(v, m4));
-  const __m256i b = _mm256_shuffle_epi8(table, _mm256_and_si256(_mm256_srli_epi16(v, 4), m4));
-  const __m256i x0 = ld(qx), x1 = ld(qx + 32);
-  acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(mul_sum(_mm256_sign_epi8(a, a), _mm256_sign_epi8(x0, a))), _mm256_set1_ps(s * dx[0]), acc);
-  return _mm256_fmadd_ps(_mm256_cvtepi32_ps(mul_sum(_mm256_sign_epi8(b, b), _mm256_sign_epi8(x1, b))), _mm256_set1_ps(s * dx[1]), acc);
-}
-
-float dot_nf4(const uint8_t* w, int64_t nb, const Q8Row& x) {
-  __m256 acc = _mm256_setzero_ps();
-  for (int64_t i = 0; i < nb; ++i, w += kBlockBytes<NF4>) {
-    float amax;
-    std::memcpy(&amax, w, 4);
-    acc = nf4_block(w + 4, amax / 127, x.q + 64 * i, x.d + 2 * i, acc);
-  }
-  return hsum(acc);
-}
-
-float dot_nf4_dq(const uint8_t* w, int64_t nb, const Q8Row& x) {
-  __m256 acc = _mm256_setzero_ps();
-  for (int64_t i = 0; i < nb; ++i, w += kBlockBytes<NF4_DQ>) {
-    const float d = load_f16(w);
-    for (int s = 0; s < 4; ++s) acc = nf4_block(w + 6 + 32 * s, d * float(w[2 + s]) / 127, x.q + 256 * i + 64 * s, x.d + 8 * i + 2 * s, acc);
-  }
-  return hsum(acc);
-}
-
+#define QD_VNNI 0
+#define QD_NS qd_plain
+#include "quant_dot_x86.inc"
+#undef QD_NS
+#undef QD_VNNI
+#pragma GCC push_options
+#if defined(__AVX512F__)
+#pragma GCC target("avx512vnni")
+#else
+#pragma GCC target("avxvnni")
+#endif
+#define QD_VNNI 1
+#define QD_NS qd_vnni
+#include "quant_dot_x86.inc"
+#undef QD_NS
+#undef QD_VNNI
+#pragma GCC pop_options
 }  // namespace
 
 #elif defined(__ARM_NEON) && defined(__aarch64__)
@@ -341,6 +271,33 @@ float dot_nf4_dq(const uint8_t* w, int64_t nb, const Q8Row& x) {
 
 bool has_dot_q8(int type) { return type == Q8_0 || type == Q4_0 || type == Q4_K || type == Q5_K || type == Q6_K || type == NF4 || type == NF4_DQ; }
 
+#if defined(__AVX2__)
+#define QD_DISPATCH(ns)                                                      \
+  switch (type) {                                                            \
+    case Q8_0: return ns::dot_q8_0(w, K / kBlockElems<Q8_0>, x);             \
+    case Q4_0: return ns::dot_q4_0(w, K / kBlockElems<Q4_0>, x);             \
+    case Q4_K: return ns::dot_qk45<false>(w, K / kBlockElems<Q4_K>, x);      \
+    case Q5_K: return ns::dot_qk45<true>(w, K / kBlockElems<Q5_K>, x);       \
+    case Q6_K: return ns::dot_q6_k(w, K / kBlockElems<Q6_K>, x);             \
+    case NF4: return ns::dot_nf4(w, K / kBlockElems<NF4>, x);                \
+    case NF4_DQ: return ns::dot_nf4_dq(w, K / kBlockElems<NF4_DQ>, x);       \
+    default: return 0.f; /* has_dot_q8 is false: never called */            \
+  }
+
+float dot_q8(int type, const uint8_t* w, int64_t K, const Q8Row& x) {
+  // vpdpbusd where the tier allows it (decided once: the tier never changes)
+#if defined(__AVX512F__)
+  static const bool vnni = cpu_features().avx512_vnni;
+#else
+  static const bool vnni = cpu_features().avx_vnni;
+#endif
+  if (vnni) {
+    QD_DISPATCH(qd_vnni)
+  }
+  QD_DISPATCH(qd_plain)
+}
+#undef QD_DISPATCH
+#else
 float dot_q8(int type, const uint8_t* w, int64_t K, const Q8Row& x) {
   switch (type) {
     case Q8_0: return dot_q8_0(w, K / kBlockElems<Q8_0>, x);
@@ -353,6 +310,7 @@ float dot_q8(int type, const uint8_t* w, int64_t K, const Q8Row& x) {
     default: return 0.f;  // has_dot_q8 is false: never called
   }
 }
+#endif
 
 #else
 
