@@ -54,9 +54,10 @@ export function quantizeTensor(type: string, x: Tensor): Tensor {
 
 export interface MatmulQOptions {
   /**
-   * Inference on one to four rows of x (decode) with a Q8_0, Q4_0, Q4_K, Q5_K, Q6_K, NF4 or
-   * NF4_DQ weight rounds x (and NF4's levels) to 8 bits and uses integer dot products (AVX2,
-   * NEON), as llama.cpp does (results move by ~1e-3 of their scale). `exact: true` keeps the float path; it is always taken when x's gradient is
+   * Inference with a Q8_0, Q4_0, Q4_K, Q5_K, Q6_K, NF4 or NF4_DQ weight rounds x (and NF4's
+   * levels) to 8 bits per 32 values and uses integer dot products (decode rows) or an integer GEMM
+   * (prompts), on every CPU tier but x86-64's generic one, as llama.cpp does (results move by
+   * ~1e-3 of their scale). `exact: true` keeps the float path; it is always taken when x's gradient is
    * recorded.
    */
   exact?: boolean;
