@@ -15,7 +15,8 @@ const dir = mkdtempSync(join(tmpdir(), 'et-qlora-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 const IDS = [1, 450, 4996 % 4096, 17354 % 4096, 1701, 29916 % 4096, 432, 3000];
 
-const logits = (m: et.models.LlamaModel) => et.noGrad(() => et.tidy(() => Float32Array.from(m.forward(et.tensor(Int32Array.from(IDS), [1, IDS.length])).dataSync())));
+// the float path: a quantized model's logits against its dequantized twin's
+const logits = (m: et.models.LlamaModel) => et.quant.exactQuantMatmul(() => et.noGrad(() => et.tidy(() => Float32Array.from(m.forward(et.tensor(Int32Array.from(IDS), [1, IDS.length])).dataSync()))));
 const maxRel = (a: Float32Array, b: Float32Array) => {
   let s = 0;
   let d = 0;
@@ -204,7 +205,7 @@ test('adapter gradients through a 4-bit (NF4) base against central differences',
           const w = Float32Array.from(v);
           w[i] = v[i]! + d;
           et.noGrad(() => et.copyInto(p, et.tensor(w, p.shape)));
-          return et.noGrad(() => loss().item());
+          return et.quant.exactQuantMatmul(() => et.noGrad(() => loss().item()));
         };
         const h = 1e-2;
         const fd = (at(h) - at(-h)) / (2 * h);

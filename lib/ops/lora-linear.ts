@@ -38,8 +38,8 @@ export function loraLinear(x: Tensor, base: LoRABase, xin: Tensor, A: Tensor, B:
   const lead = x.shape.slice(0, -1);
   const M = lead.reduce((a, b) => a * b, 1);
   const sameIn = xin === x;
-  // the quantized base rounds x to 8 bits only when nothing will differentiate through it
-  const exact = isGradEnabled() && x.requiresGrad;
+  // the quantized base rounds x to 8 bits only under inference (matmulQ's rule)
+  const exact = isGradEnabled();
   const { y, us, xin2 } = noGrad(() => {
     const x2 = rows(x, M, K);
     const xin2 = sameIn ? x2 : rows(xin, M, K);

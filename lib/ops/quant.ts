@@ -57,10 +57,26 @@ export interface MatmulQOptions {
    * Inference with a Q8_0, Q4_0, Q4_K, Q5_K, Q6_K, NF4 or NF4_DQ weight rounds x (and NF4's
    * levels) to 8 bits per 32 values and uses integer dot products (decode rows) or an integer GEMM
    * (prompts), on every CPU tier but x86-64's generic one, as llama.cpp does (results move by
-   * ~1e-3 of their scale). `exact: true` keeps the float path; it is always taken when x's gradient is
-   * recorded.
+   * ~1e-3 of their scale), only while gradients are not recorded (noGrad: generation,
+   * evaluation). `exact: true` (or exactQuantMatmul) keeps the float path.
    */
   exact?: boolean;
+}
+
+let exactDepth = 0;
+
+/**
+ * Runs fn with every quantized matmul on the float path (dequantized blocks, float32 x), as
+ * `exact: true` does for one call: for comparing a quantized model's logits with its
+ * dequantized twin, or finite differences of a loss evaluated without gradients.
+ */
+export function exactQuantMatmul<T>(fn: () => T): T {
+  exactDepth++;
+  try {
+    return fn();
+  } finally {
+    exactDepth--;
+  }
 }
 
 /** y [..., N] = x [..., K] . W^T for a quantized W [N, K]; x gets its gradient (dy . W). */
@@ -72,7 +88,8 @@ export function matmulQ(x: Tensor, w: QuantizedMatrix, opts?: MatmulQOptions): T
   const lead = x.shape.slice(0, -1);
   const M = lead.reduce((a, b) => a * b, 1);
   const x2 = contiguous(reshape(x, [M, K]));
-  const approx = !opts?.exact && !(isGradEnabled() && x.requiresGrad);
+  // inference only: with gradients recorded (training, even where this x needs none) the float path
+  const approx = !opts?.exact && !isGradEnabled() && exactDepth === 0;
   const y2 = runKernel('matmulQ', [x2, w.data], [{ shape: [M, N], dtype: 'float32' }], [w.typeId, K, 0, approx ? 1 : 0])[0]!;
   if (x2 !== x) x2.dispose();
   const y = reshape(y2, [...lead, N]);

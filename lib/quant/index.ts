@@ -5,5 +5,5 @@ export { BLOCK } from '../quant-types.js';
 export { dequantize, NF4_LEVELS } from './dequant.js';
 export { QUANTIZABLE, quantize, type QuantType } from './quantize.js';
 export { QuantizedWeight } from './qweight.js';
-export { matmulQ, matmulQInputGrad, quantizeTensor } from '../ops/quant.js';
+export { exactQuantMatmul, matmulQ, matmulQInputGrad, quantizeTensor } from '../ops/quant.js';
 export { FILE_TYPES, mixPlanner } from './mix.js';
