@@ -3,10 +3,10 @@
 // the rest of the wall time is JavaScript, autograd bookkeeping and allocation.
 // node bench/anchor-profile.mjs [steps=4] [threads]
 import * as et from '../dist/index.js';
-import { printMachine, timeLoRASteps } from './common.mjs';
+import { ANCHOR, ANCHOR_TOKENS, printMachine, timeLoRASteps } from './common.mjs';
 
-const C = { hiddenSize: 512, numLayers: 8, numHeads: 8, numKvHeads: 8, intermediateSize: 1408, vocabSize: 4096 };
-const T = 256;
+const C = ANCHOR;
+const T = ANCHOR_TOKENS;
 const steps = parseInt(process.argv[2] ?? '4', 10);
 const threads = parseInt(process.argv[3] ?? String(et.getThreads()), 10);
 et.setThreads(threads);

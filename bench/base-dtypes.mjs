@@ -6,10 +6,10 @@
 import { existsSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import * as et from '../dist/index.js';
-import { interleaved, printMachine, timeLoRASteps } from './common.mjs';
+import { ANCHOR, ANCHOR_TOKENS, interleaved, printMachine, timeLoRASteps } from './common.mjs';
 
-const C = { hiddenSize: 512, numLayers: 8, numHeads: 8, numKvHeads: 8, intermediateSize: 1408, vocabSize: 4096 };
-const T = 256;
+const C = ANCHOR;
+const T = ANCHOR_TOKENS;
 const steps = parseInt(process.argv[2] ?? '6', 10);
 const rounds = parseInt(process.argv[3] ?? '3', 10);
 const threads = parseInt(process.argv[4] ?? String(et.getThreads()), 10);

@@ -4,6 +4,13 @@ import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { cpus, loadavg } from 'node:os';
 
+/**
+ * The anchor LoRA task's model (bench/lora-anchor.mjs, ../shared/MACHINE.md): a 30.5M Llama, d512,
+ * 8 layers, 8 heads, FFN 1408, vocabulary 4096, untied head; 256 tokens per step.
+ */
+export const ANCHOR = { hiddenSize: 512, numLayers: 8, numHeads: 8, numKvHeads: 8, intermediateSize: 1408, vocabSize: 4096 };
+export const ANCHOR_TOKENS = 256;
+
 export function median(xs) {
   const s = [...xs].sort((a, b) => a - b);
   const h = Math.floor(s.length / 2);

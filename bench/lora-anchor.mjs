@@ -5,11 +5,11 @@
 // tokens flops per step (forward and input gradient; the frozen weights get no weight gradient)
 // at the FMA peak. node bench/lora-anchor.mjs [steps=8] [rounds=5] [threads]
 import * as et from '../dist/index.js';
-import { printMachine, timeLoRASteps } from './common.mjs';
+import { ANCHOR, ANCHOR_TOKENS, printMachine, timeLoRASteps } from './common.mjs';
 import { printTorchConfigs, versusTorch } from './peers/torch-config.mjs';
 
-const C = { hiddenSize: 512, numLayers: 8, numHeads: 8, numKvHeads: 8, intermediateSize: 1408, vocabSize: 4096 };
-const T = 256;
+const C = ANCHOR;
+const T = ANCHOR_TOKENS;
 const steps = parseInt(process.argv[2] ?? '8', 10);
 const rounds = parseInt(process.argv[3] ?? '5', 10);
 const threads = parseInt(process.argv[4] ?? String(et.getThreads()), 10);

@@ -210,28 +210,17 @@ void pack_panel(int type, const uint8_t* w, int64_t rowBytes, int64_t n0, int nr
 
 #if defined(__AVX2__)
 
+// One kernel source (quant_gemm_x86.inc), compiled plain and again with VNNI enabled: on zmm in the
+// avx512 copy (AVX512_VNNI), on ymm in the avx2 copy (AVX-VNNI).
 #if defined(__AVX512F__) && defined(__AVX512BW__)
 #define QG_ZMM 1
-#define QG_VNNI 0
-#define QG_NS qg_plain
-namespace {
-#include "quant_gemm_x86.inc"
-}  // namespace
-#undef QG_NS
-#undef QG_VNNI
-#pragma GCC push_options
-#pragma GCC target("avx512vnni")
-#define QG_VNNI 1
-#define QG_NS qg_vnni
-namespace {
-#include "quant_gemm_x86.inc"
-}  // namespace
-#undef QG_NS
-#undef QG_VNNI
-#pragma GCC pop_options
+#define QG_VNNI_TARGET "avx512vnni"
 #define QG_HAVE_VNNI() (cpu_features().avx512_vnni)
 #else
 #define QG_ZMM 0
+#define QG_VNNI_TARGET "avxvnni"
+#define QG_HAVE_VNNI() (cpu_features().avx_vnni)
+#endif
 #define QG_VNNI 0
 #define QG_NS qg_plain
 namespace {
@@ -240,7 +229,9 @@ namespace {
 #undef QG_NS
 #undef QG_VNNI
 #pragma GCC push_options
-#pragma GCC target("avxvnni")
+#define QG_PRAGMA(x) _Pragma(#x)
+#define QG_TARGET(t) QG_PRAGMA(GCC target(t))
+QG_TARGET(QG_VNNI_TARGET)
 #define QG_VNNI 1
 #define QG_NS qg_vnni
 namespace {
@@ -249,8 +240,6 @@ namespace {
 #undef QG_NS
 #undef QG_VNNI
 #pragma GCC pop_options
-#define QG_HAVE_VNNI() (cpu_features().avx_vnni)
-#endif
 
 namespace {
 inline bool use_vnni() { return QG_HAVE_VNNI(); }
