@@ -895,7 +895,21 @@ void gemm_any(int64_t M, int64_t N, int64_t K, float alpha, const float* a, int6
   (void)bf16_pieces;
   const int64_t MU = amx ? 32 : MR, NU = amx ? 32 : NR;
   const int64_t mt = ceil_div(M, MU), nt_tiles = ceil_div(N, NU);
-  const bool split_n = nt_tiles >= mt;
+  // Per-thread cost of each split in multiply-adds: the largest share of C's tiles, plus what that
+  // thread packs (splitting N it packs all of A and its columns of B; splitting M its rows of A and
+  // all of B, which gemm_rect reads in place for 2-4 row tiles of float B). One packed element
+  // costs about as much as 8 multiply-adds (a transpose or widening, and a store): at 256 x 512
+  // x 512 splitting M packed the 512 x 512 B twice and ran 15% slower than splitting N.
+  const bool b_in_place = sizeof(TB) == sizeof(float) && csb == 1 && M > MR && M <= 4 * MR && !amx;
+  auto split_cost = [&](bool by_n) {
+    const int64_t units = by_n ? nt_tiles : mt;
+    const int64_t share = ceil_div(units, std::min<int64_t>(threads, units)) * (by_n ? NU : MU);
+    const double rows = by_n ? double(M) : double(std::min(M, share));
+    const double cols = by_n ? double(std::min(N, share)) : double(N);
+    constexpr double kPack = 8.0;
+    return rows * cols * double(K) + kPack * double(K) * (rows + (b_in_place ? 0.0 : cols));
+  };
+  const bool split_n = threads <= 1 ? nt_tiles >= mt : split_cost(true) <= split_cost(false);
   const int64_t units = split_n ? nt_tiles : mt;
   const int nt = int(std::min<int64_t>(threads, units));
 
