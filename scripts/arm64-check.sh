@@ -109,6 +109,23 @@ echo "by-element fmla instructions in gemm_test_neon: $n_fmla"
 "$QEMU" -L "$SYSROOT" "$OUT/gemm/gemm_test_neon" || die "gemm_test (NEON) reported mismatches"
 step_done "gemm_test NEON correctness"
 
+step "integer prompt GEMM (sdot, smmla) against the decode dot products under qemu"
+# csrc/cpu/quant_gemm_check.cc, built for the dotprod copy (sdot tiles) and the i8mm copy (smmla
+# tiles), on qemu's max core; the smmla build must hold smmla instructions
+for qv in "dotprod armv8.2-a+fp16+dotprod" "i8mm armv8.6-a+fp16+dotprod+i8mm+bf16"; do
+  qt=${qv%% *} qarch=${qv#* }
+  # shellcheck disable=SC2086
+  $CXX_ARM64 -O2 -std=c++17 -march=$qarch -DET_ISA=isa_$qt -I csrc/cpu csrc/cpu/quant_gemm_check.cc \
+    csrc/cpu/quant_gemm.cpp csrc/cpu/quant_dot.cpp -o "$OUT/gemm/quant_gemm_check_$qt"
+  if [ "$qt" = i8mm ]; then
+    n_mm=$(aarch64-linux-gnu-objdump -d "$OUT/gemm/quant_gemm_check_$qt" 2>/dev/null | grep -c smmla || true)
+    echo "smmla instructions in quant_gemm_check_i8mm: $n_mm"
+    [ "$n_mm" -ge 1 ] || die "quant_gemm.cpp's i8mm copy has no smmla tile (ET_QG_MMLA)"
+  fi
+  QEMU_CPU=max "$QEMU" -L "$SYSROOT" "$OUT/gemm/quant_gemm_check_$qt" | tail -1 || die "quant_gemm_check ($qt) reported mismatches"
+done
+step_done "integer prompt GEMM (sdot, smmla)"
+
 step "gemm timing under qemu (indicative only: emulated, not phone speed)"
 # shellcheck disable=SC2086
 $CXX_ARM64 -O3 -std=c++17 -DET_ISA=isa_generic -I csrc $GEMM_SRCS scripts/arm64/gemm_bench.cpp \

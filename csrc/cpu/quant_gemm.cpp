@@ -1,7 +1,7 @@
 // Integer GEMM of quantized weights with 8-bit activations (see quant_gemm.h): the weight rows
 // unpacked a panel of 32 at a time into codes, scales and offsets, then the panel kernels (x86:
 // quant_gemm_x86.inc, one copy per vector width and multiply instruction; arm64 with the dot
-// product extension: sdot by lane, below).
+// product extension: sdot by lane, and with i8mm: smmla 2 x 2 blocks, below).
 #if defined(__GNUC__) && !defined(__clang__)
 #pragma GCC diagnostic ignored "-Wpsabi"
 #endif
@@ -26,6 +26,10 @@
 
 #if defined(__AVX2__) || (defined(__ARM_FEATURE_DOTPROD) && defined(__aarch64__))
 #define ET_QGEMM 1
+#endif
+// arm64 with the int8 matrix multiply extension (the i8mm copy): smmla tiles instead of sdot
+#if defined(ET_QGEMM) && defined(__aarch64__) && defined(__ARM_FEATURE_MATMUL_INT8)
+#define ET_QG_MMLA 1
 #endif
 
 namespace et {
@@ -185,6 +189,17 @@ void pack_panel(int type, const uint8_t* w, int64_t rowBytes, int64_t n0, int nr
       o[g * kPanel + r] = rs[size_t(nG + g)];
     }
   }
+#if defined(ET_QG_MMLA)
+  // smmla layout [K / 8][kPanel / 2][2][8]: for each 8 K values, the rows in pairs, each pair's
+  // two 8-byte runs side by side (one 2 x 8 operand of vmmlaq_s32)
+  for (int r = 0; r < kPanel; r += 2)
+    for (int64_t k = 0; k < K; k += 8) {
+      uint8_t* dst = codes + ((k / 8) * (kPanel / 2) + r / 2) * 16;
+      std::memcpy(dst, rc.data() + r * K + k, 8);
+      std::memcpy(dst + 8, rc.data() + (r + 1) * K + k, 8);
+    }
+  return;
+#endif
   for (int r = 0; r < kPanel; r += 4) {
     const uint8_t* a = rc.data() + r * K;
     uint8_t* dst = codes + 4 * r;
@@ -310,6 +325,91 @@ void tile_g(const Panel& p, int64_t K, const int8_t* qx, const float* xs, const 
     tile<R, 32>(p, K, qx, xs, xo, r0, y, ldy, nr);
 }
 
+#if defined(ET_QG_MMLA)
+// smmla: vmmlaq_s32 multiplies a 2 x 8 block of x (two rows, 8 K values) by the transpose of a
+// 2 x 8 block of weight codes (two panel rows), adding a 2 x 2 int32 block: 32 multiply-adds per
+// instruction where sdot does 16. RP pairs of x rows (rows 2i, 2i + 1; a missing second row reads
+// zeros) against panel rows [r0, r0 + 8) as four pairs. Lanes of P[i][w]: (x 2i, w 2w),
+// (x 2i, w 2w + 1), (x 2i + 1, w 2w), (x 2i + 1, w 2w + 1). The float scaling repeats the sdot
+// tile's operations in the same order, so both give the same results.
+template <int RP, int G>
+void tile_mm(const Panel& p, int64_t K, const int8_t* const* xr, const float* const* xsr, const float* const* xor_, int r0, float* const* yr, int rows, int nr) {
+  float32x4_t acc[RP][4];
+  for (int i = 0; i < RP; ++i)
+    for (int w = 0; w < 4; ++w) acc[i][w] = vdupq_n_f32(0.f);
+  const int8_t* codes = reinterpret_cast<const int8_t*>(p.codes);
+  const int64_t nG = K / G;
+  for (int64_t g = 0; g < nG; ++g) {
+    int32x4_t P[RP][4];
+    for (int i = 0; i < RP; ++i)
+      for (int w = 0; w < 4; ++w) P[i][w] = vdupq_n_s32(0);
+    for (int q = 0; q < G / 8; ++q) {
+      const int64_t k = g * G + 8 * q;
+      int8x16_t xv[RP];
+      for (int i = 0; i < RP; ++i) xv[i] = vcombine_s8(vld1_s8(xr[2 * i] + k), vld1_s8(xr[2 * i + 1] + k));
+      const int8_t* c = codes + ((k / 8) * (kPanel / 2) + r0 / 2) * 16;
+      for (int w = 0; w < 4; ++w) {
+        const int8x16_t wv = vld1q_s8(c + 16 * w);
+        for (int i = 0; i < RP; ++i) P[i][w] = vmmlaq_s32(P[i][w], xv[i], wv);
+      }
+    }
+    for (int w = 0; w < 4; ++w) {
+      const float32x2_t s2 = vld1_f32(p.s + g * kPanel + r0 + 2 * w), o2 = vld1_f32(p.o + g * kPanel + r0 + 2 * w);
+      const float32x4_t sv = vcombine_f32(s2, s2), ov = vcombine_f32(o2, o2);
+      for (int i = 0; i < RP; ++i) {
+        const float32x4_t d = vcombine_f32(vdup_n_f32(xsr[2 * i][g]), vdup_n_f32(xsr[2 * i + 1][g]));
+        const float32x4_t dS = vcombine_f32(vdup_n_f32(xor_[2 * i][g]), vdup_n_f32(xor_[2 * i + 1][g]));
+        acc[i][w] = vfmsq_f32(vfmaq_f32(acc[i][w], vmulq_f32(vcvtq_f32_s32(P[i][w]), sv), d), ov, dS);
+      }
+    }
+  }
+  for (int i = 0; i < RP; ++i)
+    for (int w = 0; w < 4; ++w) {
+      float t[4];
+      vst1q_f32(t, acc[i][w]);
+      for (int h = 0; h < 2; ++h) {
+        if (2 * i + h >= rows) continue;
+        for (int e = 0; e < 2; ++e) {
+          const int col = r0 + 2 * w + e;
+          if (col < nr) yr[2 * i + h][col] = t[2 * h + e];
+        }
+      }
+    }
+}
+
+void panel_rows(bool, const Panel& p, int64_t K, const int8_t* qx, const float* xs, const float* xo, int64_t M, float* y, int64_t ldy, int nr) {
+  // a zero row and zero scales stand in for the missing partner of an odd last row
+  static thread_local std::vector<int8_t> zrow;
+  static thread_local std::vector<float> zs;
+  const int64_t nG = K / p.G;
+  if (zrow.size() < size_t(K)) zrow.assign(size_t(K), 0);
+  if (zs.size() < size_t(nG)) zs.assign(size_t(nG), 0.f);
+  for (int64_t m = 0; m < M; m += 4) {
+    const int rows = int(std::min<int64_t>(4, M - m));
+    const int8_t* xr[4];
+    const float* xsr[4];
+    const float* xor_[4];
+    float* yr[4];
+    for (int i = 0; i < 4; ++i) {
+      const bool have = i < rows;
+      xr[i] = have ? qx + (m + i) * K : zrow.data();
+      xsr[i] = have ? xs + (m + i) * nG : zs.data();
+      xor_[i] = have ? xo + (m + i) * nG : zs.data();
+      yr[i] = have ? y + (m + i) * ldy : nullptr;
+    }
+    for (int r0 = 0; r0 < nr; r0 += 8) {
+      if (rows > 2) {
+        if (p.G == 16) tile_mm<2, 16>(p, K, xr, xsr, xor_, r0, yr, rows, nr);
+        else tile_mm<2, 32>(p, K, xr, xsr, xor_, r0, yr, rows, nr);
+      } else {
+        if (p.G == 16) tile_mm<1, 16>(p, K, xr, xsr, xor_, r0, yr, rows, nr);
+        else tile_mm<1, 32>(p, K, xr, xsr, xor_, r0, yr, rows, nr);
+      }
+    }
+  }
+}
+#else
+
 void panel_rows(bool, const Panel& p, int64_t K, const int8_t* qx, const float* xs, const float* xo, int64_t M, float* y, int64_t ldy, int nr) {
   for (int64_t m = 0; m < M; m += 4) {
     const int R = int(std::min<int64_t>(4, M - m));
@@ -327,6 +427,7 @@ void panel_rows(bool, const Panel& p, int64_t K, const int8_t* qx, const float* 
     }
   }
 }
+#endif  // ET_QG_MMLA
 }  // namespace
 
 #endif
