@@ -74,6 +74,17 @@ describe('CPU kernel tiers', () => {
     expect(r.q8err as number).toBeLessThan(2e-2);
   });
 
+  test.runIf(process.platform === 'linux' && process.arch === 'x64')('extensions named as /proc/cpuinfo lists them (AMX included)', async () => {
+    const { readFileSync } = await import('node:fs');
+    const flags = new Set((/^flags\s*:(.*)$/m.exec(readFileSync('/proc/cpuinfo', 'utf8'))?.[1] ?? '').trim().split(/\s+/));
+    const listed = new Set(native.cpuFeatures().split(' '));
+    // the kernel lists what both the CPU and the OS support, as cpuid.cpp requires
+    for (const [ours, proc] of [['avx512f', 'avx512f'], ['avx512_vnni', 'avx512_vnni'], ['avx512_bf16', 'avx512_bf16'], ['amx_bf16', 'amx_bf16']] as const) {
+      const want = proc === 'amx_bf16' ? flags.has('amx_bf16') && flags.has('amx_tile') && flags.has('avx512_bf16') : flags.has(proc);
+      expect(listed.has(ours), `${ours}: /proc/cpuinfo ${want ? 'has' : 'lacks'} it`).toBe(want);
+    }
+  });
+
   test('a name that is no tier fails the import with a ValueError listing the tiers', () => {
     let msg = '';
     try {

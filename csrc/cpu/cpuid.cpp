@@ -37,6 +37,8 @@ CpuFeatures detect() {
   f.avx512 = f.avx2_fma && os_zmm && f512 && dq && bw && vl;
   f.avx512_vnni = f.avx512 && vnni512;
   f.avx512_bf16 = f.avx512 && (a1 & (1u << 5));
+  const bool os_tiles = (xlo & (3u << 17)) == (3u << 17);  // XTILECFG + XTILEDATA
+  f.amx_bf16 = f.avx512_bf16 && os_tiles && (d & (1u << 22)) && (d & (1u << 24));
 #elif defined(__aarch64__)
   f.neon = true;  // Advanced SIMD is mandatory on AArch64
 #if defined(__linux__)
@@ -94,6 +96,7 @@ CpuFeatures cap(const CpuFeatures& f, CpuTier t) {
   a.avx512 = r >= int(CpuTier::avx512) && f.avx512;
   a.avx512_vnni = r >= int(CpuTier::avx512vnni) && f.avx512_vnni;
   a.avx512_bf16 = r >= int(CpuTier::avx512bf16) && f.avx512_bf16;
+  a.amx_bf16 = r >= int(CpuTier::avx512bf16) && f.amx_bf16;
   return a;
 }
 
@@ -163,6 +166,7 @@ std::string cpu_feature_list() {
   add(f.avx512, "avx512f avx512bw avx512vl avx512dq");
   add(f.avx512_vnni, "avx512_vnni");
   add(f.avx512_bf16, "avx512_bf16");
+  add(f.amx_bf16, "amx_bf16");
   add(f.neon, "neon");
   add(f.dotprod, "dotprod");
   add(f.i8mm, "i8mm");

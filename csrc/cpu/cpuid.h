@@ -12,6 +12,8 @@ struct CpuFeatures {
   bool avx512_vnni = false;  // vpdpbusd on zmm
   bool avx512_bf16 = false;  // vdpbf16ps, vcvtne2ps2bf16
   bool avx_vnni = false;     // vpdpbusd on ymm without AVX-512 (VEX encoding)
+  bool amx_bf16 = false;     // AMX-TILE + AMX-BF16 (tdpbf16ps), OS saves tile state (the process
+                             // still asks Linux for tile data before use: gemm_amx.h)
   // arm64
   bool neon = false;
   bool dotprod = false;  // sdot/udot (ARMv8.2 FEAT_DotProd)
