@@ -45,6 +45,25 @@ constexpr float kExpLo = -87.33654f;
 inline float exp_shift_sum(float* p, int64_t n, float m) {
   int64_t j = 0;
   float sum = 0.f;
+#if defined(__AVX512F__)
+  {
+    const __m512 vm = _mm512_set1_ps(m), lo = _mm512_set1_ps(kExpLo), ninf = _mm512_set1_ps(kNegInf);
+    __m512 acc = _mm512_setzero_ps();
+    for (; j + 16 <= n; j += 16) {
+      const __m512 s = _mm512_loadu_ps(p + j);
+      const __m512 x = _mm512_sub_ps(s, vm);
+      const __mmask16 keep = _mm512_cmp_ps_mask(x, lo, _CMP_NLE_UQ) & _mm512_cmp_ps_mask(s, ninf, _CMP_NEQ_UQ);
+      const __m512 y = _mm512_maskz_mov_ps(keep, exp16(x));
+      _mm512_storeu_ps(p + j, y);
+      acc = _mm512_add_ps(acc, y);
+    }
+    // the 16 lanes summed as the 8-lane loop below sums its 8 (pairs of lanes first)
+    const __m256 a8 = _mm256_add_ps(_mm512_castps512_ps256(acc), _mm512_extractf32x8_ps(acc, 1));
+    alignas(32) float t[8];
+    _mm256_store_ps(t, a8);
+    sum = ((t[0] + t[4]) + (t[1] + t[5])) + ((t[2] + t[6]) + (t[3] + t[7]));
+  }
+#endif
 #if defined(__AVX2__) && defined(__FMA__)
   const __m256 vm = _mm256_set1_ps(m);
   const __m256 lo = _mm256_set1_ps(kExpLo);
@@ -61,7 +80,7 @@ inline float exp_shift_sum(float* p, int64_t n, float m) {
   }
   alignas(32) float t[8];
   _mm256_store_ps(t, acc);
-  sum = ((t[0] + t[4]) + (t[1] + t[5])) + ((t[2] + t[6]) + (t[3] + t[7]));
+  sum += ((t[0] + t[4]) + (t[1] + t[5])) + ((t[2] + t[6]) + (t[3] + t[7]));
 #endif
   for (; j < n; ++j) {
     const float x = p[j] - m;
@@ -78,6 +97,19 @@ inline float max_or_nan(const float* p, int64_t n) {
   int64_t j = 0;
   float m = kNegInf;
   bool nan = false;
+#if defined(__AVX512F__)
+  {
+    __m512 vm = _mm512_set1_ps(kNegInf);
+    __mmask16 vnan = 0;
+    for (; j + 16 <= n; j += 16) {
+      const __m512 x = _mm512_loadu_ps(p + j);
+      vm = _mm512_max_ps(vm, x);
+      vnan |= _mm512_cmp_ps_mask(x, x, _CMP_UNORD_Q);
+    }
+    m = _mm512_reduce_max_ps(vm);
+    nan = vnan != 0;
+  }
+#endif
 #if defined(__AVX2__) && defined(__FMA__)
   __m256 vm = _mm256_set1_ps(kNegInf), vnan = _mm256_setzero_ps();
   for (; j + 8 <= n; j += 8) {
@@ -88,7 +120,7 @@ inline float max_or_nan(const float* p, int64_t n) {
   alignas(32) float t[8];
   _mm256_store_ps(t, vm);
   for (int k = 0; k < 8; ++k) m = t[k] > m ? t[k] : m;
-  nan = _mm256_movemask_ps(vnan) != 0;
+  nan |= _mm256_movemask_ps(vnan) != 0;
 #endif
   for (; j < n; ++j) {
     m = p[j] > m ? p[j] : m;
