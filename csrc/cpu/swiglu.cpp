@@ -23,6 +23,12 @@ inline __m256 sigm8(__m256 v) {
   return _mm256_div_ps(_mm256_set1_ps(1.f), _mm256_add_ps(_mm256_set1_ps(1.f), e));
 }
 #endif
+#if defined(__AVX512F__)
+inline __m512 sigm16(__m512 v) {
+  const __m512 e = exp16(_mm512_sub_ps(_mm512_setzero_ps(), v));
+  return _mm512_div_ps(_mm512_set1_ps(1.f), _mm512_add_ps(_mm512_set1_ps(1.f), e));
+}
+#endif
 
 std::string same_numel(const char* op, const Call& c, int n_in) {
   const int64_t n = c.out(0).numel();
@@ -40,6 +46,12 @@ std::string k_swiglu(const Call& c) {
   float* y = c.out(0).data<float>();
   parallel_for(c.out(0).numel(), kGrain, [&](int64_t i0, int64_t i1) {
     int64_t i = i0;
+#if defined(__AVX512F__)
+    for (; i + 16 <= i1; i += 16) {
+      const __m512 va = _mm512_loadu_ps(a + i);
+      _mm512_storeu_ps(y + i, _mm512_mul_ps(_mm512_mul_ps(va, sigm16(va)), _mm512_loadu_ps(b + i)));
+    }
+#endif
 #if defined(__AVX2__) && defined(__FMA__)
     for (; i + 8 <= i1; i += 8) {
       const __m256 va = _mm256_loadu_ps(a + i);
@@ -61,6 +73,18 @@ std::string k_swiglu_bwd(const Call& c) {
   float* db = c.out(1).data<float>();
   parallel_for(c.out(0).numel(), kGrain, [&](int64_t i0, int64_t i1) {
     int64_t i = i0;
+#if defined(__AVX512F__)
+    {
+      const __m512 one = _mm512_set1_ps(1.f);
+      for (; i + 16 <= i1; i += 16) {
+        const __m512 va = _mm512_loadu_ps(a + i), vb = _mm512_loadu_ps(b + i), g = _mm512_loadu_ps(dy + i);
+        const __m512 s = sigm16(va);
+        const __m512 t = _mm512_fmadd_ps(va, _mm512_sub_ps(one, s), one);
+        _mm512_storeu_ps(da + i, _mm512_mul_ps(_mm512_mul_ps(g, vb), _mm512_mul_ps(s, t)));
+        _mm512_storeu_ps(db + i, _mm512_mul_ps(_mm512_mul_ps(g, va), s));
+      }
+    }
+#endif
 #if defined(__AVX2__) && defined(__FMA__)
     const __m256 one = _mm256_set1_ps(1.f);
     for (; i + 8 <= i1; i += 8) {
