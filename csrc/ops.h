@@ -85,8 +85,8 @@ enum Op : int {
   //   weight [V, D], idx [N] -> y [N, D] of weight's dtype; an index outside [0, V) is an IndexError
   OP_EMBEDDING_BWD,  // (dy, idx) -> (dweight)
   //   dy [N, D], idx [N] -> dweight [V, D] (scatter-add)
-  OP_MATMUL,  // (a, b) -> (y); p: beta
-  //   y = a @ b + beta * y (beta 0: y is not read; 1 accumulates into a contiguous y, as a fused LoRA adds its low-rank product to the base output). a [..., M, K] @ b [..., K, N] -> y [..., M, N]; each operand has unit stride in one of its last two dims (transposed operands need no copy); batch dims broadcast to y's (stride 0)
+  OP_MATMUL,  // (a, b) -> (y); p: beta, precision
+  //   y = a @ b + beta * y (beta 0: y is not read; 1 accumulates into a contiguous y, as a fused LoRA adds its low-rank product to the base output). a [..., M, K] @ b [..., K, N] -> y [..., M, N]; each operand has unit stride in one of its last two dims (transposed operands need no copy); batch dims broadcast to y's (stride 0). precision 0: products exact to float32; 1: with a bfloat16 b, a is rounded to bfloat16 (nearest even) for bf16 x bf16 products with float32 sums, as PyTorch's bf16 matmul (setMatmulPrecision 'high'/'medium'; backends without bf16 products compute exactly)
   OP_RMS_NORM,  // (x, w) -> (y, rstd); p: eps
   //   x [N, C], w [C] -> y [N, C], rstd [N]
   OP_RMS_NORM_BWD,  // (x, w, rstd, dy) -> (dx, dw)
@@ -139,7 +139,7 @@ inline constexpr const char* kOpParams_SUM[] = {"dims"};
 inline constexpr const char* kOpParams_MAX[] = {"dims"};
 inline constexpr const char* kOpParams_CROSS_ENTROPY[] = {"ignoreIndex"};
 inline constexpr const char* kOpParams_CROSS_ENTROPY_BWD[] = {"ignoreIndex"};
-inline constexpr const char* kOpParams_MATMUL[] = {"beta"};
+inline constexpr const char* kOpParams_MATMUL[] = {"beta", "precision"};
 inline constexpr const char* kOpParams_RMS_NORM[] = {"eps"};
 inline constexpr const char* kOpParams_LAYER_NORM[] = {"eps"};
 inline constexpr const char* kOpParams_ROPE[] = {"base", "mode", "direction", "rotaryDims", "freqScale"};
@@ -386,7 +386,7 @@ inline constexpr OpSchema kOpSchema[OP_COUNT] = {
   {"crossEntropyBwd", 4, 4, 1, 106, 1, kOpParams_CROSS_ENTROPY_BWD},
   {"embedding", 2, 2, 1, 111, 0, nullptr},
   {"embeddingBwd", 2, 2, 1, 114, 0, nullptr},
-  {"matmul", 2, 2, 1, 117, 1, kOpParams_MATMUL},
+  {"matmul", 2, 2, 1, 117, 2, kOpParams_MATMUL},
   {"rmsNorm", 2, 2, 2, 120, 1, kOpParams_RMS_NORM},
   {"rmsNormBwd", 4, 4, 2, 124, 0, nullptr},
   {"layerNorm", 3, 3, 3, 130, 1, kOpParams_LAYER_NORM},

@@ -210,6 +210,29 @@ describe('finetune', () => {
     loaded.model.dispose();
   });
 
+  test('matmulPrecision holds for the run only; a bf16 base at high follows the exact run', { timeout: 60_000 }, async () => {
+    const seen: string[] = [];
+    const go = async (p?: 'high') => {
+      const run = et.finetune({ model: modelPath, data, out: join(dir, `prec-${p ?? 'x'}`), baseDtype: 'bfloat16', matmulPrecision: p, seqLen: 16, batchSize: 4, epochs: 10, maxSteps: 3, checkpointEvery: 0, seed: 3 });
+      const losses: number[] = [];
+      for await (const e of run) {
+        if (e.type === 'step') {
+          losses.push(e.loss);
+          seen.push(et.getMatmulPrecision());
+        }
+      }
+      (await run.result).model.dispose();
+      return losses;
+    };
+    const exact = await go();
+    const high = await go('high');
+    expect(seen).toEqual(['highest', 'highest', 'highest', 'high', 'high', 'high']);
+    expect(et.getMatmulPrecision()).toBe('highest');
+    for (let i = 0; i < exact.length; i++) expect(Math.abs(high[i]! - exact[i]!) / exact[i]!, `step ${i}`).toBeLessThan(1e-2);
+    await expect(et.finetune({ model: modelPath, data, out: join(dir, 'prec-bad'), matmulPrecision: 'low' as never, maxSteps: 1 }).result).rejects.toThrow(/'highest', 'high', 'medium'/);
+    expect(et.getMatmulPrecision()).toBe('highest');
+  });
+
   test('an adapter holding NaN is refused before training, naming the tensor', { timeout: 60_000 }, async () => {
     const r = await et.finetune({ model: modelPath, data, out: join(dir, 'nan-src'), seqLen: 16, batchSize: 4, maxSteps: 2, checkpointEvery: 0 }).result;
     const [path, a] = [...et.models.findAdapters(r.model)][3]! as [string, LoRALinear];

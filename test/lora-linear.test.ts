@@ -59,6 +59,17 @@ function grads(loss: Tensor, ts: Tensor[]): number[][] {
 
 describe.each(testDevices)('loraLinear on %s', (device) => {
   test.each(cases)('%s: output and gradients equal the layer in separate ops', (_, s) => {
+    // the reference multiplies a float32 copy of the weight: a bf16 base at 'highest' precision
+    // (exact products, the default) must equal it; 'high' rounds x (matmul-precision.test.ts)
+    const prev = et.setMatmulPrecision('highest');
+    try {
+      body(s);
+    } finally {
+      et.setMatmulPrecision(prev);
+    }
+  });
+
+  const body = (s: Setup): void =>
     et.tidy(() => {
       const R = et.tensor(randData([...s.lead, s.N], 5), [...s.lead, s.N], { device });
       const f = build(s, device);
@@ -78,7 +89,6 @@ describe.each(testDevices)('loraLinear on %s', (device) => {
       expectClose('y', yv, yrv, tol);
       ['dx', 'dA', 'dB'].forEach((n, i) => expectClose(n, g[i]!, gr[i]!, tol));
     });
-  });
 
   test('dx against central differences in float64 (f32 base)', () => {
     et.tidy(() => {

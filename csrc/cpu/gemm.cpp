@@ -863,6 +863,25 @@ void gemm_any(int64_t M, int64_t N, int64_t K, float alpha, const float* a, int6
     return;
   }
   threads = std::max(1, std::min(threads, threadpool_size()));
+  // bf16 B on AMX tiles (32 x 32 blocks of C) where the CPU and the shape allow
+  bool amx = false;
+#if defined(ET_GEMM_AVX512)
+  if constexpr (sizeof(TB) == 2 && !std::is_same<TB, uint16_t>::value)
+    amx = M >= 16 && N >= 16 && K >= 32 && amx_usable();
+#endif
+  // A rounded to bf16 (gemm_f32_bf16b_round_a) off the tiles: rounded here into a contiguous copy,
+  // so every CPU and shape gives the product of the rounded values
+  if (bf16_pieces == 1 && !amx) {
+    static thread_local AlignedBuf tl_around;
+    float* ar = tl_around.get(size_t(M * K));
+    if (ar) {
+      for (int64_t i = 0; i < M; ++i)
+        for (int64_t k = 0; k < K; ++k) ar[i * K + k] = bf16_to_f32(f32_to_bf16(a[i * rsa + k * csa]));
+      a = ar;
+      rsa = K;
+      csa = 1;
+    }
+  }
 
   if (M == 1) {
     // C row = alpha * a . B: X = B^T (X(j,k) = b[k*rsb + j*csb]).
@@ -886,13 +905,7 @@ void gemm_any(int64_t M, int64_t N, int64_t K, float alpha, const float* a, int6
   // Each thread takes an independent rectangle of C (no shared packed buffers, no barriers). Split
   // the dimension with more register tiles, so the operand that is re-packed by every thread
   // (A when splitting N, B when splitting M) is the cheaper one relative to the FMAs it feeds.
-  // bf16 B on AMX tiles: 32 x 32 blocks of C.
-  bool amx = false;
-#if defined(ET_GEMM_AVX512)
-  if constexpr (sizeof(TB) == 2 && !std::is_same<TB, uint16_t>::value)
-    amx = M >= 16 && N >= 16 && K >= 32 && amx_usable();
-#endif
-  (void)bf16_pieces;
+  // (bf16 B on AMX: 32 x 32 blocks of C.)
   const int64_t MU = amx ? 32 : MR, NU = amx ? 32 : NR;
   const int64_t mt = ceil_div(M, MU), nt_tiles = ceil_div(N, NU);
   // Per-thread cost of each split in multiply-adds: the largest share of C's tiles, plus what that

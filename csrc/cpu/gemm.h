@@ -41,8 +41,8 @@ void gemm_f32_bf16b(int64_t M, int64_t N, int64_t K, float alpha, const float* a
 // matmul does, so each A element carries up to 2^-9 relative error (sums accumulate in f32). On
 // AMX (AVX-512 copy, tier with AVX512_BF16, CPU with AMX-BF16) that makes one tile product per k
 // step instead of gemm_f32_bf16b's three (its A split into three exact bf16 parts); without AMX
-// this is gemm_f32_bf16b (A not rounded). On AMX both treat subnormal inputs as zero and flush
-// subnormal results.
+// (CPU or shape) A is rounded into a copy first, so results are those of the rounded values on
+// every CPU. On AMX both treat subnormal inputs as zero and flush subnormal results.
 void gemm_f32_bf16b_round_a(int64_t M, int64_t N, int64_t K, float alpha, const float* a, int64_t rsa,
                             int64_t csa, const bf16_t* b, int64_t rsb, int64_t csb, float beta, float* c,
                             int64_t ldc, int threads);

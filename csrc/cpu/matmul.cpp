@@ -25,6 +25,8 @@ std::string k_matmul(const Call& c) {
   float* yp = y.data<float>();
   // beta != 0 reads y: the GEMM adds into it (C = A.B + beta C), y laid out as it writes it
   const float beta = float(c.p[0]);
+  // precision 1: a bf16 b multiplies a rounded to bf16 (gemm.h gemm_f32_bf16b_round_a)
+  const bool round_a = int(c.p[1]) == 1;
   if (beta != 0.f && !y.contiguous())
     return "ShapeError: matmul: accumulating (beta " + std::to_string(beta) + ") needs a contiguous y";
   auto offsets = [&](int64_t bi, int64_t* oa, int64_t* ob) {
@@ -45,9 +47,9 @@ std::string k_matmul(const Call& c) {
                     reinterpret_cast<const uint16_t*>(bp + ob * bsize), b.strides[n - 2], b.strides[n - 1], beta,
                     yp + bi * M * N, N, threads);
     else if (b.dtype == ET_BF16)
-      gemm_f32_bf16b(M, N, K, 1.f, ap + oa, a.strides[n - 2], a.strides[n - 1],
-                     reinterpret_cast<const bf16_t*>(bp + ob * bsize), b.strides[n - 2], b.strides[n - 1], beta,
-                     yp + bi * M * N, N, threads);
+      (round_a ? gemm_f32_bf16b_round_a : gemm_f32_bf16b)(M, N, K, 1.f, ap + oa, a.strides[n - 2], a.strides[n - 1],
+                                                          reinterpret_cast<const bf16_t*>(bp + ob * bsize), b.strides[n - 2],
+                                                          b.strides[n - 1], beta, yp + bi * M * N, N, threads);
     else if (!gemm_skinny_f32(M, N, K, ap + oa, a.strides[n - 2], a.strides[n - 1],
                               reinterpret_cast<const float*>(bp + ob * bsize), b.strides[n - 2], b.strides[n - 1], beta,
                               yp + bi * M * N, N, threads))

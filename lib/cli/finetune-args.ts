@@ -75,6 +75,12 @@ export const FINETUNE_OPTIONS: Opt[] = [
     to: (v: string) => ({ baseDtype: v as 'auto' | 'float32' | 'bfloat16' }),
   },
   {
+    flags: '--matmul-precision <level>',
+    key: 'matmulPrecision',
+    help: "products with a bf16 base: 'highest' (exact, the default) or 'high' / 'medium' (activations rounded to bf16, as PyTorch's bf16 matmul; faster on AMX)",
+    to: (v: string) => ({ matmulPrecision: v as 'highest' | 'high' | 'medium' }),
+  },
+  {
     flags: '--device <name>',
     key: 'device',
     help: 'device to train on: cpu, vulkan, vulkan:1, ... (edgetrain doctor lists them); default cpu',

@@ -428,7 +428,7 @@ export const OP_SCHEMA: { readonly [K in OpName]: OpSchema } = {
     id: 46,
     inputs: [{ name: "a", dtypes: ["float32"] }, { name: "b", dtypes: ["float32", "float16", "bfloat16"] }],
     outputs: [{ name: "y", dtypes: ["float32"] }],
-    params: ["beta"],
+    params: ["beta", "precision"],
   },
   rmsNorm: {
     id: 47,

@@ -7,6 +7,7 @@ export * from './binary.js';
 export * from './compare.js';
 export * from './reduce.js';
 export * from './matmul.js';
+export { setMatmulPrecision, getMatmulPrecision, type MatmulPrecision } from './precision.js';
 export * from './softmax.js';
 export * from './embedding.js';
 export * from './dropout.js';

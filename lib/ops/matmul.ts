@@ -7,6 +7,7 @@ import { record } from '../autograd/engine.js';
 import { type KernelArg, rawView, runKernel } from '../native/run.js';
 import type { Tensor } from '../tensor.js';
 import { cast } from './copy.js';
+import { matmulPrecisionParam } from './precision.js';
 import { sumToShape } from './reduce.js';
 import { reshape, transpose, squeeze, unsqueeze } from './shape.js';
 import { broadcastShapes, broadcastStrides, expectDType, fmt } from './util.js';
@@ -39,7 +40,7 @@ function mm(a: Tensor, b: Tensor): Tensor {
   const br = kernelReady(b);
   let y: Tensor;
   try {
-    y = runKernel('matmul', [kernelView(ar, [...batch, M, K]), kernelView(br, [...batch, K, N])], [{ shape: [...batch, M, N], dtype: 'float32' }])[0]!;
+    y = runKernel('matmul', [kernelView(ar, [...batch, M, K]), kernelView(br, [...batch, K, N])], [{ shape: [...batch, M, N], dtype: 'float32' }], [0, matmulPrecisionParam(b.dtype)])[0]!;
   } finally {
     if (ar !== a) ar.dispose();
     if (br !== b) br.dispose();
@@ -88,7 +89,7 @@ export function matmulAddInto(y: Tensor, a: Tensor, b: Tensor): void {
   const ar = kernelReady(a);
   const br = kernelReady(b);
   try {
-    runKernel('matmul', [ar, br], [], [1], [y]);
+    runKernel('matmul', [ar, br], [], [1, matmulPrecisionParam(b.dtype)], [y]);
   } finally {
     if (ar !== a) ar.dispose();
     if (br !== b) br.dispose();

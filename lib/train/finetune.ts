@@ -15,6 +15,7 @@ import { clipGradNormAsync } from '../optim/clip.js';
 import { constant, LRScheduler, warmupCosine, warmupLinear, type LRLambda } from '../optim/schedule.js';
 import { loadSafetensors } from '../formats/safetensors.js';
 import { copyInto } from '../ops/copy.js';
+import { type MatmulPrecision, setMatmulPrecision } from '../ops/precision.js';
 import { crossEntropy } from '../ops/softmax.js';
 import { tensor } from '../ops/creation.js';
 import { reshape } from '../ops/shape.js';
@@ -53,6 +54,12 @@ export interface FinetuneOptions {
   quantize?: string;
   /** The frozen base's weights when `model` is a file: see loadModel's dtype ('bfloat16': half-size matrices). */
   baseDtype?: 'auto' | 'float32' | 'bfloat16';
+  /**
+   * How matmuls with a bf16 operand multiply during the run (setMatmulPrecision; restored after):
+   * 'high' gives a bf16 base bf16 x bf16 products, as PyTorch's bf16 matmul; the default keeps the
+   * process setting ('highest' unless changed: exact products).
+   */
+  matmulPrecision?: MatmulPrecision;
   seqLen?: number;
   batchSize?: number;
   /** Micro-batches per optimizer step (default 1). */
@@ -224,6 +231,15 @@ function fingerprint(path: string | LoadedModel, m: LlamaModel): string {
 }
 
 async function run(o: FinetuneOptions, h: FinetuneRun): Promise<FinetuneResult> {
+  const prev = o.matmulPrecision === undefined ? null : setMatmulPrecision(o.matmulPrecision);
+  try {
+    return await runWith(o, h);
+  } finally {
+    if (prev !== null) setMatmulPrecision(prev);
+  }
+}
+
+async function runWith(o: FinetuneOptions, h: FinetuneRun): Promise<FinetuneResult> {
   const out = o.out ?? 'edgetrain-out';
   const seqLen = o.seqLen ?? 256;
   const batchSize = o.batchSize ?? 4;
