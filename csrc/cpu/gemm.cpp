@@ -569,6 +569,7 @@ inline void edge_tile(int64_t kc, const float* ap, const float* bp, int64_t ldb,
 
 #if defined(ET_GEMM_AVX512)
 #include "gemm_amx.h"
+#include "gemm_amx_f32.h"
 #endif
 
 // Sub-problem rows [m0, m1) x columns [n0, n1) on the calling thread. Returns false if scratch
@@ -863,11 +864,13 @@ void gemm_any(int64_t M, int64_t N, int64_t K, float alpha, const float* a, int6
     return;
   }
   threads = std::max(1, std::min(threads, threadpool_size()));
-  // bf16 B on AMX tiles (32 x 32 blocks of C) where the CPU and the shape allow
+  // bf16 and f32 B on AMX tiles (32 x 32 blocks of C) where the CPU and the shape allow
   bool amx = false;
 #if defined(ET_GEMM_AVX512)
   if constexpr (sizeof(TB) == 2 && !std::is_same<TB, uint16_t>::value)
     amx = M >= 16 && N >= 16 && K >= 32 && amx_usable();
+  // f32 B: both operands in three bf16 parts on the tiles (gemm_amx_f32.h)
+  if constexpr (std::is_same<TB, float>::value) amx = f32_amx_shape(M, N, K) && f32_amx_enabled() && amx_usable();
 #endif
   // A rounded to bf16 (gemm_f32_bf16b_round_a) off the tiles: rounded here into a contiguous copy,
   // so every CPU and shape gives the product of the rounded values
@@ -905,7 +908,7 @@ void gemm_any(int64_t M, int64_t N, int64_t K, float alpha, const float* a, int6
   // Each thread takes an independent rectangle of C (no shared packed buffers, no barriers). Split
   // the dimension with more register tiles, so the operand that is re-packed by every thread
   // (A when splitting N, B when splitting M) is the cheaper one relative to the FMAs it feeds.
-  // (bf16 B on AMX: 32 x 32 blocks of C.)
+  // (bf16 and f32 B on AMX: 32 x 32 blocks of C.)
   const int64_t MU = amx ? 32 : MR, NU = amx ? 32 : NR;
   const int64_t mt = ceil_div(M, MU), nt_tiles = ceil_div(N, NU);
   // Per-thread cost of each split in multiply-adds: the largest share of C's tiles, plus what that
@@ -934,6 +937,8 @@ void gemm_any(int64_t M, int64_t N, int64_t K, float alpha, const float* a, int6
 #if defined(ET_GEMM_AVX512)
     if constexpr (std::is_same<TB, bf16_t>::value)
       if (amx) ok = amx_rect(p, bf16_pieces, m0, m1, n0, n1);
+    if constexpr (std::is_same<TB, float>::value)
+      if (amx) ok = amxf32_rect(p, m0, m1, n0, n1);
 #endif
     if (!ok) ok = gemm_rect(p, m0, m1, n0, n1);
     if (!ok) {
