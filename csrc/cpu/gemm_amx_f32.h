@@ -1,23 +1,27 @@
 // f32 GEMM on AMX tiles (TDPBF16PS) with both operands split exactly into three bf16 parts; part
 // of gemm.cpp's AVX-512 copy, included there after gemm_amx.h (whose AMX detection, tile
-// configuration, A packing and bf16 split it reuses). gemm_any sends f32 products here when
-// amx_usable() (tier with AVX512_BF16, CPU and OS with AMX tile data), the shape is large enough
-// (f32_amx_shape) and EDGETRAIN_F32_AMX is not 0.
+// configuration layout, transpose and merge helpers it reuses). gemm_any sends f32 products here
+// when amx_usable() (tier with AVX512_BF16, CPU and OS with AMX tile data), the shape is large
+// enough (f32_amx_shape) and EDGETRAIN_F32_AMX is not 0.
 //
 // Precision. a = a1 + a2 + a3 and b = b1 + b2 + b3 exactly (each part the next 8 significant bits,
-// truncated: split_bf16 with 3 pieces), so a*b is the sum of 9 part products, each exact in f32.
-// The 6 with i + j <= 2 (a1b1, a2b1, a3b1, a1b2, a2b2, a1b3) are kept; the dropped a2b3, a3b2 and
-// a3b3 are each below 2^-22 |ab| (|a2| < 2^-7 |a|, |a3|, |b3| < 2^-15 |a|, |b|), about one f32
-// ulp of the product, and accumulation is in f32 on the tiles, so results are f32-accurate (the
-// sweep in gemm_test checks them against f64 at the f32 path's tolerance).
+// truncated: split3), so a*b is the sum of 9 part products, each exact in f32. The 6 with
+// i + j <= 2 (a1b1, a2b1, a3b1, a1b2, a2b2, a1b3) are kept; the dropped a2b3, a3b2 and a3b3 are
+// each below 2^-22 |ab| (|a2| < 2^-7 |a|; |a3| < 2^-15 |a|, |b3| < 2^-15 |b|), about one f32 ulp
+// of the product, and accumulation is in f32 on the tiles, so results are f32-accurate (gemm_test
+// checks them against f64 at the f32 path's tolerance, and wide-range inputs at 2^-18 of the
+// terms' magnitude; measured worst 2^-20.5 there, 2^-20.6 for the AVX-512 FMA path).
 // Tiles treat bf16 subnormals as zero and flush f32 subnormal results (DAZ / FTZ): inputs below
 // 2^-126 in magnitude contribute nothing, and for inputs below about 2^-110 the low parts (and so
-// some of the 24 bits) are lost. Inf / NaN: a zero part times an infinite part would add NaN where
-// a*b is +-Inf, so a thread's rectangle whose rows of A or columns of B hold an Inf or NaN is
-// left untouched here and runs on the f32 path instead (checked before C is written).
+// some of the 24 bits) are lost; likewise part products below 2^-126. The FMA path keeps them.
+// Inf / NaN: a zero part times an infinite part would add NaN where a*b is +-Inf, so a thread's
+// rectangle whose rows of A or columns of B hold an Inf or NaN runs on the f32 path instead
+// (amxf32_rect: scanned before C is written when beta != 0; found while packing when beta == 0,
+// where the f32 path then rewrites the rectangle without reading C).
 //
 // Cost per 32 x 32 block of C and k step of 32: 6 part products x 4 tiles = 24 TDPBF16PS and 16
-// tile loads (amxf32_block), against 12 and 8 for gemm_amx.h's three-part A with bf16 B.
+// tile loads (amxf32_block), against 12 and 8 for gemm_amx.h's three-part A with bf16 B. Both
+// operands are packed (split and laid out for the tiles) once per thread rectangle.
 #pragma once
 
 #if defined(__GNUC__) && !defined(__clang__)

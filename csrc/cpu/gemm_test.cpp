@@ -41,9 +41,16 @@ const char* btype_tag(BType bt) {
   return bt == B_F16 ? " (f16 B)" : bt == B_BF16 ? " (bf16 B)" : bt == B_BF16_RA ? " (bf16 B, A rounded)" : "";
 }
 
-// Runs one case; returns false (and prints) on mismatch.
-bool run_case(const Case& t, std::mt19937& rng, BType bt) {
+// Largest err / sum|alpha products| + |beta c| seen over f32-B cases (printed: compare with
+// EDGETRAIN_F32_AMX=0 for the AVX-512 FMA path).
+double g_max_rel_f32 = 0.0, g_max_rel_range = 0.0;
+
+// Runs one case; returns false (and prints) on mismatch. range > 0: elements of A and B are
+// U(-1, 1) * 2^e, e uniform in [-range, range] (f32 B only), checked against the f64 reference
+// relative to the sum of |products| without the absolute floor.
+bool run_case(const Case& t, std::mt19937& rng, BType bt, int range = 0) {
   std::uniform_real_distribution<float> U(-1.0f, 1.0f);
+  std::uniform_int_distribution<int> E(-range, range);
   const int64_t M = t.M, N = t.N, K = t.K;
   int64_t rsa, csa, rsb, csb;
   size_t asz, bsz;
@@ -77,8 +84,8 @@ bool run_case(const Case& t, std::mt19937& rng, BType bt) {
   }
   const int64_t ldc = N + t.pad_c;
   std::vector<float> A(asz), B(bsz), C(size_t(std::max<int64_t>(1, M * ldc))), C0;
-  for (auto& x : A) x = U(rng);
-  for (auto& x : B) x = U(rng);
+  for (auto& x : A) x = range ? std::ldexp(U(rng), E(rng)) : U(rng);
+  for (auto& x : B) x = range ? std::ldexp(U(rng), E(rng)) : U(rng);
   std::vector<uint16_t> Bh(B.size());
   if (bt == B_F16)
     for (size_t i = 0; i < B.size(); ++i) {
@@ -137,11 +144,19 @@ bool run_case(const Case& t, std::mt19937& rng, BType bt) {
         scale += std::fabs(double(t.beta) * double(C0[size_t(i * ldc + j)]));
       }
       const double err = std::fabs(double(got) - ref);
-      if (!(err <= tol * std::max(1.0, scale))) {
+      if (bt == B_F32 && scale > 0.0) {
+        g_max_rel_f32 = std::max(g_max_rel_f32, err / scale);
+        if (range) g_max_rel_range = std::max(g_max_rel_range, err / scale);
+      }
+      // Wide-range cases also hold a bound near f32 rounding (2^-18 of the terms' magnitude; every
+      // tier measured below 2^-20): a lost part product (the AMX split's a2 b1 is about 2^-9 of a
+      // term) fails it, where the general tolerance above is too loose to notice.
+      const double bound = range ? std::min(tol, std::ldexp(1.0, -18)) * scale : tol * std::max(1.0, scale);
+      if (!(err <= bound)) {
         std::printf(
-            "FAIL%s M=%lld N=%lld K=%lld ta=%d tb=%d gen=%d alpha=%g beta=%g threads=%d at (%lld,%lld): got %g "
+            "FAIL%s%s M=%lld N=%lld K=%lld ta=%d tb=%d gen=%d alpha=%g beta=%g threads=%d at (%lld,%lld): got %g "
             "want %g\n",
-            btype_tag(bt), (long long)M, (long long)N, (long long)K, int(t.ta), int(t.tb), int(t.gen_strides), double(t.alpha),
+            btype_tag(bt), range ? " (wide range)" : "", (long long)M, (long long)N, (long long)K, int(t.ta), int(t.tb), int(t.gen_strides), double(t.alpha),
             double(t.beta), t.threads, (long long)i, (long long)j, double(got), ref);
         return false;
       }
@@ -197,6 +212,65 @@ bool run_nonfinite(bool round_a, bool tb) {
   return true;
 }
 
+// Inf and NaN through f32 A and B, sized for the f32 AMX path (gemm_amx_f32.h: its part split
+// would turn a*Inf into NaN, so rectangles holding them must take the f32 path). beta == 0 and
+// beta != 0 take different checks there (found while packing / scanned before C is written).
+// late: only an Inf in the last row panel of A and a NaN in the last k block of B, met after C
+// has been partly written (a check made only while packing would leave beta * C applied twice).
+bool run_nonfinite_f32(bool ta, bool tb, float beta, int threads, bool late) {
+  const int64_t M = 70, N = 68, K = 200;
+  std::mt19937 rng(11);
+  std::uniform_real_distribution<float> U(-1.0f, 1.0f);
+  std::vector<float> A(size_t(M * K)), B(size_t(K * N)), C(size_t(M * N));
+  for (auto& x : A) x = U(rng);
+  for (auto& x : B) x = U(rng);
+  for (auto& x : C) x = U(rng);
+  const float inf = INFINITY;
+  if (late) {
+    A[65 * K + 190] = inf;
+    B[197 * N + 66] = std::nanf("");
+  } else {
+    B[3 * N + 5] = inf;
+    B[10 * N + 40] = std::nanf("");
+    B[7 * N + 9] = 0.0f;
+    A[2 * K + 7] = inf;   // row 2: Inf, NaN where it meets b = 0 (column 9) or the NaN
+    A[4 * K + 3] = std::nanf("");
+    A[6 * K + 3] = 1.0f;  // all low parts zero: 1 * Inf must stay Inf
+    A[8 * K + 3] = 0.0f;  // 0 * Inf = NaN
+    A[50 * K + 60] = -inf;
+  }
+  const int64_t rsa = ta ? 1 : K, csa = ta ? M : 1, rsb = tb ? 1 : N, csb = tb ? K : 1;
+  std::vector<float> Am(A.size()), Bm(B.size());
+  for (int64_t i = 0; i < M; ++i)
+    for (int64_t k = 0; k < K; ++k) Am[size_t(i * rsa + k * csa)] = A[size_t(i * K + k)];
+  for (int64_t k = 0; k < K; ++k)
+    for (int64_t j = 0; j < N; ++j) Bm[size_t(k * rsb + j * csb)] = B[size_t(k * N + j)];
+  const std::vector<float> C0 = C;
+  et::ET_ISA::gemm_f32(M, N, K, 1.0f, Am.data(), rsa, csa, Bm.data(), rsb, csb, beta, C.data(), N, threads);
+  const double tol = 1e-4 * std::sqrt(double(K));
+  for (int64_t i = 0; i < M; ++i)
+    for (int64_t j = 0; j < N; ++j) {
+      double s = 0.0, mag = 0.0;
+      for (int64_t k = 0; k < K; ++k) {
+        const double pr = double(A[size_t(i * K + k)]) * double(B[size_t(k * N + j)]);
+        s += pr;
+        mag += std::fabs(pr);
+      }
+      if (beta != 0.0f) {
+        s += double(beta) * C0[size_t(i * N + j)];
+        mag += std::fabs(double(beta) * C0[size_t(i * N + j)]);
+      }
+      const double got = C[size_t(i * N + j)];
+      const bool ok = std::isnan(s) ? std::isnan(got) : std::isinf(s) ? got == s : std::fabs(got - s) <= tol * std::max(1.0, mag);
+      if (!ok) {
+        std::printf("FAIL non-finite f32%s ta=%d tb=%d beta=%g threads=%d at (%lld,%lld): got %g want %g\n",
+                    late ? " (late)" : "", int(ta), int(tb), double(beta), threads, (long long)i, (long long)j, got, s);
+        return false;
+      }
+    }
+  return true;
+}
+
 int run_tests() {
   std::mt19937 rng(12345);
   int n = 0, fails = 0;
@@ -246,6 +320,45 @@ int run_tests() {
       ++n;
       if (!run_nonfinite(ra != 0, tb != 0)) ++fails;
     }
+  // f32 AMX path (gemm_amx_f32.h, M, N >= 32 and K >= 64): 32 x 32 blocks, k steps of 32 and k
+  // blocks of 128, so sizes around those, every layout, general strides, alpha / beta (alpha 1
+  // accumulates in C, others merge through a bounce tile), 1 and 2 threads, padding.
+  const int64_t amx_mn[] = {32, 33, 47, 64, 95, 100, 161};
+  const int64_t amx_k[] = {64, 65, 96, 100, 127, 128, 129, 200, 300, 513};
+  int ai = 0;
+  for (int64_t M : amx_mn)
+    for (int64_t N : {int64_t(32), int64_t(63), int64_t(96), int64_t(130)})
+      for (int64_t K : amx_k) {
+        const int v = ai++;
+        if (v % 3) continue;  // a third of the grid, spread by v
+        Case c{M, N, K, bool(v & 1), bool(v & 2), v % 5 == 0 ? 3 : 0, v % 7 == 0 ? 2 : 0, v % 4 == 0 ? 5 : 0,
+               alphas[(v / 3) % 3], betas[(v / 9) % 3], 1 + (v / 6) % 2, v % 11 == 0};
+        ++n;
+        if (!run_case(c, rng, B_F32)) ++fails;
+      }
+  for (int tr = 0; tr < 5; ++tr)
+    for (float beta : {0.0f, 1.0f, 0.75f}) {
+      Case c{96, 100, 300, bool(tr & 1), bool(tr & 2), 1, 2, 3, 1.0f, beta, 1 + (tr & 1), tr == 4};
+      ++n;
+      if (!run_case(c, rng, B_F32)) ++fails;
+    }
+  // Large dynamic range (2^-20 .. 2^20 per element): the low parts carry real bits.
+  for (int tr = 0; tr < 4; ++tr)
+    for (int64_t K : {int64_t(70), int64_t(256), int64_t(700)}) {
+      Case c{64, 80, K, bool(tr & 1), bool(tr & 2), 0, 0, 0, 1.0f, tr == 3 ? 0.5f : 0.0f, 1 + (tr & 1), false};
+      ++n;
+      if (!run_case(c, rng, B_F32, 20)) ++fails;
+    }
+  for (int tr = 0; tr < 4; ++tr)
+    for (float beta : {0.0f, 0.5f})
+      for (int th = 1; th <= 2; ++th)
+        for (bool late : {false, true}) {
+          ++n;
+          if (!run_nonfinite_f32(tr & 1, tr & 2, beta, th, late)) ++fails;
+        }
+  std::printf("f32 B: max |error| / sum |terms| vs float64 = %.3g (2^%.1f); wide-range cases %.3g (2^%.1f)\n",
+              g_max_rel_f32, std::log2(std::max(g_max_rel_f32, 1e-300)), g_max_rel_range,
+              std::log2(std::max(g_max_rel_range, 1e-300)));
   std::printf("gemm_test [%s]: %d cases, %d failures\n", STR(ET_ISA), n, fails);
   return fails ? 1 : 0;
 }
