@@ -50,9 +50,12 @@ inline bool f32_amx_enabled() {
   return on;
 }
 
-// Shapes where the tiles pay for packing both operands three ways (crossover measured in
-// gemm_test --bench on a 2-core Sapphire Rapids VM; see gemm_any).
-inline bool f32_amx_shape(int64_t M, int64_t N, int64_t K) { return M >= 32 && N >= 32 && K >= 64; }
+// Shapes where the tiles pay for packing both operands three ways (gemm_test --bench, 2-core
+// Sapphire Rapids VM, FMA kernel -> tiles, GFLOP/s on one thread): 32x32 @ 32x32 86 -> 128,
+// 256x16 @ 16x256 121 -> 148, 128x32 @ 32x128 118 -> 198; with M or N below 32 a 32 x 32 block is
+// part empty and the FMA kernel is as fast or faster (16x64 @ 64x64 76 -> 72, 24x128 @ 128x128
+// 119 -> 111, 20x256 @ 256x1024 116 -> 102).
+inline bool f32_amx_shape(int64_t M, int64_t N, int64_t K) { return M >= 32 && N >= 32 && K >= 16; }
 
 // True when x holds an Inf or NaN among R lines of L elements, element (r, l) at x[r*rs + l*es].
 ET_AMX_TARGET inline bool f32_any_nonfinite(int64_t R, int64_t L, const float* x, int64_t rs, int64_t es) {

@@ -321,11 +321,11 @@ int run_tests() {
       ++n;
       if (!run_nonfinite(ra != 0, tb != 0)) ++fails;
     }
-  // f32 AMX path (gemm_amx_f32.h, M, N >= 32 and K >= 64): 32 x 32 blocks, k steps of 32 and k
+  // f32 AMX path (gemm_amx_f32.h, M, N >= 32 and K >= 16): 32 x 32 blocks, k steps of 32 and k
   // blocks of 128, so sizes around those, every layout, general strides, alpha / beta (alpha 1
   // accumulates in C, others merge through a bounce tile), 1 and 2 threads, padding.
   const int64_t amx_mn[] = {32, 33, 47, 64, 95, 100, 161};
-  const int64_t amx_k[] = {64, 65, 96, 100, 127, 128, 129, 200, 300, 513};
+  const int64_t amx_k[] = {16, 17, 32, 33, 64, 65, 96, 100, 127, 128, 129, 200, 300, 513};
   int ai = 0;
   for (int64_t M : amx_mn)
     for (int64_t N : {int64_t(32), int64_t(63), int64_t(96), int64_t(130)})
