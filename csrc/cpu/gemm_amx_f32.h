@@ -255,16 +255,9 @@ ET_AMXF32_TARGET inline void amxf32_pack_b(int64_t kc, int64_t nc, const float* 
 // an A panel and a B panel over `steps` k steps. A panel (amxf32_pack_a): per step,
 // parts a1, a2, a3 of 32 rows x 32 bf16 (tiles: rows 0-15, 16-31). B panel: per step, parts b1,
 // b2, b3 of two tiles (columns 0-15, 16-31). tmm0-3 hold C (2 x 2 tiles), tmm4-5 one A part,
-// tmm6-7 one B part. Load order per step, so each part is loaded at most twice:
-// b1 a1 | a2 | a3 | b2 a2 | a1 | b3 (16 tile loads for 24 products).
-#define ET_AMXF32_DP4()     \
-  _tile_dpbf16ps(0, 4, 6); \
-  _tile_dpbf16ps(1, 4, 7); \
-  _tile_dpbf16ps(2, 5, 6); \
-  _tile_dpbf16ps(3, 5, 7)
-#define ET_AMXF32_LD(T0, T1, P) \
-  _tile_loadd(T0, P, 64);       \
-  _tile_loadd(T1, (P) + 512, 64)
+// tmm6-7 one B part. Each part is loaded at most twice a step: 16 tile loads for 24 products.
+#define ET_DP(C, A, B) _tile_dpbf16ps(C, A, B)
+#define ET_LD(T, P) _tile_loadd(T, P, 64)
 ET_AMX_TARGET inline void amxf32_block(int64_t steps, const uint16_t* ap, const uint16_t* bp, bool load, float* c,
                                        int64_t ldc) {
   const int64_t ldb = ldc * int64_t(sizeof(float));
@@ -279,31 +272,49 @@ ET_AMX_TARGET inline void amxf32_block(int64_t steps, const uint16_t* ap, const 
     _tile_zero(2);
     _tile_zero(3);
   }
+  // Each operand tile is reloaded as soon as the last product reading it has issued, so the load
+  // overlaps the group's remaining products (measured against loading between groups: +15% for
+  // 4-step L1-resident panels, +1-3% for whole products). Groups of four products, per step:
+  // (a1, b1) (a2, b1) (a3, b1) (a2, b2) (a1, b2) (a1, b3).
+  ET_LD(6, bp);
+  ET_LD(7, bp + 512);
+  ET_LD(4, ap);
+  ET_LD(5, ap + 512);
   for (int64_t s = 0; s < steps; ++s) {
-    ET_AMXF32_LD(6, 7, bp);         // b1
-    ET_AMXF32_LD(4, 5, ap);         // a1
-    ET_AMXF32_DP4();
-    ET_AMXF32_LD(4, 5, ap + 1024);  // a2
-    ET_AMXF32_DP4();
-    ET_AMXF32_LD(4, 5, ap + 2048);  // a3
-    ET_AMXF32_DP4();
-    ET_AMXF32_LD(6, 7, bp + 1024);  // b2
-    ET_AMXF32_LD(4, 5, ap + 1024);  // a2
-    ET_AMXF32_DP4();
-    ET_AMXF32_LD(4, 5, ap);         // a1
-    ET_AMXF32_DP4();
-    ET_AMXF32_LD(6, 7, bp + 2048);  // b3
-    ET_AMXF32_DP4();
-    ap += AMXF32_STEP;
-    bp += AMXF32_STEP;
+    const uint16_t *a = ap + s * AMXF32_STEP, *b = bp + s * AMXF32_STEP;
+    // (a1, b1); next a2
+    ET_DP(0, 4, 6); ET_DP(1, 4, 7); ET_LD(4, a + 1024);
+    ET_DP(2, 5, 6); ET_DP(3, 5, 7); ET_LD(5, a + 1536);
+    // (a2, b1); next a3
+    ET_DP(0, 4, 6); ET_DP(1, 4, 7); ET_LD(4, a + 2048);
+    ET_DP(2, 5, 6); ET_DP(3, 5, 7); ET_LD(5, a + 2560);
+    // (a3, b1); next a2, b2
+    ET_DP(0, 4, 6); ET_DP(1, 4, 7); ET_LD(4, a + 1024);
+    ET_DP(2, 5, 6); ET_LD(6, b + 1024);
+    ET_DP(3, 5, 7); ET_LD(5, a + 1536); ET_LD(7, b + 1536);
+    // (a2, b2); next a1
+    ET_DP(0, 4, 6); ET_DP(1, 4, 7); ET_LD(4, a);
+    ET_DP(2, 5, 6); ET_DP(3, 5, 7); ET_LD(5, a + 512);
+    // (a1, b2), B-major order; next b3
+    ET_DP(0, 4, 6); ET_DP(2, 5, 6); ET_LD(6, b + 2048);
+    ET_DP(1, 4, 7); ET_DP(3, 5, 7); ET_LD(7, b + 2560);
+    // (a1, b3); next step's a1, b1
+    if (s + 1 < steps) {
+      const uint16_t *an = a + AMXF32_STEP, *bn = b + AMXF32_STEP;
+      ET_DP(0, 4, 6); ET_DP(1, 4, 7); ET_LD(4, an);
+      ET_DP(2, 5, 6); ET_LD(6, bn);
+      ET_DP(3, 5, 7); ET_LD(5, an + 512); ET_LD(7, bn + 512);
+    } else {
+      ET_DP(0, 4, 6); ET_DP(1, 4, 7); ET_DP(2, 5, 6); ET_DP(3, 5, 7);
+    }
   }
   _tile_stored(0, c, ldb);
   _tile_stored(1, c + 16, ldb);
   _tile_stored(2, c + 16 * ldc, ldb);
   _tile_stored(3, c + 16 * ldc + 16, ldb);
 }
-#undef ET_AMXF32_DP4
-#undef ET_AMXF32_LD
+#undef ET_DP
+#undef ET_LD
 
 // amx_begin with the configuration's stores kept: GCC 12 does not treat _tile_loadconfig as
 // reading its operand, and where amx_begin is not inlined it dropped the colsb / rows stores
