@@ -76,13 +76,16 @@ struct alignas(64) AmxConfig {
   uint8_t rows[16] = {};
 };
 
-// Every tile used is 16 rows x 64 bytes.
+// Every tile used is 16 rows x 64 bytes. GCC 12 does not treat _tile_loadconfig as reading its
+// operand, and where this is not inlined it dropped the colsb / rows stores (every tile 0 x 0:
+// the first tile instruction faults); the empty asm reads cfg.
 ET_AMX_TARGET inline void amx_begin() {
   AmxConfig cfg;
   for (int t = 0; t < 8; ++t) {
     cfg.colsb[t] = 64;
     cfg.rows[t] = 16;
   }
+  __asm__ volatile("" : : "m"(cfg) : "memory");
   _tile_loadconfig(&cfg);
 }
 ET_AMX_TARGET inline void amx_end() { _tile_release(); }

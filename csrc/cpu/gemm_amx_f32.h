@@ -316,19 +316,6 @@ ET_AMX_TARGET inline void amxf32_block(int64_t steps, const uint16_t* ap, const 
 #undef ET_DP
 #undef ET_LD
 
-// amx_begin with the configuration's stores kept: GCC 12 does not treat _tile_loadconfig as
-// reading its operand, and where amx_begin is not inlined it dropped the colsb / rows stores
-// (every tile 0 x 0: the first tile instruction faults). The empty asm reads cfg.
-ET_AMX_TARGET inline void amxf32_begin() {
-  AmxConfig cfg;
-  for (int t = 0; t < 8; ++t) {
-    cfg.colsb[t] = 64;
-    cfg.rows[t] = 16;
-  }
-  __asm__ volatile("" : : "m"(cfg) : "memory");
-  _tile_loadconfig(&cfg);
-}
-
 thread_local AlignedBuf tl_amxf32_a;
 thread_local AlignedBuf tl_amxf32_b;
 
@@ -360,7 +347,7 @@ ET_AMXF32_TARGET inline bool amxf32_rect(const Problem<float>& p, int64_t m0, in
   uint16_t* apack = reinterpret_cast<uint16_t*>(tl_amxf32_a.get(size_t(steps_max * AMXF32_STEP / 2)));
   uint16_t* bpack = reinterpret_cast<uint16_t*>(tl_amxf32_b.get(size_t(NC / 32 * steps_max * AMXF32_STEP / 2)));
   if (!apack || !bpack) return false;
-  amxf32_begin();
+  amx_begin();
   alignas(64) float t[32 * 32];
   for (int64_t jc = 0; jc < N; jc += NC) {
     const int64_t nc = std::min(NC, N - jc);
