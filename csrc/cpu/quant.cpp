@@ -1,7 +1,9 @@
 // Block-quantized weights: dequantization (bit-exact with llama.cpp, so no fused multiply-add:
 // every product is rounded before the add, as the reference C code does) and the matmuls of a
 // frozen quantized weight, which dequantize a chunk of rows at a time into a float scratch and
-// run the float GEMM on it, so no float copy of the whole weight is ever made.
+// run the float GEMM on it, so no float copy of the whole weight is ever made. Where AMX-BF16 is
+// usable, training-size products instead dequantize blocks straight into AMX tile panels as bf16
+// parts (amx_wrows below, gemm_amx_wrows.h).
 #include "fp_exact.h"  // first: no contraction in this file
 
 #if defined(__GNUC__) && !defined(__clang__)
