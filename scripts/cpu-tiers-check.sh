@@ -10,7 +10,7 @@
 #   CPU_TIERS="generic avx2" scripts/cpu-tiers-check.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
-FILES=(test/kernels-a.test.ts test/kernels-b.test.ts test/ops.test.ts test/quant-native.test.ts
+FILES=(test/kernels-a.test.ts test/kernels-b.test.ts test/ops.test.ts test/quant-native.test.ts test/quant-amx.test.ts
        test/quant-quantize.test.ts test/matmul-f16.test.ts test/parity-grad.test.ts test/nan.test.ts
        test/broadcast.test.ts test/elementwise-layouts.test.ts test/cpu-tiers.test.ts)
 best=$(env -u EDGETRAIN_CPU_ISA node -e "process.stdout.write(require('./build/Release/edgetrain.node').cpuIsa())")

@@ -10,6 +10,7 @@
 #include "gemm.h"
 
 #include <algorithm>
+#include <atomic>
 #include <type_traits>
 #include <cstdlib>
 #include <cstring>
@@ -570,6 +571,7 @@ inline void edge_tile(int64_t kc, const float* ap, const float* bp, int64_t ldb,
 #if defined(ET_GEMM_AVX512)
 #include "gemm_amx.h"
 #include "gemm_amx_f32.h"
+#include "gemm_amx_wrows.h"
 #endif
 
 // Sub-problem rows [m0, m1) x columns [n0, n1) on the calling thread. Returns false if scratch
@@ -957,6 +959,16 @@ void gemm_any(int64_t M, int64_t N, int64_t K, float alpha, const float* a, int6
 }
 
 }  // namespace
+
+bool gemm_f32_amx_wrows(int mode, int64_t M, const float* a, int64_t lda, const WeightRows& w, float* c,
+                        int64_t ldc, int threads, bool all_products) {
+#if defined(ET_GEMM_AVX512)
+  return amx_gemm_wrows(mode, M, a, lda, w, c, ldc, threads, all_products);
+#else
+  (void)mode, (void)M, (void)a, (void)lda, (void)w, (void)c, (void)ldc, (void)threads, (void)all_products;
+  return false;
+#endif
+}
 
 void gemm_f32(int64_t M, int64_t N, int64_t K, float alpha, const float* a, int64_t rsa, int64_t csa,
               const float* b, int64_t rsb, int64_t csb, float beta, float* c, int64_t ldc, int threads) {

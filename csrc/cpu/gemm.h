@@ -47,5 +47,25 @@ void gemm_f32_bf16b_round_a(int64_t M, int64_t N, int64_t K, float alpha, const 
                             int64_t csa, const bf16_t* b, int64_t rsb, int64_t csb, float beta, float* c,
                             int64_t ldc, int threads);
 
+// A weight W [rows, cols] whose rows are produced as floats on demand (quant.cpp's block
+// dequantizers): fill writes W[row, c0 : c0 + len] to dst. c0 is a multiple of `align`, and so is
+// len unless it ends the row. bparts: truncated bf16 parts each value needs (2 when every value has
+// at most 16 significant bits, e.g. a 4- or 5-bit integer times an f16 scale; 3 for any float).
+struct WeightRows {
+  void (*fill)(const void* ctx, int64_t row, int64_t c0, int64_t len, float* dst);
+  const void* ctx;
+  int64_t rows, cols, align;
+  int bparts;
+};
+
+// mode 0: C[M, rows] = A[M, cols] . W^T; mode 1: C[M, cols] = A[M, rows] . W (A rows at a + i*lda,
+// unit column stride; C written, not read). On AMX tiles (gemm_amx_wrows.h: A in three bf16 parts,
+// W in bparts, f32-level accuracy) where the AVX-512 copy's tier has AVX512_BF16 and the CPU AMX;
+// returns false otherwise (M or the output width below 16 too), or when A or W holds an Inf or NaN:
+// C may then hold partial results and the caller computes it on its f32 path instead.
+// all_products: every part pair (exact operands) rather than those above 2^-21 relative.
+bool gemm_f32_amx_wrows(int mode, int64_t M, const float* a, int64_t lda, const WeightRows& w, float* c,
+                        int64_t ldc, int threads, bool all_products = false);
+
 }  // namespace ET_ISA
 }  // namespace et

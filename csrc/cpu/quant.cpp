@@ -1,7 +1,9 @@
 // Block-quantized weights: dequantization (bit-exact with llama.cpp, so no fused multiply-add:
 // every product is rounded before the add, as the reference C code does) and the matmuls of a
 // frozen quantized weight, which dequantize a chunk of rows at a time into a float scratch and
-// run the float GEMM on it, so no float copy of the whole weight is ever made.
+// run the float GEMM on it, so no float copy of the whole weight is ever made. Where AMX-BF16 is
+// usable, training-size products instead dequantize blocks straight into AMX tile panels as bf16
+// parts (amx_wrows below, gemm_amx_wrows.h).
 #include "fp_exact.h"  // first: no contraction in this file
 
 #if defined(__GNUC__) && !defined(__clang__)
@@ -9,6 +11,7 @@
 #endif
 
 #include <algorithm>
+#include <cstdlib>
 #include <cstring>
 #include <vector>
 #if defined(__AVX2__)
@@ -305,6 +308,38 @@ void gemv_q(int type, const uint8_t* src, int64_t rowBytes, int64_t N, int64_t K
   });
 }
 
+// The weight's rows for gemm.h's WeightRows: whole blocks dequantized in place into dst.
+struct QRows {
+  int type;
+  const uint8_t* src;
+  int64_t rowBytes, block, bytes;
+};
+void fill_qrows(const void* ctx, int64_t row, int64_t c0, int64_t len, float* dst) {
+  const QRows& r = *static_cast<const QRows*>(ctx);
+  dequant_blocks(r.type, r.src + row * r.rowBytes + c0 / r.block * r.bytes, len / r.block, dst);
+}
+
+// Training-size products (M > 4, both modes) on AMX tiles where the tier and CPU allow it
+// (gemm_amx_wrows.h): the weight's blocks dequantized straight into the tile layout, each value
+// split into bf16 parts. Q4_0 and Q5_0 values (a 4- or 5-bit integer times an f16 scale, at most
+// 15 significant bits) are exact in two parts, the others (a rounded f32 product or sum) in three.
+// False when not taken (no AMX, small shapes, Inf / NaN): the f32 path below then runs.
+// EDGETRAIN_QUANT_AMX=0 turns it off, =all multiplies every part pair (A/B measurements).
+bool amx_wrows(int type, const uint8_t* src, int64_t rowBytes, int64_t N, int64_t K, int mode, const float* x, int64_t lda, int64_t M, float* y,
+               int64_t ldy) {
+  static const int env = [] {
+    const char* e = std::getenv("EDGETRAIN_QUANT_AMX");
+    if (!e) return 1;
+    if (std::strcmp(e, "0") == 0) return 0;
+    return std::strcmp(e, "all") == 0 ? 2 : 1;
+  }();
+  if (env == 0) return false;
+  const QInfo q = qinfo(type);
+  const QRows ctx{type, src, rowBytes, q.block, q.bytes};
+  const WeightRows w{fill_qrows, &ctx, N, K, q.block, type == Q4_0 || type == Q5_0 ? 2 : 3};
+  return gemm_f32_amx_wrows(mode, M, x, lda, w, y, ldy, threadpool_size(), env == 2);
+}
+
 // (x f32 [M, Kin] contiguous rows, w uint8 [N, rowBytes]) -> out f32.
 // p0 type, p1 K (the weight's row length), p2 mode: 0 out [M, N] = x . W^T (Kin = K);
 // 1 out [M, K] = x . W (Kin = N; the input gradient of mode 0); p3 1: mode 0 may round x to 8
@@ -374,6 +409,7 @@ std::string k_matmul_q(const Call& c) {
     gemv_q(type, src, per * q.bytes, N, K, xp, lda, M, yp, Kout);
     return "";
   }
+  if (amx_wrows(type, src, per * q.bytes, N, K, mode, xp, lda, M, yp, Kout)) return "";
   // rows of W per chunk: at least 256, so that the GEMM's per-call cost (packing x, or passing
   // over the output) is small against its work, and otherwise a float chunk of ~4 MiB
   const int64_t rows = std::min<int64_t>(N, std::max<int64_t>(256, (int64_t(1) << 20) / K));
