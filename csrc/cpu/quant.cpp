@@ -391,18 +391,7 @@ std::string k_matmul_q(const Call& c) {
       return "";
     }
     for (int64_t m = 0; m < M; ++m) quantize_row_q8(xp + m * lda, K, qx + m * K, dx + m * K / 32, sx + m * K / 16);
-    parallel_for(N, 8, [&](int64_t n0, int64_t n1) {
-      for (int64_t n = n0; n < n1; ++n) {
-        // the weight streams from memory once per token: the row kAhead rows on is requested now,
-        // which keeps more lines in flight than the hardware prefetcher does on its own
-        constexpr int64_t kAhead = 4;
-        if (n + kAhead < n1) {
-          const uint8_t* next = src + (n + kAhead) * rowBytes;
-          for (int64_t b = 0; b < rowBytes; b += 64) __builtin_prefetch(next + b);
-        }
-        for (int64_t m = 0; m < M; ++m) yp[m * Kout + n] = dot_q8(type, src + n * rowBytes, K, Q8Row{qx + m * K, dx + m * K / 32, sx + m * K / 16});
-      }
-    });
+    gemv_q8(type, src, rowBytes, N, K, qx, dx, sx, M, yp, Kout);
     return "";
   }
   if (mode == 0 && M <= 4) {

@@ -30,6 +30,13 @@ bool has_dot_q8(int type);
 void quantize_row_q8(const float* x, int64_t n, int8_t* q, float* d, int32_t* sum16);
 /** Dot of one weight row (nb blocks of `type`) with a Q8Row over the same K. */
 float dot_q8(int type, const uint8_t* w, int64_t K, const Q8Row& x);
+/**
+ * y[m * ldy + n] = dot of weight row n (N rows of rowBytes, K / block blocks of `type`) with row m
+ * of x8 (M <= 4 rows as quantize_row_q8 leaves them: qx M x K, dx M x K / 32, sx M x K / 16).
+ * The decode matmul: splits the weight rows between the pool's threads. has_dot_q8(type) must hold.
+ */
+void gemv_q8(int type, const uint8_t* w, int64_t rowBytes, int64_t N, int64_t K, const int8_t* qx, const float* dx, const int32_t* sx, int64_t M, float* y,
+             int64_t ldy);
 
 }  // namespace ET_ISA
 }  // namespace et
