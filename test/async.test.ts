@@ -120,7 +120,7 @@ describe('the event loop while training', () => {
     }).ggufF32!;
     const data = join(dir, 'text.txt');
     writeFileSync(data, 'Call me Ishmael. Some years ago, never mind how long precisely, having little or no money. '.repeat(800));
-    const run = et.finetune({ model, data, out: join(dir, 'run'), seqLen: 256, batchSize: 6, maxSteps: 5, lr: 1e-3, checkpointEvery: 0, evalEvery: 0 });
+    const run = et.finetune({ model, data, out: join(dir, 'run'), seqLen: 256, batchSize: 12, maxSteps: 5, lr: 1e-3, checkpointEvery: 0, evalEvery: 0 });
     const h = monitorEventLoopDelay({ resolution: 5 });
     const stepMs: number[] = [];
     let last = 0;
